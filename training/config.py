@@ -1,0 +1,217 @@
+"""Typed RL configuration: dataclass defaults -> YAML file -> ``key=value`` overrides, validated at load.
+
+Key names follow EasyR1 where it has them (``algorithm.adv_estimator``, ``data.video_fps``,
+``worker.actor.clip_ratio_high``, ``worker.rollout.n``). An unknown key or a value of the wrong type
+fails before any work starts, with the dotted key and the allowed values in the message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class DataConfig:
+    train_files: str = ""
+    val_files: str = ""
+    media_root: str = ""
+    prompt_template: str = ""  # a Jinja2 file; empty = the built-in template
+    rollout_batch_size: int = 4  # prompts per RL step
+    shuffle: bool = True
+    seed: int = 1
+    video_fps: float = 2.0
+    video_max_frames: int = 8
+    video_min_frames: int = 4
+    video_min_pixels: int = 16 * 28 * 28
+    video_max_pixels: int = 64 * 28 * 28
+    image_min_pixels: int = 16 * 28 * 28
+    image_max_pixels: int = 64 * 28 * 28
+
+
+@dataclass
+class AlgorithmConfig:
+    adv_estimator: str = "grpo"
+    norm_adv_by_std_in_grpo: bool = True
+    use_kl_loss: bool = False
+    kl_penalty: str = "low_var_kl"
+    kl_coef: float = 0.0
+    filter_low: float = 0.0  # offline pass-rate filter keeps filter_low < pass rate < filter_high
+    filter_high: float = 1.0
+    success_threshold: float = 0.5  # a rollout "passes" when its accuracy reaches this
+
+
+@dataclass
+class ActorConfig:
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    ppo_epochs: int = 1
+    loss_type: str = "ppo"
+    loss_agg_mode: str = "token-mean"
+    clip_ratio_low: float = 0.2
+    clip_ratio_high: float = 0.28
+    clip_ratio_dual: float = 3.0
+    micro_batch_size: int = 16
+
+
+@dataclass
+class RolloutConfig:
+    n: int = 4
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 32
+
+
+@dataclass
+class RewardConfig:
+    accuracy_weight: float = 0.9
+    format_weight: float = 0.1
+
+
+@dataclass
+class WorkerConfig:
+    actor: ActorConfig = field(default_factory=ActorConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+
+@dataclass
+class TrainerConfig:
+    total_steps: int = 10
+    sft_steps: int = 0
+    sft_batch_size: int = 8
+    sft_lr: float = 3e-3
+    save_dir: str = ""
+    seed: int = 1
+    log_every: int = 1
+
+
+@dataclass
+class RLConfig:
+    model_path: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def validate(self) -> "RLConfig":
+        from training.algorithms import get_advantage_estimator, get_policy_loss
+
+        _check_name("algorithm.adv_estimator", self.algorithm.adv_estimator, get_advantage_estimator)
+        _check_name("worker.actor.loss_type", self.worker.actor.loss_type, get_policy_loss)
+        aggs = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
+        if self.worker.actor.loss_agg_mode not in aggs:
+            raise ConfigError(f"worker.actor.loss_agg_mode={self.worker.actor.loss_agg_mode!r}; allowed: {aggs}")
+        if self.algorithm.adv_estimator in ("grpo", "rloo", "gdpo") and self.worker.rollout.n < 2:
+            raise ConfigError(f"worker.rollout.n must be > 1 for {self.algorithm.adv_estimator}")
+        if not 0 <= self.algorithm.filter_low < self.algorithm.filter_high <= 1:
+            raise ConfigError("need 0 <= algorithm.filter_low < algorithm.filter_high <= 1")
+        positive = {
+            "data.rollout_batch_size": self.data.rollout_batch_size,
+            "data.video_max_frames": self.data.video_max_frames,
+            "data.video_fps": self.data.video_fps,
+            "worker.rollout.max_new_tokens": self.worker.rollout.max_new_tokens,
+            "worker.actor.lr": self.worker.actor.lr,
+            "worker.actor.micro_batch_size": self.worker.actor.micro_batch_size,
+        }
+        for key, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{key} must be > 0, got {value}")
+        for key in ("total_steps", "sft_steps"):
+            if getattr(self.trainer, key) < 0:
+                raise ConfigError(f"trainer.{key} must be >= 0")
+        return self
+
+
+def _check_name(key: str, name: str, getter) -> None:
+    try:
+        getter(name)
+    except (KeyError, ValueError) as err:
+        raise ConfigError(f"{key}={name!r}: {err}") from None
+
+
+def _coerce(key: str, value: Any, typ: Any) -> Any:
+    if dataclasses.is_dataclass(typ):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+        return _build(typ, value, key + ".")
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if typ is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be a boolean, got {value!r}")
+    if typ in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        try:
+            number = float(value) if typ is float else int(str(value), 0) if isinstance(value, str) else value
+        except ValueError:
+            raise ConfigError(f"{key} must be {typ.__name__}, got {value!r}") from None
+        if typ is int and (not isinstance(number, int) or isinstance(number, bool)):
+            if isinstance(number, float) and number.is_integer():
+                return int(number)
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return typ(number)
+    if typ is str:
+        return str(value)
+    return value
+
+
+def _build(cls, values: dict, prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; allowed under {prefix or 'top level'}: {sorted(names)}")
+    kwargs = {k: _coerce(prefix + k, v, hints[k]) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> RLConfig:
+    """Defaults, then the YAML file, then ``a.b.c=value`` overrides (or a nested dict); validated."""
+    values = to_dict(RLConfig())
+    if path:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+        values = _merge(values, loaded)
+    if isinstance(overrides, dict):
+        values = _merge(values, overrides)
+    for item in overrides or [] if not isinstance(overrides, dict) else []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.sub=value")
+        dotted, raw = item.split("=", 1)
+        node = values
+        parts = dotted.split(".")
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                raise ConfigError(f"unknown config key {dotted}")
+            node = node[p]
+        node[parts[-1]] = yaml.safe_load(raw) if raw else ""
+    return _build(RLConfig, values).validate()
