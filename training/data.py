@@ -1,0 +1,179 @@
+"""Ray Data pipeline: prepared train rows -> cached frames fetched from Lance by key -> trainer batches.
+
+A prepared row is what the ``filtered_train_set`` asset writes (one JSON object per line)::
+
+    {"sample_id", "problem", "problem_type", "data_type", "answer", "options": [...],
+     "media": [{"source", "kind", "digest"}], "extra": {...}}
+
+Nothing here decodes video: a row whose media digest is not in the cache is an error naming the
+sample (the cache asset must run first). Frames travel as uint8 bytes plus shapes and are rebuilt
+into ``CachedMedia`` in the ``collate_fn`` of ``iter_torch_batches``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import orjson
+
+from cache_store.types import CachedMedia
+from training.rollout import TrainItem
+
+
+def read_prepared(path: str | Path) -> list[dict]:
+    rows = []
+    with open(path, "rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    rows.append(orjson.loads(line))
+                except orjson.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{n}: not valid JSON ({err})") from None
+    return rows
+
+
+def write_prepared(rows: list[dict], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        for row in rows:
+            fh.write(orjson.dumps(row) + b"\n")
+    return path
+
+
+def ensure_ray(num_cpus: int | None = None, object_store_mb: int = 512, address: str | None = None) -> None:
+    """Start (or join) Ray once per process with a bounded object store (Ray reserves ~7.5 GB by default)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if address:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        return
+    ray.init(
+        num_cpus=num_cpus or os.cpu_count(),
+        object_store_memory=object_store_mb * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+        ignore_reinit_error=True,
+    )
+
+
+class AttachCachedFrames:
+    """Ray Data UDF (actor): add each row's cached frames, looked up in Lance by digest."""
+
+    def __init__(self, cache_root: str):
+        from cache_store import MediaCache
+
+        self.cache = MediaCache(cache_root)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        metas, frames = [], []
+        for sample_id, media_json in zip(batch["sample_id"], batch["media_json"]):
+            media = orjson.loads(media_json)
+            try:
+                cached = self.cache.get_many([m["digest"] for m in media]) if media else []
+            except KeyError as err:
+                raise KeyError(f"sample {sample_id}: media not in the cache ({err}); build the cache first") from None
+            metas.append(orjson.dumps([_meta(c) for c in cached]).decode())
+            frames.append([c.frames.tobytes() for c in cached])
+        batch["media_meta"] = np.array(metas, dtype=object)
+        batch["media_frames"] = np.array(frames + [None], dtype=object)[:-1]  # keep a 1-D object array
+        return batch
+
+
+def _meta(c: CachedMedia) -> dict:
+    return {
+        "digest": c.digest,
+        "source": c.source,
+        "kind": c.kind,
+        "shape": list(c.frames.shape),
+        "source_fps": c.source_fps,
+        "total_frames": c.total_frames,
+        "indices": list(c.indices),
+        "timestamps": list(c.timestamps),
+        "sample_fps": c.sample_fps,
+    }
+
+
+def _to_row(r: dict) -> dict:
+    return {
+        "sample_id": str(r["sample_id"]),
+        "problem": r["problem"],
+        "problem_type": r["problem_type"],
+        "data_type": r.get("data_type", "video"),
+        "answer": r["answer"],
+        "options_json": orjson.dumps(r.get("options") or []).decode(),
+        "media_json": orjson.dumps(r.get("media") or []).decode(),
+        "extra_json": orjson.dumps(r.get("extra") or {}).decode(),
+    }
+
+
+def collate_items(batch: dict[str, np.ndarray]) -> list[TrainItem]:
+    """``iter_torch_batches`` collate_fn: numpy columns -> TrainItems with frames rebuilt zero-copy."""
+    items = []
+    for i in range(len(batch["sample_id"])):
+        metas = orjson.loads(batch["media_meta"][i])
+        blobs = batch["media_frames"][i]
+        media = [
+            CachedMedia(
+                digest=m["digest"],
+                source=m["source"],
+                kind=m["kind"],
+                frames=np.frombuffer(blob, dtype=np.uint8).reshape(m["shape"]),
+                source_fps=m["source_fps"],
+                total_frames=m["total_frames"],
+                indices=m["indices"],
+                timestamps=m["timestamps"],
+                sample_fps=m["sample_fps"],
+            )
+            for m, blob in zip(metas, blobs)
+        ]
+        items.append(
+            TrainItem(
+                sample_id=str(batch["sample_id"][i]),
+                problem=str(batch["problem"][i]),
+                problem_type=str(batch["problem_type"][i]),
+                data_type=str(batch["data_type"][i]),
+                answer=str(batch["answer"][i]),
+                options=orjson.loads(batch["options_json"][i]),
+                media=media,
+                extra=orjson.loads(batch["extra_json"][i]),
+            )
+        )
+    return items
+
+
+def stream_batches(
+    rows: list[dict], cache_root: str, batch_size: int, seed: int = 0, shuffle: bool = True, epochs: int | None = None
+) -> Iterator[list[TrainItem]]:
+    """Endless (or ``epochs``-long) stream of TrainItem batches, reshuffled per epoch with ``seed + epoch``.
+
+    The order depends only on (rows, seed, epoch), so a resumed run can skip to the same position.
+    """
+    import ray
+
+    if not rows:
+        raise ValueError("no training rows: the filtered train set is empty")
+    ensure_ray()
+    # Deterministic order (resume needs it): blocks come out in input order.
+    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    epoch = 0
+    while epochs is None or epoch < epochs:
+        order = list(rows)
+        if shuffle:
+            random.Random(seed + epoch).shuffle(order)
+        ds = ray.data.from_items([_to_row(r) for r in order]).map_batches(
+            AttachCachedFrames,
+            fn_constructor_kwargs={"cache_root": cache_root},
+            batch_size=batch_size,
+            concurrency=1,
+            batch_format="numpy",
+        )
+        yield from ds.iter_torch_batches(batch_size=batch_size, collate_fn=collate_items, drop_last=False)
+        epoch += 1

@@ -1,0 +1,71 @@
+"""Rollouts: prompts with cached media -> n completions each -> reward dicts.
+
+Shared by the pass-rate filter, the RL trainer and anything else that samples from a policy, so the
+prompt, the media and the scoring are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cache_store.types import CachedMedia
+from training.engines.base import Completion, GenerationEngine, GenerationRequest, SamplingParams
+from training.prompts import render_prompt
+from training.rewards import RewardWeights, score
+
+
+@dataclass
+class TrainItem:
+    """One prompt as the trainer sees it: sample fields plus its decoded media from the cache."""
+
+    sample_id: str
+    problem: str
+    problem_type: str
+    data_type: str
+    answer: str
+    options: list[str] = field(default_factory=list)
+    media: list[CachedMedia] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def prompt(self, template_path: str | None = None) -> str:
+        fields = {
+            "problem": self.problem,
+            "problem_type": self.problem_type,
+            "options": self.options,
+            "data_type": self.data_type,
+        }
+        return render_prompt(fields, template_path or None)
+
+
+@dataclass
+class Rollout:
+    item_index: int
+    completion: Completion
+    reward: dict[str, float]
+
+
+def generate(
+    engine: GenerationEngine, items: list[TrainItem], params: SamplingParams, template_path: str | None = None
+) -> list[list[Completion]]:
+    requests = [GenerationRequest(it.sample_id, it.prompt(template_path), it.media) for it in items]
+    return engine.generate(requests, params)
+
+
+def score_item(item: TrainItem, text: str, weights: RewardWeights) -> dict[str, float]:
+    return score(
+        text, item.answer, item.problem_type, options=item.options or None, data_type=item.data_type, weights=weights
+    )
+
+
+def rollout_and_score(
+    engine: GenerationEngine,
+    items: list[TrainItem],
+    params: SamplingParams,
+    weights: RewardWeights,
+    template_path: str | None = None,
+) -> list[Rollout]:
+    """``params.n`` rollouts per item, flattened item-major (all of item 0, then item 1, …)."""
+    groups = generate(engine, items, params, template_path)
+    return [
+        Rollout(i, c, score_item(items[i], c.text, weights)) for i, group in enumerate(groups) for c in group
+    ]

@@ -1,0 +1,70 @@
+"""Supervised warm start (Video-R1's cold start) on the same data path as RL.
+
+The target of a sample is its reasoning (``process``, a ``<think>…</think>`` text, when the dataset has
+one) followed by ``<answer>…</answer>`` and the model's EOS, so the policy learns the answer format
+before RL. Batches are the same ``TrainItem``s streamed from the Lance cache by Ray Data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+
+from training.models.policy import load_policy, token_logprobs
+from training.rollout import TrainItem
+from training.trainer import RunResult, save_checkpoint
+
+
+def sft_target(item: TrainItem) -> str:
+    think = str(item.extra.get("process") or "").strip()
+    return f"{think}<answer>{item.answer}</answer>"
+
+
+def run_sft(
+    model_path: str | Path,
+    batches: Iterable[list[TrainItem]],
+    steps: int,
+    save_dir: str | Path,
+    lr: float = 3e-3,
+    seed: int = 1,
+    template_path: str | None = None,
+    on_metrics: Callable[[dict], None] | None = None,
+) -> RunResult:
+    """``steps`` AdamW steps of token-mean cross-entropy on response tokens; saves ``save_dir/checkpoint``."""
+    torch.manual_seed(seed)
+    model, proc = load_policy(model_path)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    save_dir = Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    eos = proc.eos_token_ids[0] if proc.tokenizer.eos_token_id is None else proc.tokenizer.eos_token_id
+    history, it, step = [], iter(batches), 0
+    while step < steps:
+        t0 = time.perf_counter()
+        try:
+            items = next(it)
+        except StopIteration:
+            break
+        wait = time.perf_counter() - t0
+        prompts = [proc.encode(x.prompt(template_path), x.media, sample_id=x.sample_id) for x in items]
+        targets = [proc.tokenizer(sft_target(x), add_special_tokens=False)["input_ids"] + [eos] for x in items]
+        logp, mask = token_logprobs(model, prompts, targets, proc.tokenizer.pad_token_id, proc.family)
+        loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        metrics = {"step": step, "sft/loss": float(loss), "sft/grad_norm": float(grad_norm),
+                   "time/data_wait_s": wait, "time/step_s": time.perf_counter() - t0}
+        history.append(metrics)
+        with open(save_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(metrics) + "\n")
+        if on_metrics:
+            on_metrics(metrics)
+    ckpt = save_checkpoint(model, proc, save_dir / "checkpoint")
+    return RunResult(checkpoint=str(ckpt), steps=step, history=history)
