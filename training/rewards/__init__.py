@@ -1,0 +1,47 @@
+"""Task-aware rewards: one registry ``problem_type -> scorer`` and one entry point, ``score``.
+
+Importing the package registers the built-in families (multiple choice, numerical, regression,
+temporal grounding, spatial grounding, boolean); further families register with
+``@register_scorer`` in their own module, imported here.
+"""
+
+from . import boolean, choice, grounding, numeric  # noqa: F401  (register the built-in families)
+from .format import FormatSpec, format_reward
+from .registry import (
+    RegisteredScorer,
+    RewardWeights,
+    UnknownProblemTypeError,
+    get_scorer,
+    known_problem_types,
+    register_scorer,
+    resolve_problem_type,
+    score,
+    score_batch,
+)
+
+
+def validate_ground_truth(
+    ground_truth: str, problem_type: str, *, options: list[str] | None = None, **scorer_kwargs
+) -> None:
+    """Raise ValueError (or UnknownProblemTypeError) when a sample's key cannot be scored.
+
+    For the dataset loader: every scorer parses its ground truth before reading the response, so
+    scoring an empty response surfaces a malformed key without depending on any model output.
+    """
+    score("", ground_truth, problem_type, options=options, **scorer_kwargs)
+
+
+__all__ = [
+    "FormatSpec",
+    "RegisteredScorer",
+    "RewardWeights",
+    "UnknownProblemTypeError",
+    "format_reward",
+    "get_scorer",
+    "known_problem_types",
+    "register_scorer",
+    "resolve_problem_type",
+    "score",
+    "score_batch",
+    "validate_ground_truth",
+]
