@@ -1,0 +1,213 @@
+"""Known-answer tasks: each draws its media and its ground truth from one seeded RNG, with no I/O.
+
+A task is a pure function ``(rng, ctx) -> TaskSample`` registered by name; the demo dataset writer
+round-robins over the registry. Answers follow the EasyVideoR1 conventions the rewards parse: a bare
+option letter, a number, ``{"time": [s, e]}`` or ``{"boxes": [x1, y1, x2, y2]}`` as JSON text, yes/no.
+``truth`` keeps the generator-side facts (colours, boxes, frame ranges) so tests can check pixels.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .render import FLASH, PALETTE, canvas, fill_box, grid_boxes
+
+LETTERS = "ABCD"
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """Frame size (H, W), video fps, and how many samples of this task precede this one in its split."""
+
+    size: tuple[int, int]
+    fps: int
+    variant: int = 0
+
+
+@dataclass
+class TaskSample:
+    """One problem. ``media`` is (H, W, 3) uint8 for an image or (T, H, W, 3) for a video at ctx.fps."""
+
+    problem: str
+    problem_type: str
+    data_type: str
+    answer: str
+    options: list[str]
+    process: str
+    media: np.ndarray
+    truth: dict = field(default_factory=dict)
+
+
+TaskFn = Callable[[np.random.Generator, TaskContext], TaskSample]
+TASKS: dict[str, TaskFn] = {}
+
+
+def register_task(name: str) -> Callable[[TaskFn], TaskFn]:
+    """Register a task under ``name``; duplicate names are rejected."""
+
+    def decorator(fn: TaskFn) -> TaskFn:
+        if name in TASKS:
+            raise ValueError(f"synthetic task {name!r} is already registered")
+        TASKS[name] = fn
+        return fn
+
+    return decorator
+
+
+def _multiple_choice(rng: np.random.Generator, correct: str, pool: list[str]) -> tuple[list[str], str]:
+    """Four shuffled options: ``correct`` plus three others from ``pool``; returns (options, letter)."""
+    others = [c for c in pool if c != correct]
+    picks = [correct] + [others[int(i)] for i in rng.choice(len(others), size=3, replace=False)]
+    order = rng.permutation(4)
+    texts = [picks[int(i)] for i in order]
+    return [f"{LETTERS[k]}. {t}" for k, t in enumerate(texts)], LETTERS[texts.index(correct)]
+
+
+def _random_box(rng: np.random.Generator, size: tuple[int, int], side: int) -> tuple[int, int, int, int]:
+    h, w = size
+    x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+    return x, y, x + side, y + side
+
+
+@register_task("colour_order")
+def colour_order(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
+    """Three squares of distinct colours, one per second, each alone on screen; ask for the k-th."""
+    names = [str(c) for c in rng.choice(list(PALETTE), size=3, replace=False)]
+    k = int(rng.integers(3))
+    ordinal = ("first", "second", "last")[k]
+    side = min(ctx.size) // 3
+    video = canvas(ctx.size, 3 * ctx.fps)
+    for i, name in enumerate(names):
+        fill_box(video[i * ctx.fps:(i + 1) * ctx.fps], _random_box(rng, ctx.size, side), PALETTE[name])
+    options, letter = _multiple_choice(rng, names[k], list(PALETTE))
+    return TaskSample(
+        problem=f"Three coloured squares appear one after another. Which colour appears {ordinal}?",
+        problem_type="multiple choice", data_type="video", answer=letter, options=options,
+        process=f"<think>The squares appear in the order {', '.join(names)}. The {ordinal} one is "
+                f"{names[k]}, which is option {letter}.</think>",
+        media=video, truth={"colours": names, "asked": k},
+    )
+
+
+@register_task("motion_direction")
+def motion_direction(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
+    """A square crosses the frame in 2 s in one of four directions."""
+    h, w = ctx.size
+    direction = ("left", "right", "up", "down")[int(rng.integers(4))]
+    side, n = min(h, w) // 5, 2 * ctx.fps
+    across = int(rng.integers(0, (w if direction in ("up", "down") else h) - side + 1))
+    video = canvas(ctx.size, n)
+    for t in range(n):
+        frac = t / (n - 1)
+        if direction in ("left", "right"):
+            x = round((w - side) * (frac if direction == "right" else 1 - frac))
+            box = (x, across, x + side, across + side)
+        else:
+            y = round((h - side) * (frac if direction == "down" else 1 - frac))
+            box = (across, y, across + side, y + side)
+        fill_box(video[t], box, PALETTE["yellow"])
+    options, letter = _multiple_choice(rng, direction, ["left", "right", "up", "down"])
+    return TaskSample(
+        problem="In which direction does the yellow square move?",
+        problem_type="multiple choice", data_type="video", answer=letter, options=options,
+        process=f"<think>The square starts near one edge and moves {direction} across the frame, "
+                f"so the answer is option {letter}.</think>",
+        media=video, truth={"direction": direction},
+    )
+
+
+def _static_scene(ctx: TaskContext, img: np.ndarray, as_video: bool) -> np.ndarray:
+    """The image itself, or a 2 s video repeating it."""
+    return np.repeat(img[None], 2 * ctx.fps, axis=0) if as_video else img
+
+
+@register_task("object_count")
+def object_count(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
+    """1-5 separated squares of random colours; images on even variants, 2 s videos on odd ones."""
+    n = int(rng.integers(1, 6))
+    boxes = grid_boxes(rng, ctx.size, n)
+    img = canvas(ctx.size)
+    for box in boxes:
+        fill_box(img, box, PALETTE[str(rng.choice(list(PALETTE)))])
+    as_video = ctx.variant % 2 == 1
+    kind = "video" if as_video else "image"
+    return TaskSample(
+        problem=f"How many squares are there in the {kind}?",
+        problem_type="numerical", data_type=kind, answer=str(n), options=[],
+        process=f"<think>I count the separate coloured squares one by one: there are {n}.</think>",
+        media=_static_scene(ctx, img, as_video), truth={"count": n, "boxes": boxes},
+    )
+
+
+@register_task("event_time")
+def event_time(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
+    """A 4-8 s video with a full-frame flash on [s, e), both multiples of 0.5 s, at least 1 s long.
+
+    Frame i (shown at time i / fps) is bright iff s <= i / fps < e, so with an even fps the flash
+    is exactly frames s*fps .. e*fps - 1.
+    """
+    duration = int(rng.integers(4, 9))
+    s_half = int(rng.integers(0, 2 * duration - 2 + 1))
+    e_half = int(rng.integers(s_half + 2, 2 * duration + 1))
+    start, end = s_half / 2, e_half / 2
+    video = canvas(ctx.size, duration * ctx.fps)
+    fill_box(video, _random_box(rng, ctx.size, min(ctx.size) // 4), PALETTE["blue"])
+    first, stop = round(start * ctx.fps), round(end * ctx.fps)
+    video[first:stop] = FLASH
+    answer = json.dumps({"time": [start, end]})
+    return TaskSample(
+        problem="A bright flash fills the screen at some point in this video. "
+                "When does the flash start and end, in seconds?",
+        problem_type="temporal grounding", data_type="video", answer=answer, options=[],
+        process=f"<think>The frames turn bright at {start} seconds and go dark again at {end} seconds, "
+                f"out of {duration} seconds.</think>",
+        media=video, truth={"time": [start, end], "frames": [first, stop], "duration": duration},
+    )
+
+
+@register_task("box_location")
+def box_location(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
+    """One rectangle of random size and colour; the answer is its box in original-image pixels."""
+    h, w = ctx.size
+    bw, bh = int(rng.integers(w // 6, w // 2 + 1)), int(rng.integers(h // 6, h // 2 + 1))
+    x1, y1 = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
+    box = [x1, y1, x1 + bw, y1 + bh]
+    name = str(rng.choice(list(PALETTE)))
+    img = canvas(ctx.size)
+    fill_box(img, tuple(box), PALETTE[name])
+    return TaskSample(
+        problem=f"Where is the {name} rectangle in this {w}x{h} image? "
+                "Give its bounding box as [x1, y1, x2, y2] in pixels.",
+        problem_type="spatial grounding", data_type="image", answer=json.dumps({"boxes": box}), options=[],
+        process=f"<think>The {name} rectangle's left edge is at x={box[0]}, its right edge at x={box[2]}, "
+                f"its top at y={box[1]} and its bottom at y={box[3]}.</think>",
+        media=img, truth={"box": box, "colour": name},
+    )
+
+
+@register_task("red_present")
+def red_present(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
+    """1-3 squares; with probability 1/2 one is red. Videos on even variants, images on odd ones."""
+    n = int(rng.integers(1, 4))
+    present = bool(rng.random() < 0.5)
+    others = [c for c in PALETTE if c != "red"]
+    names = [str(rng.choice(others)) for _ in range(n)]
+    if present:
+        names[int(rng.integers(n))] = "red"
+    img = canvas(ctx.size)
+    boxes = grid_boxes(rng, ctx.size, n)
+    for box, name in zip(boxes, names):
+        fill_box(img, box, PALETTE[name])
+    as_video = ctx.variant % 2 == 0
+    answer = "yes" if present else "no"
+    return TaskSample(
+        problem="Is there a red square? Answer yes or no.",
+        problem_type="boolean", data_type="video" if as_video else "image", answer=answer, options=[],
+        process=f"<think>The squares are {', '.join(names)}; {'one' if present else 'none'} of them is "
+                f"red.</think>",
+        media=_static_scene(ctx, img, as_video), truth={"colours": names, "boxes": boxes},
+    )

@@ -1,0 +1,308 @@
+"""Tiny, randomly initialised Qwen-VL checkpoints built offline, for tests and the embedded demo.
+
+A checkpoint here is laid out like a real Hugging Face Qwen-VL release (config, safetensors weights,
+tokenizer with chat template, generation config, image and video preprocessor configs), so every code
+path that loads a real model loads these the same way, through transformers' own classes. Only sizes
+differ: text hidden 64, 2 layers, a 1-2 block vision tower, a ~512-token byte-level BPE vocabulary
+trained locally. Each checkpoint is well under 1 MB, and nothing touches the network.
+
+Why a trained BPE and not a char vocabulary: the reward and evaluation code decode with
+``skip_special_tokens`` and parse ``<think>``/``<answer>`` tags, JSON and numbers, so the tokenizer must
+round-trip arbitrary text exactly (byte-level) and keep the Qwen special tokens as single ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+
+# Order matters only for readability; ids follow the byte alphabet, as in any trained BPE.
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+# Qwen chat layout. No whitespace control anywhere: every newline below is intended output.
+# Image/video items render as one placeholder each; the processor expands the pad token to the right
+# number of visual tokens (and, for Qwen3-VL, into per-frame "<t seconds>" groups).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' or 'image' in item or 'image_url' in item %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif item['type'] == 'video' or 'video' in item %}"
+    "<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in item %}{{ item['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# A small English-like corpus so the BPE learns the words, tags, numbers and JSON the project emits.
+DEFAULT_CORPUS = (
+    "<think>I look at the video frame by frame and count the squares.</think><answer>3</answer>",
+    "<think>The red square appears first, then green, then blue.</think><answer>A</answer>",
+    '<think>The flash starts at 1.5 seconds and ends at 3.0 seconds.</think><answer>{"time": [1.5, 3.0]}</answer>',
+    '<answer>{"boxes": [12, 20, 40, 52]}</answer>',
+    "<answer>yes</answer> <answer>no</answer> <answer>B</answer> <answer>C</answer> <answer>D</answer>",
+    "Which colour appears first? Which colour appears last? Which colour appears second?",
+    "In which direction does the square move? left right up down",
+    "How many squares are there in the image? How many squares are in the video?",
+    "When does the bright flash happen? Give the start and end time in seconds.",
+    "Where is the rectangle? Give the bounding box as [x1, y1, x2, y2] in pixels.",
+    "Is there a red square? Answer yes or no.",
+    "Options:\nA. red\nB. green\nC. blue\nD. yellow",
+    "Please think about this question as if you were a human pondering deeply.",
+    "First, briefly explain your reasoning, then give the final answer inside <answer> tags.",
+    "The quick brown fox jumps over the lazy dog. A person walks through the doorway.",
+    "The answer is the option that matches what happens in the video.",
+    "system user assistant You are a helpful assistant.",
+    "0 1 2 3 4 5 6 7 8 9 10 11 12 16 20 24 25 32 48 64 96 100 0.5 1.0 2.5 3.5 7.25 -1",
+    "<0.5 seconds> <1.0 seconds> <1.5 seconds> <2.0 seconds> <2.5 seconds> <3.0 seconds>",
+    '{ } [ ] ( ) : ; , . ! ? " \' - + * / = _ # % & < > @ $ ^ ~ | \\ `',
+    '{"time": [0.0, 4.0], "boxes": {}} [1, 2, 3] {"a": 1}',
+)
+
+TEXT_HIDDEN, TEXT_LAYERS, TEXT_HEADS, TEXT_KV_HEADS, TEXT_INTERMEDIATE = 64, 2, 4, 2, 128
+HEAD_DIM = TEXT_HIDDEN // TEXT_HEADS  # 16, so M-RoPE sections sum to 8
+OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    """Ids of the Qwen special tokens in a trained tokenizer."""
+
+    endoftext: int
+    im_start: int
+    im_end: int
+    vision_start: int
+    vision_end: int
+    image_pad: int
+    video_pad: int
+    vocab_size: int
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """What differs between families besides the config: patch size, normalisation, class names."""
+
+    build_config: Callable[[TokenIds], object]
+    model_class: str
+    patch_size: int
+    mean: list[float]
+    std: list[float]
+    processor_class: str
+    video_processor_type: str
+
+
+_FAMILIES: dict[str, FamilySpec] = {}
+
+
+def register_family(name: str, **spec):
+    """Register a config builder for ``name``; a second registration of a name is an error."""
+
+    def decorator(fn: Callable[[TokenIds], object]) -> Callable[[TokenIds], object]:
+        if name in _FAMILIES:
+            raise ValueError(f"tiny model family {name!r} is already registered")
+        _FAMILIES[name] = FamilySpec(build_config=fn, **spec)
+        return fn
+
+    return decorator
+
+
+def _text_config(ids: TokenIds, mrope_section: list[int], theta: float, **extra) -> dict:
+    return {
+        "vocab_size": ids.vocab_size,
+        "hidden_size": TEXT_HIDDEN,
+        "intermediate_size": TEXT_INTERMEDIATE,
+        "num_hidden_layers": TEXT_LAYERS,
+        "num_attention_heads": TEXT_HEADS,
+        "num_key_value_heads": TEXT_KV_HEADS,
+        "max_position_embeddings": 32768,
+        "rms_norm_eps": 1e-6,
+        "rope_parameters": {"rope_type": "default", "rope_theta": theta, "mrope_section": mrope_section, **extra},
+        "pad_token_id": ids.endoftext,
+    }
+
+
+def _token_fields(ids: TokenIds) -> dict:
+    # Tied input/output embeddings, as in the small real checkpoints (Qwen2-VL-2B, Qwen2.5-VL-3B,
+    # Qwen3-VL-2B/4B); it also keeps the Qwen3-VL checkpoint near 1 MB.
+    return {
+        "image_token_id": ids.image_pad,
+        "video_token_id": ids.video_pad,
+        "vision_start_token_id": ids.vision_start,
+        "vision_end_token_id": ids.vision_end,
+        "tie_word_embeddings": True,
+    }
+
+
+@register_family(
+    "qwen2_vl", model_class="Qwen2VLForConditionalGeneration", patch_size=14, mean=OPENAI_CLIP_MEAN,
+    std=OPENAI_CLIP_STD, processor_class="Qwen2VLProcessor", video_processor_type="Qwen2VLVideoProcessor",
+)
+def _qwen2_vl_config(ids: TokenIds):
+    from transformers import Qwen2VLConfig
+
+    text = _text_config(ids, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
+    vision = {"depth": 1, "embed_dim": 32, "hidden_size": TEXT_HIDDEN, "mlp_ratio": 2, "num_heads": 2,
+              "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}
+    return Qwen2VLConfig(text_config=text, vision_config=vision, **_token_fields(ids))
+
+
+@register_family(
+    "qwen2_5_vl", model_class="Qwen2_5_VLForConditionalGeneration", patch_size=14, mean=OPENAI_CLIP_MEAN,
+    std=OPENAI_CLIP_STD, processor_class="Qwen2_5_VLProcessor",
+    video_processor_type="Qwen2VLVideoProcessor",
+)
+def _qwen2_5_vl_config(ids: TokenIds):
+    from transformers import Qwen2_5_VLConfig
+
+    text = _text_config(ids, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
+    # Two blocks so both attention kinds run: block 0 windowed (window 56 px = 2x2 merged patches),
+    # block 1 full attention, as in the real tower's fullatt_block_indexes.
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+              "out_hidden_size": TEXT_HIDDEN, "patch_size": 14, "spatial_merge_size": 2,
+              "temporal_patch_size": 2, "tokens_per_second": 2, "window_size": 56, "fullatt_block_indexes": [1]}
+    return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **_token_fields(ids))
+
+
+@register_family(
+    "qwen3_vl", model_class="Qwen3VLForConditionalGeneration", patch_size=16, mean=[0.5] * 3, std=[0.5] * 3,
+    processor_class="Qwen3VLProcessor", video_processor_type="Qwen3VLVideoProcessor",
+)
+def _qwen3_vl_config(ids: TokenIds):
+    from transformers import Qwen3VLConfig
+
+    # Interleaved M-RoPE over 8 frequency slots: H takes slots 1,4; W takes 2,5; T the other 4.
+    text = _text_config(ids, [4, 2, 2], 5e6, mrope_interleaved=True) | {"head_dim": HEAD_DIM}
+    # Deepstack taps both vision blocks and injects them into both text layers, so every merger trains.
+    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+              "out_hidden_size": TEXT_HIDDEN, "patch_size": 16, "spatial_merge_size": 2,
+              "temporal_patch_size": 2, "num_position_embeddings": 64, "deepstack_visual_indexes": [0, 1]}
+    return Qwen3VLConfig(text_config=text, vision_config=vision, **_token_fields(ids))
+
+
+def train_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 512):
+    """Train a byte-level BPE on ``corpus`` plus ``DEFAULT_CORPUS``; returns a ``PreTrainedTokenizerFast``.
+
+    Byte-level means any UTF-8 text round-trips exactly; the seven Qwen special tokens stay atomic.
+    Training is deterministic for a given corpus and vocab size.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if vocab_size < 256 + len(SPECIAL_TOKENS) + 1:
+        raise ValueError(f"vocab_size {vocab_size} leaves no room for merges: byte-level BPE needs 256 byte "
+                         f"tokens + {len(SPECIAL_TOKENS)} special tokens; use at least 300")
+    texts = list(DEFAULT_CORPUS) + [str(t) for t in (corpus or ())]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=list(SPECIAL_TOKENS[1:2] + SPECIAL_TOKENS[3:]),
+        model_max_length=32768,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def token_ids(tokenizer) -> TokenIds:
+    """Look up the special-token ids; fails loudly if the tokenizer lacks one."""
+    ids = {}
+    for name, tok in zip(TokenIds.__dataclass_fields__, SPECIAL_TOKENS):
+        idx = tokenizer.convert_tokens_to_ids(tok)
+        if idx is None or idx == tokenizer.unk_token_id:
+            raise ValueError(f"tokenizer has no {tok!r}; train it with SPECIAL_TOKENS")
+        ids[name] = idx
+    return TokenIds(**ids, vocab_size=len(tokenizer))
+
+
+def _preprocessor_configs(spec: FamilySpec) -> tuple[dict, dict]:
+    """Image and video preprocessor configs in the layout of real Qwen checkpoints, sized for tiny frames.
+
+    Pixel budgets are counted in merged patches: 4 to 64 visual tokens of factor² pixels each, where
+    factor = patch·merge (28 for Qwen2/2.5-VL, 32 for Qwen3-VL).
+    """
+    factor = spec.patch_size * 2
+    min_pixels, max_pixels = 4 * factor * factor, 64 * factor * factor
+    common = {
+        "do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+        "do_convert_rgb": True, "resample": 3, "image_mean": spec.mean, "image_std": spec.std,
+        "patch_size": spec.patch_size, "temporal_patch_size": 2, "merge_size": 2,
+        "min_pixels": min_pixels, "max_pixels": max_pixels,
+        "size": {"shortest_edge": min_pixels, "longest_edge": max_pixels},
+        "processor_class": spec.processor_class,
+    }
+    image = common | {"image_processor_type": "Qwen2VLImageProcessor"}
+    video = common | {"video_processor_type": spec.video_processor_type, "fps": 2.0, "min_frames": 4,
+                      "max_frames": 64}
+    return image, video
+
+
+def build_tiny_model(
+    family: str,
+    out_dir: str | Path,
+    seed: int = 0,
+    corpus: Iterable[str] | None = None,
+    vocab_size: int = 512,
+) -> Path:
+    """Write a tiny random ``family`` checkpoint (one of ``FAMILIES``) to ``out_dir``; returns the path.
+
+    Reload with ``AutoModelForImageTextToText.from_pretrained(out_dir)`` and
+    ``AutoTokenizer.from_pretrained(out_dir)``. The same (family, seed, corpus, vocab_size) gives the
+    same weights and tokenizer.
+    """
+    if family not in _FAMILIES:
+        raise ValueError(f"unknown tiny model family {family!r}; choose one of {sorted(_FAMILIES)}")
+    import transformers
+    from transformers import GenerationConfig
+
+    spec = _FAMILIES[family]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer(corpus, vocab_size)
+    ids = token_ids(tokenizer)
+    config = spec.build_config(ids)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = getattr(transformers, spec.model_class)(config).eval()
+    # generate() stops at <|im_end|> (end of turn) or <|endoftext|>; vision placeholders are suppressed
+    # because a generated pad token would desynchronise placeholder and feature counts when re-scored.
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids.endoftext,
+        eos_token_id=[ids.im_end, ids.endoftext],
+        pad_token_id=ids.endoftext,
+        suppress_tokens=[ids.image_pad, ids.video_pad, ids.vision_start, ids.vision_end],
+    )
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    image_cfg, video_cfg = _preprocessor_configs(spec)
+    for name, cfg in (("preprocessor_config.json", image_cfg), ("video_preprocessor_config.json", video_cfg)):
+        (out / name).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    return out

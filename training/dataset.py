@@ -1,0 +1,253 @@
+"""Load EasyR1 / EasyVideoR1 / Video-R1 sample files (JSON list, JSONL, Parquet) into one ``Sample``.
+
+Field mapping (first present key wins):
+
+- prompt: ``problem``, then ``prompt``, then ``question``; a non-empty string.
+- answer: ``answer``, then ``solution``; an ``<answer>…</answer>`` wrapper is stripped (Video-R1
+  keeps the key as ``<answer>B</answer>``); non-string values (3, {"time": [1, 2]}) become JSON text.
+- media: ``videos`` / ``images`` lists (EasyR1); if both are empty, Video-R1's ``path`` goes to
+  videos or images by ``data_type`` or file extension; ``image_path`` (Video-R1 eval) adds an image.
+  Relative paths resolve against ``media_root`` or else the data file's folder; URIs stay as they are.
+  A sample with both images and videos is rejected, as EasyVideoR1 rejects it.
+- ``data_type``: ``video`` | ``image`` | ``text``, inferred from the media when missing.
+- ``problem_id``: kept as text; when missing, ``<file name>:<line>`` (JSONL) or ``<file name>#<index>``.
+- everything else (``solution``, ``process``, ``data_source``, …) is kept in ``extra``.
+
+Every malformed row raises ``DatasetError`` naming ``file:line`` (JSONL, 1-based) or ``file record
+<index>`` (JSON/Parquet, 0-based) and what to change: one bad row must be fixed, not silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+PROMPT_KEYS = ("problem", "prompt", "question")
+DATA_TYPES = ("video", "image", "text")
+VIDEO_EXTS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".m4v", ".mpeg", ".mpg", ".wmv", ".3gp"})
+IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+# Keys the loader maps onto Sample fields; never copied into ``extra``.
+_MEDIA_KEYS = ("videos", "images", "path", "image_path")
+
+
+class DatasetError(ValueError):
+    """A malformed sample file or row; the message names the file, the line or record, and the fix."""
+
+
+@dataclass
+class Sample:
+    """One training/evaluation problem in canonical form. Media paths are resolved strings."""
+
+    problem_id: str
+    problem: str
+    problem_type: str
+    data_type: str
+    answer: str
+    options: list[str] = field(default_factory=list)
+    videos: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+def _default_resolver() -> Callable[[str], str]:
+    """The reward registry's canonicaliser when importable (it rejects unknown types), else identity."""
+    try:
+        from training.rewards import resolve_problem_type
+    except ImportError:
+        return lambda name: name
+    return resolve_problem_type
+
+
+def _rows(path: Path) -> Iterator[tuple[str, str, object]]:
+    """Yield (location for messages, default problem id, parsed row) for every record of ``path``."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        with path.open("rb") as f:
+            for lineno, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
+                    raise DatasetError(f"{path}:{lineno}: invalid JSON ({e}); each line must be one JSON object") from e
+                yield f"{path}:{lineno}", f"{path.name}:{lineno}", row
+    elif suffix == ".json":
+        try:
+            data = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as e:
+            raise DatasetError(f"{path}: invalid JSON ({e}); expected a list of sample objects") from e
+        if not isinstance(data, list):
+            raise DatasetError(f"{path}: top level is {type(data).__name__}; expected a JSON list of sample "
+                               "objects (use .jsonl for one object per line)")
+        for i, row in enumerate(data):
+            yield f"{path} record {i}", f"{path.name}#{i}", row
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except Exception as e:  # pyarrow raises several types for a corrupt file
+            raise DatasetError(f"{path}: cannot read Parquet ({e})") from e
+        for i, row in enumerate(table.to_pylist()):
+            yield f"{path} record {i}", f"{path.name}#{i}", row
+    else:
+        raise DatasetError(f"{path}: unsupported file type {path.suffix!r}; use .json, .jsonl or .parquet")
+
+
+def _text_answer(value: object) -> str:
+    """The bare ground truth: unwrap ``<answer>…</answer>``, JSON-encode non-strings."""
+    if not isinstance(value, str):
+        return json.dumps(value)
+    m = _ANSWER.search(value)
+    return (m.group(1) if m else value).strip()
+
+
+def _path_list(value: object, key: str, where: str) -> list[str]:
+    """A media field as a list of path strings (a bare string counts as one; ``{"path": …}`` items too)."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise DatasetError(f"{where}: {key!r} must be a list of file paths, got {type(value).__name__}")
+    out = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("path"), str):
+            item = item["path"]
+        if not isinstance(item, str) or not item.strip():
+            raise DatasetError(f"{where}: {key!r} entries must be non-empty path strings, got {item!r}; embedded "
+                               "bytes are not supported, write the media to files and list their paths")
+        out.append(item)
+    return out
+
+
+def _resolve(p: str, base: Path) -> str:
+    if "://" in p or Path(p).is_absolute():
+        return p
+    return str(base / p)
+
+
+def _media(row: dict, data_type: str | None, where: str) -> tuple[list[str], list[str]]:
+    videos = _path_list(row.get("videos"), "videos", where)
+    images = _path_list(row.get("images"), "images", where)
+    # Video-R1's single 'path' key counts only when the EasyR1 lists are empty (files often carry both).
+    for p in _path_list(row.get("path"), "path", where) if not videos and not images else []:
+        ext = Path(p).suffix.lower()
+        if data_type == "video" or (data_type is None and ext in VIDEO_EXTS):
+            videos.append(p)
+        elif data_type == "image" or (data_type is None and ext in IMAGE_EXTS):
+            images.append(p)
+        else:
+            raise DatasetError(f"{where}: cannot tell whether 'path' {p!r} is a video or an image; "
+                               "set data_type to 'video' or 'image'")
+    images += [p for p in _path_list(row.get("image_path"), "image_path", where) if p not in images]
+    return videos, images
+
+
+def _sample(row: object, where: str, default_id: str, base: Path, resolve: Callable[[str], str],
+            default_problem_type: str | None) -> Sample:
+    if not isinstance(row, dict):
+        raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    prompt_key = next((k for k in PROMPT_KEYS if row.get(k) is not None), None)
+    if prompt_key is None or not isinstance(row[prompt_key], str) or not row[prompt_key].strip():
+        raise DatasetError(f"{where}: missing problem text; add a non-empty string under 'problem' "
+                           "(or 'prompt' / 'question')")
+    answer_key = next((k for k in ("answer", "solution") if row.get(k) is not None), None)
+    answer = _text_answer(row[answer_key]) if answer_key else ""
+    if not answer:
+        raise DatasetError(f"{where}: missing answer; add the ground truth under 'answer' "
+                           "(or a Video-R1 'solution' like '<answer>B</answer>')")
+
+    raw_type = row.get("problem_type") or default_problem_type
+    if not isinstance(raw_type, str) or not raw_type.strip():
+        raise DatasetError(f"{where}: missing problem_type; add one such as 'multiple choice', 'numerical', "
+                           "'temporal grounding', or pass default_problem_type")
+    try:
+        problem_type = resolve(raw_type)
+    except (KeyError, ValueError) as e:
+        reason = e.args[0] if isinstance(e, KeyError) and e.args else e  # str(KeyError) adds quotes
+        raise DatasetError(f"{where}: {reason}; fix the row's problem_type") from e
+
+    data_type = row.get("data_type")
+    if data_type is not None and data_type not in DATA_TYPES:
+        raise DatasetError(f"{where}: data_type {data_type!r} is not one of {list(DATA_TYPES)}")
+    videos, images = _media(row, data_type, where)
+    if videos and images:
+        raise DatasetError(f"{where}: has both videos {videos} and images {images}; a sample takes one media kind, "
+                           "split it into two samples")
+    inferred = "video" if videos else "image" if images else "text"
+    if data_type is None:
+        data_type = inferred
+    elif data_type != inferred:
+        raise DatasetError(f"{where}: data_type is {data_type!r} but the sample has "
+                           f"{'no media' if inferred == 'text' else inferred + ' media'}; fix data_type or the "
+                           "videos/images/path field")
+
+    options = row.get("options")
+    if options is None:
+        options = []
+    if not isinstance(options, list) or not all(isinstance(o, (str, int, float)) for o in options):
+        raise DatasetError(f"{where}: 'options' must be a list of strings like 'A. red', got {options!r}")
+
+    pid = row.get("problem_id")
+    consumed = {"problem_id", prompt_key, answer_key, "problem_type", "data_type", "options", *_MEDIA_KEYS}
+    return Sample(
+        problem_id=default_id if pid is None or pid == "" else str(pid),
+        problem=row[prompt_key],
+        problem_type=problem_type,
+        data_type=data_type,
+        answer=answer,
+        options=[str(o) for o in options],
+        videos=[_resolve(p, base) for p in videos],
+        images=[_resolve(p, base) for p in images],
+        extra={k: v for k, v in row.items() if k not in consumed},
+    )
+
+
+def load_samples(
+    path: str | Path,
+    media_root: str | Path | None = None,
+    resolve_problem_type: Callable[[str], str] | None = None,
+    default_problem_type: str | None = None,
+) -> list[Sample]:
+    """Read every sample of a ``.json`` (list), ``.jsonl`` or ``.parquet`` file, validating each row.
+
+    ``resolve_problem_type(name) -> canonical name`` raises KeyError/ValueError for an unknown type;
+    default: ``training.rewards.resolve_problem_type`` if importable, else identity.
+    ``default_problem_type`` fills rows without one (e.g. an all-math EasyR1 file).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DatasetError(f"{path} is a directory; pass one .json, .jsonl or .parquet file")
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    base = Path(media_root) if media_root is not None else path.parent
+    resolve = resolve_problem_type or _default_resolver()
+    return [_sample(row, where, default_id, base, resolve, default_problem_type)
+            for where, default_id, row in _rows(path)]
+
+
+def write_samples_jsonl(samples: list[Sample], path: str | Path) -> Path:
+    """Write ``samples`` as JSONL that ``load_samples`` reads back to equal ``Sample`` objects.
+
+    ``extra`` keys are written at top level beside the canonical fields (as in the source files).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for s in samples:
+        record = {"problem_id": s.problem_id, "problem": s.problem, "problem_type": s.problem_type,
+                  "data_type": s.data_type, "answer": s.answer, "options": list(s.options),
+                  "videos": list(s.videos), "images": list(s.images)}
+        clash = sorted(set(s.extra) & (set(record) | set(_MEDIA_KEYS)))
+        if clash:
+            raise DatasetError(f"sample {s.problem_id!r}: extra keys {clash} would shadow canonical fields on "
+                               "reload; rename them")
+        lines.append(orjson.dumps(record | s.extra) + b"\n")
+    path.write_bytes(b"".join(lines))
+    return path
