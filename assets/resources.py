@@ -4,7 +4,6 @@ Each is a thin ``ConfigurableResource`` over a package object, so the same asset
 (local paths, local Ray) or against object storage and a Ray cluster (a URI and an address).
 """
 
-from __future__ import annotations
 
 import os
 from pathlib import Path

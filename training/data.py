@@ -177,3 +177,20 @@ def stream_batches(
         )
         yield from ds.iter_torch_batches(batch_size=batch_size, collate_fn=collate_items, drop_last=False)
         epoch += 1
+
+
+def sample_to_row(sample) -> dict:
+    """A loaded ``training.dataset.Sample`` as a prepared row (media digests are added by the cache)."""
+    media = [{"source": p, "kind": "video"} for p in sample.videos] + [
+        {"source": p, "kind": "image"} for p in sample.images
+    ]
+    return {
+        "sample_id": str(sample.problem_id),
+        "problem": sample.problem,
+        "problem_type": sample.problem_type,
+        "data_type": sample.data_type,
+        "answer": sample.answer,
+        "options": list(sample.options),
+        "media": media,
+        "extra": dict(sample.extra),
+    }

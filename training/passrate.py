@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 from training.engines.base import SamplingParams
 from training.engines.hf import HFEngine
+from training.filtering import group_pass_rates
 from training.rewards import RewardWeights
 from training.rollout import TrainItem, rollout_and_score
 
@@ -29,24 +30,23 @@ def compute_pass_rates(
     template_path: str | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> list[dict]:
-    """One row per sample: ``{sample_id, k, successes, pass_rate, accuracies, mean_overall}``."""
+    """One row per sample: ``{sample_id, problem_type, k, pass_rate, accuracies, mean_overall}``."""
     engine = HFEngine.from_pretrained(model_path)
     rows, t0 = [], time.perf_counter()
     for b, items in enumerate(batches):
         params = SamplingParams(n=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + b)
         rollouts = rollout_and_score(engine, items, params, RewardWeights(), template_path)
+        rates = group_pass_rates([items[r.item_index].sample_id for r in rollouts],
+                                 [float(r.reward["accuracy"]) for r in rollouts], success_threshold, expected_k=k)
         for i, item in enumerate(items):
             group = [r.reward for r in rollouts if r.item_index == i]
-            acc = [float(g["accuracy"]) for g in group]
-            successes = sum(a >= success_threshold for a in acc)
             rows.append(
                 {
                     "sample_id": item.sample_id,
                     "problem_type": item.problem_type,
                     "k": k,
-                    "successes": successes,
-                    "pass_rate": successes / k,
-                    "accuracies": acc,
+                    "pass_rate": rates[item.sample_id],
+                    "accuracies": [float(g["accuracy"]) for g in group],
                     "mean_overall": sum(g["overall"] for g in group) / k,
                 }
             )

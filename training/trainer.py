@@ -129,7 +129,7 @@ class RLTrainer:
         index = [items[r.item_index].sample_id for r in rollouts]
         advantages, _ = compute_advantage(
             cfg.algorithm.adv_estimator, token_level_rewards=token_rewards, response_mask=mask, index=index,
-            norm_adv_by_std_in_grpo=cfg.algorithm.norm_adv_by_std_in_grpo,
+            norm_by_std=cfg.algorithm.norm_adv_by_std_in_grpo,
         )
         chunks = [range(s, min(s + actor.micro_batch_size, len(rollouts))) for s in range(0, len(rollouts), actor.micro_batch_size)]
         with torch.no_grad():

@@ -1,0 +1,34 @@
+"""The policy checkpoint every later asset starts from."""
+
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from assets.resources import WorkspaceResource
+from reelrl.tiny_models import build_tiny_model
+
+
+class BaseModelConfig(dg.Config):
+    model_path: str = ""
+    tiny_family: str = "qwen2_5_vl"
+    seed: int = 0
+
+
+@dg.asset(group_name="models", description=(
+    "A Qwen2/2.5/3-VL checkpoint directory. `model_path` points at your own (loaded with "
+    "from_pretrained, as any Qwen checkpoint); empty builds the tiny offline model (random weights)."))
+def base_model(context: dg.AssetExecutionContext, config: BaseModelConfig, workspace: WorkspaceResource) -> dict:
+    if config.model_path:
+        path = Path(config.model_path).expanduser().resolve()
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"base_model.model_path={path} has no config.json: point it at a HF checkpoint")
+    else:
+        path = workspace.path("models", f"tiny-{config.tiny_family}")
+        if not (path / "config.json").exists():
+            context.log.info(f"building tiny {config.tiny_family} at {path}")
+            build_tiny_model(config.tiny_family, path, seed=config.seed)
+    model_type = json.loads((path / "config.json").read_text()).get("model_type", "?")
+    context.add_output_metadata({"path": str(path), "model_type": model_type, "tiny": not config.model_path})
+    return {"path": str(path), "model_type": model_type}

@@ -1,0 +1,80 @@
+"""The ``reelrl`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def _demo(args) -> int:
+    from reelrl.demo import run_demo
+
+    run_demo(home=args.home, minimal=args.minimal, ray_address=args.ray_address)
+    return 0
+
+
+def _tiny(args) -> int:
+    from reelrl.tiny_models import build_tiny_model
+
+    print(build_tiny_model(args.family, args.out, seed=args.seed))
+    return 0
+
+
+def _demo_data(args) -> int:
+    from reelrl.synthetic import make_demo_dataset
+
+    paths = make_demo_dataset(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    print(paths)
+    return 0
+
+
+def _ui(args) -> int:
+    from reelrl.demo import prepare_dagster_home
+
+    prepare_dagster_home(os.path.abspath(args.home))
+    cmd = ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
+    print("$ DAGSTER_HOME=" + os.environ["DAGSTER_HOME"] + " " + " ".join(cmd), flush=True)
+    os.execvp(cmd[0], cmd)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reelrl", description="RL post-training and evaluation of video VLMs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="build the tiny model and demo data if absent, then materialize the whole graph")
+    d.add_argument("--home", default=os.environ.get("REELRL_HOME", ".reelrl"), help="artifact folder")
+    d.add_argument("--minimal", action="store_true", help="smallest possible run (seconds, for smoke tests)")
+    d.add_argument("--ray-address", default="", help="Ray cluster address (default: local Ray)")
+    d.set_defaults(func=_demo)
+
+    t = sub.add_parser("tiny-model", help="build a tiny random Qwen-VL checkpoint offline")
+    t.add_argument("--family", default="qwen2_5_vl", choices=["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
+    t.add_argument("--out", required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_tiny)
+
+    g = sub.add_parser("demo-data", help="write the synthetic video/image dataset with known answers")
+    g.add_argument("--out", required=True)
+    g.add_argument("--n-train", type=int, default=96)
+    g.add_argument("--n-test", type=int, default=48)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=_demo_data)
+
+    u = sub.add_parser("ui", help="open the Dagster UI on 127.0.0.1 with the demo's instance")
+    u.add_argument("--home", default=os.environ.get("REELRL_HOME", ".reelrl"))
+    u.add_argument("--port", type=int, default=3000)
+    u.set_defaults(func=_ui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
