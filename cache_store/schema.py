@@ -1,0 +1,157 @@
+"""Arrow schemas of the three Lance tables and the row <-> ``CachedMedia`` conversion.
+
+Frames are stored as raw uint8 bytes in a ``large_binary`` column plus ``t, h, w, c`` shape columns: shapes
+vary per row (fixed-shape tensor columns do not fit), and blob encoding would read back as descriptors, not
+bytes (FIELD_NOTES). A 10-minute video at 256 frames is hundreds of MB, hence large_binary (64-bit offsets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .keys import CacheKey
+from .types import CachedMedia
+
+TIME = pa.timestamp("us", tz="UTC")
+
+ENTRIES_SCHEMA = pa.schema(
+    [
+        pa.field("digest", pa.string(), nullable=False),  # CacheKey.digest(): the lookup key
+        pa.field("source", pa.string()),  # canonical source (absolute path or URI)
+        pa.field("kind", pa.string()),  # "video" | "image"
+        pa.field("fps", pa.float64()),  # key fields ...
+        pa.field("max_frames", pa.int64()),
+        pa.field("max_pixels", pa.int64()),
+        pa.field("min_pixels", pa.int64()),  # ... validity fields (a mismatch makes the row stale)
+        pa.field("min_frames", pa.int64()),
+        pa.field("total_pixels", pa.int64()),  # null = qwen-vl-utils default
+        pa.field("factor", pa.int64()),
+        pa.field("preprocess_version", pa.string()),
+        pa.field("source_size", pa.int64()),
+        pa.field("source_mtime_ns", pa.int64()),
+        pa.field("frames", pa.large_binary()),  # uint8 (t, h, w, c), C order
+        pa.field("t", pa.int64()),
+        pa.field("h", pa.int64()),
+        pa.field("w", pa.int64()),
+        pa.field("c", pa.int64()),
+        pa.field("source_fps", pa.float64()),  # VideoMetadata ...
+        pa.field("total_frames", pa.int64()),
+        pa.field("indices", pa.list_(pa.int64())),
+        pa.field("timestamps", pa.list_(pa.float64())),
+        pa.field("sample_fps", pa.float64()),
+        pa.field("build_id", pa.string()),
+        pa.field("created_at", TIME),
+    ]
+)
+
+# Every column a hit check needs, and none of the heavy ones.
+VALIDITY_COLUMNS = [
+    "digest",
+    "kind",
+    "min_pixels",
+    "min_frames",
+    "total_pixels",
+    "factor",
+    "preprocess_version",
+    "source_size",
+    "source_mtime_ns",
+]
+
+FAILURES_SCHEMA = pa.schema(
+    [
+        pa.field("digest", pa.string(), nullable=False),  # one current failure per key
+        pa.field("source", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("error", pa.string()),  # exception class name, e.g. DecodeFailed, DecodeTimeout
+        pa.field("message", pa.string()),  # names the file and the fix
+        pa.field("time", TIME),
+        pa.field("build_id", pa.string()),
+    ]
+)
+
+LINEAGE_SCHEMA = pa.schema(
+    [
+        pa.field("build_id", pa.string(), nullable=False),
+        pa.field("time", TIME),
+        pa.field("entries_version", pa.int64()),  # entries Lance version after the build
+        pa.field("spec_json", pa.string()),  # the resolved MediaSpec
+        pa.field("sources", pa.int64()),  # unique keys requested
+        pa.field("hits", pa.int64()),
+        pa.field("added", pa.int64()),
+        pa.field("replaced", pa.int64()),
+        pa.field("failed", pa.int64()),
+        pa.field("removed", pa.int64()),  # stale rows deleted because their source now fails
+        pa.field("seconds", pa.float64()),
+    ]
+)
+
+
+def media_to_row(
+    media: CachedMedia,
+    key: CacheKey,
+    validity: Mapping[str, Any],
+    fingerprint: tuple[int, int],
+    build_id: str,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """One entries row (a dict matching ``ENTRIES_SCHEMA``) for a decoded sample."""
+    frames = np.ascontiguousarray(media.frames, dtype=np.uint8)
+    if frames.ndim != 4:
+        raise ValueError(f"{media.source}: frames must be (T, H, W, C), got shape {frames.shape}")
+    t, h, w, c = frames.shape
+    return {
+        "digest": key.digest(),
+        "source": key.source,
+        "kind": media.kind,
+        "fps": float(key.fps),
+        "max_frames": int(key.max_frames),
+        "max_pixels": int(key.max_pixels),
+        **{
+            name: validity[name]
+            for name in ("min_pixels", "min_frames", "total_pixels", "factor", "preprocess_version")
+        },
+        "source_size": fingerprint[0],
+        "source_mtime_ns": fingerprint[1],
+        "frames": frames.tobytes(),
+        "t": t,
+        "h": h,
+        "w": w,
+        "c": c,
+        "source_fps": float(media.source_fps),
+        "total_frames": int(media.total_frames),
+        "indices": [int(i) for i in media.indices],
+        "timestamps": [float(x) for x in media.timestamps],
+        "sample_fps": float(media.sample_fps),
+        "build_id": build_id,
+        "created_at": created_at,
+    }
+
+
+def row_to_media(row: Mapping[str, Any], copy: bool = True) -> CachedMedia:
+    """Rebuild a ``CachedMedia`` from one entries row.
+
+    Accepts what ``table.to_pylist()`` gives (bytes, lists) and what a Ray Data batch row gives (numpy
+    scalars and arrays). ``copy=False`` returns a read-only view of the row's bytes (zero-copy; torch warns
+    when wrapping a non-writable array).
+    """
+    shape = tuple(int(row[k]) for k in ("t", "h", "w", "c"))
+    frames = np.frombuffer(row["frames"], dtype=np.uint8)
+    if frames.size != int(np.prod(shape)):
+        raise ValueError(f"row {row.get('digest')!r}: {frames.size} frame bytes do not match shape {shape}")
+    frames = frames.reshape(shape)
+    return CachedMedia(
+        digest=str(row["digest"]),
+        source=str(row["source"]),
+        kind=str(row["kind"]),
+        frames=frames.copy() if copy else frames,
+        source_fps=float(row["source_fps"]),
+        total_frames=int(row["total_frames"]),
+        indices=[int(i) for i in row["indices"]],
+        timestamps=[float(x) for x in row["timestamps"]],
+        sample_fps=float(row["sample_fps"]),
+    )

@@ -1,0 +1,203 @@
+"""Killable decode workers with a per-item timeout.
+
+Why processes: decord's ``get_batch`` can hang forever holding the GIL (dmlc/decord#373, #269) and leaks
+memory, so a decode must run where the parent can kill it. Why not ``ProcessPoolExecutor``: it cannot kill
+one stuck worker, only break the whole pool. So each worker here is one process with its own pipe; the
+parent sends it one task at a time, waits on all pipes and process sentinels with the nearest deadline, and
+on a timeout kills exactly that worker and starts a fresh one on demand.
+
+Start method: ``forkserver`` with ``cache_store.decode`` preloaded. Like ``spawn`` it never forks the parent
+(Lance and Ray threads are not fork-safe); unlike ``spawn`` the torch/decord/PyAV imports (~3 s here) are
+paid once per parent process instead of once per worker.
+
+A video that times out or kills its worker under decord is retried once with PyAV in a fresh worker before
+it is recorded as failed (decord's hangs are decord bugs; PyAV counts decodable frames itself).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Self
+
+from .errors import DecodeTimeout, WorkerCrashed
+from .keys import MediaSpec
+from .types import CachedMedia
+
+START_METHOD = "forkserver"
+STARTUP_TIMEOUT_S = 300.0  # importing torch on a loaded 2-core machine can take tens of seconds
+
+
+@dataclass(frozen=True)
+class Task:
+    """One decode request; ``key`` is the caller's handle (the cache digest)."""
+
+    key: str
+    source: str
+    kind: str
+    backend: str = "auto"
+
+
+@dataclass
+class Result:
+    """``media`` on success, else ``error`` (exception class name) and ``message``."""
+
+    task: Task
+    media: CachedMedia | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+def _worker_main(conn, spec: MediaSpec) -> None:  # runs in the child process
+    from . import decode  # already imported when the forkserver preload worked
+
+    conn.send(("ready",))
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        try:
+            media = decode.decode(task.source, task.kind, spec, task.backend)
+            conn.send(("ok", media))
+        except Exception as exc:  # noqa: BLE001 - one bad item must never end the worker
+            message = str(exc) if task.source in str(exc) else f"{task.source}: {exc}"
+            conn.send(("err", type(exc).__name__, message))
+
+
+def _died(slot: _Slot) -> str:
+    slot.proc.join(1)
+    return f"decode worker died (exit code {slot.proc.exitcode})"
+
+
+class _Slot:
+    def __init__(self, ctx, spec: MediaSpec):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
+        self.proc.start()
+        child.close()
+        self.ready = False
+        self.task: Task | None = None
+        self.deadline = time.monotonic() + STARTUP_TIMEOUT_S
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.proc.join(2)
+        self.kill()
+
+
+class DecodePool:
+    """At most ``workers`` decode processes, started lazily; use as a context manager."""
+
+    def __init__(
+        self, spec: MediaSpec, workers: int = 1, timeout_s: float = 120.0, start_method: str = START_METHOD
+    ):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+        self.spec, self.workers, self.timeout_s = spec, workers, timeout_s
+        self._ctx = mp.get_context(start_method)
+        if start_method == "forkserver":
+            self._ctx.set_forkserver_preload(["cache_store.decode"])
+        self._slots: list[_Slot] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for slot in self._slots:
+            slot.stop()
+        self._slots.clear()
+
+    def _assign(self, slot: _Slot, task: Task, pending: deque[Task]) -> None:
+        try:
+            slot.conn.send(task)
+        except OSError:  # the idle worker died since its last result: replace it, keep the task
+            slot.kill()
+            self._slots.remove(slot)
+            pending.appendleft(task)
+            return
+        slot.task = task
+        slot.deadline = time.monotonic() + self.timeout_s
+
+    def _lost(self, slot: _Slot, error: str, why: str, pending: deque[Task]) -> Result | None:
+        """A worker hung or died: kill it; retry a decord video with PyAV, else report the failure."""
+        task = slot.task
+        slot.kill()
+        self._slots.remove(slot)
+        if task is None:
+            raise RuntimeError(
+                f"decode worker failed to start ({why}): check that torch, decord and av import, and that a "
+                "script calling build() guards its entry point with `if __name__ == '__main__':`"
+            )
+        if task.kind == "video" and task.backend == "auto":
+            pending.appendleft(Task(task.key, task.source, task.kind, backend="pyav"))
+            return None
+        tried = " (decord, then PyAV)" if task.backend == "pyav" else ""
+        return Result(
+            task,
+            error=error,
+            message=f"{task.source}: {why}{tried}; re-encode it or drop it from the dataset",
+        )
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Result]:
+        """Decode ``tasks``, yielding one ``Result`` per task in completion order."""
+        pending = deque(tasks)
+        while pending or any(s.task is not None for s in self._slots):
+            free = [s for s in self._slots if s.task is None]
+            while len(pending) > len(free) and len(self._slots) < self.workers:
+                self._slots.append(_Slot(self._ctx, self.spec))
+                free.append(self._slots[-1])
+            for slot in free:
+                if slot.ready and pending:
+                    self._assign(slot, pending.popleft(), pending)
+            waiting = [s for s in self._slots if s.task is not None or not s.ready]
+            if not waiting:
+                continue
+            timeout = max(0.0, min(s.deadline for s in waiting) - time.monotonic())
+            ready = set(wait([s.conn for s in waiting] + [s.proc.sentinel for s in waiting], timeout))
+            for slot in waiting:
+                if slot.conn in ready:
+                    try:
+                        msg = slot.conn.recv()
+                    except (EOFError, OSError):
+                        msg = None
+                    if msg is None:
+                        result = self._lost(slot, WorkerCrashed.__name__, _died(slot), pending)
+                    elif msg[0] == "ready":
+                        slot.ready, result = True, None
+                    else:
+                        task, slot.task = slot.task, None
+                        result = (
+                            Result(task, media=msg[1])
+                            if msg[0] == "ok"
+                            else Result(task, error=msg[1], message=msg[2])
+                        )
+                elif slot.proc.sentinel in ready:
+                    result = self._lost(slot, WorkerCrashed.__name__, _died(slot), pending)
+                elif time.monotonic() >= slot.deadline:
+                    why = f"decode timed out after {self.timeout_s:g} s" if slot.task else "startup timed out"
+                    result = self._lost(slot, DecodeTimeout.__name__, why, pending)
+                else:
+                    result = None
+                if result is not None:
+                    yield result
