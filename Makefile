@@ -2,7 +2,7 @@
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all setup ui clean
+.PHONY: demo test test-slow setup ui clean
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -13,10 +13,12 @@ demo: $(STAMP)
 	$(VENV)/bin/reelrl demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q
 
-test-all: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -m "not gpu"
+# End-to-end tests marked slow (the graph launched through `dagster dev`'s GraphQL API, ...).
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m slow
 
 ui: $(STAMP)
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.reelrl/dagster_home} $(VENV)/bin/reelrl ui

@@ -1,6 +1,5 @@
 """``media_cache``: decode every video/image of the source dataset once into the Lance cache."""
 
-
 import dagster as dg
 
 from assets.progress import Progress
@@ -38,8 +37,11 @@ def media_spec(config: MediaCacheConfig, model_type: str) -> MediaSpec:
     )
 
 
-@dg.asset(group_name="data", description="Lance tensor cache of every media file, plus the dataset rows "
-          "with their cache keys. Undecodable media are recorded in the failures table and their samples dropped.")
+@dg.asset(
+    group_name="data",
+    description="Lance tensor cache of every media file, plus the dataset rows "
+    "with their cache keys. Undecodable media are recorded in the failures table and their samples dropped.",
+)
 def media_cache(
     context: dg.AssetExecutionContext,
     config: MediaCacheConfig,
@@ -52,8 +54,13 @@ def media_cache(
     store = cache.open(workspace)
     splits = {name: read_prepared(source_dataset[name]) for name in ("train", "test")}
     sources = sorted({(m["source"], m["kind"]) for rows in splits.values() for r in rows for m in r["media"]})
-    report = store.build(sources, spec, workers=config.workers, timeout_s=config.timeout_s,
-                         progress=Progress(context.log, "media_cache", len(sources)))
+    report = store.build(
+        sources,
+        spec,
+        workers=config.workers,
+        timeout_s=config.timeout_s,
+        progress=Progress(context.log, "media_cache", len(sources)),
+    )
     out, dropped = {}, 0
     for name, rows in splits.items():
         kept = []
@@ -65,23 +72,36 @@ def media_cache(
         out[name] = str(write_prepared(kept, workspace.path("data", "prepared", f"{name}.jsonl")))
         out[f"n_{name}"] = len(kept)
     failures = report.failures
-    context.add_output_metadata({
-        "uri": store.entries_uri,
-        "lance_version": report.version,
-        "build_id": report.build_id,
-        "media": len(sources),
+    context.add_output_metadata(
+        {
+            "uri": store.entries_uri,
+            "lance_version": report.version,
+            "build_id": report.build_id,
+            "media": len(sources),
+            "hits": report.hits,
+            "misses_built": report.built,
+            "stale_replaced": report.replaced,
+            "failed": report.failed,
+            "samples_dropped_for_media": dropped,
+            "failures": dg.MetadataValue.md(
+                "| source | error | message |\n|---|---|---|\n"
+                + "\n".join(
+                    f"| {f['source']} | {f.get('error', '')} | {str(f.get('message', ''))[:120]} |"
+                    for f in failures[:50]
+                )
+            )
+            if failures
+            else "none",
+            "spec": dg.MetadataValue.json({k: getattr(spec, k) for k in spec.__dataclass_fields__}),
+        }
+    )
+    return {
+        "uri": cache.resolve_uri(workspace),
+        "spec": {k: getattr(spec, k) for k in spec.__dataclass_fields__},
+        "version": report.version,
         "hits": report.hits,
-        "misses_built": report.built,
-        "stale_replaced": report.replaced,
+        "built": report.built,
         "failed": report.failed,
-        "samples_dropped_for_media": dropped,
-        "failures": dg.MetadataValue.md(
-            "| source | error | message |\n|---|---|---|\n"
-            + "\n".join(f"| {f['source']} | {f.get('error_class', '')} | {str(f.get('message', ''))[:120]} |"
-                        for f in failures[:50])
-        ) if failures else "none",
-        "spec": dg.MetadataValue.json({k: getattr(spec, k) for k in spec.__dataclass_fields__}),
-    })
-    return {"uri": cache.resolve_uri(workspace), "spec": {k: getattr(spec, k) for k in spec.__dataclass_fields__},
-            "version": report.version, "hits": report.hits, "built": report.built, "failed": report.failed,
-            "failures": failures, **out}
+        "failures": failures,
+        **out,
+    }

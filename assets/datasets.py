@@ -1,6 +1,5 @@
 """Dataset assets: the source dataset, rollout pass rates and the partial-success filtered train set."""
 
-
 import json
 from collections import Counter
 from pathlib import Path
@@ -27,20 +26,34 @@ class SourceDatasetConfig(dg.Config):
     demo_seed: int = 0
 
 
-@dg.asset(group_name="data", description="Training and held-out samples, validated (unknown problem types and "
-          "malformed rows fail here, naming file and line), as canonical rows.")
-def source_dataset(context: dg.AssetExecutionContext, config: SourceDatasetConfig, workspace: WorkspaceResource) -> dict:
+@dg.asset(
+    group_name="data",
+    description="Training and held-out samples, validated (unknown problem types and "
+    "malformed rows fail here, naming file and line), as canonical rows.",
+)
+def source_dataset(
+    context: dg.AssetExecutionContext, config: SourceDatasetConfig, workspace: WorkspaceResource
+) -> dict:
     train_file, val_file, media_root = config.train_files, config.val_files, config.media_root or None
     if not train_file:
         train_file, val_file = _demo_dataset(context, config, workspace.path("data", "demo"))
     out: dict = {"train_file": str(train_file), "val_file": str(val_file), "media_root": media_root}
     for name, path in (("train", train_file), ("test", val_file)):
         samples = load_samples(path, media_root=media_root) if path else []
-        out[name] = str(write_prepared([sample_to_row(s) for s in samples], workspace.path("data", "source", f"{name}.jsonl")))
+        out[name] = str(
+            write_prepared(
+                [sample_to_row(s) for s in samples], workspace.path("data", "source", f"{name}.jsonl")
+            )
+        )
         out[f"n_{name}"] = len(samples)
         types = Counter(s.problem_type for s in samples)
-        context.add_output_metadata({f"{name}_rows": len(samples), f"{name}_file": str(path),
-                                     f"{name}_problem_types": dg.MetadataValue.json(dict(types))})
+        context.add_output_metadata(
+            {
+                f"{name}_rows": len(samples),
+                f"{name}_file": str(path),
+                f"{name}_problem_types": dg.MetadataValue.json(dict(types)),
+            }
+        )
     return out
 
 
@@ -59,14 +72,17 @@ def _demo_dataset(context, config: SourceDatasetConfig, root: Path) -> tuple[str
 class PassRateConfig(dg.Config):
     k: int = 8
     temperature: float = 1.0
-    max_new_tokens: int = 40
+    max_new_tokens: int = 112  # the demo's rationale + answer targets run to ~55 tokens (93 max)
     success_threshold: float = 0.5
     batch_size: int = 8
     seed: int = 0
 
 
-@dg.asset(group_name="data", description="k rollouts per training sample with the RL starting policy; "
-          "pass rate = share of rollouts whose accuracy reaches success_threshold.")
+@dg.asset(
+    group_name="data",
+    description="k rollouts per training sample with the RL starting policy; "
+    "pass rate = share of rollouts whose accuracy reaches success_threshold.",
+)
 def rollout_pass_rates(
     context: dg.AssetExecutionContext,
     config: PassRateConfig,
@@ -80,18 +96,27 @@ def rollout_pass_rates(
     rows = read_prepared(media_cache["train"])
     batches = stream_batches(rows, media_cache["uri"], config.batch_size, shuffle=False, epochs=1)
     rates = compute_pass_rates(
-        sft_warm_start["checkpoint"], batches, k=config.k, max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature, success_threshold=config.success_threshold, seed=config.seed,
+        sft_warm_start["checkpoint"],
+        batches,
+        k=config.k,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        success_threshold=config.success_threshold,
+        seed=config.seed,
         progress=Progress(context.log, "rollout_pass_rates", len(rows)),
     )
     path = write_prepared(rates, workspace.path("data", "pass_rates.jsonl"))
     hist = Counter(round(r["pass_rate"], 3) for r in rates)
-    context.add_output_metadata({
-        "samples": len(rates), "k": config.k, "policy": sft_warm_start["checkpoint"],
-        "mean_pass_rate": sum(r["pass_rate"] for r in rates) / max(len(rates), 1),
-        "pass_rate_histogram": dg.MetadataValue.json({str(k): v for k, v in sorted(hist.items())}),
-        "path": str(path),
-    })
+    context.add_output_metadata(
+        {
+            "samples": len(rates),
+            "k": config.k,
+            "policy": sft_warm_start["checkpoint"],
+            "mean_pass_rate": sum(r["pass_rate"] for r in rates) / max(len(rates), 1),
+            "pass_rate_histogram": dg.MetadataValue.json({str(k): v for k, v in sorted(hist.items())}),
+            "path": str(path),
+        }
+    )
     return {"path": str(path), "n": len(rates)}
 
 
@@ -102,7 +127,10 @@ class FilterConfig(dg.Config):
 
 @dg.asset(group_name="data", description="Training rows whose pass rate is strictly between low and high.")
 def filtered_train_set(
-    context: dg.AssetExecutionContext, config: FilterConfig, media_cache: dict, rollout_pass_rates: dict,
+    context: dg.AssetExecutionContext,
+    config: FilterConfig,
+    media_cache: dict,
+    rollout_pass_rates: dict,
     workspace: WorkspaceResource,
 ) -> dict:
     rows = {r["sample_id"]: r for r in read_prepared(media_cache["train"])}
@@ -111,15 +139,19 @@ def filtered_train_set(
     kept = [rows[r["sample_id"]] | {"pass_rate": r["pass_rate"]} for r, k in zip(rates, keep) if k]
     path = write_prepared(kept, workspace.path("data", "filtered_train.jsonl"))
     by_type = Counter(r["problem_type"] for r in kept)
-    context.add_output_metadata({
-        "kept": len(kept), "dropped": len(rates) - len(kept),
-        "dropped_always_solved": sum(r["pass_rate"] >= config.high for r in rates),
-        "dropped_never_solved": sum(r["pass_rate"] <= config.low for r in rates),
-        "kept_by_problem_type": dg.MetadataValue.json(dict(by_type)), "path": str(path),
-    })
+    context.add_output_metadata(
+        {
+            "kept": len(kept),
+            "dropped": len(rates) - len(kept),
+            "dropped_always_solved": sum(r["pass_rate"] >= config.high for r in rates),
+            "dropped_never_solved": sum(r["pass_rate"] <= config.low for r in rates),
+            "kept_by_problem_type": dg.MetadataValue.json(dict(by_type)),
+            "path": str(path),
+        }
+    )
     if not kept:
-        raise dg.Failure(f"filter kept no samples (low={config.low}, high={config.high}); "
-                         "widen the bounds or warm-start the policy longer")
+        raise dg.Failure(
+            f"filter kept no samples (low={config.low}, high={config.high}); "
+            "widen the bounds or warm-start the policy longer"
+        )
     return {"path": str(path), "kept": len(kept), "dropped": len(rates) - len(kept)}
-
-

@@ -1,6 +1,5 @@
 """``benchmark_eval``: the base model, the warm start and the RL checkpoint on held-out benchmarks."""
 
-
 import hashlib
 import os
 from pathlib import Path
@@ -21,7 +20,9 @@ CHARADES_SAMPLE = "charades_sta/charades_sta_test.sample.txt"
 def shared_benchmarks_dir() -> Path | None:
     """``$REELRL_SHARED_BENCHMARKS`` or the ``shared/benchmarks`` folder beside the repo, if present."""
     candidates = [os.environ.get("REELRL_SHARED_BENCHMARKS", "")]
-    candidates += [str(p / "shared" / "benchmarks") for p in (Path.cwd().parent, Path(__file__).resolve().parents[2])]
+    candidates += [
+        str(p / "shared" / "benchmarks") for p in (Path.cwd().parent, Path(__file__).resolve().parents[2])
+    ]
     return next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
 
 
@@ -33,7 +34,7 @@ class BenchmarkEvalConfig(dg.Config):
     benchmarks: list[str] = ["reelrl_jsonl", "charades_sta"]
     annotations: dict[str, str] = {}
     media_roots: dict[str, str] = {}
-    max_new_tokens: int = 48
+    max_new_tokens: int = 112
     batch_size: int = 8
 
 
@@ -54,8 +55,11 @@ def _resolve(name: str, config: BenchmarkEvalConfig, source_dataset: dict, works
     raise ValueError(f"benchmark_eval: no annotation file for {name!r}; set annotations.{name}")
 
 
-@dg.asset(group_name="evaluation", description="Greedy evaluation of base, warm-start and RL checkpoints; "
-          "predictions appended per sample id (resumable), official and robust scores, run manifests.")
+@dg.asset(
+    group_name="evaluation",
+    description="Greedy evaluation of base, warm-start and RL checkpoints; "
+    "predictions appended per sample id (resumable), official and robust scores, run manifests.",
+)
 def benchmark_eval(
     context: dg.AssetExecutionContext,
     config: BenchmarkEvalConfig,
@@ -69,7 +73,11 @@ def benchmark_eval(
 ) -> dict:
     spec = MediaSpec(**media_cache["spec"])
     store = cache.open(workspace)
-    models = {"base": base_model["path"], "warm_start": sft_warm_start["checkpoint"], "trained": training_run["checkpoint"]}
+    models = {
+        "base": base_model["path"],
+        "warm_start": sft_warm_start["checkpoint"],
+        "trained": training_run["checkpoint"],
+    }
     sampling = SamplingParams(n=1, temperature=0.0, max_new_tokens=config.max_new_tokens, seed=0)
     rows, skipped = [], []
     for bench in config.benchmarks:
@@ -83,17 +91,40 @@ def benchmark_eval(
             engine = HFEngine.from_pretrained(path, batch_size=config.batch_size)
             tag = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:10]
             out_dir = workspace.path("evals", f"{label}-{tag}", bench)
-            res = run_benchmark(engine, bench, records, store, spec, out_dir, model_id=path, sampling=sampling,
-                                batch_size=config.batch_size, annotation_path=annotation)
+            res = run_benchmark(
+                engine,
+                bench,
+                records,
+                store,
+                spec,
+                out_dir,
+                model_id=path,
+                sampling=sampling,
+                batch_size=config.batch_size,
+                annotation_path=annotation,
+            )
             engine.close()
             for mode, agg in res.aggregates.items():
                 for metric, value in agg.items():
                     if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        rows.append({"model": label, "benchmark": bench, "mode": mode, "metric": metric,
-                                     "value": float(value)})
+                        rows.append(
+                            {
+                                "model": label,
+                                "benchmark": bench,
+                                "mode": mode,
+                                "metric": metric,
+                                "value": float(value),
+                            }
+                        )
             context.log.info(f"{bench} / {label}: {res.aggregates} counts={res.counts}")
     table = "| model | benchmark | mode | metric | value |\n|---|---|---|---|---|\n" + "\n".join(
-        f"| {r['model']} | {r['benchmark']} | {r['mode']} | {r['metric']} | {r['value']:.4f} |" for r in rows)
-    context.add_output_metadata({"scores": dg.MetadataValue.md(table), "skipped": ", ".join(skipped) or "none",
-                                 "models": dg.MetadataValue.json(models)})
+        f"| {r['model']} | {r['benchmark']} | {r['mode']} | {r['metric']} | {r['value']:.4f} |" for r in rows
+    )
+    context.add_output_metadata(
+        {
+            "scores": dg.MetadataValue.md(table),
+            "skipped": ", ".join(skipped) or "none",
+            "models": dg.MetadataValue.json(models),
+        }
+    )
     return {"scores": rows, "skipped": skipped, "models": models}

@@ -1,6 +1,5 @@
 """The policy checkpoint every later asset starts from."""
 
-
 import json
 from pathlib import Path
 
@@ -16,14 +15,22 @@ class BaseModelConfig(dg.Config):
     seed: int = 0
 
 
-@dg.asset(group_name="models", description=(
-    "A Qwen2/2.5/3-VL checkpoint directory. `model_path` points at your own (loaded with "
-    "from_pretrained, as any Qwen checkpoint); empty builds the tiny offline model (random weights)."))
-def base_model(context: dg.AssetExecutionContext, config: BaseModelConfig, workspace: WorkspaceResource) -> dict:
+@dg.asset(
+    group_name="models",
+    description=(
+        "A Qwen2/2.5/3-VL checkpoint directory. `model_path` points at your own (loaded with "
+        "from_pretrained, as any Qwen checkpoint); empty builds the tiny offline model (random weights)."
+    ),
+)
+def base_model(
+    context: dg.AssetExecutionContext, config: BaseModelConfig, workspace: WorkspaceResource
+) -> dict:
     if config.model_path:
         path = Path(config.model_path).expanduser().resolve()
         if not (path / "config.json").exists():
-            raise FileNotFoundError(f"base_model.model_path={path} has no config.json: point it at a HF checkpoint")
+            raise FileNotFoundError(
+                f"base_model.model_path={path} has no config.json: point it at a HF checkpoint"
+            )
     else:
         path = workspace.path("models", f"tiny-{config.tiny_family}")
         if not (path / "config.json").exists():

@@ -1,6 +1,5 @@
 """Periodic progress lines (done/total, rate, ETA) through the Dagster logger."""
 
-
 import time
 
 

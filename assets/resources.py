@@ -4,7 +4,6 @@ Each is a thin ``ConfigurableResource`` over a package object, so the same asset
 (local paths, local Ray) or against object storage and a Ray cluster (a URI and an address).
 """
 
-
 import os
 from pathlib import Path
 
@@ -49,4 +48,6 @@ class RayResource(dg.ConfigurableResource):
     object_store_mb: int = 512
 
     def ensure(self) -> None:
-        ensure_ray(num_cpus=self.num_cpus or None, object_store_mb=self.object_store_mb, address=self.address or None)
+        ensure_ray(
+            num_cpus=self.num_cpus or None, object_store_mb=self.object_store_mb, address=self.address or None
+        )

@@ -1,6 +1,5 @@
 """Training assets: the SFT warm start (cold start) and the GRPO-family RL run."""
 
-
 import dagster as dg
 
 from assets.resources import RayResource, WorkspaceResource
@@ -13,17 +12,24 @@ from training.trainer import RLTrainer
 class SFTConfig(dg.Config):
     """``steps: 0`` skips the warm start and hands the base model to RL unchanged."""
 
-    steps: int = 60
+    steps: int = 240
     batch_size: int = 8
     lr: float = 3e-3
     seed: int = 1
 
 
-@dg.asset(group_name="training", description="Supervised warm start on the training split (reasoning + "
-          "<answer> targets), streamed from the Lance cache by Ray Data; the RL starting policy.")
+@dg.asset(
+    group_name="training",
+    description="Supervised warm start on the training split (reasoning + "
+    "<answer> targets), streamed from the Lance cache by Ray Data; the RL starting policy.",
+)
 def sft_warm_start(
-    context: dg.AssetExecutionContext, config: SFTConfig, base_model: dict, media_cache: dict,
-    workspace: WorkspaceResource, ray: RayResource,
+    context: dg.AssetExecutionContext,
+    config: SFTConfig,
+    base_model: dict,
+    media_cache: dict,
+    workspace: WorkspaceResource,
+    ray: RayResource,
 ) -> dict:
     if config.steps == 0:
         context.add_output_metadata({"checkpoint": base_model["path"], "steps": 0})
@@ -32,16 +38,29 @@ def sft_warm_start(
     rows = read_prepared(media_cache["train"])
     out_dir = workspace.path("runs", "sft", context.run_id[:8])
     result = run_sft(
-        base_model["path"], stream_batches(rows, media_cache["uri"], config.batch_size, seed=config.seed),
-        steps=config.steps, save_dir=out_dir, lr=config.lr, seed=config.seed,
-        on_metrics=lambda m: m["step"] % 10 == 0 and context.log.info(f"sft step {m['step']}: loss {m['sft/loss']:.3f}"),
+        base_model["path"],
+        stream_batches(
+            rows, media_cache["uri"], config.batch_size, seed=config.seed, num_batches=config.steps
+        ),
+        steps=config.steps,
+        save_dir=out_dir,
+        lr=config.lr,
+        seed=config.seed,
+        on_metrics=lambda m: (
+            m["step"] % 10 == 0 and context.log.info(f"sft step {m['step']}: loss {m['sft/loss']:.3f}")
+        ),
     )
     losses = [h["sft/loss"] for h in result.history]
-    context.add_output_metadata({
-        "checkpoint": result.checkpoint, "steps": result.steps,
-        "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
-        "data_wait_s_mean": sum(h["time/data_wait_s"] for h in result.history) / max(len(result.history), 1),
-    })
+    context.add_output_metadata(
+        {
+            "checkpoint": result.checkpoint,
+            "steps": result.steps,
+            "loss_first": losses[0] if losses else None,
+            "loss_last": losses[-1] if losses else None,
+            "data_wait_s_mean": sum(h["time/data_wait_s"] for h in result.history)
+            / max(len(result.history), 1),
+        }
+    )
     return {"checkpoint": result.checkpoint, "steps": result.steps, "history": result.history}
 
 
@@ -49,39 +68,49 @@ class TrainingRunConfig(dg.Config):
     """Maps onto ``training.config.RLConfig`` (EasyR1 key names); ``overrides`` takes any other
     ``section.key=value`` (e.g. ``worker.actor.clip_ratio_high=0.28``), validated before work starts."""
 
-    steps: int = 20
+    steps: int = 60
     rollout_batch_size: int = 4
-    n: int = 4
+    n: int = 8
     adv_estimator: str = "grpo"
     loss_type: str = "ppo"
-    lr: float = 1e-3
+    lr: float = 1e-4  # tiny-model default; real Qwen-VL checkpoints use ~1e-6 (EasyR1)
     temperature: float = 1.0
-    max_new_tokens: int = 40
+    max_new_tokens: int = 112
     seed: int = 1
     overrides: list[str] = []
 
 
 def rl_config(config: TrainingRunConfig, model_path: str):
-    return load_config(overrides=[
-        f"model_path={model_path}",
-        f"trainer.total_steps={config.steps}",
-        f"trainer.seed={config.seed}",
-        f"data.rollout_batch_size={config.rollout_batch_size}",
-        f"algorithm.adv_estimator={config.adv_estimator}",
-        f"worker.actor.loss_type={config.loss_type}",
-        f"worker.actor.lr={config.lr}",
-        f"worker.rollout.n={config.n}",
-        f"worker.rollout.temperature={config.temperature}",
-        f"worker.rollout.max_new_tokens={config.max_new_tokens}",
-        *config.overrides,
-    ])
+    return load_config(
+        overrides=[
+            f"model_path={model_path}",
+            f"trainer.total_steps={config.steps}",
+            f"trainer.seed={config.seed}",
+            f"data.rollout_batch_size={config.rollout_batch_size}",
+            f"algorithm.adv_estimator={config.adv_estimator}",
+            f"worker.actor.loss_type={config.loss_type}",
+            f"worker.actor.lr={config.lr}",
+            f"worker.rollout.n={config.n}",
+            f"worker.rollout.temperature={config.temperature}",
+            f"worker.rollout.max_new_tokens={config.max_new_tokens}",
+            *config.overrides,
+        ]
+    )
 
 
-@dg.asset(group_name="training", description="GRPO-family RL from the warm start on the filtered train set; "
-          "batches stream from the Lance cache through Ray Data; checkpoint in Hugging Face format.")
+@dg.asset(
+    group_name="training",
+    description="GRPO-family RL from the warm start on the filtered train set; "
+    "batches stream from the Lance cache through Ray Data; checkpoint in Hugging Face format.",
+)
 def training_run(
-    context: dg.AssetExecutionContext, config: TrainingRunConfig, sft_warm_start: dict, media_cache: dict,
-    filtered_train_set: dict, workspace: WorkspaceResource, ray: RayResource,
+    context: dg.AssetExecutionContext,
+    config: TrainingRunConfig,
+    sft_warm_start: dict,
+    media_cache: dict,
+    filtered_train_set: dict,
+    workspace: WorkspaceResource,
+    ray: RayResource,
 ) -> dict:
     cfg = rl_config(config, sft_warm_start["checkpoint"])
     ray.ensure()
@@ -89,21 +118,42 @@ def training_run(
     out_dir = workspace.path("runs", "grpo", context.run_id[:8])
 
     def log_step(m: dict) -> None:
-        context.log.info(f"rl step {m['step']}/{cfg.trainer.total_steps}: reward {m['reward/overall']:.3f} "
-                         f"acc {m['reward/accuracy']:.3f} len {m['response_length/mean']:.1f} "
-                         f"({m['time/step_s']:.1f}s, data wait {m['time/data_wait_s']:.2f}s)")
+        context.log.info(
+            f"rl step {m['step']}/{cfg.trainer.total_steps}: reward {m['reward/overall']:.3f} "
+            f"acc {m['reward/accuracy']:.3f} len {m['response_length/mean']:.1f} "
+            f"({m['time/step_s']:.1f}s, data wait {m['time/data_wait_s']:.2f}s)"
+        )
 
     trainer = RLTrainer(cfg, cfg.model_path, out_dir, on_metrics=log_step).setup()
-    batches = stream_batches(rows, media_cache["uri"], cfg.data.rollout_batch_size, seed=cfg.data.seed)
+    batches = stream_batches(
+        rows,
+        media_cache["uri"],
+        cfg.data.rollout_batch_size,
+        seed=cfg.data.seed,
+        shuffle=cfg.data.shuffle,
+        num_batches=cfg.trainer.total_steps,
+    )
     result = trainer.train(batches, steps=cfg.trainer.total_steps)
     hist = result.history
     table = "| step | reward | accuracy | format | length |\n|---|---|---|---|---|\n" + "\n".join(
         f"| {h['step']} | {h['reward/overall']:.3f} | {h['reward/accuracy']:.3f} | {h['reward/format']:.3f} | "
-        f"{h['response_length/mean']:.1f} |" for h in hist)
-    context.add_output_metadata({
-        "checkpoint": result.checkpoint, "steps": result.steps, "train_rows": len(rows),
-        "curves": dg.MetadataValue.md(table), "config": dg.MetadataValue.json(to_dict(cfg)),
-        "reward_first": hist[0]["reward/overall"] if hist else None,
-        "reward_last": hist[-1]["reward/overall"] if hist else None,
-    })
-    return {"checkpoint": result.checkpoint, "steps": result.steps, "history": hist, "metrics": str(out_dir / "metrics.jsonl")}
+        f"{h['response_length/mean']:.1f} |"
+        for h in hist
+    )
+    context.add_output_metadata(
+        {
+            "checkpoint": result.checkpoint,
+            "steps": result.steps,
+            "train_rows": len(rows),
+            "curves": dg.MetadataValue.md(table),
+            "config": dg.MetadataValue.json(to_dict(cfg)),
+            "reward_first": hist[0]["reward/overall"] if hist else None,
+            "reward_last": hist[-1]["reward/overall"] if hist else None,
+        }
+    )
+    return {
+        "checkpoint": result.checkpoint,
+        "steps": result.steps,
+        "history": hist,
+        "metrics": str(out_dir / "metrics.jsonl"),
+    }

@@ -1,6 +1,5 @@
 """The ReelRL code location: ``dagster dev -w workspace.yaml`` loads ``defs`` from here."""
 
-
 import dagster as dg
 
 from assets.cache import media_cache

@@ -1,18 +1,12 @@
-"""Run configs of the embedded default (the demo) and of the minimal end-to-end test."""
+"""Run configs: the embedded default (the demo) and the minimal end-to-end test.
 
+The assets' config defaults *are* the embedded default (tiny model, synthetic data, sizes for a 2-core
+CPU machine), so "Materialize all" in the UI and ``reelrl demo`` run the same thing.
+"""
 
-# Sized for a 2-core CPU machine: ~10 minutes end to end with the tiny model.
-DEMO_OPS = {
-    "source_dataset": {"config": {"demo_train": 96, "demo_test": 48}},
-    "media_cache": {"config": {"workers": 2}},
-    "sft_warm_start": {"config": {"steps": 80, "batch_size": 8}},
-    "rollout_pass_rates": {"config": {"k": 8}},
-    "filtered_train_set": {"config": {"low": 0.0, "high": 1.0}},
-    "training_run": {"config": {"steps": 24, "rollout_batch_size": 4, "n": 6}},
-    "benchmark_eval": {"config": {}},
-}
+DEMO_OPS: dict = {}
 
-# The smallest run that still exercises every asset for real (used by the end-to-end test).
+# The smallest run that still exercises every asset for real (used by the end-to-end tests).
 MINIMAL_OPS = {
     "source_dataset": {"config": {"demo_train": 6, "demo_test": 6}},
     "media_cache": {"config": {"workers": 1}},

@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reelrl", description="RL post-training and evaluation of video VLMs")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="build the tiny model and demo data if absent, then materialize the whole graph")
+    d = sub.add_parser(
+        "demo", help="build the tiny model and demo data if absent, then materialize the whole graph"
+    )
     d.add_argument("--home", default=os.environ.get("REELRL_HOME", ".reelrl"), help="artifact folder")
     d.add_argument("--minimal", action="store_true", help="smallest possible run (seconds, for smoke tests)")
     d.add_argument("--ray-address", default="", help="Ray cluster address (default: local Ray)")

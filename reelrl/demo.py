@@ -49,10 +49,17 @@ def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: s
 
 
 def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
-    cache, filt, run, ev = out["media_cache"], out["filtered_train_set"], out["training_run"], out["benchmark_eval"]
+    cache, filt, run, ev = (
+        out["media_cache"],
+        out["filtered_train_set"],
+        out["training_run"],
+        out["benchmark_eval"],
+    )
     lines = ["", "=" * 72, f"ReelRL demo finished in {elapsed / 60:.1f} min", "=" * 72]
-    lines.append(f"media cache   : {cache['hits']} hits, {cache['built']} misses decoded, {cache['failed']} failed "
-                 f"(Lance version {cache['version']}) at {cache['uri']}")
+    lines.append(
+        f"media cache   : {cache['hits']} hits, {cache['built']} misses decoded, {cache['failed']} failed "
+        f"(Lance version {cache['version']}) at {cache['uri']}"
+    )
     lines.append(f"filter        : kept {filt['kept']}, dropped {filt['dropped']} (0 < pass rate < 1)")
     rewards = " ".join(f"{h['reward/overall']:.2f}" for h in run["history"])
     lines.append(f"reward / step : {rewards}")
@@ -60,14 +67,21 @@ def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
     headline = {"reelrl_jsonl": "accuracy", "charades_sta": "mIoU"}
     for bench in dict.fromkeys(r["benchmark"] for r in ev["scores"]):
         metric = headline.get(bench)
-        vals = {r["model"]: r["value"] for r in ev["scores"]
-                if r["benchmark"] == bench and r["mode"] == "robust" and r["metric"] == metric}
+        vals = {
+            r["model"]: r["value"]
+            for r in ev["scores"]
+            if r["benchmark"] == bench and r["mode"] == "robust" and r["metric"] == metric
+        }
         if vals:
             lines.append(f"  {bench:14s} {metric:9s} " + "  ".join(f"{k} {v:.3f}" for k, v in vals.items()))
     if ev["skipped"]:
         lines.append(f"  skipped (annotations not found): {', '.join(ev['skipped'])}")
     lines.append(f"checkpoint    : {run['checkpoint']}")
     lines.append(f"artifacts     : {home}  (models/, data/, cache/, runs/, evals/)")
-    lines.append(f"open the UI   : DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000")
-    lines.append("                then http://127.0.0.1:3000 -> Assets -> the 'reelrl' location (runs are in Runs)")
+    lines.append(
+        f"open the UI   : DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000"
+    )
+    lines.append(
+        "                then http://127.0.0.1:3000 -> Assets -> the 'reelrl' location (runs are in Runs)"
+    )
     return "\n".join(lines)

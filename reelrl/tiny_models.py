@@ -73,7 +73,7 @@ DEFAULT_CORPUS = (
     "system user assistant You are a helpful assistant.",
     "0 1 2 3 4 5 6 7 8 9 10 11 12 16 20 24 25 32 48 64 96 100 0.5 1.0 2.5 3.5 7.25 -1",
     "<0.5 seconds> <1.0 seconds> <1.5 seconds> <2.0 seconds> <2.5 seconds> <3.0 seconds>",
-    '{ } [ ] ( ) : ; , . ! ? " \' - + * / = _ # % & < > @ $ ^ ~ | \\ `',
+    "{ } [ ] ( ) : ; , . ! ? \" ' - + * / = _ # % & < > @ $ ^ ~ | \\ `",
     '{"time": [0.0, 4.0], "boxes": {}} [1, 2, 3] {"a": 1}',
 )
 
@@ -135,7 +135,12 @@ def _text_config(ids: TokenIds, mrope_section: list[int], theta: float, **extra)
         "num_key_value_heads": TEXT_KV_HEADS,
         "max_position_embeddings": 32768,
         "rms_norm_eps": 1e-6,
-        "rope_parameters": {"rope_type": "default", "rope_theta": theta, "mrope_section": mrope_section, **extra},
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": theta,
+            "mrope_section": mrope_section,
+            **extra,
+        },
         "pad_token_id": ids.endoftext,
     }
 
@@ -153,21 +158,38 @@ def _token_fields(ids: TokenIds) -> dict:
 
 
 @register_family(
-    "qwen2_vl", model_class="Qwen2VLForConditionalGeneration", patch_size=14, mean=OPENAI_CLIP_MEAN,
-    std=OPENAI_CLIP_STD, processor_class="Qwen2VLProcessor", video_processor_type="Qwen2VLVideoProcessor",
+    "qwen2_vl",
+    model_class="Qwen2VLForConditionalGeneration",
+    patch_size=14,
+    mean=OPENAI_CLIP_MEAN,
+    std=OPENAI_CLIP_STD,
+    processor_class="Qwen2VLProcessor",
+    video_processor_type="Qwen2VLVideoProcessor",
 )
 def _qwen2_vl_config(ids: TokenIds):
     from transformers import Qwen2VLConfig
 
     text = _text_config(ids, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
-    vision = {"depth": 1, "embed_dim": 32, "hidden_size": TEXT_HIDDEN, "mlp_ratio": 2, "num_heads": 2,
-              "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}
+    vision = {
+        "depth": 1,
+        "embed_dim": 32,
+        "hidden_size": TEXT_HIDDEN,
+        "mlp_ratio": 2,
+        "num_heads": 2,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+    }
     return Qwen2VLConfig(text_config=text, vision_config=vision, **_token_fields(ids))
 
 
 @register_family(
-    "qwen2_5_vl", model_class="Qwen2_5_VLForConditionalGeneration", patch_size=14, mean=OPENAI_CLIP_MEAN,
-    std=OPENAI_CLIP_STD, processor_class="Qwen2_5_VLProcessor",
+    "qwen2_5_vl",
+    model_class="Qwen2_5_VLForConditionalGeneration",
+    patch_size=14,
+    mean=OPENAI_CLIP_MEAN,
+    std=OPENAI_CLIP_STD,
+    processor_class="Qwen2_5_VLProcessor",
     video_processor_type="Qwen2VLVideoProcessor",
 )
 def _qwen2_5_vl_config(ids: TokenIds):
@@ -176,15 +198,30 @@ def _qwen2_5_vl_config(ids: TokenIds):
     text = _text_config(ids, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
     # Two blocks so both attention kinds run: block 0 windowed (window 56 px = 2x2 merged patches),
     # block 1 full attention, as in the real tower's fullatt_block_indexes.
-    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
-              "out_hidden_size": TEXT_HIDDEN, "patch_size": 14, "spatial_merge_size": 2,
-              "temporal_patch_size": 2, "tokens_per_second": 2, "window_size": 56, "fullatt_block_indexes": [1]}
+    vision = {
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": TEXT_HIDDEN,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "tokens_per_second": 2,
+        "window_size": 56,
+        "fullatt_block_indexes": [1],
+    }
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **_token_fields(ids))
 
 
 @register_family(
-    "qwen3_vl", model_class="Qwen3VLForConditionalGeneration", patch_size=16, mean=[0.5] * 3, std=[0.5] * 3,
-    processor_class="Qwen3VLProcessor", video_processor_type="Qwen3VLVideoProcessor",
+    "qwen3_vl",
+    model_class="Qwen3VLForConditionalGeneration",
+    patch_size=16,
+    mean=[0.5] * 3,
+    std=[0.5] * 3,
+    processor_class="Qwen3VLProcessor",
+    video_processor_type="Qwen3VLVideoProcessor",
 )
 def _qwen3_vl_config(ids: TokenIds):
     from transformers import Qwen3VLConfig
@@ -192,9 +229,18 @@ def _qwen3_vl_config(ids: TokenIds):
     # Interleaved M-RoPE over 8 frequency slots: H takes slots 1,4; W takes 2,5; T the other 4.
     text = _text_config(ids, [4, 2, 2], 5e6, mrope_interleaved=True) | {"head_dim": HEAD_DIM}
     # Deepstack taps both vision blocks and injects them into both text layers, so every merger trains.
-    vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
-              "out_hidden_size": TEXT_HIDDEN, "patch_size": 16, "spatial_merge_size": 2,
-              "temporal_patch_size": 2, "num_position_embeddings": 64, "deepstack_visual_indexes": [0, 1]}
+    vision = {
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": TEXT_HIDDEN,
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "num_position_embeddings": 64,
+        "deepstack_visual_indexes": [0, 1],
+    }
     return Qwen3VLConfig(text_config=text, vision_config=vision, **_token_fields(ids))
 
 
@@ -208,8 +254,10 @@ def train_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 512):
     from transformers import PreTrainedTokenizerFast
 
     if vocab_size < 256 + len(SPECIAL_TOKENS) + 1:
-        raise ValueError(f"vocab_size {vocab_size} leaves no room for merges: byte-level BPE needs 256 byte "
-                         f"tokens + {len(SPECIAL_TOKENS)} special tokens; use at least 300")
+        raise ValueError(
+            f"vocab_size {vocab_size} leaves no room for merges: byte-level BPE needs 256 byte "
+            f"tokens + {len(SPECIAL_TOKENS)} special tokens; use at least 300"
+        )
     texts = list(DEFAULT_CORPUS) + [str(t) for t in (corpus or ())]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -252,16 +300,29 @@ def _preprocessor_configs(spec: FamilySpec) -> tuple[dict, dict]:
     factor = spec.patch_size * 2
     min_pixels, max_pixels = 4 * factor * factor, 64 * factor * factor
     common = {
-        "do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
-        "do_convert_rgb": True, "resample": 3, "image_mean": spec.mean, "image_std": spec.std,
-        "patch_size": spec.patch_size, "temporal_patch_size": 2, "merge_size": 2,
-        "min_pixels": min_pixels, "max_pixels": max_pixels,
+        "do_resize": True,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "do_convert_rgb": True,
+        "resample": 3,
+        "image_mean": spec.mean,
+        "image_std": spec.std,
+        "patch_size": spec.patch_size,
+        "temporal_patch_size": 2,
+        "merge_size": 2,
+        "min_pixels": min_pixels,
+        "max_pixels": max_pixels,
         "size": {"shortest_edge": min_pixels, "longest_edge": max_pixels},
         "processor_class": spec.processor_class,
     }
     image = common | {"image_processor_type": "Qwen2VLImageProcessor"}
-    video = common | {"video_processor_type": spec.video_processor_type, "fps": 2.0, "min_frames": 4,
-                      "max_frames": 64}
+    video = common | {
+        "video_processor_type": spec.video_processor_type,
+        "fps": 2.0,
+        "min_frames": 4,
+        "max_frames": 64,
+    }
     return image, video
 
 

@@ -44,21 +44,38 @@ VIDEO_R1_ROW = {
 
 def test_video_r1_jsonl_row_maps_exactly(tmp_path):
     path = write_jsonl(tmp_path / "train.jsonl", [VIDEO_R1_ROW])
-    assert load_samples(path, resolve_problem_type=strict) == [Sample(
-        problem_id="17", problem="Which colour appears first?", problem_type="multiple choice",
-        data_type="video", answer="B", options=["A. red", "B. green"],
-        videos=[str(tmp_path / "clips" / "a.mp4")], images=[],
-        extra={"process": "<think>red came first</think>", "data_source": "LLaVA-Video-178K"},
-    )]
+    assert load_samples(path, resolve_problem_type=strict) == [
+        Sample(
+            problem_id="17",
+            problem="Which colour appears first?",
+            problem_type="multiple choice",
+            data_type="video",
+            answer="B",
+            options=["A. red", "B. green"],
+            videos=[str(tmp_path / "clips" / "a.mp4")],
+            images=[],
+            extra={"process": "<think>red came first</think>", "data_source": "LLaVA-Video-178K"},
+        )
+    ]
 
 
 def test_easyr1_json_list_with_fallback_keys_ids_and_media_root(tmp_path):
     rows = [
         {"prompt": "How many squares?", "answer": 3, "images": ["img/x.png"], "problem_type": "numerical"},
-        {"question": "When is the flash?", "answer": {"time": [1.0, 2.5]}, "videos": ["/abs/v.mp4"],
-         "problem_type": "temporal grounding", "solution": "<answer>ignored</answer>"},
-        {"problem": "Is it red?", "answer": "yes", "videos": ["s3://bucket/v.mp4"], "problem_type": "boolean",
-         "options": None},
+        {
+            "question": "When is the flash?",
+            "answer": {"time": [1.0, 2.5]},
+            "videos": ["/abs/v.mp4"],
+            "problem_type": "temporal grounding",
+            "solution": "<answer>ignored</answer>",
+        },
+        {
+            "problem": "Is it red?",
+            "answer": "yes",
+            "videos": ["s3://bucket/v.mp4"],
+            "problem_type": "boolean",
+            "options": None,
+        },
     ]
     path = tmp_path / "data.json"
     path.write_text(json.dumps(rows))
@@ -74,19 +91,30 @@ def test_easyr1_json_list_with_fallback_keys_ids_and_media_root(tmp_path):
 
 
 def test_parquet_rows_and_text_only_samples(tmp_path):
-    table = pa.Table.from_pylist([
-        {"problem": "2+2?", "answer": "4", "problem_type": "numerical", "videos": [], "images": []},
-        {"problem": "Where?", "answer": '{"boxes": [1, 2, 3, 4]}', "problem_type": "spatial grounding",
-         "videos": [], "images": ["a.png"]},
-    ])
+    table = pa.Table.from_pylist(
+        [
+            {"problem": "2+2?", "answer": "4", "problem_type": "numerical", "videos": [], "images": []},
+            {
+                "problem": "Where?",
+                "answer": '{"boxes": [1, 2, 3, 4]}',
+                "problem_type": "spatial grounding",
+                "videos": [],
+                "images": ["a.png"],
+            },
+        ]
+    )
     pq.write_table(table, tmp_path / "d.parquet")
     got = load_samples(tmp_path / "d.parquet", resolve_problem_type=strict)
     assert [(s.problem_id, s.data_type, s.images) for s in got] == [
-        ("d.parquet#0", "text", []), ("d.parquet#1", "image", [str(tmp_path / "a.png")])]
+        ("d.parquet#0", "text", []),
+        ("d.parquet#1", "image", [str(tmp_path / "a.png")]),
+    ]
 
 
 def test_missing_ids_count_blank_lines(tmp_path):
-    path = write_jsonl(tmp_path / "t.jsonl", ["", {"problem": "q", "answer": "yes", "problem_type": "boolean"}])
+    path = write_jsonl(
+        tmp_path / "t.jsonl", ["", {"problem": "q", "answer": "yes", "problem_type": "boolean"}]
+    )
     assert load_samples(path, resolve_problem_type=strict)[0].problem_id == "t.jsonl:2"
 
 
@@ -95,29 +123,65 @@ def test_missing_ids_count_blank_lines(tmp_path):
     [
         ("{not json", "t.jsonl:2: invalid JSON"),
         ('["a list"]', "t.jsonl:2: expected a JSON object, got list"),
-        ({"answer": "B", "problem_type": "boolean"}, "t.jsonl:2: missing problem text; add a non-empty string"),
+        (
+            {"answer": "B", "problem_type": "boolean"},
+            "t.jsonl:2: missing problem text; add a non-empty string",
+        ),
         ({"problem": "  ", "answer": "B", "problem_type": "boolean"}, "t.jsonl:2: missing problem text"),
         ({"problem": "q", "problem_type": "boolean"}, "t.jsonl:2: missing answer; add the ground truth"),
-        ({"problem": "q", "solution": "<answer></answer>", "problem_type": "boolean"}, "t.jsonl:2: missing answer"),
+        (
+            {"problem": "q", "solution": "<answer></answer>", "problem_type": "boolean"},
+            "t.jsonl:2: missing answer",
+        ),
         ({"problem": "q", "answer": "B"}, "t.jsonl:2: missing problem_type"),
-        ({"problem": "q", "answer": "B", "problem_type": "juggling"},
-         "t.jsonl:2: unknown problem_type 'juggling'; fix the row's problem_type"),
-        ({"problem": "q", "answer": "B", "problem_type": "boolean", "videos": 5},
-         "t.jsonl:2: 'videos' must be a list of file paths, got int"),
-        ({"problem": "q", "answer": "B", "problem_type": "boolean", "images": [{"bytes": "..."}]},
-         "t.jsonl:2: 'images' entries must be non-empty path strings"),
-        ({"problem": "q", "answer": "B", "problem_type": "boolean", "path": "clip.xyz"},
-         "t.jsonl:2: cannot tell whether 'path' 'clip.xyz' is a video or an image"),
-        ({"problem": "q", "answer": "B", "problem_type": "boolean", "path": "v.mp4", "image_path": "i.png"},
-         "t.jsonl:2: has both videos"),
-        ({"problem": "q", "answer": "B", "problem_type": "boolean", "videos": ["v.mp4"], "data_type": "image"},
-         "t.jsonl:2: data_type is 'image' but the sample has video media"),
-        ({"problem": "q", "answer": "B", "problem_type": "boolean", "data_type": "video"},
-         "t.jsonl:2: data_type is 'video' but the sample has no media"),
-        ({"problem": "q", "answer": "B", "problem_type": "boolean", "data_type": "audio"},
-         "t.jsonl:2: data_type 'audio' is not one of"),
-        ({"problem": "q", "answer": "B", "problem_type": "boolean", "options": "A. x"},
-         "t.jsonl:2: 'options' must be a list of strings"),
+        (
+            {"problem": "q", "answer": "B", "problem_type": "juggling"},
+            "t.jsonl:2: unknown problem_type 'juggling'; fix the row's problem_type",
+        ),
+        (
+            {"problem": "q", "answer": "B", "problem_type": "boolean", "videos": 5},
+            "t.jsonl:2: 'videos' must be a list of file paths, got int",
+        ),
+        (
+            {"problem": "q", "answer": "B", "problem_type": "boolean", "images": [{"bytes": "..."}]},
+            "t.jsonl:2: 'images' entries must be non-empty path strings",
+        ),
+        (
+            {"problem": "q", "answer": "B", "problem_type": "boolean", "path": "clip.xyz"},
+            "t.jsonl:2: cannot tell whether 'path' 'clip.xyz' is a video or an image",
+        ),
+        (
+            {
+                "problem": "q",
+                "answer": "B",
+                "problem_type": "boolean",
+                "path": "v.mp4",
+                "image_path": "i.png",
+            },
+            "t.jsonl:2: has both videos",
+        ),
+        (
+            {
+                "problem": "q",
+                "answer": "B",
+                "problem_type": "boolean",
+                "videos": ["v.mp4"],
+                "data_type": "image",
+            },
+            "t.jsonl:2: data_type is 'image' but the sample has video media",
+        ),
+        (
+            {"problem": "q", "answer": "B", "problem_type": "boolean", "data_type": "video"},
+            "t.jsonl:2: data_type is 'video' but the sample has no media",
+        ),
+        (
+            {"problem": "q", "answer": "B", "problem_type": "boolean", "data_type": "audio"},
+            "t.jsonl:2: data_type 'audio' is not one of",
+        ),
+        (
+            {"problem": "q", "answer": "B", "problem_type": "boolean", "options": "A. x"},
+            "t.jsonl:2: 'options' must be a list of strings",
+        ),
     ],
 )
 def test_malformed_rows_name_file_and_line(tmp_path, row, message):
@@ -135,7 +199,9 @@ def test_file_level_errors(tmp_path):
     with pytest.raises(DatasetError, match=r"d\.json record 1: expected a JSON object, got int"):
         load_samples(tmp_path / "d.json", resolve_problem_type=strict)
     (tmp_path / "d.csv").write_text("a,b\n")
-    with pytest.raises(DatasetError, match=r"unsupported file type '\.csv'; use \.json, \.jsonl or \.parquet"):
+    with pytest.raises(
+        DatasetError, match=r"unsupported file type '\.csv'; use \.json, \.jsonl or \.parquet"
+    ):
         load_samples(tmp_path / "d.csv")
     with pytest.raises(DatasetError, match="no such file"):
         load_samples(tmp_path / "missing.jsonl")
@@ -145,7 +211,9 @@ def test_file_level_errors(tmp_path):
 
 def test_default_resolver_is_the_reward_registry(tmp_path):
     rewards = pytest.importorskip("training.rewards")
-    path = write_jsonl(tmp_path / "t.jsonl", [{"problem": "q", "answer": "B", "problem_type": "Multiple_Choice"}])
+    path = write_jsonl(
+        tmp_path / "t.jsonl", [{"problem": "q", "answer": "B", "problem_type": "Multiple_Choice"}]
+    )
     assert load_samples(path)[0].problem_type == rewards.resolve_problem_type("Multiple_Choice")
     write_jsonl(path, [{"problem": "q", "answer": "B", "problem_type": "juggling"}])
     with pytest.raises(DatasetError, match=r"t\.jsonl:1: unknown problem_type 'juggling'"):

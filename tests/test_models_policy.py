@@ -18,10 +18,19 @@ FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 def _media(factor: int, seed: int = 0) -> tuple[CachedMedia, CachedMedia]:
     rng = np.random.default_rng(seed)
     video = CachedMedia(
-        "v", "/v.mp4", "video", rng.integers(0, 255, (4, 2 * factor, 2 * factor, 3), dtype=np.uint8),
-        source_fps=8.0, total_frames=32, indices=[0, 10, 20, 31], timestamps=[0, 1.25, 2.5, 3.875], sample_fps=1.0,
+        "v",
+        "/v.mp4",
+        "video",
+        rng.integers(0, 255, (4, 2 * factor, 2 * factor, 3), dtype=np.uint8),
+        source_fps=8.0,
+        total_frames=32,
+        indices=[0, 10, 20, 31],
+        timestamps=[0, 1.25, 2.5, 3.875],
+        sample_fps=1.0,
     )
-    image = CachedMedia("i", "/i.png", "image", rng.integers(0, 255, (1, 2 * factor, 4 * factor, 3), dtype=np.uint8))
+    image = CachedMedia(
+        "i", "/i.png", "image", rng.integers(0, 255, (1, 2 * factor, 4 * factor, 3), dtype=np.uint8)
+    )
     return video, image
 
 
@@ -32,8 +41,11 @@ def test_patchify_matches_transformers_image_processor(tiny_models):
     _, image = _media(proc.image.factor)
     s = proc.image
     official = Qwen2VLImageProcessorPil(
-        patch_size=s.patch_size, temporal_patch_size=s.temporal_patch_size, merge_size=s.merge_size,
-        image_mean=list(s.image_mean), image_std=list(s.image_std),
+        patch_size=s.patch_size,
+        temporal_patch_size=s.temporal_patch_size,
+        merge_size=s.merge_size,
+        image_mean=list(s.image_mean),
+        image_std=list(s.image_std),
     )(images=[image.frames[0]], do_resize=False, return_tensors="pt")
     ours, grid = patchify(image.frames, s)
     assert grid == official["image_grid_thw"][0].tolist()
@@ -43,7 +55,9 @@ def test_patchify_matches_transformers_image_processor(tiny_models):
 def test_patchify_pads_time_by_repeating_last_frame():
     from training.models.processor import VisionSettings
 
-    s = VisionSettings(patch_size=2, temporal_patch_size=2, merge_size=1, image_mean=(0, 0, 0), image_std=(1, 1, 1))
+    s = VisionSettings(
+        patch_size=2, temporal_patch_size=2, merge_size=1, image_mean=(0, 0, 0), image_std=(1, 1, 1)
+    )
     frames = np.stack([np.full((2, 2, 3), v, np.uint8) for v in (0, 255, 51)])  # T=3 -> padded to 4
     patches, grid = patchify(frames, s)
     assert grid == [2, 1, 1]
@@ -64,7 +78,10 @@ def test_placeholders_equal_features(tiny_models, family):
     enc = proc.encode("Which colour appears first?", [video])
     t, h, w = enc.video_grid_thw[0]
     assert enc.input_ids.count(proc.video_token_id) == t * h * w // proc.video.merge_size**2
-    assert enc.pixel_values_videos.shape == (t * h * w, 3 * proc.video.temporal_patch_size * proc.video.patch_size**2)
+    assert enc.pixel_values_videos.shape == (
+        t * h * w,
+        3 * proc.video.temporal_patch_size * proc.video.patch_size**2,
+    )
     text = proc.tokenizer.decode(enc.input_ids)
     if family == "qwen3_vl":  # one timestamped block per temporal group, no outer wrapper
         assert text.count("<|vision_start|>") == t and "<0.6 seconds>" in text and "<3.2 seconds>" in text
@@ -92,7 +109,9 @@ def test_placeholder_mismatch_names_the_sample(tiny_models):
     video, _ = _media(proc.video.factor)
     enc = proc.encode("q", [video])
     enc.video_grid_thw[0] = [4, 4, 4]
-    with pytest.raises(PlaceholderMismatchError, match="sample s1: video features and video tokens do not match"):
+    with pytest.raises(
+        PlaceholderMismatchError, match="sample s1: video features and video tokens do not match"
+    ):
         proc._check_placeholders(enc, "s1")
 
 
@@ -102,14 +121,23 @@ def test_training_logprobs_equal_generation_distribution(tiny_models, family):
     engine = HFEngine.from_pretrained(tiny_models[family])
     proc = engine.processor
     video, image = _media(proc.video.factor)
-    enc = [proc.encode("What colour appears first in the clip?", [video]), proc.encode("Count", [image]),
-           proc.encode("text only", [])]
+    enc = [
+        proc.encode("What colour appears first in the clip?", [video]),
+        proc.encode("Count", [image]),
+        proc.encode("text only", []),
+    ]
     batch = collate_prompts(enc, proc.tokenizer.pad_token_id, "cpu", proc.family)
     with torch.no_grad():
-        out = engine.model.generate(**batch, do_sample=False, max_new_tokens=6, output_logits=True,
-                                    return_dict_in_generate=True, eos_token_id=None,
-                                    pad_token_id=proc.tokenizer.pad_token_id)
-        gen = out.sequences[:, batch["input_ids"].shape[1]:]
+        out = engine.model.generate(
+            **batch,
+            do_sample=False,
+            max_new_tokens=6,
+            output_logits=True,
+            return_dict_in_generate=True,
+            eos_token_id=None,
+            pad_token_id=proc.tokenizer.pad_token_id,
+        )
+        gen = out.sequences[:, batch["input_ids"].shape[1] :]
         ref = torch.stack([torch.log_softmax(x.float(), -1) for x in out.logits], 1)
         ref = ref.gather(2, gen.unsqueeze(-1)).squeeze(-1)
         logp, mask = token_logprobs(engine.model, enc, gen.tolist(), proc.tokenizer.pad_token_id, proc.family)
@@ -125,13 +153,16 @@ def test_engine_n_samples_seeded_and_every_parameter_gets_gradient(tiny_models):
     params = SamplingParams(n=3, temperature=1.0, max_new_tokens=8, seed=5)
     out = engine.generate(reqs, params)
     assert [len(g) for g in out] == [3, 3]
-    assert [[c.token_ids for c in g] for g in engine.generate(reqs, params)] == [[c.token_ids for c in g] for g in out]
+    assert [[c.token_ids for c in g] for g in engine.generate(reqs, params)] == [
+        [c.token_ids for c in g] for g in out
+    ]
     vision_ids = {proc.image_token_id, proc.video_token_id, proc.vision_start_id, proc.vision_end_id}
     assert not vision_ids & {t for g in out for c in g for t in c.token_ids}
     enc = [proc.encode(r.prompt, r.media) for r in reqs for _ in range(3)]
     engine.model.train()
-    logp, mask = token_logprobs(engine.model, enc, [c.token_ids for g in out for c in g],
-                                proc.tokenizer.pad_token_id, proc.family)
+    logp, mask = token_logprobs(
+        engine.model, enc, [c.token_ids for g in out for c in g], proc.tokenizer.pad_token_id, proc.family
+    )
     (-(logp * mask).sum() / mask.sum()).backward()
     missing = [n for n, p in engine.model.named_parameters() if p.requires_grad and p.grad is None]
     assert missing == []

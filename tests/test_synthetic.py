@@ -80,10 +80,18 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(demo, tmp_path):
 
 def test_records_follow_schema_and_media_decodes(demo):
     train, test = _records(demo.train), _records(demo.test)
-    assert [r["problem_id"] for r in train[:2]] == ["train-00000-colour_order", "train-00001-motion_direction"]
+    assert [r["problem_id"] for r in train[:2]] == [
+        "train-00000-colour_order",
+        "train-00001-motion_direction",
+    ]
     assert len(train) == 18 and len(test) == 6
     assert {r["problem_type"] for r in test} == {
-        "multiple choice", "numerical", "temporal grounding", "spatial grounding", "boolean"}
+        "multiple choice",
+        "numerical",
+        "temporal grounding",
+        "spatial grounding",
+        "boolean",
+    }
     assert {r["data_type"] for r in train} == {"image", "video"}
     for r in train + test:
         assert r["solution"] == f"<answer>{r['answer']}</answer>"
@@ -113,7 +121,9 @@ def test_counts_match_pixels(demo):
 
 
 def test_flash_interval_matches_pixels(demo):
-    events = [r for r in _records(demo.train) + _records(demo.test) if r["problem_type"] == "temporal grounding"]
+    events = [
+        r for r in _records(demo.train) + _records(demo.test) if r["problem_type"] == "temporal grounding"
+    ]
     assert len(events) == 4
     for r in events:
         bright = np.nonzero(_frames(demo.root / r["path"]).mean(axis=(1, 2, 3)) > 128)[0]
@@ -142,8 +152,10 @@ def test_colour_order_direction_and_red_match_pixels(demo):
             assert _option_text(r) == seen[{"first": 0, "second": 1, "last": 2}[ordinal]]
         elif r["data_source"].endswith("motion_direction"):
             (y0, x0), (y1, x1) = (np.argwhere(f.max(axis=-1) > 100).mean(axis=0) for f in frames[[0, -1]])
-            moved = max([("right", x1 - x0), ("left", x0 - x1), ("down", y1 - y0), ("up", y0 - y1)],
-                        key=lambda kv: kv[1])[0]
+            moved = max(
+                [("right", x1 - x0), ("left", x0 - x1), ("down", y1 - y0), ("up", y0 - y1)],
+                key=lambda kv: kv[1],
+            )[0]
             assert _option_text(r) == moved
         elif r["problem_type"] == "boolean":
             red = np.array(PALETTE["red"])
@@ -156,8 +168,14 @@ def test_bad_arguments_are_rejected(tmp_path):
         make_demo_dataset(tmp_path, n_train=1, n_test=1, size=(63, 64))
     with pytest.raises(ValueError, match="unknown synthetic tasks"):
         make_demo_dataset(tmp_path, n_train=1, n_test=1, tasks=["juggling"])
-    assert set(TASKS) == {"colour_order", "motion_direction", "object_count", "event_time", "box_location",
-                          "red_present"}
+    assert set(TASKS) == {
+        "colour_order",
+        "motion_direction",
+        "object_count",
+        "event_time",
+        "box_location",
+        "red_present",
+    }
 
 
 def test_charades_standins_for_the_shared_sample(tmp_path):

@@ -32,8 +32,15 @@ def built(request, tiny_models):
 
 def _video_batch(family: str, tokenizer, t: int = 2, h: int = 4, w: int = 4):
     """Hand-built processor output for one video of grid (t, h, w): what the lead's processor emits."""
-    messages = [{"role": "user", "content": [{"type": "video", "video": "v.mp4"},
-                                             {"type": "text", "text": "Which colour appears first?"}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "video", "video": "v.mp4"},
+                {"type": "text", "text": "Which colour appears first?"},
+            ],
+        }
+    ]
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     placeholder = "<|vision_start|><|video_pad|><|vision_end|>"
     assert text.count(placeholder) == 1
@@ -58,14 +65,25 @@ def _video_batch(family: str, tokenizer, t: int = 2, h: int = 4, w: int = 4):
 def test_checkpoint_layout_and_config(built):
     family, path, model, tokenizer = built
     names = {f.name for f in path.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-            "generation_config.json", "preprocessor_config.json", "video_preprocessor_config.json"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "preprocessor_config.json",
+        "video_preprocessor_config.json",
+    } <= names
     assert (path / "model.safetensors").stat().st_size < 1_050_000
     assert type(model).__name__ == EXPECTED_CLASS[family]
 
     cfg, text = model.config, model.config.text_config
     assert (text.hidden_size, text.num_hidden_layers, text.num_attention_heads, text.num_key_value_heads) == (
-        64, 2, 4, 2)
+        64,
+        2,
+        4,
+        2,
+    )
     assert text.vocab_size == len(tokenizer) == 512
     assert sum(text.rope_parameters["mrope_section"]) == 64 // 4 // 2
     assert text.rope_parameters.get("mrope_interleaved", False) == (family == "qwen3_vl")
@@ -109,11 +127,21 @@ def test_video_forward_backward_and_generate(built):
     model.eval()
 
     with torch.no_grad():
-        gen = model.generate(**batch, max_new_tokens=4, min_new_tokens=4, do_sample=False,
-                             output_scores=True, return_dict_in_generate=True)
+        gen = model.generate(
+            **batch,
+            max_new_tokens=4,
+            min_new_tokens=4,
+            do_sample=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
     assert gen.sequences.shape == (1, batch["input_ids"].shape[1] + 4)
-    vision_ids = [model.config.image_token_id, model.config.video_token_id,
-                  model.config.vision_start_token_id, model.config.vision_end_token_id]
+    vision_ids = [
+        model.config.image_token_id,
+        model.config.video_token_id,
+        model.config.vision_start_token_id,
+        model.config.vision_end_token_id,
+    ]
     for step_scores in gen.scores:  # suppressed by generation_config, so re-scoring never mismatches
         assert torch.isinf(step_scores[0, vision_ids]).all()
 
@@ -131,8 +159,14 @@ def test_tokenizer_round_trip_and_chat_template(built):
 
     messages = [
         {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": [{"type": "image", "image": "a.png"}, {"type": "video", "video": "b.mp4"},
-                                     {"type": "text", "text": "Count."}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "image": "a.png"},
+                {"type": "video", "video": "b.mp4"},
+                {"type": "text", "text": "Count."},
+            ],
+        },
         {"role": "assistant", "content": "<answer>3</answer>"},
     ]
     assert tokenizer.apply_chat_template(messages, tokenize=False) == (
@@ -142,7 +176,8 @@ def test_tokenizer_round_trip_and_chat_template(built):
         "<|im_start|>assistant\n<answer>3</answer><|im_end|>\n"
     )
     assert tokenizer.apply_chat_template(messages[1:2], tokenize=False, add_generation_prompt=True).endswith(
-        "Count.<|im_end|>\n<|im_start|>assistant\n")
+        "Count.<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_same_seed_same_bytes_other_seed_other_weights(tmp_path):

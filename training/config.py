@@ -1,6 +1,6 @@
 """Typed RL configuration: dataclass defaults -> YAML file -> ``key=value`` overrides, validated at load.
 
-Key names follow EasyR1 where it has them (``algorithm.adv_estimator``, ``data.video_fps``,
+Key names follow EasyR1 where it has them (``algorithm.adv_estimator``, ``data.rollout_batch_size``,
 ``worker.actor.clip_ratio_high``, ``worker.rollout.n``). An unknown key or a value of the wrong type
 fails before any work starts, with the dotted key and the allowed values in the message.
 """
@@ -23,20 +23,12 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    train_files: str = ""
-    val_files: str = ""
-    media_root: str = ""
+    """What the trainer reads; media sampling settings live with the cache (``media_cache`` config)."""
+
     prompt_template: str = ""  # a Jinja2 file; empty = the built-in template
     rollout_batch_size: int = 4  # prompts per RL step
     shuffle: bool = True
     seed: int = 1
-    video_fps: float = 2.0
-    video_max_frames: int = 8
-    video_min_frames: int = 4
-    video_min_pixels: int = 16 * 28 * 28
-    video_max_pixels: int = 64 * 28 * 28
-    image_min_pixels: int = 16 * 28 * 28
-    image_max_pixels: int = 64 * 28 * 28
 
 
 @dataclass
@@ -53,8 +45,8 @@ class AlgorithmConfig:
 
 @dataclass
 class ActorConfig:
-    lr: float = 2e-3
-    weight_decay: float = 0.0
+    lr: float = 1e-6  # EasyR1 / EasyVideoR1 recipe
+    weight_decay: float = 1e-2
     max_grad_norm: float = 1.0
     ppo_epochs: int = 1
     loss_type: str = "ppo"
@@ -67,10 +59,10 @@ class ActorConfig:
 
 @dataclass
 class RolloutConfig:
-    n: int = 4
+    n: int = 8
     temperature: float = 1.0
     top_p: float = 1.0
-    max_new_tokens: int = 32
+    max_new_tokens: int = 1024
 
 
 @dataclass
@@ -89,12 +81,7 @@ class WorkerConfig:
 @dataclass
 class TrainerConfig:
     total_steps: int = 10
-    sft_steps: int = 0
-    sft_batch_size: int = 8
-    sft_lr: float = 3e-3
-    save_dir: str = ""
     seed: int = 1
-    log_every: int = 1
 
 
 @dataclass
@@ -105,22 +92,22 @@ class RLConfig:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
-    def validate(self) -> "RLConfig":
+    def validate(self) -> RLConfig:
         from training.algorithms import get_advantage_estimator, get_policy_loss
 
         _check_name("algorithm.adv_estimator", self.algorithm.adv_estimator, get_advantage_estimator)
         _check_name("worker.actor.loss_type", self.worker.actor.loss_type, get_policy_loss)
         aggs = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
         if self.worker.actor.loss_agg_mode not in aggs:
-            raise ConfigError(f"worker.actor.loss_agg_mode={self.worker.actor.loss_agg_mode!r}; allowed: {aggs}")
+            raise ConfigError(
+                f"worker.actor.loss_agg_mode={self.worker.actor.loss_agg_mode!r}; allowed: {aggs}"
+            )
         if self.algorithm.adv_estimator in ("grpo", "rloo", "gdpo") and self.worker.rollout.n < 2:
             raise ConfigError(f"worker.rollout.n must be > 1 for {self.algorithm.adv_estimator}")
         if not 0 <= self.algorithm.filter_low < self.algorithm.filter_high <= 1:
             raise ConfigError("need 0 <= algorithm.filter_low < algorithm.filter_high <= 1")
         positive = {
             "data.rollout_batch_size": self.data.rollout_batch_size,
-            "data.video_max_frames": self.data.video_max_frames,
-            "data.video_fps": self.data.video_fps,
             "worker.rollout.max_new_tokens": self.worker.rollout.max_new_tokens,
             "worker.actor.lr": self.worker.actor.lr,
             "worker.actor.micro_batch_size": self.worker.actor.micro_batch_size,
@@ -128,9 +115,8 @@ class RLConfig:
         for key, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{key} must be > 0, got {value}")
-        for key in ("total_steps", "sft_steps"):
-            if getattr(self.trainer, key) < 0:
-                raise ConfigError(f"trainer.{key} must be >= 0")
+        if self.trainer.total_steps < 0:
+            raise ConfigError("trainer.total_steps must be >= 0")
         return self
 
 
@@ -177,7 +163,9 @@ def _build(cls, values: dict, prefix: str = ""):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; allowed under {prefix or 'top level'}: {sorted(names)}")
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; allowed under {prefix or 'top level'}: {sorted(names)}"
+        )
     kwargs = {k: _coerce(prefix + k, v, hints[k]) for k, v in values.items()}
     return cls(**kwargs)
 

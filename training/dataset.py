@@ -29,7 +29,9 @@ import orjson
 
 PROMPT_KEYS = ("problem", "prompt", "question")
 DATA_TYPES = ("video", "image", "text")
-VIDEO_EXTS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".m4v", ".mpeg", ".mpg", ".wmv", ".3gp"})
+VIDEO_EXTS = frozenset(
+    {".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".m4v", ".mpeg", ".mpg", ".wmv", ".3gp"}
+)
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 # Keys the loader maps onto Sample fields; never copied into ``extra``.
@@ -75,7 +77,9 @@ def _rows(path: Path) -> Iterator[tuple[str, str, object]]:
                 try:
                     row = orjson.loads(line)
                 except orjson.JSONDecodeError as e:
-                    raise DatasetError(f"{path}:{lineno}: invalid JSON ({e}); each line must be one JSON object") from e
+                    raise DatasetError(
+                        f"{path}:{lineno}: invalid JSON ({e}); each line must be one JSON object"
+                    ) from e
                 yield f"{path}:{lineno}", f"{path.name}:{lineno}", row
     elif suffix == ".json":
         try:
@@ -83,8 +87,10 @@ def _rows(path: Path) -> Iterator[tuple[str, str, object]]:
         except orjson.JSONDecodeError as e:
             raise DatasetError(f"{path}: invalid JSON ({e}); expected a list of sample objects") from e
         if not isinstance(data, list):
-            raise DatasetError(f"{path}: top level is {type(data).__name__}; expected a JSON list of sample "
-                               "objects (use .jsonl for one object per line)")
+            raise DatasetError(
+                f"{path}: top level is {type(data).__name__}; expected a JSON list of sample "
+                "objects (use .jsonl for one object per line)"
+            )
         for i, row in enumerate(data):
             yield f"{path} record {i}", f"{path.name}#{i}", row
     elif suffix == ".parquet":
@@ -120,8 +126,10 @@ def _path_list(value: object, key: str, where: str) -> list[str]:
         if isinstance(item, dict) and isinstance(item.get("path"), str):
             item = item["path"]
         if not isinstance(item, str) or not item.strip():
-            raise DatasetError(f"{where}: {key!r} entries must be non-empty path strings, got {item!r}; embedded "
-                               "bytes are not supported, write the media to files and list their paths")
+            raise DatasetError(
+                f"{where}: {key!r} entries must be non-empty path strings, got {item!r}; embedded "
+                "bytes are not supported, write the media to files and list their paths"
+            )
         out.append(item)
     return out
 
@@ -143,30 +151,44 @@ def _media(row: dict, data_type: str | None, where: str) -> tuple[list[str], lis
         elif data_type == "image" or (data_type is None and ext in IMAGE_EXTS):
             images.append(p)
         else:
-            raise DatasetError(f"{where}: cannot tell whether 'path' {p!r} is a video or an image; "
-                               "set data_type to 'video' or 'image'")
+            raise DatasetError(
+                f"{where}: cannot tell whether 'path' {p!r} is a video or an image; "
+                "set data_type to 'video' or 'image'"
+            )
     images += [p for p in _path_list(row.get("image_path"), "image_path", where) if p not in images]
     return videos, images
 
 
-def _sample(row: object, where: str, default_id: str, base: Path, resolve: Callable[[str], str],
-            default_problem_type: str | None) -> Sample:
+def _sample(
+    row: object,
+    where: str,
+    default_id: str,
+    base: Path,
+    resolve: Callable[[str], str],
+    default_problem_type: str | None,
+) -> Sample:
     if not isinstance(row, dict):
         raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
     prompt_key = next((k for k in PROMPT_KEYS if row.get(k) is not None), None)
     if prompt_key is None or not isinstance(row[prompt_key], str) or not row[prompt_key].strip():
-        raise DatasetError(f"{where}: missing problem text; add a non-empty string under 'problem' "
-                           "(or 'prompt' / 'question')")
+        raise DatasetError(
+            f"{where}: missing problem text; add a non-empty string under 'problem' "
+            "(or 'prompt' / 'question')"
+        )
     answer_key = next((k for k in ("answer", "solution") if row.get(k) is not None), None)
     answer = _text_answer(row[answer_key]) if answer_key else ""
     if not answer:
-        raise DatasetError(f"{where}: missing answer; add the ground truth under 'answer' "
-                           "(or a Video-R1 'solution' like '<answer>B</answer>')")
+        raise DatasetError(
+            f"{where}: missing answer; add the ground truth under 'answer' "
+            "(or a Video-R1 'solution' like '<answer>B</answer>')"
+        )
 
     raw_type = row.get("problem_type") or default_problem_type
     if not isinstance(raw_type, str) or not raw_type.strip():
-        raise DatasetError(f"{where}: missing problem_type; add one such as 'multiple choice', 'numerical', "
-                           "'temporal grounding', or pass default_problem_type")
+        raise DatasetError(
+            f"{where}: missing problem_type; add one such as 'multiple choice', 'numerical', "
+            "'temporal grounding', or pass default_problem_type"
+        )
     try:
         problem_type = resolve(raw_type)
     except (KeyError, ValueError) as e:
@@ -178,15 +200,19 @@ def _sample(row: object, where: str, default_id: str, base: Path, resolve: Calla
         raise DatasetError(f"{where}: data_type {data_type!r} is not one of {list(DATA_TYPES)}")
     videos, images = _media(row, data_type, where)
     if videos and images:
-        raise DatasetError(f"{where}: has both videos {videos} and images {images}; a sample takes one media kind, "
-                           "split it into two samples")
+        raise DatasetError(
+            f"{where}: has both videos {videos} and images {images}; a sample takes one media kind, "
+            "split it into two samples"
+        )
     inferred = "video" if videos else "image" if images else "text"
     if data_type is None:
         data_type = inferred
     elif data_type != inferred:
-        raise DatasetError(f"{where}: data_type is {data_type!r} but the sample has "
-                           f"{'no media' if inferred == 'text' else inferred + ' media'}; fix data_type or the "
-                           "videos/images/path field")
+        raise DatasetError(
+            f"{where}: data_type is {data_type!r} but the sample has "
+            f"{'no media' if inferred == 'text' else inferred + ' media'}; fix data_type or the "
+            "videos/images/path field"
+        )
 
     options = row.get("options")
     if options is None:
@@ -228,8 +254,10 @@ def load_samples(
         raise DatasetError(f"{path}: no such file")
     base = Path(media_root) if media_root is not None else path.parent
     resolve = resolve_problem_type or _default_resolver()
-    return [_sample(row, where, default_id, base, resolve, default_problem_type)
-            for where, default_id, row in _rows(path)]
+    return [
+        _sample(row, where, default_id, base, resolve, default_problem_type)
+        for where, default_id, row in _rows(path)
+    ]
 
 
 def write_samples_jsonl(samples: list[Sample], path: str | Path) -> Path:
@@ -241,13 +269,22 @@ def write_samples_jsonl(samples: list[Sample], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = []
     for s in samples:
-        record = {"problem_id": s.problem_id, "problem": s.problem, "problem_type": s.problem_type,
-                  "data_type": s.data_type, "answer": s.answer, "options": list(s.options),
-                  "videos": list(s.videos), "images": list(s.images)}
+        record = {
+            "problem_id": s.problem_id,
+            "problem": s.problem,
+            "problem_type": s.problem_type,
+            "data_type": s.data_type,
+            "answer": s.answer,
+            "options": list(s.options),
+            "videos": list(s.videos),
+            "images": list(s.images),
+        }
         clash = sorted(set(s.extra) & (set(record) | set(_MEDIA_KEYS)))
         if clash:
-            raise DatasetError(f"sample {s.problem_id!r}: extra keys {clash} would shadow canonical fields on "
-                               "reload; rename them")
+            raise DatasetError(
+                f"sample {s.problem_id!r}: extra keys {clash} would shadow canonical fields on "
+                "reload; rename them"
+            )
         lines.append(orjson.dumps(record | s.extra) + b"\n")
     path.write_bytes(b"".join(lines))
     return path

@@ -9,8 +9,8 @@ otherwise look partially successful).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from training.engines.base import SamplingParams
 from training.engines.hf import HFEngine
@@ -36,8 +36,12 @@ def compute_pass_rates(
     for b, items in enumerate(batches):
         params = SamplingParams(n=k, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + b)
         rollouts = rollout_and_score(engine, items, params, RewardWeights(), template_path)
-        rates = group_pass_rates([items[r.item_index].sample_id for r in rollouts],
-                                 [float(r.reward["accuracy"]) for r in rollouts], success_threshold, expected_k=k)
+        rates = group_pass_rates(
+            [items[r.item_index].sample_id for r in rollouts],
+            [float(r.reward["accuracy"]) for r in rollouts],
+            success_threshold,
+            expected_k=k,
+        )
         for i, item in enumerate(items):
             group = [r.reward for r in rollouts if r.item_index == i]
             rows.append(

@@ -53,7 +53,12 @@ def generate(
 
 def score_item(item: TrainItem, text: str, weights: RewardWeights) -> dict[str, float]:
     return score(
-        text, item.answer, item.problem_type, options=item.options or None, data_type=item.data_type, weights=weights
+        text,
+        item.answer,
+        item.problem_type,
+        options=item.options or None,
+        data_type=item.data_type,
+        weights=weights,
     )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 
@@ -51,7 +51,9 @@ def run_sft(
             break
         wait = time.perf_counter() - t0
         prompts = [proc.encode(x.prompt(template_path), x.media, sample_id=x.sample_id) for x in items]
-        targets = [proc.tokenizer(sft_target(x), add_special_tokens=False)["input_ids"] + [eos] for x in items]
+        targets = [
+            proc.tokenizer(sft_target(x), add_special_tokens=False)["input_ids"] + [eos] for x in items
+        ]
         logp, mask = token_logprobs(model, prompts, targets, proc.tokenizer.pad_token_id, proc.family)
         loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
         opt.zero_grad(set_to_none=True)
@@ -59,8 +61,13 @@ def run_sft(
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        metrics = {"step": step, "sft/loss": float(loss), "sft/grad_norm": float(grad_norm),
-                   "time/data_wait_s": wait, "time/step_s": time.perf_counter() - t0}
+        metrics = {
+            "step": step,
+            "sft/loss": loss.item(),
+            "sft/grad_norm": float(grad_norm),
+            "time/data_wait_s": wait,
+            "time/step_s": time.perf_counter() - t0,
+        }
         history.append(metrics)
         with open(save_dir / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(metrics) + "\n")

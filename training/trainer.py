@@ -17,9 +17,9 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import torch
 
@@ -58,7 +58,9 @@ def save_checkpoint(model, processor, out_dir: str | Path) -> Path:
 class RLTrainer:
     """GRPO-family trainer over one policy; ``setup`` loads, ``step`` updates, ``save`` checkpoints."""
 
-    def __init__(self, cfg: RLConfig, model_path: str | Path, save_dir: str | Path, on_metrics: Callable | None = None):
+    def __init__(
+        self, cfg: RLConfig, model_path: str | Path, save_dir: str | Path, on_metrics: Callable | None = None
+    ):
         self.cfg = cfg
         self.model_path = Path(model_path)
         self.save_dir = Path(save_dir)
@@ -66,13 +68,17 @@ class RLTrainer:
         self.history: list[dict] = []
         self.global_step = 0
 
-    def setup(self) -> "RLTrainer":
+    def setup(self) -> RLTrainer:
         torch.manual_seed(self.cfg.trainer.seed)
         self.model, self.processor = load_policy(self.model_path)
         self.model.train()
         actor = self.cfg.worker.actor
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=actor.lr, weight_decay=actor.weight_decay)
-        self.engine = HFEngine(self.model, self.processor, batch_size=max(1, self.cfg.data.rollout_batch_size))
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=actor.lr, weight_decay=actor.weight_decay
+        )
+        self.engine = HFEngine(
+            self.model, self.processor, batch_size=max(1, self.cfg.data.rollout_batch_size)
+        )
         self.ref_model = None
         if self.cfg.algorithm.use_kl_loss and self.cfg.algorithm.kl_coef > 0:
             self.ref_model, _ = load_policy(self.model_path)
@@ -85,10 +91,15 @@ class RLTrainer:
         cfg, t0 = self.cfg, time.perf_counter()
         ro = cfg.worker.rollout
         params = SamplingParams(
-            n=ro.n, temperature=ro.temperature, top_p=ro.top_p, max_new_tokens=ro.max_new_tokens,
+            n=ro.n,
+            temperature=ro.temperature,
+            top_p=ro.top_p,
+            max_new_tokens=ro.max_new_tokens,
             seed=cfg.trainer.seed * 100_003 + self.global_step,
         )
-        weights = RewardWeights(accuracy=cfg.worker.reward.accuracy_weight, format=cfg.worker.reward.format_weight)
+        weights = RewardWeights(
+            accuracy=cfg.worker.reward.accuracy_weight, format=cfg.worker.reward.format_weight
+        )
         rollouts = rollout_and_score(self.engine, items, params, weights, cfg.data.prompt_template or None)
         t_rollout = time.perf_counter() - t0
         metrics = self._update(items, rollouts)
@@ -116,8 +127,14 @@ class RLTrainer:
         cfg, actor = self.cfg, self.cfg.worker.actor
         proc = self.processor
         t0 = time.perf_counter()
-        prompts = [proc.encode(items[r.item_index].prompt(cfg.data.prompt_template or None),
-                               items[r.item_index].media, sample_id=items[r.item_index].sample_id) for r in rollouts]
+        prompts = [
+            proc.encode(
+                items[r.item_index].prompt(cfg.data.prompt_template or None),
+                items[r.item_index].media,
+                sample_id=items[r.item_index].sample_id,
+            )
+            for r in rollouts
+        ]
         responses = [r.completion.token_ids or [proc.tokenizer.eos_token_id] for r in rollouts]
         pad = proc.tokenizer.pad_token_id
         width = max(len(x) for x in responses)
@@ -128,31 +145,67 @@ class RLTrainer:
             token_rewards[i, len(resp) - 1] = r.reward["overall"]
         index = [items[r.item_index].sample_id for r in rollouts]
         advantages, _ = compute_advantage(
-            cfg.algorithm.adv_estimator, token_level_rewards=token_rewards, response_mask=mask, index=index,
+            cfg.algorithm.adv_estimator,
+            token_level_rewards=token_rewards,
+            response_mask=mask,
+            index=index,
             norm_by_std=cfg.algorithm.norm_adv_by_std_in_grpo,
         )
-        chunks = [range(s, min(s + actor.micro_batch_size, len(rollouts))) for s in range(0, len(rollouts), actor.micro_batch_size)]
+        chunks = [
+            range(s, min(s + actor.micro_batch_size, len(rollouts)))
+            for s in range(0, len(rollouts), actor.micro_batch_size)
+        ]
         with torch.no_grad():
-            old = [token_logprobs(self.model, [prompts[i] for i in c], [responses[i] for i in c], pad, proc.family,
-                                  cfg.worker.rollout.temperature)[0] for c in chunks]
+            old = [
+                token_logprobs(
+                    self.model,
+                    [prompts[i] for i in c],
+                    [responses[i] for i in c],
+                    pad,
+                    proc.family,
+                    cfg.worker.rollout.temperature,
+                )[0]
+                for c in chunks
+            ]
             ref = None
             if self.ref_model is not None:
-                ref = [token_logprobs(self.ref_model, [prompts[i] for i in c], [responses[i] for i in c], pad,
-                                      proc.family, cfg.worker.rollout.temperature)[0] for c in chunks]
+                ref = [
+                    token_logprobs(
+                        self.ref_model,
+                        [prompts[i] for i in c],
+                        [responses[i] for i in c],
+                        pad,
+                        proc.family,
+                        cfg.worker.rollout.temperature,
+                    )[0]
+                    for c in chunks
+                ]
         total_tokens = mask.sum().clamp(min=1)
         stats: dict[str, list[float]] = {}
         for _ in range(actor.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             for k, c in enumerate(chunks):
                 idx = list(c)
-                logp, m = token_logprobs(self.model, [prompts[i] for i in idx], [responses[i] for i in idx], pad,
-                                         proc.family, cfg.worker.rollout.temperature)
+                logp, m = token_logprobs(
+                    self.model,
+                    [prompts[i] for i in idx],
+                    [responses[i] for i in idx],
+                    pad,
+                    proc.family,
+                    cfg.worker.rollout.temperature,
+                )
                 w = m.shape[1]
                 adv = advantages[idx, :w]
                 loss, pl_metrics = compute_policy_loss(
-                    actor.loss_type, old_log_probs=old[k], log_probs=logp, advantages=adv, response_mask=m,
-                    clip_ratio_low=actor.clip_ratio_low, clip_ratio_high=actor.clip_ratio_high,
-                    clip_ratio_c=actor.clip_ratio_dual, loss_agg_mode=actor.loss_agg_mode,
+                    actor.loss_type,
+                    old_log_probs=old[k],
+                    log_probs=logp,
+                    advantages=adv,
+                    response_mask=m,
+                    clip_ratio_low=actor.clip_ratio_low,
+                    clip_ratio_high=actor.clip_ratio_high,
+                    clip_ratio_c=actor.clip_ratio_dual,
+                    loss_agg_mode=actor.loss_agg_mode,
                 )
                 if ref is not None:
                     kl = kl_penalty(logp, ref[k], cfg.algorithm.kl_penalty)
@@ -160,9 +213,13 @@ class RLTrainer:
                     loss = loss + cfg.algorithm.kl_coef * kl_loss
                     stats.setdefault("actor/kl_loss", []).append(float(kl_loss))
                 # token-mean over the whole mini-batch, not a mean of micro-batch means
-                scale = m.sum() / total_tokens if actor.loss_agg_mode == "token-mean" else len(idx) / len(rollouts)
+                scale = (
+                    m.sum() / total_tokens
+                    if actor.loss_agg_mode == "token-mean"
+                    else len(idx) / len(rollouts)
+                )
                 (loss * scale).backward()
-                stats.setdefault("actor/pg_loss", []).append(float(loss))
+                stats.setdefault("actor/pg_loss", []).append(loss.item())
                 for key, v in pl_metrics.items():
                     stats.setdefault(f"actor/{key}", []).append(float(v))
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), actor.max_grad_norm)

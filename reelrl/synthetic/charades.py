@@ -50,8 +50,11 @@ def event_cells(size: tuple[int, int], n: int) -> list[tuple[int, int, int, int]
     h, w = size
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    return [(c * w // cols, r * h // rows, (c + 1) * w // cols, (r + 1) * h // rows)
-            for r in range(rows) for c in range(cols)][:n]
+    return [
+        (c * w // cols, r * h // rows, (c + 1) * w // cols, (r + 1) * h // rows)
+        for r in range(rows)
+        for c in range(cols)
+    ][:n]
 
 
 def lit_frames(start: float, end: float, fps: float, n_frames: int) -> np.ndarray:

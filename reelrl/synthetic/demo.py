@@ -36,7 +36,13 @@ class DatasetPaths:
 
 
 def make_records(
-    split: str, n: int, seed: int, size: tuple[int, int], fps: int, media_dir: Path, root: Path,
+    split: str,
+    n: int,
+    seed: int,
+    size: tuple[int, int],
+    fps: int,
+    media_dir: Path,
+    root: Path,
     tasks: list[str],
 ) -> list[dict]:
     """Generate ``n`` samples of ``split``, writing their media; returns the JSONL records in order."""
@@ -52,20 +58,22 @@ def make_records(
         else:
             path = write_png(media_dir / split / f"{problem_id}.png", sample.media)
         rel = path.relative_to(root).as_posix()
-        records.append({
-            "problem_id": problem_id,
-            "problem": sample.problem,
-            "problem_type": sample.problem_type,
-            "data_type": sample.data_type,
-            "options": sample.options,
-            "answer": sample.answer,
-            "solution": f"<answer>{sample.answer}</answer>",
-            "process": sample.process,
-            "videos": [rel] if sample.data_type == "video" else [],
-            "images": [rel] if sample.data_type == "image" else [],
-            "path": rel,
-            "data_source": f"reelrl-synthetic/{name}",
-        })
+        records.append(
+            {
+                "problem_id": problem_id,
+                "problem": sample.problem,
+                "problem_type": sample.problem_type,
+                "data_type": sample.data_type,
+                "options": sample.options,
+                "answer": sample.answer,
+                "solution": f"<answer>{sample.answer}</answer>",
+                "process": sample.process,
+                "videos": [rel] if sample.data_type == "video" else [],
+                "images": [rel] if sample.data_type == "image" else [],
+                "path": rel,
+                "data_source": f"reelrl-synthetic/{name}",
+            }
+        )
     return records
 
 

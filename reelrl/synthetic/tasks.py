@@ -82,14 +82,18 @@ def colour_order(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
     side = min(ctx.size) // 3
     video = canvas(ctx.size, 3 * ctx.fps)
     for i, name in enumerate(names):
-        fill_box(video[i * ctx.fps:(i + 1) * ctx.fps], _random_box(rng, ctx.size, side), PALETTE[name])
+        fill_box(video[i * ctx.fps : (i + 1) * ctx.fps], _random_box(rng, ctx.size, side), PALETTE[name])
     options, letter = _multiple_choice(rng, names[k], list(PALETTE))
     return TaskSample(
         problem=f"Three coloured squares appear one after another. Which colour appears {ordinal}?",
-        problem_type="multiple choice", data_type="video", answer=letter, options=options,
+        problem_type="multiple choice",
+        data_type="video",
+        answer=letter,
+        options=options,
         process=f"<think>The squares appear in the order {', '.join(names)}. The {ordinal} one is "
-                f"{names[k]}, which is option {letter}.</think>",
-        media=video, truth={"colours": names, "asked": k},
+        f"{names[k]}, which is option {letter}.</think>",
+        media=video,
+        truth={"colours": names, "asked": k},
     )
 
 
@@ -113,10 +117,14 @@ def motion_direction(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
     options, letter = _multiple_choice(rng, direction, ["left", "right", "up", "down"])
     return TaskSample(
         problem="In which direction does the yellow square move?",
-        problem_type="multiple choice", data_type="video", answer=letter, options=options,
+        problem_type="multiple choice",
+        data_type="video",
+        answer=letter,
+        options=options,
         process=f"<think>The square starts near one edge and moves {direction} across the frame, "
-                f"so the answer is option {letter}.</think>",
-        media=video, truth={"direction": direction},
+        f"so the answer is option {letter}.</think>",
+        media=video,
+        truth={"direction": direction},
     )
 
 
@@ -137,9 +145,13 @@ def object_count(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
     kind = "video" if as_video else "image"
     return TaskSample(
         problem=f"How many squares are there in the {kind}?",
-        problem_type="numerical", data_type=kind, answer=str(n), options=[],
+        problem_type="numerical",
+        data_type=kind,
+        answer=str(n),
+        options=[],
         process=f"<think>I count the separate coloured squares one by one: there are {n}.</think>",
-        media=_static_scene(ctx, img, as_video), truth={"count": n, "boxes": boxes},
+        media=_static_scene(ctx, img, as_video),
+        truth={"count": n, "boxes": boxes},
     )
 
 
@@ -161,11 +173,15 @@ def event_time(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
     answer = json.dumps({"time": [start, end]})
     return TaskSample(
         problem="A bright flash fills the screen at some point in this video. "
-                "When does the flash start and end, in seconds?",
-        problem_type="temporal grounding", data_type="video", answer=answer, options=[],
+        "When does the flash start and end, in seconds?",
+        problem_type="temporal grounding",
+        data_type="video",
+        answer=answer,
+        options=[],
         process=f"<think>The frames turn bright at {start} seconds and go dark again at {end} seconds, "
-                f"out of {duration} seconds.</think>",
-        media=video, truth={"time": [start, end], "frames": [first, stop], "duration": duration},
+        f"out of {duration} seconds.</think>",
+        media=video,
+        truth={"time": [start, end], "frames": [first, stop], "duration": duration},
     )
 
 
@@ -181,11 +197,15 @@ def box_location(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
     fill_box(img, tuple(box), PALETTE[name])
     return TaskSample(
         problem=f"Where is the {name} rectangle in this {w}x{h} image? "
-                "Give its bounding box as [x1, y1, x2, y2] in pixels.",
-        problem_type="spatial grounding", data_type="image", answer=json.dumps({"boxes": box}), options=[],
+        "Give its bounding box as [x1, y1, x2, y2] in pixels.",
+        problem_type="spatial grounding",
+        data_type="image",
+        answer=json.dumps({"boxes": box}),
+        options=[],
         process=f"<think>The {name} rectangle's left edge is at x={box[0]}, its right edge at x={box[2]}, "
-                f"its top at y={box[1]} and its bottom at y={box[3]}.</think>",
-        media=img, truth={"box": box, "colour": name},
+        f"its top at y={box[1]} and its bottom at y={box[3]}.</think>",
+        media=img,
+        truth={"box": box, "colour": name},
     )
 
 
@@ -206,8 +226,12 @@ def red_present(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
     answer = "yes" if present else "no"
     return TaskSample(
         problem="Is there a red square? Answer yes or no.",
-        problem_type="boolean", data_type="video" if as_video else "image", answer=answer, options=[],
+        problem_type="boolean",
+        data_type="video" if as_video else "image",
+        answer=answer,
+        options=[],
         process=f"<think>The squares are {', '.join(names)}; {'one' if present else 'none'} of them is "
-                f"red.</think>",
-        media=_static_scene(ctx, img, as_video), truth={"colours": names, "boxes": boxes},
+        f"red.</think>",
+        media=_static_scene(ctx, img, as_video),
+        truth={"colours": names, "boxes": boxes},
     )

@@ -7,8 +7,9 @@ resamples or resizes anything: what the cache holds is what the model sees.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from cache_store.types import CachedMedia
 

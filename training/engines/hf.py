@@ -7,7 +7,7 @@ feature behind it and the re-scoring forward pass would fail the placeholder che
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -26,19 +26,23 @@ class HFEngine:
         self.batch_size = batch_size
 
     @classmethod
-    def from_pretrained(cls, path, batch_size: int = 8, device: str = "cpu") -> "HFEngine":
+    def from_pretrained(cls, path, batch_size: int = 8, device: str = "cpu") -> HFEngine:
         model, processor = load_policy(path, device=device)
         model.eval()
         return cls(model, processor, batch_size=batch_size)
 
-    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> list[list[Completion]]:
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[list[Completion]]:
         out: list[list[Completion]] = []
         for start in range(0, len(requests), self.batch_size):
             out.extend(self._generate_batch(list(requests[start : start + self.batch_size]), params))
         return out
 
     @torch.no_grad()
-    def _generate_batch(self, requests: list[GenerationRequest], params: SamplingParams) -> list[list[Completion]]:
+    def _generate_batch(
+        self, requests: list[GenerationRequest], params: SamplingParams
+    ) -> list[list[Completion]]:
         proc = self.processor
         prompts = [proc.encode(r.prompt, r.media, r.system, sample_id=r.request_id) for r in requests]
         device = next(self.model.parameters()).device
@@ -59,7 +63,12 @@ class HFEngine:
                 num_return_sequences=params.n,
                 eos_token_id=proc.eos_token_ids,
                 pad_token_id=proc.tokenizer.pad_token_id,
-                suppress_tokens=[proc.vision_start_id, proc.vision_end_id, proc.image_token_id, proc.video_token_id],
+                suppress_tokens=[
+                    proc.vision_start_id,
+                    proc.vision_end_id,
+                    proc.image_token_id,
+                    proc.video_token_id,
+                ],
             )
         finally:
             self.model.train(was_training)

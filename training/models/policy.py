@@ -51,7 +51,11 @@ def collate_prompts(prompts: list[EncodedPrompt], pad_id: int, device="cpu", fam
         ids[i, width - n :] = torch.tensor(p.input_ids)
         mask[i, width - n :] = 1
         types[i, width - n :] = torch.tensor(p.mm_token_type_ids)
-    batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "mm_token_type_ids": types.to(device)}
+    batch = {
+        "input_ids": ids.to(device),
+        "attention_mask": mask.to(device),
+        "mm_token_type_ids": types.to(device),
+    }
     batch.update(_vision_kwargs(prompts, device))
     if family != "qwen2_5_vl":
         batch.pop("second_per_grid_ts", None)

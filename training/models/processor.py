@@ -51,7 +51,7 @@ class VisionSettings:
         return self.patch_size * self.merge_size
 
     @classmethod
-    def from_json(cls, path: Path) -> "VisionSettings":
+    def from_json(cls, path: Path) -> VisionSettings:
         cfg = json.loads(path.read_text())
         return cls(
             patch_size=int(cfg["patch_size"]),

@@ -1,0 +1,154 @@
+"""Config validation, the RL update, the SFT warm start and the Ray Data stream, with real components."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cache_store import MediaCache, MediaSpec, write_video
+from training.config import ConfigError, load_config
+from training.data import epoch_order, stream_batches
+from training.engines.base import Completion
+from training.rollout import Rollout, TrainItem
+from training.sft import run_sft
+from training.trainer import RLTrainer
+
+
+def test_config_layers_and_errors(tmp_path):
+    yml = tmp_path / "c.yaml"
+    yml.write_text("worker:\n  rollout:\n    n: 6\nalgorithm:\n  adv_estimator: rloo\n")
+    cfg = load_config(yml, ["worker.actor.clip_ratio_high=0.28", "trainer.total_steps=3"])
+    assert (cfg.worker.rollout.n, cfg.algorithm.adv_estimator) == (6, "rloo")
+    assert (cfg.worker.actor.clip_ratio_high, cfg.trainer.total_steps) == (0.28, 3)
+    with pytest.raises(ConfigError, match="unknown config key worker.actor.clip_high"):
+        load_config(overrides=["worker.actor.clip_high=0.3"])
+    with pytest.raises(ConfigError, match="algorithm.adv_estimator='gpro'.*grpo"):
+        load_config(overrides=["algorithm.adv_estimator=gpro"])
+    with pytest.raises(ConfigError, match="worker.rollout.n must be > 1 for grpo"):
+        load_config(overrides=["worker.rollout.n=1"])
+    with pytest.raises(ConfigError, match="trainer.total_steps must be an integer"):
+        load_config(overrides=["trainer.total_steps=2.5"])
+
+
+def _items(factor: int, n: int = 2) -> list[TrainItem]:
+    from cache_store.types import CachedMedia
+
+    rng = np.random.default_rng(0)
+    return [
+        TrainItem(
+            f"s{i}",
+            "Is there a red square?",
+            "boolean",
+            "video",
+            "yes",
+            media=[
+                CachedMedia(
+                    f"d{i}",
+                    f"/v{i}.mp4",
+                    "video",
+                    rng.integers(0, 255, (4, factor, factor, 3), dtype=np.uint8),
+                    source_fps=8.0,
+                    total_frames=16,
+                    indices=[0, 5, 10, 15],
+                    sample_fps=2.0,
+                )
+            ],
+            extra={"process": "<think>I look for red.</think>"},
+        )
+        for i in range(n)
+    ]
+
+
+def test_rl_update_changes_every_trainable_parameter(tiny_models, tmp_path):
+    cfg = load_config(
+        overrides=[f"model_path={tiny_models['qwen2_vl']}", "worker.rollout.n=2", "worker.actor.lr=1e-2"]
+    )
+    trainer = RLTrainer(cfg, cfg.model_path, tmp_path).setup()
+    tok = trainer.processor.tokenizer
+    items = _items(trainer.processor.video.factor)
+    texts = ["<answer>yes</answer>", "<answer>no</answer>"]
+    rollouts = [
+        Rollout(
+            i,
+            Completion(t, tok(t, add_special_tokens=False)["input_ids"] + [tok.eos_token_id], "stop"),
+            {"overall": float(t.endswith("yes</answer>")), "accuracy": 0.0, "format": 1.0},
+        )
+        for i in range(2)
+        for t in texts
+    ]
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    metrics = trainer._update(items, rollouts)
+    unchanged = [
+        n for n, p in trainer.model.named_parameters() if p.requires_grad and torch.equal(p, before[n])
+    ]
+    assert unchanged == []
+    assert metrics["actor/grad_norm"] > 0 and np.isfinite(metrics["actor/pg_loss"])
+
+
+def test_rl_step_and_checkpoint_reload(tiny_models, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    cfg = load_config(
+        overrides=[
+            f"model_path={tiny_models['qwen3_vl']}",
+            "worker.rollout.n=2",
+            "worker.rollout.max_new_tokens=6",
+            "trainer.total_steps=1",
+        ]
+    )
+    trainer = RLTrainer(cfg, cfg.model_path, tmp_path).setup()
+    result = trainer.train([_items(trainer.processor.video.factor)], steps=1)
+    assert result.steps == 1 and (tmp_path / "metrics.jsonl").read_text().count("\n") == 1
+    assert {"reward/overall", "reward/accuracy", "time/data_wait_s", "actor/pg_loss"} <= set(
+        result.history[0]
+    )
+    reloaded = AutoModelForImageTextToText.from_pretrained(result.checkpoint)
+    assert reloaded.config.model_type == "qwen3_vl"
+
+
+def test_sft_overfits_one_batch(tiny_models, tmp_path):
+    items = _items(28)
+    result = run_sft(tiny_models["qwen2_5_vl"], [items] * 12, steps=12, save_dir=tmp_path, lr=1e-2)
+    losses = [h["sft/loss"] for h in result.history]
+    assert len(losses) == 12 and losses[-1] < 0.5 * losses[0]
+    assert (tmp_path / "checkpoint" / "preprocessor_config.json").exists()
+
+
+def test_epoch_order_is_a_seeded_permutation():
+    rows = [{"sample_id": str(i)} for i in range(10)]
+    a, b = epoch_order(rows, 3, 0), epoch_order(rows, 3, 1)
+    assert sorted(r["sample_id"] for r in a) == [str(i) for i in range(10)]
+    assert a == epoch_order(rows, 3, 0) and a != b
+
+
+def test_ray_data_streams_cached_frames(tmp_path):
+    frames = [np.full((8, 56, 56, 3), 30 * (i + 1), np.uint8) for i in range(3)]
+    paths = [write_video(tmp_path / f"v{i}.mp4", f, fps=4) for i, f in enumerate(frames)]
+    cache = MediaCache(str(tmp_path / "cache"))
+    spec = MediaSpec(fps=2.0, max_frames=4, max_pixels=56 * 56, min_pixels=28 * 28)
+    report = cache.build([(str(p), "video") for p in paths], spec)
+    rows = [
+        {
+            "sample_id": f"s{i}",
+            "problem": "q",
+            "problem_type": "boolean",
+            "data_type": "video",
+            "answer": "yes",
+            "options": [],
+            "media": [{"source": str(p), "kind": "video", "digest": report.digests[str(p)]}],
+        }
+        for i, p in enumerate(paths)
+    ]
+    batches = list(stream_batches(rows, str(tmp_path / "cache"), batch_size=2, seed=0, num_batches=4))
+    assert [len(b) for b in batches] == [2, 2, 2, 2]  # 4 batches span 3 epochs of 3 rows
+    seen = [it.sample_id for b in batches for it in b]
+    expected = [r["sample_id"] for e in range(3) for r in epoch_order(rows, 0, e)][:8]
+    assert seen == expected
+    for it in (x for b in batches for x in b):
+        cached = cache.get(it.media[0].digest)
+        assert np.array_equal(it.media[0].frames, cached.frames)
+        assert it.media[0].indices == cached.indices and it.media[0].sample_fps == cached.sample_fps
+    missing = [{**rows[0], "media": [{"source": "x", "kind": "video", "digest": "0" * 16}]}]
+    with pytest.raises(Exception, match="media not in the cache"):
+        list(stream_batches(missing, str(tmp_path / "cache"), batch_size=1, epochs=1))

@@ -1,0 +1,123 @@
+"""`dagster dev` (the real webserver and daemon) serves the ReelRL graph from workspace.yaml and can materialize it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pipelines.demo import MINIMAL_OPS, run_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _gql(port: int, query: str, variables: dict | None = None) -> dict:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        body = json.loads(resp.read())
+    assert "errors" not in body, body
+    return body["data"]
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory):
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "REELRL_HOME": str(home / "reelrl")}
+    exe = Path(sys.executable).with_name("dagster")
+    # `dagster dev` = webserver + daemon (the daemon dequeues launched runs), as the README says to run it.
+    # Own session, so the whole process group can be stopped (FIELD_NOTES).
+    proc = subprocess.Popen(
+        [str(exe), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("dagster-webserver did not come up within 120 s")
+    yield port
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_webserver_serves_the_asset_graph(webserver):
+    data = _gql(webserver, "{ assetNodes { assetKey { path } dependencyKeys { path } } }")
+    nodes = {
+        n["assetKey"]["path"][0]: {d["path"][0] for d in n["dependencyKeys"]} for n in data["assetNodes"]
+    }
+    assert set(nodes) == {
+        "base_model",
+        "source_dataset",
+        "media_cache",
+        "sft_warm_start",
+        "rollout_pass_rates",
+        "filtered_train_set",
+        "training_run",
+        "benchmark_eval",
+    }
+    assert nodes["training_run"] == {"sft_warm_start", "media_cache", "filtered_train_set"}
+    assert nodes["filtered_train_set"] == {"media_cache", "rollout_pass_rates"}
+
+
+@pytest.mark.slow
+def test_webserver_materializes_the_graph(webserver):
+    launch = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+        __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+    params = {
+        "selector": {
+            "repositoryLocationName": "reelrl",
+            "repositoryName": "__repository__",
+            "jobName": "reelrl_demo",
+        },
+        "runConfigData": run_config(MINIMAL_OPS),
+    }
+    out = _gql(webserver, launch, {"p": params})["launchRun"]
+    assert out["__typename"] == "LaunchRunSuccess", out
+    run_id = out["run"]["runId"]
+    deadline, status = time.time() + 600, None
+    while time.time() < deadline:
+        status = _gql(webserver, f'{{ runOrError(runId: "{run_id}") {{ ... on Run {{ status }} }} }}')[
+            "runOrError"
+        ]["status"]
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(5)
+    assert status == "SUCCESS", f"run {run_id} ended as {status}"
+    mats = _gql(
+        webserver,
+        '{ assetOrError(assetKey: {path: ["benchmark_eval"]}) { ... on Asset { '
+        "assetMaterializations(limit: 1) { runId } } } }",
+    )
+    assert mats["assetOrError"]["assetMaterializations"][0]["runId"] == run_id
