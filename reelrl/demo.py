@@ -61,8 +61,11 @@ def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
         f"(Lance version {cache['version']}) at {cache['uri']}"
     )
     lines.append(f"filter        : kept {filt['kept']}, dropped {filt['dropped']} (0 < pass rate < 1)")
-    rewards = " ".join(f"{h['reward/overall']:.2f}" for h in run["history"])
-    lines.append(f"reward / step : {rewards}")
+    rewards = [h["reward/overall"] for h in run["history"]]
+    lines.append(f"reward / step : {' '.join(f'{r:.2f}' for r in rewards)}")
+    if len(rewards) >= 20:
+        first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
+        lines.append(f"                mean of the first 10 steps {first:.3f}, of the last 10 {last:.3f}")
     lines.append("scores (robust mode; official mode in the UI and results.json):")
     headline = {"reelrl_jsonl": "accuracy", "charades_sta": "mIoU"}
     for bench in dict.fromkeys(r["benchmark"] for r in ev["scores"]):

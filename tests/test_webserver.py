@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.definitions import ALL_ASSETS
 from pipelines.demo import MINIMAL_OPS, run_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,16 +78,7 @@ def test_webserver_serves_the_asset_graph(webserver):
     nodes = {
         n["assetKey"]["path"][0]: {d["path"][0] for d in n["dependencyKeys"]} for n in data["assetNodes"]
     }
-    assert set(nodes) == {
-        "base_model",
-        "source_dataset",
-        "media_cache",
-        "sft_warm_start",
-        "rollout_pass_rates",
-        "filtered_train_set",
-        "training_run",
-        "benchmark_eval",
-    }
+    assert set(nodes) == {a.key.to_user_string() for a in ALL_ASSETS}  # exactly what Definitions holds
     assert nodes["training_run"] == {"sft_warm_start", "media_cache", "filtered_train_set"}
     assert nodes["filtered_train_set"] == {"media_cache", "rollout_pass_rates"}
 

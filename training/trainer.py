@@ -127,16 +127,13 @@ class RLTrainer:
         cfg, actor = self.cfg, self.cfg.worker.actor
         proc = self.processor
         t0 = time.perf_counter()
-        prompts = [
-            proc.encode(
-                items[r.item_index].prompt(cfg.data.prompt_template or None),
-                items[r.item_index].media,
-                sample_id=items[r.item_index].sample_id,
-            )
-            for r in rollouts
+        # encode each prompt once; its n rollouts share the tensors
+        encoded = [
+            proc.encode(it.prompt(cfg.data.prompt_template or None), it.media, sample_id=it.sample_id)
+            for it in items
         ]
+        prompts = [encoded[r.item_index] for r in rollouts]
         responses = [r.completion.token_ids or [proc.tokenizer.eos_token_id] for r in rollouts]
-        pad = proc.tokenizer.pad_token_id
         width = max(len(x) for x in responses)
         mask = torch.zeros(len(responses), width)
         token_rewards = torch.zeros(len(responses), width)
@@ -152,48 +149,29 @@ class RLTrainer:
             norm_by_std=cfg.algorithm.norm_adv_by_std_in_grpo,
         )
         chunks = [
-            range(s, min(s + actor.micro_batch_size, len(rollouts)))
+            list(range(s, min(s + actor.micro_batch_size, len(rollouts))))
             for s in range(0, len(rollouts), actor.micro_batch_size)
         ]
+
+        def logprobs(model, idx: list[int]):
+            return token_logprobs(
+                model,
+                [prompts[i] for i in idx],
+                [responses[i] for i in idx],
+                proc.tokenizer.pad_token_id,
+                proc.family,
+                cfg.worker.rollout.temperature,
+            )
+
         with torch.no_grad():
-            old = [
-                token_logprobs(
-                    self.model,
-                    [prompts[i] for i in c],
-                    [responses[i] for i in c],
-                    pad,
-                    proc.family,
-                    cfg.worker.rollout.temperature,
-                )[0]
-                for c in chunks
-            ]
-            ref = None
-            if self.ref_model is not None:
-                ref = [
-                    token_logprobs(
-                        self.ref_model,
-                        [prompts[i] for i in c],
-                        [responses[i] for i in c],
-                        pad,
-                        proc.family,
-                        cfg.worker.rollout.temperature,
-                    )[0]
-                    for c in chunks
-                ]
+            old = [logprobs(self.model, idx)[0] for idx in chunks]
+            ref = [logprobs(self.ref_model, idx)[0] for idx in chunks] if self.ref_model is not None else None
         total_tokens = mask.sum().clamp(min=1)
         stats: dict[str, list[float]] = {}
         for _ in range(actor.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
-            for k, c in enumerate(chunks):
-                idx = list(c)
-                logp, m = token_logprobs(
-                    self.model,
-                    [prompts[i] for i in idx],
-                    [responses[i] for i in idx],
-                    pad,
-                    proc.family,
-                    cfg.worker.rollout.temperature,
-                )
+            for k, idx in enumerate(chunks):
+                logp, m = logprobs(self.model, idx)
                 w = m.shape[1]
                 adv = advantages[idx, :w]
                 loss, pl_metrics = compute_policy_loss(
