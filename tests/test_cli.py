@@ -24,3 +24,27 @@ def test_tiny_model_and_demo_data_commands(tmp_path):
     assert len(rows) == 6 and len({r["problem_type"] for r in rows}) >= 5
     for r in rows:
         assert (tmp_path / "d" / (r["videos"] or r["images"])[0]).exists()
+
+
+def test_demo_summary_reports_cache_filter_rewards_and_scores(tmp_path):
+    from reelrl.demo import summarize
+
+    out = {
+        "media_cache": {"hits": 2, "built": 3, "failed": 1, "version": 7, "uri": "/c"},
+        "filtered_train_set": {"kept": 4, "dropped": 5},
+        "training_run": {"history": [{"reward/overall": i / 20} for i in range(20)], "checkpoint": "/ckpt"},
+        "benchmark_eval": {
+            "scores": [
+                {"benchmark": "reelrl_jsonl", "mode": "robust", "metric": "accuracy", "model": m, "value": v}
+                for m, v in (("base", 0.0), ("trained", 0.25))
+            ],
+            "skipped": ["charades_sta"],
+        },
+    }
+    text = summarize(out, tmp_path, tmp_path / "dh", 90.0)
+    assert "2 hits, 3 misses decoded, 1 failed (Lance version 7)" in text
+    assert "kept 4, dropped 5" in text
+    assert "mean of the first 10 steps 0.225, of the last 10 0.725" in text
+    assert "reelrl_jsonl   accuracy  base 0.000  trained 0.250" in text
+    assert "skipped (annotations not found): charades_sta" in text
+    assert f"DAGSTER_HOME={tmp_path / 'dh'} dagster dev -w workspace.yaml -h 127.0.0.1" in text
