@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 
 def _demo(args) -> int:
@@ -34,7 +35,9 @@ def _ui(args) -> int:
     from reelrl.demo import prepare_dagster_home
 
     prepare_dagster_home(os.path.abspath(args.home))
-    cmd = ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
+    # the dagster next to this interpreter: works without activating the venv
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    cmd = [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
     print("$ DAGSTER_HOME=" + os.environ["DAGSTER_HOME"] + " " + " ".join(cmd), flush=True)
     os.execvp(cmd[0], cmd)
     return 0

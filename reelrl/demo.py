@@ -82,9 +82,9 @@ def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
     lines.append(f"checkpoint    : {run['checkpoint']}")
     lines.append(f"artifacts     : {home}  (models/, data/, cache/, runs/, evals/)")
     lines.append(
-        f"open the UI   : DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000"
+        f"open the UI   : make ui   (= DAGSTER_HOME={dagster_home} .venv/bin/dagster dev -w workspace.yaml"
     )
     lines.append(
-        "                then http://127.0.0.1:3000 -> Assets -> the 'reelrl' location (runs are in Runs)"
+        "                -h 127.0.0.1 -p 3000), then http://127.0.0.1:3000 -> Assets (this run is under Runs)"
     )
     return "\n".join(lines)

@@ -47,4 +47,4 @@ def test_demo_summary_reports_cache_filter_rewards_and_scores(tmp_path):
     assert "mean of the first 10 steps 0.225, of the last 10 0.725" in text
     assert "reelrl_jsonl   accuracy  base 0.000  trained 0.250" in text
     assert "skipped (annotations not found): charades_sta" in text
-    assert f"DAGSTER_HOME={tmp_path / 'dh'} dagster dev -w workspace.yaml -h 127.0.0.1" in text
+    assert f"DAGSTER_HOME={tmp_path / 'dh'} .venv/bin/dagster dev -w workspace.yaml" in text
