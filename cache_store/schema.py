@@ -74,20 +74,42 @@ FAILURES_SCHEMA = pa.schema(
     ]
 )
 
+# One row per event that changes entries: a build, or an invalidation (``kind``). Key lists make an
+# entry's history answerable after old Lance versions are compacted away.
 LINEAGE_SCHEMA = pa.schema(
     [
-        pa.field("build_id", pa.string(), nullable=False),
+        pa.field("build_id", pa.string(), nullable=False),  # the event id (build or invalidation)
         pa.field("time", TIME),
-        pa.field("entries_version", pa.int64()),  # entries Lance version after the build
-        pa.field("spec_json", pa.string()),  # the resolved MediaSpec
+        pa.field("entries_version", pa.int64()),  # entries Lance version after the event
+        pa.field("spec_json", pa.string()),  # the resolved MediaSpec (null for an invalidation)
         pa.field("sources", pa.int64()),  # unique keys requested
         pa.field("hits", pa.int64()),
         pa.field("added", pa.int64()),
         pa.field("replaced", pa.int64()),
         pa.field("failed", pa.int64()),
-        pa.field("removed", pa.int64()),  # stale rows deleted because their source now fails
+        pa.field("removed", pa.int64()),  # build: stale rows deleted because their source now fails
         pa.field("seconds", pa.float64()),
+        # Added after the first release (see LINEAGE_MIGRATION): null in rows written before it.
+        pa.field("kind", pa.string()),  # "build" | "invalidate"; null = "build"
+        pa.field("keys_added", pa.list_(pa.string())),  # digests new in this event
+        pa.field("keys_replaced", pa.list_(pa.string())),  # digests rewritten (stale row rebuilt)
+        pa.field("keys_removed", pa.list_(pa.string())),  # digests deleted (source broke / invalidated)
+        pa.field("keys_failed", pa.list_(pa.string())),  # digests recorded in failures by this build
+        pa.field("detail_json", pa.string()),  # invalidate: the selection (sources, digests, where)
     ]
+)
+
+# Nullable columns a table written by an older cache_store may lack. ``MediaCache`` adds them as all-null
+# columns when it opens such a table (a metadata-only Lance schema change, one new version), so old stores
+# # stay readable and writable; any other missing column is an error that asks for a rebuild. Entries need no
+# migration for ``video_grid_thw``: it is derived from (t, h, w) and the factor (``cache_store.describe``).
+LINEAGE_MIGRATION = (
+    "kind",
+    "keys_added",
+    "keys_replaced",
+    "keys_removed",
+    "keys_failed",
+    "detail_json",
 )
 
 

@@ -4,29 +4,46 @@ Layout (each a Lance dataset, every write a new version)::
 
     <root>/entries.lance   one row per cache key (ENTRIES_SCHEMA), BTREE index on digest
     <root>/failures.lance  the current failure of every key that does not build (FAILURES_SCHEMA)
-    <root>/lineage.lance   one row per build: entries version after it, spec, counts (LINEAGE_SCHEMA)
+    <root>/lineage.lance   one row per build or invalidation: entries version after it, spec, counts and
+                           the digests it added/replaced/removed/failed (LINEAGE_SCHEMA)
 
 Reads never serve a stale row through ``lookup``: the stored validity fields and source fingerprint must
 match. ``get``/``get_many`` serve by digest without re-checking (the trainer reads digests that the build it
 just ran produced). Ray Data reads ``entries_uri`` directly with ``ray.data.read_lance`` and rebuilds each
 sample with ``row_to_media``.
+
+Administration (``history``, ``stale``, ``invalidate``, ``compact``, ``show``, ``dump_frames``) lives in
+``cache_store.admin`` and ``cache_store.describe``; the methods here are thin entry points to them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import lance
 import numpy as np
 import pyarrow as pa
 
 from .build import BuildReport, is_valid, run_build
+from .journal import Journals
 from .keys import MediaSpec, source_fingerprint
-from .schema import ENTRIES_SCHEMA, FAILURES_SCHEMA, LINEAGE_SCHEMA, VALIDITY_COLUMNS, row_to_media
+from .schema import (
+    ENTRIES_SCHEMA,
+    FAILURES_SCHEMA,
+    LINEAGE_MIGRATION,
+    LINEAGE_SCHEMA,
+    VALIDITY_COLUMNS,
+    row_to_media,
+)
 from .types import CachedMedia
+
+if TYPE_CHECKING:
+    from .admin import CompactReport, InvalidateReport
 
 __all__ = ["BuildReport", "MediaCache", "row_to_media"]
 
@@ -75,9 +92,10 @@ class MediaCache:
             os.makedirs(self.root, exist_ok=True)
         self.storage_options = storage_options
         self.flush_bytes, self.flush_rows = flush_bytes, flush_rows
+        self._journals = Journals()  # digests each running build writes, for its lineage row
         self._ensure(self.entries_uri, ENTRIES_SCHEMA, index=True)
         self._ensure(self.failures_uri, FAILURES_SCHEMA)
-        self._ensure(self.lineage_uri, LINEAGE_SCHEMA)
+        self._ensure(self.lineage_uri, LINEAGE_SCHEMA, migrate=LINEAGE_MIGRATION)
 
     # -- locations ------------------------------------------------------------------------------------
     def _uri(self, name: str) -> str:
@@ -99,7 +117,7 @@ class MediaCache:
     def _open(self, uri: str) -> lance.LanceDataset:
         return lance.dataset(uri, storage_options=self.storage_options)
 
-    def _ensure(self, uri: str, schema: pa.Schema, index: bool = False) -> None:
+    def _ensure(self, uri: str, schema: pa.Schema, index: bool = False, migrate: Sequence[str] = ()) -> None:
         try:
             ds = self._open(uri)
         except ValueError:  # not found: create it empty, tolerating a concurrent creator
@@ -116,11 +134,29 @@ class MediaCache:
             except OSError:
                 ds = self._open(uri)
         missing = set(schema.names) - set(ds.schema.names)
+        if missing and missing <= set(migrate):
+            self._add_null_columns(uri, [schema.field(n) for n in schema.names if n in missing])
+            return
         if missing:
             raise ValueError(
                 f"{uri} lacks columns {sorted(missing)}: it was written by an older cache_store; "
                 "point MediaCache at a new root (or delete this one) and rebuild"
             )
+
+    def _add_null_columns(self, uri: str, fields: list[pa.Field]) -> None:
+        """Schema migration: append all-null ``fields`` (metadata only). A concurrent opener may win the
+        commit (then the columns are there). A reader without write access still opens the store: reads
+        treat the columns as null; only its writes would fail."""
+        try:
+            self._open(uri).add_columns(fields)
+        except (OSError, ValueError, RuntimeError) as exc:
+            names = set(self._open(uri).schema.names)
+            if not all(f.name in names for f in fields):
+                warnings.warn(
+                    f"{uri} predates columns {[f.name for f in fields]} and could not be migrated ({exc}); "
+                    "reads work, writes need it: open the cache once with write access",
+                    stacklevel=3,
+                )
 
     # -- build ----------------------------------------------------------------------------------------
     def build(
@@ -137,9 +173,11 @@ class MediaCache:
         are built and stale rows replaced by idempotent upserts on digest; a failing source lands in
         ``failures()`` with its reason and leaves no entries row (an older row of it is deleted). Decoding
         runs in ``workers`` killable processes, ``timeout_s`` per item. ``progress(done, total)`` is called
-        once per unique key. One lineage row per call. Details: ``cache_store.build``.
+        once per unique key. One lineage row per call, listing the digests added, replaced, removed and
+        failed. Details: ``cache_store.build``.
         """
-        return run_build(self, sources, spec, workers=workers, timeout_s=timeout_s, progress=progress)
+        with self._journals.recording():
+            return run_build(self, sources, spec, workers=workers, timeout_s=timeout_s, progress=progress)
 
     # -- reads ----------------------------------------------------------------------------------------
     def get(self, digest: str) -> CachedMedia:
@@ -206,8 +244,12 @@ class MediaCache:
         return [r for r in rows if build_id is None or r["build_id"] == build_id]
 
     def lineage(self) -> list[dict[str, Any]]:
-        """One row per build, oldest first."""
-        return sorted(self._open(self.lineage_uri).to_table().to_pylist(), key=lambda r: r["time"])
+        """One row per build or invalidation, oldest first. ``kind`` is "build" or "invalidate"; the key lists
+        are None in rows written before they were recorded."""
+        rows = sorted(self._open(self.lineage_uri).to_table().to_pylist(), key=lambda r: r["time"])
+        for row in rows:
+            row["kind"] = row.get("kind") or "build"
+        return rows
 
     def version(self) -> int:
         """Current Lance version of the entries dataset."""
@@ -228,13 +270,69 @@ class MediaCache:
             "version": int(ds.version),
         }
 
+    # -- administration: entry points to cache_store.describe and cache_store.admin ------------------
+    def history(self, digest_or_source: str | os.PathLike) -> list[dict[str, Any]]:
+        """Lineage events (added/replaced/removed/failed) of a digest or of every key of a source."""
+        from .describe import history
+
+        return history(self, digest_or_source)
+
+    def show(self, source_or_digest: str | os.PathLike, spec: MediaSpec | None = None) -> dict[str, Any]:
+        """All metadata of one entry: key, validity, staleness now, shape, sampling, grids, history."""
+        from .describe import show
+
+        return show(self, source_or_digest, spec=spec)
+
+    def dump_frames(self, source_or_digest: str | os.PathLike, path: str | os.PathLike) -> Path:
+        """Save one entry's uint8 frames (T, H, W, 3) to ``path`` (``numpy.save``); returns the file."""
+        from .describe import dump_frames
+
+        return dump_frames(self, source_or_digest, path)
+
+    def stale(self, spec: MediaSpec | None = None) -> list[dict[str, Any]]:
+        """Rows ``lookup`` would refuse now (source changed/gone, or validity fields unlike ``spec``)."""
+        from .admin import stale
+
+        return stale(self, spec=spec)
+
+    def invalidate(
+        self,
+        sources: Sequence[str | os.PathLike] | None = None,
+        digests: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> InvalidateReport:
+        """Delete the rows matching every given selector: one Lance version, one lineage row."""
+        from .admin import invalidate
+
+        return invalidate(self, sources=sources, digests=digests, where=where, dry_run=dry_run)
+
+    def compact(self, keep_versions: int = 1) -> CompactReport:
+        """Compact every table; keep the newest ``keep_versions`` and the last version lineage names."""
+        from .admin import compact
+
+        return compact(self, keep_versions=keep_versions)
+
     # -- writes (called by build.run_build) -----------------------------------------------------------
+    def _present(self, digests: Sequence[str]) -> set[str]:
+        """The digests among ``digests`` that have an entries row (digest column only, through the index)."""
+        ds = self._open(self.entries_uri)
+        out: set[str] = set()
+        for chunk in _chunks(list(digests)):
+            out.update(ds.to_table(columns=["digest"], filter=_in_filter(chunk)).column("digest").to_pylist())
+        return out
+
     def _upsert(self, uri: str, table: pa.Table) -> None:
         ds = self._open(uri)
         ds.merge_insert("digest").when_matched_update_all().when_not_matched_insert_all().execute(table)
 
     def _upsert_entries(self, rows: list[dict[str, Any]]) -> None:
+        journal = self._journals.current()
+        present = self._present([r["digest"] for r in rows]) if journal is not None else set()
         self._upsert(self.entries_uri, pa.Table.from_pylist(rows, schema=ENTRIES_SCHEMA))
+        if journal is not None:
+            for row in rows:
+                (journal.replaced if row["digest"] in present else journal.added).append(row["digest"])
 
     def _delete(self, uri: str, digests: Sequence[str]) -> int:
         ds = self._open(uri)
@@ -247,10 +345,18 @@ class MediaCache:
         return removed
 
     def _delete_entries(self, digests: Sequence[str]) -> int:
-        return self._delete(self.entries_uri, digests) if digests else 0
+        if not digests:
+            return 0
+        journal = self._journals.current()
+        if journal is not None:
+            journal.removed.extend(sorted(self._present(digests)))
+        return self._delete(self.entries_uri, digests)
 
     def _record_failures(self, rows: list[dict[str, Any]], resolved: Sequence[str]) -> None:
         """Upsert this build's failures; drop earlier failures of keys that now built or hit."""
+        journal = self._journals.current()
+        if journal is not None:
+            journal.failed.extend(r["digest"] for r in rows)
         if rows:
             self._upsert(self.failures_uri, pa.Table.from_pylist(rows, schema=FAILURES_SCHEMA))
         known = set(self._open(self.failures_uri).to_table(columns=["digest"]).column("digest").to_pylist())
@@ -263,6 +369,10 @@ class MediaCache:
         self._open(self.entries_uri).optimize.optimize_indices()
 
     def _append_lineage(self, row: dict[str, Any]) -> None:
+        """Append one lineage row. A build's row gets ``kind`` "build" and, unless the caller passed them,
+        the key lists its write hooks gathered (sorted)."""
+        journal = self._journals.current()
+        row = {"kind": "build", **(journal.key_lists() if journal is not None else {}), **row}
         lance.write_dataset(
             pa.Table.from_pylist([row], schema=LINEAGE_SCHEMA),
             self.lineage_uri,

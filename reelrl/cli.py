@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from reelrl.cache_cli import add_cache_parser
+
 
 def _demo(args) -> int:
     from reelrl.demo import run_demo
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--home", default=os.environ.get("REELRL_HOME", ".reelrl"))
     u.add_argument("--port", type=int, default=3000)
     u.set_defaults(func=_ui)
+
+    add_cache_parser(sub)  # reelrl cache build|show|stale|invalidate|stats|compact
     return p
 
 

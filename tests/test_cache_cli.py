@@ -1,0 +1,162 @@
+"""``reelrl cache …`` in-process through ``reelrl.cli.main`` (JSON output parsed), plus one run of the
+installed console script; real mp4/PNG files and a real Lance cache in tmp dirs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cache_store import write_video
+from cache_store.progress import Progress
+from reelrl.cli import main
+
+COLOURS = np.array([[(8 * i) % 256, 255 - (8 * i) % 256, (37 * i) % 256] for i in range(30)], dtype=np.uint8)
+PIXELS = ["--min-pixels", str(4 * 28 * 28), "--max-pixels", str(16 * 28 * 28)]
+
+
+def coloured_video(path, order=range(30), fps=10) -> str:
+    frames = np.broadcast_to(COLOURS[list(order)][:, None, None, :], (len(order), 64, 96, 3)).copy()
+    return str(write_video(path, frames, fps))
+
+
+def run_json(capsys, *argv: str):
+    """(exit status, parsed stdout) of one ``reelrl …`` call with ``--json``."""
+    capsys.readouterr()
+    code = main([*argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """A JSONL train file: two videos (one listed twice), one image, one missing video; relative paths."""
+    media = tmp_path / "data"
+    coloured_video(media / "a.mp4")
+    coloured_video(media / "b.mp4", order=range(29, -1, -1))
+    Image.new("RGB", (100, 60), (10, 200, 30)).save(media / "flat.png")
+    rows = [
+        {"problem": "order?", "answer": "A", "problem_type": "multiple choice", "videos": ["a.mp4"]},
+        {"problem": "again?", "answer": "B", "videos": ["a.mp4"]},  # no problem_type: fine for caching
+        {"problem": "order?", "answer": "C", "videos": ["b.mp4"]},
+        {"problem": "colour?", "answer": "green", "images": ["flat.png"]},
+        {"problem": "lost?", "answer": "D", "videos": ["missing.mp4"]},
+    ]
+    path = media / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_cache_commands_end_to_end(tmp_path, dataset, capsys):
+    root = str(tmp_path / "cache")
+    media = dataset.parent
+    code, report = run_json(
+        capsys, "cache", "build", "--root", root, "--input", str(dataset), "--workers", "1", *PIXELS
+    )
+    assert code == 1  # finished, but one source failed
+    assert (report["built"], report["hits"], report["failed"], report["samples"]) == (3, 0, 1, 5)
+    assert report["failures"][0]["error"] == "FileNotFoundError"
+    assert str(media / "missing.mp4") in report["failures"][0]["message"]
+    a = str(media / "a.mp4")
+
+    _, info = run_json(capsys, "cache", "show", "--root", root, a, "--dump-frames", str(tmp_path / "a.npy"))
+    assert info["digest"] == report["digests"][a]
+    assert info["indices"] == [0, 6, 12, 17, 23, 29]
+    assert info["timestamps"] == pytest.approx([0.0, 0.6, 1.2, 1.7, 2.3, 2.9])
+    assert (info["t"], info["h"], info["w"]) == (6, 56, 84)
+    assert info["video_grid_thw"] == {"qwen2_vl": [3, 4, 6], "qwen2_5_vl": [3, 4, 6]}
+    assert info["stale"] is False and info["history"][0]["action"] == "added"
+    frames = np.load(info["dumped_frames"])
+    assert frames.shape == (6, 56, 84, 3) and frames.dtype == np.uint8
+    _, picture = run_json(capsys, "cache", "show", "--root", root, report["digests"][str(media / "flat.png")])
+    assert picture["image_grid_thw"] == {"qwen2_vl": [1, 4, 8], "qwen2_5_vl": [1, 4, 8]}
+
+    _, stats = run_json(capsys, "cache", "stats", "--root", root)
+    assert (stats["rows"], stats["failures"], stats["events"]) == (3, 1, 1)
+    assert stats["last_event"]["build_id"] == report["build_id"]
+
+    coloured_video(media / "b.mp4")  # rewritten: now stale
+    st = os.stat(media / "b.mp4")
+    os.utime(media / "b.mp4", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    _, stale = run_json(capsys, "cache", "stale", "--root", root)
+    assert [(r["source"], r["reasons"]) for r in stale["stale"]] == [
+        (str(media / "b.mp4"), ["source_changed"])
+    ]
+    _, by_family = run_json(capsys, "cache", "stale", "--root", root, "--family", "qwen3_vl")
+    assert len(by_family["stale"]) == 3  # factor 28 rows do not serve a factor-32 spec
+
+    _, preview = run_json(capsys, "cache", "invalidate", "--root", root, "--fps", "2", "--kind", "video")
+    assert preview["dry_run"] and preview["removed"] == 0 and len(preview["digests"]) == 2
+    _, done = run_json(capsys, "cache", "invalidate", "--root", root, "--source", a, "--yes")
+    assert done["digests"] == [info["digest"]] and done["version"] == done["version_before"] + 1
+    _, stats = run_json(capsys, "cache", "stats", "--root", root)
+    assert stats["rows"] == 2 and stats["last_event"]["kind"] == "invalidate"
+
+    # a later build re-adds the invalidated entry and replaces the stale one
+    code, rebuilt = run_json(
+        capsys, "cache", "build", "--root", root, "--input", str(dataset), "--workers", "1", *PIXELS
+    )
+    assert (code, rebuilt["built"], rebuilt["replaced"], rebuilt["hits"]) == (1, 1, 1, 1)
+    _, compacted = run_json(capsys, "cache", "compact", "--root", root)
+    assert compacted["protected_version"] == rebuilt["version"]
+    assert [t["table"] for t in compacted["tables"]] == ["entries", "failures", "lineage"]
+    _, info = run_json(capsys, "cache", "show", "--root", root, a)
+    assert info["indices"] == [0, 6, 12, 17, 23, 29] and info["build_id"] == rebuilt["build_id"]
+
+    # the installed console script, in a fresh process
+    exe = Path(sys.executable).with_name("reelrl")
+    out = subprocess.run(
+        [str(exe), "cache", "stats", "--json", "--root", root], capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout)["rows"] == 3
+
+
+def test_human_output_progress_and_errors(tmp_path, dataset, capsys, monkeypatch):
+    monkeypatch.setenv("REELRL_HOME", str(tmp_path / "home"))  # default root: $REELRL_HOME/cache
+    assert main(["cache", "stats"]) == 2
+    assert f"no media cache at {tmp_path / 'home' / 'cache'}" in capsys.readouterr().err
+
+    video = dataset.parent / "b.mp4"
+    rows = [{"problem": "q", "answer": "a", "videos": [str(video)]}]
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps(rows))
+    assert main(["cache", "build", "--input", str(single), "--workers", "1", *PIXELS]) == 0
+    captured = capsys.readouterr()
+    assert "[cache build] 1/1 (100.0%)" in captured.err and "ETA" in captured.err
+    assert "built     1" in captured.out
+    assert (tmp_path / "home" / "cache" / "entries.lance").is_dir()
+
+    assert main(["cache", "show", str(video)]) == 0
+    text = capsys.readouterr().out
+    assert "video_grid_thw  qwen2_vl [3, 4, 6] (18 tokens)" in text and "stale           no" in text
+    assert main(["cache", "show", str(tmp_path / "nope.mp4")]) == 2
+    assert "no cache entry" in capsys.readouterr().err
+    assert main(["cache", "invalidate"]) == 2
+    assert "at least one selector" in capsys.readouterr().err
+    assert main(["cache", "invalidate", "--digest", "zz"]) == 2
+    assert main(["cache", "invalidate", "--source", str(video)]) == 0
+    assert "dry run: pass --yes" in capsys.readouterr().out
+    assert main(["cache", "stats"]) == 0
+    assert "rows        1" in capsys.readouterr().out
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"problem": "q"}\n')
+    assert main(["cache", "build", "--input", str(bad)]) == 2
+    assert "bad.jsonl:1: missing answer" in capsys.readouterr().err
+
+
+def test_progress_reports_rate_and_eta(capsys):
+    ticks = iter([0.0, 1.0, 1.5, 4.0])
+    progress = Progress(interval=1.0, clock=lambda: next(ticks))  # started at t=0
+    progress(1, 4)  # t=1: 1 item/s, 3 left -> ETA 3s
+    progress(2, 4)  # t=1.5: throttled
+    progress(4, 4)  # t=4: the last item always prints
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "[cache build] 1/4 (25.0%)  1.00 items/s  elapsed 1s  ETA 3s",
+        "[cache build] 4/4 (100.0%)  1.00 items/s  elapsed 4s  ETA 0s",
+    ]
