@@ -14,22 +14,40 @@ Per unique key, in chunks of ``CHUNK`` sources (so memory does not grow with the
 Then the digest index is refreshed and one lineage row is appended, even when every source was a hit.
 Duplicate sources (the same key twice) are decoded once and counted once; every spelling of the path maps
 to the digest in ``BuildReport.digests``. So ``hits + built + replaced + failed`` = unique keys requested.
+
+**Killed builds.** Each flush is one Lance commit (a new version): a build killed mid-way leaves the rows of
+its committed flushes, whole, and nothing of the rest (Lance commits a manifest atomically; data files of an
+uncommitted write are never referenced). Rerunning the build finds those rows valid (hits) and decodes the
+rest. The killed build has no lineage row; its rows carry its ``build_id``.
+
+**Concurrent builders.** Two builders on overlapping sources may race: every store write retries Lance commit
+conflicts, and after its writes a build deletes keys that two concurrent inserts doubled, keeping the newest
+build's row (``conflicts``: what Lance 14 does and why). An index refresh that keeps conflicting is skipped
+with a warning: the index only speeds lookups, and unindexed fragments are still scanned.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from . import sampling
+from .conflicts import dedupe, is_conflict, retry
 from .keys import CacheKey, MediaSpec, source_fingerprint
 from .schema import media_to_row
+from .types import CachedMedia
 from .workers import DecodePool, Task
 
 if TYPE_CHECKING:
@@ -69,7 +87,7 @@ class _Item:
 
 
 class _Writer:
-    """Buffers entry rows and upserts them in bounded batches."""
+    """Buffers entry rows and upserts them in bounded batches (``flush_rows`` rows or ``flush_bytes``)."""
 
     def __init__(self, cache: MediaCache):
         self.cache, self.rows, self.bytes, self.wrote = cache, [], 0, False
@@ -82,7 +100,8 @@ class _Writer:
 
     def flush(self) -> None:
         if self.rows:
-            self.cache._upsert_entries(self.rows)
+            rows = self.rows
+            retry(lambda: self.cache._upsert_entries(rows))
             self.rows, self.bytes, self.wrote = [], 0, True
 
 
@@ -106,6 +125,30 @@ def _fingerprint_error(source: str, exc: Exception) -> str:
     return f"{source}: {exc}"
 
 
+def sample_problem(media: CachedMedia, spec: MediaSpec) -> str | None:
+    """Why a decoded sample must not be stored (None when it is sound). A last guard before a row is written:
+    frames uint8 (T, H, W, 3) with H and W multiples of the factor; for a video, T even, one index and one
+    timestamp per frame, indices inside ``[0, total_frames)``, timestamps finite and increasing."""
+    frames = media.frames
+    if not (isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4):
+        return f"frames must be uint8 (T, H, W, 3), got {getattr(frames, 'dtype', type(frames))}"
+    t, h, w, c = frames.shape
+    if min(t, h, w) < 1 or c != 3 or h % spec.factor or w % spec.factor:
+        return (
+            f"frames have shape {frames.shape}: need T >= 1, 3 channels, H and W multiples of {spec.factor}"
+        )
+    if media.kind != "video":
+        return None
+    stamps = [float(x) for x in media.timestamps]
+    if t % sampling.FRAME_FACTOR or len(media.indices) != t or len(stamps) != t:
+        return f"{t} frames, {len(media.indices)} indices and {len(stamps)} timestamps (need equal and even)"
+    if not all(0 <= i < media.total_frames for i in media.indices):
+        return f"indices {list(media.indices)} fall outside the {media.total_frames} frames of the source"
+    if not all(math.isfinite(x) for x in stamps) or any(b <= a for a, b in pairwise(stamps)):
+        return f"timestamps {stamps} are not finite and increasing"
+    return None
+
+
 def is_valid(row: dict[str, Any], kind: str, spec: MediaSpec, fingerprint: tuple[int, int]) -> bool:
     """True when a stored row may be served for ``spec``: same kind, validity fields and fingerprint."""
     expected = {
@@ -117,6 +160,16 @@ def is_valid(row: dict[str, Any], kind: str, spec: MediaSpec, fingerprint: tuple
     return all(row.get(name) == value for name, value in expected.items())
 
 
+def _unpack(entry: Any) -> tuple[str, Any]:
+    """(path, kind) of one requested source; a malformed entry gets its repr as path and kind None."""
+    if isinstance(entry, (tuple, list)) and len(entry) == 2:
+        try:
+            return os.fspath(entry[0]), entry[1]
+        except TypeError:
+            pass
+    return repr(entry), None
+
+
 def run_build(
     cache: MediaCache,
     sources: Sequence[tuple[str, str]],
@@ -126,15 +179,27 @@ def run_build(
     progress: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
     """See the module docstring. Bad items are recorded; only environment errors (no worker can start,
-    the store cannot be written) raise."""
+    the store cannot be written) raise.
+
+    ``progress(done, total)``, if given, is called in the calling thread each time one unique key is
+    resolved: a hit (at classification, a chunk of ``CHUNK`` keys at a time), a decoded sample (as the
+    workers finish, in completion order) or a failure. ``total`` is the number of unique keys requested
+    plus the malformed entries (which count as done from the start, so the first call may exceed 1);
+    ``done`` rises by one per call and the last call has ``done == total``. A resolved sample can still
+    sit in the write buffer: it is committed at the next flush. For rate and ETA, time the calls:
+    ``rate = (done - done0) / (t - t0)``, ``eta = (total - done) / rate``; hits resolve in bursts, so a
+    rate over the last few seconds tracks decoding speed better than one from the start.
+    """
     started = time.monotonic()
     now = datetime.now(UTC)
     report = BuildReport(build_id=uuid.uuid4().hex[:16])
     items: dict[str, _Item] = {}
     failures: list[dict[str, Any]] = []
-    for path, kind in sources:
-        given = os.fspath(path)
+    for entry in sources:
+        given, kind = _unpack(entry)
         try:
+            if kind is None:
+                raise ValueError(f"{given}: expected a (path, kind) pair with a str or os.PathLike path")
             key = spec.key_for(given, kind)
         except ValueError as exc:
             bad = hashlib.sha1(f"invalid|{given}|{kind}".encode()).hexdigest()[:16]
@@ -189,8 +254,13 @@ def run_build(
                 tasks.append(Task(item.digest, item.key.source, item.kind))
             for result in pool.run(tasks):
                 item = items[result.task.key]
+                problem = None if result.media is None else sample_problem(result.media, spec)
                 if result.media is None:
                     fail(item, result.error or "MediaError", result.message or item.key.source)
+                elif problem is not None:
+                    fail(
+                        item, "DecodeFailed", f"{item.key.source}: decoded to an unusable sample ({problem})"
+                    )
                 else:
                     validity = spec.validity(item.kind)
                     writer.add(
@@ -204,10 +274,17 @@ def run_build(
                 tick()
     writer.flush()
 
-    report.removed = cache._delete_entries(removed)
-    cache._record_failures(failures, resolved)
+    report.removed = retry(lambda: cache._delete_entries(removed))
+    dedupe(cache, cache.entries_uri, "created_at")
+    retry(lambda: cache._record_failures(failures, resolved))
+    dedupe(cache, cache.failures_uri, "time")
     if writer.wrote or report.removed:
-        cache._refresh_index()
+        try:
+            retry(cache._refresh_index)
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            warnings.warn(f"{cache.entries_uri}: digest index not refreshed ({exc}); the next build retries")
     report.failed = len(failures)
     report.failures = [{k: f[k] for k in ("source", "digest", "kind", "error", "message")} for f in failures]
     report.version = cache.version()

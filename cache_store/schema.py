@@ -18,10 +18,15 @@ from .keys import CacheKey
 from .types import CachedMedia
 
 TIME = pa.timestamp("us", tz="UTC")
+# Declaring digest the primary key makes Lance itself reject a concurrent insert of the same new key
+# (without it, two builders inserting one new key both commit and the key gets two rows).
+PRIMARY_KEY = {"lance-schema:unenforced-primary-key": "true"}
 
 ENTRIES_SCHEMA = pa.schema(
     [
-        pa.field("digest", pa.string(), nullable=False),  # CacheKey.digest(): the lookup key
+        pa.field(
+            "digest", pa.string(), nullable=False, metadata=PRIMARY_KEY
+        ),  # CacheKey.digest(): lookup key
         pa.field("source", pa.string()),  # canonical source (absolute path or URI)
         pa.field("kind", pa.string()),  # "video" | "image"
         pa.field("fps", pa.float64()),  # key fields ...
@@ -64,7 +69,7 @@ VALIDITY_COLUMNS = [
 
 FAILURES_SCHEMA = pa.schema(
     [
-        pa.field("digest", pa.string(), nullable=False),  # one current failure per key
+        pa.field("digest", pa.string(), nullable=False, metadata=PRIMARY_KEY),  # one current failure per key
         pa.field("source", pa.string()),
         pa.field("kind", pa.string()),
         pa.field("error", pa.string()),  # exception class name, e.g. DecodeFailed, DecodeTimeout

@@ -133,6 +133,7 @@ class MediaCache:
                     ds.create_scalar_index("digest", index_type="BTREE")
             except OSError:
                 ds = self._open(uri)
+        self._mark_primary_key(ds, schema)
         missing = set(schema.names) - set(ds.schema.names)
         if missing and missing <= set(migrate):
             self._add_null_columns(uri, [schema.field(n) for n in schema.names if n in missing])
@@ -142,6 +143,19 @@ class MediaCache:
                 f"{uri} lacks columns {sorted(missing)}: it was written by an older cache_store; "
                 "point MediaCache at a new root (or delete this one) and rebuild"
             )
+
+    def _mark_primary_key(self, ds: lance.LanceDataset, schema: pa.Schema) -> None:
+        """Stores created before ``digest`` was declared the primary key get the declaration once."""
+        if "digest" not in schema.names or not schema.field("digest").metadata:
+            return
+        if ds.schema.field("digest").metadata:
+            return
+        try:
+            ds.update_field_metadata(
+                {"digest": {k.decode(): v.decode() for k, v in schema.field("digest").metadata.items()}}
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            warnings.warn(f"{ds.uri}: could not declare digest the primary key ({exc})", stacklevel=3)
 
     def _add_null_columns(self, uri: str, fields: list[pa.Field]) -> None:
         """Schema migration: append all-null ``fields`` (metadata only). A concurrent opener may win the
@@ -338,10 +352,8 @@ class MediaCache:
         ds = self._open(uri)
         removed = 0
         for chunk in _chunks(list(digests)):
-            before = ds.count_rows()
-            ds.delete(_in_filter(chunk))
-            ds = self._open(uri)
-            removed += before - ds.count_rows()
+            # the count Lance reports, not rows-before minus rows-after (another builder may write between)
+            removed += int(ds.delete(_in_filter(chunk))["num_deleted_rows"])
         return removed
 
     def _delete_entries(self, digests: Sequence[str]) -> int:

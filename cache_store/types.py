@@ -12,7 +12,8 @@ class CachedMedia:
     """Decoded, sampled and resized media exactly as the model's processor would receive it.
 
     ``frames`` is uint8 (T, H, W, 3); an image has T == 1. ``indices`` are the source frame indices
-    that were sampled and ``timestamps`` their times in seconds (``index / source_fps``). Qwen3-VL
+    that were sampled and ``timestamps`` their presentation times in seconds relative to frame 0 (``index /
+    source_fps`` when the container has no usable timestamps). Qwen3-VL
     needs ``indices`` and ``source_fps`` to build its per-frame timestamp tokens.
     """
 

@@ -12,11 +12,21 @@ paid once per parent process instead of once per worker.
 
 A video that times out or kills its worker under decord is retried once with PyAV in a fresh worker before
 it is recorded as failed (decord's hangs are decord bugs; PyAV counts decodable frames itself).
+
+A builder killed with SIGKILL cannot stop its workers. An idle worker sees its pipe close and exits, but
+one stuck inside a decode would live on, and it keeps the forkserver alive too (every forkserver child holds
+the server's "alive" pipe). So each worker runs a watchdog thread blocked on a *lifeline* pipe whose only
+writer is the pool; when the builder dies the kernel closes that end and the watchdog SIGKILLs its worker.
+The blocked read releases the GIL, and decord's and PyAV's C calls release it too (decord calls through
+``ctypes.CDLL``), so the watchdog runs even while a decode hangs.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -52,7 +62,17 @@ class Result:
     message: str | None = None
 
 
-def _worker_main(conn, spec: MediaSpec) -> None:  # runs in the child process
+def _watch(lifeline) -> None:
+    """Block until the pool's end of the lifeline closes (the builder exited or died), then die."""
+    try:
+        lifeline.recv()
+    except (EOFError, OSError):
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _worker_main(conn, lifeline, spec: MediaSpec) -> None:  # runs in the child process
+    threading.Thread(target=_watch, args=(lifeline,), daemon=True, name="lifeline").start()
     from . import decode  # already imported when the forkserver preload worked
 
     conn.send(("ready",))
@@ -77,9 +97,9 @@ def _died(slot: _Slot) -> str:
 
 
 class _Slot:
-    def __init__(self, ctx, spec: MediaSpec):
+    def __init__(self, ctx, spec: MediaSpec, lifeline):
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, lifeline, spec), daemon=True)
         self.proc.start()
         child.close()
         self.ready = False
@@ -116,6 +136,7 @@ class DecodePool:
         if start_method == "forkserver":
             self._ctx.set_forkserver_preload(["cache_store.decode"])
         self._slots: list[_Slot] = []
+        self._lifeline: tuple | None = None  # (read end for workers, write end held here), while slots run
 
     def __enter__(self) -> Self:
         return self
@@ -127,6 +148,17 @@ class DecodePool:
         for slot in self._slots:
             slot.stop()
         self._slots.clear()
+        if self._lifeline is not None:
+            for end in self._lifeline:
+                end.close()
+            self._lifeline = None
+
+    def _start_slot(self) -> _Slot:
+        if self._lifeline is None:
+            self._lifeline = self._ctx.Pipe(duplex=False)
+        slot = _Slot(self._ctx, self.spec, self._lifeline[0])
+        self._slots.append(slot)
+        return slot
 
     def _assign(self, slot: _Slot, task: Task, pending: deque[Task]) -> None:
         try:
@@ -165,8 +197,7 @@ class DecodePool:
         while pending or any(s.task is not None for s in self._slots):
             free = [s for s in self._slots if s.task is None]
             while len(pending) > len(free) and len(self._slots) < self.workers:
-                self._slots.append(_Slot(self._ctx, self.spec))
-                free.append(self._slots[-1])
+                free.append(self._start_slot())
             for slot in free:
                 if slot.ready and pending:
                     self._assign(slot, pending.popleft(), pending)
