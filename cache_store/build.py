@@ -6,7 +6,7 @@ Per unique key, in chunks of ``CHUNK`` sources (so memory does not grow with the
 2. ``stat`` each source: a row whose validity fields and ``(size, mtime_ns)`` match is a **hit**;
    no row is a miss (**built**), a mismatching row is stale (**replaced**);
 3. decode misses and stale rows in killable workers (``workers.DecodePool``) and upsert the rows by digest
-   in batches of ``flush_rows`` rows or ``flush_bytes`` frame bytes;
+   from a writer thread (below), holding at most ``flush_bytes`` of decoded rows;
 4. a source that fails (missing, empty, undecodable, timeout) is recorded in ``failures`` and never leaves a
    row in entries: a row it had from an earlier build is deleted (counted in ``removed``), because a row
    whose source is now broken cannot be checked and must not be served by digest.
@@ -15,8 +15,11 @@ Then the digest index is refreshed and one lineage row is appended, even when ev
 Duplicate sources (the same key twice) are decoded once and counted once; every spelling of the path maps
 to the digest in ``BuildReport.digests``. So ``hits + built + replaced + failed`` = unique keys requested.
 
-**Killed builds.** Each flush is one Lance commit (a new version): a build killed mid-way leaves the rows of
-its committed flushes, whole, and nothing of the rest (Lance commits a manifest atomically; data files of an
+**Writing.** Rows go to a background writer thread (``_Writer``), so decoding goes on while Lance writes; each
+batch it writes is one ``merge_insert`` commit (a new version).
+
+**Killed builds.** A build killed mid-way leaves the rows of its committed groups, whole, and nothing of the
+rest (Lance commits a manifest atomically; data files of an
 uncommitted write are never referenced). Rerunning the build finds those rows valid (hits) and decodes the
 rest. The killed build has no lineage row; its rows carry its ``build_id``.
 
@@ -35,7 +38,9 @@ import os
 import time
 import uuid
 import warnings
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -87,22 +92,45 @@ class _Item:
 
 
 class _Writer:
-    """Buffers entry rows and upserts them in bounded batches (``flush_rows`` rows or ``flush_bytes``)."""
+    """Writes entry rows on a background thread while the decode workers go on.
+
+    Rows are handed to the thread in batches of half ``flush_bytes`` of frames or ``flush_rows`` rows, one
+    ``merge_insert`` each. Memory stays bounded: rows buffered here plus rows queued or being written never
+    exceed ``flush_bytes`` (a big sample alone may); ``add`` waits for the thread otherwise. A write error
+    surfaces at the next ``add`` or at ``flush``.
+    """
 
     def __init__(self, cache: MediaCache):
         self.cache, self.rows, self.bytes, self.wrote = cache, [], 0, False
+        self.journal = cache._journals.current()  # the thread's writes belong to this build
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="cache-writer")
+        self._pending: deque[tuple[Future, int]] = deque()
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         self.bytes += len(row["frames"])
-        if len(self.rows) >= self.cache.flush_rows or self.bytes >= self.cache.flush_bytes:
-            self.flush()
+        if self.bytes >= self.cache.flush_bytes // 2 or len(self.rows) >= self.cache.flush_rows:
+            self._submit()
+
+    def _submit(self) -> None:
+        rows, size = self.rows, self.bytes
+        self.rows, self.bytes = [], 0
+        while self._pending and (
+            self._pending[0][0].done() or sum(n for _, n in self._pending) + size > self.cache.flush_bytes
+        ):
+            self._pending.popleft()[0].result()  # re-raises a write error
+        self._pending.append((self._pool.submit(self.cache._upsert_entries, rows, self.journal), size))
+        self.wrote = True
 
     def flush(self) -> None:
+        """Write what is buffered and wait for every write; re-raises the first error."""
         if self.rows:
-            rows = self.rows
-            retry(lambda: self.cache._upsert_entries(rows))
-            self.rows, self.bytes, self.wrote = [], 0, True
+            self._submit()
+        while self._pending:
+            self._pending.popleft()[0].result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _failure(
@@ -231,48 +259,55 @@ def run_build(
         if progress is not None:
             progress(done, total)
 
-    with DecodePool(spec, workers=workers, timeout_s=timeout_s) as pool:
-        queue = list(items.values())
-        for start in range(0, len(queue), CHUNK):
-            chunk = queue[start : start + CHUNK]
-            existing = cache._validity_rows([it.digest for it in chunk])
-            tasks = []
-            for item in chunk:
-                row = existing.get(item.digest)
-                item.stale = row is not None
-                try:
-                    item.fingerprint = source_fingerprint(item.key.source)
-                except (OSError, NotImplementedError) as exc:
-                    fail(item, type(exc).__name__, _fingerprint_error(item.key.source, exc))
-                    tick()
-                    continue
-                if row is not None and is_valid(row, item.kind, spec, item.fingerprint):
-                    report.hits += 1
-                    succeed(item)
-                    tick()
-                    continue
-                tasks.append(Task(item.digest, item.key.source, item.kind))
-            for result in pool.run(tasks):
-                item = items[result.task.key]
-                problem = None if result.media is None else sample_problem(result.media, spec)
-                if result.media is None:
-                    fail(item, result.error or "MediaError", result.message or item.key.source)
-                elif problem is not None:
-                    fail(
-                        item, "DecodeFailed", f"{item.key.source}: decoded to an unusable sample ({problem})"
-                    )
-                else:
-                    validity = spec.validity(item.kind)
-                    writer.add(
-                        media_to_row(result.media, item.key, validity, item.fingerprint, report.build_id, now)
-                    )
-                    if item.stale:
-                        report.replaced += 1
+    try:
+        with DecodePool(spec, workers=workers, timeout_s=timeout_s) as pool:
+            queue = list(items.values())
+            for start in range(0, len(queue), CHUNK):
+                chunk = queue[start : start + CHUNK]
+                existing = cache._validity_rows([it.digest for it in chunk])
+                tasks = []
+                for item in chunk:
+                    row = existing.get(item.digest)
+                    item.stale = row is not None
+                    try:
+                        item.fingerprint = source_fingerprint(item.key.source)
+                    except (OSError, NotImplementedError) as exc:
+                        fail(item, type(exc).__name__, _fingerprint_error(item.key.source, exc))
+                        tick()
+                        continue
+                    if row is not None and is_valid(row, item.kind, spec, item.fingerprint):
+                        report.hits += 1
+                        succeed(item)
+                        tick()
+                        continue
+                    tasks.append(Task(item.digest, item.key.source, item.kind))
+                for result in pool.run(tasks):
+                    item = items[result.task.key]
+                    problem = None if result.media is None else sample_problem(result.media, spec)
+                    if result.media is None:
+                        fail(item, result.error or "MediaError", result.message or item.key.source)
+                    elif problem is not None:
+                        fail(
+                            item,
+                            "DecodeFailed",
+                            f"{item.key.source}: decoded to an unusable sample ({problem})",
+                        )
                     else:
-                        report.built += 1
-                    succeed(item)
-                tick()
-    writer.flush()
+                        validity = spec.validity(item.kind)
+                        writer.add(
+                            media_to_row(
+                                result.media, item.key, validity, item.fingerprint, report.build_id, now
+                            )
+                        )
+                        if item.stale:
+                            report.replaced += 1
+                        else:
+                            report.built += 1
+                        succeed(item)
+                    tick()
+        writer.flush()
+    finally:
+        writer.close()
 
     report.removed = retry(lambda: cache._delete_entries(removed))
     dedupe(cache, cache.entries_uri, "created_at")

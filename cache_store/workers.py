@@ -8,7 +8,8 @@ on a timeout kills exactly that worker and starts a fresh one on demand.
 
 Start method: ``forkserver`` with ``cache_store.decode`` preloaded. Like ``spawn`` it never forks the parent
 (Lance and Ray threads are not fork-safe); unlike ``spawn`` the torch/decord/PyAV imports (~3 s here) are
-paid once per parent process instead of once per worker.
+paid once per parent process instead of once per worker. The parent's main script is imported once in the
+server too (``cache_store._forkserver_main``), not at every worker start.
 
 A video that times out or kills its worker under decord is retried once with PyAV in a fresh worker before
 it is recorded as failed (decord's hangs are decord bugs; PyAV counts decodable frames itself).
@@ -31,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from multiprocessing import spawn
 from multiprocessing.connection import wait
 from typing import Self
 
@@ -39,6 +41,19 @@ from .keys import MediaSpec
 from .types import CachedMedia
 
 START_METHOD = "forkserver"
+MAIN_ENV = "CACHE_STORE_FORKSERVER_MAIN"  # the parent's main module, for cache_store._forkserver_main
+
+
+def _parent_main() -> str:
+    """``"name:<module>"`` or ``"path:<script>"`` of this process's main module, as spawn would send it."""
+    data = spawn.get_preparation_data("ignore")
+    if "init_main_from_name" in data:
+        return f"name:{data['init_main_from_name']}"
+    if "init_main_from_path" in data:
+        return f"path:{data['init_main_from_path']}"
+    return ""
+
+
 STARTUP_TIMEOUT_S = 300.0  # importing torch on a loaded 2-core machine can take tens of seconds
 
 
@@ -73,7 +88,13 @@ def _watch(lifeline) -> None:
 
 def _worker_main(conn, lifeline, spec: MediaSpec) -> None:  # runs in the child process
     threading.Thread(target=_watch, args=(lifeline,), daemon=True, name="lifeline").start()
+    import torch
+
     from . import decode  # already imported when the forkserver preload worked
+
+    # One intra-op thread per worker, as torch's DataLoader workers do: parallelism comes from the number of
+    # workers, and N workers x all-cores threads would oversubscribe the machine.
+    torch.set_num_threads(1)
 
     conn.send(("ready",))
     while True:
@@ -134,7 +155,8 @@ class DecodePool:
         self.spec, self.workers, self.timeout_s = spec, workers, timeout_s
         self._ctx = mp.get_context(start_method)
         if start_method == "forkserver":
-            self._ctx.set_forkserver_preload(["cache_store.decode"])
+            os.environ.setdefault(MAIN_ENV, _parent_main())  # read by the server when it starts
+            self._ctx.set_forkserver_preload(["cache_store._forkserver_main", "cache_store.decode"])
         self._slots: list[_Slot] = []
         self._lifeline: tuple | None = None  # (read end for workers, write end held here), while slots run
 

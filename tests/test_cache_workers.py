@@ -53,3 +53,45 @@ def test_killed_worker_is_retried_with_pyav_then_reported(tmp_path):
     assert killed == ["auto", "pyav"]
     assert results["stuck"].error == "WorkerCrashed" and fifo in results["stuck"].message
     assert results["ok"].media is not None and results["ok"].media.frames.shape == (4, 56, 84, 3)
+
+
+def test_the_parents_main_script_is_imported_once_by_the_forkserver_not_by_each_worker(tmp_path):
+    """Each process that runs the script's top level appends its pid: the parent, the forkserver, and no
+    worker (without ``cache_store._forkserver_main`` every worker start re-ran it)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    log = tmp_path / "imports.txt"
+    paths = [
+        str(write_video(tmp_path / f"v{i}.mp4", np.full((10, 56, 84, 3), 40 * i, np.uint8), 10))
+        for i in range(3)
+    ]
+    script = tmp_path / "main_script.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os
+            with open({str(log)!r}, "a") as fh:
+                fh.write(f"{{__name__}} {{os.getpid()}}\\n")
+
+            from cache_store.workers import DecodePool, Task
+            from cache_store import MediaSpec
+
+            if __name__ == "__main__":
+                spec = MediaSpec(min_pixels=4 * 28 * 28, max_pixels=16 * 28 * 28)
+                for _ in range(2):  # two pools: the second starts fresh workers from the running server
+                    with DecodePool(spec, workers=2) as pool:
+                        results = list(pool.run([Task(str(i), p, "video") for i, p in enumerate({paths!r})]))
+                        assert all(r.media is not None for r in results), results
+                        workers = {{s.proc.pid for s in pool._slots}}
+                with open({str(log)!r}, "a") as fh:
+                    fh.write(f"workers {{len(workers)}}\\n")
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CACHE_STORE_FORKSERVER_MAIN"}
+    subprocess.run([sys.executable, str(script)], check=True, timeout=180, env=env, cwd=tmp_path)
+    lines = log.read_text().split("\n")
+    assert [line.split()[0] for line in lines if line] == ["__main__", "__mp_main__", "workers"]
+    assert lines[-2] == "workers 2"

@@ -21,6 +21,7 @@ the files a real Qwen checkpoint ships.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +76,17 @@ class EncodedPrompt:
     second_per_grid_ts: list[float] = field(default_factory=list)
 
 
+def _as_uint8_tensor(frames: np.ndarray) -> torch.Tensor:
+    """A tensor over ``frames`` without a copy. Cache reads give read-only views; they are only read here
+    (``.float()`` makes the first new tensor), so torch's warning about non-writable arrays is silenced."""
+    frames = np.ascontiguousarray(frames)
+    if frames.flags.writeable:
+        return torch.from_numpy(frames)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(frames)
+
+
 def patchify(frames: np.ndarray, s: VisionSettings) -> tuple[torch.Tensor, list[int]]:
     """uint8 frames (T, H, W, 3) -> (flattened patches (t·h·w, 3·tp·p·p) float32, [grid_t, grid_h, grid_w])."""
     t, h, w, c = frames.shape
@@ -83,7 +95,7 @@ def patchify(frames: np.ndarray, s: VisionSettings) -> tuple[torch.Tensor, list[
             f"frame size {h}x{w} is not a multiple of {s.factor} (patch {s.patch_size} x merge {s.merge_size}); "
             "the cache was built for another model family: rebuild it with this model's factor"
         )
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
+    x = _as_uint8_tensor(frames).permute(0, 3, 1, 2).float() / 255.0
     mean = torch.tensor(s.image_mean).view(1, 3, 1, 1)
     std = torch.tensor(s.image_std).view(1, 3, 1, 1)
     x = (x - mean) / std
