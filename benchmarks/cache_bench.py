@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,14 +98,9 @@ def raw_file(path: Path, arrays: list[np.ndarray]) -> Path:
     return path
 
 
-def scan_bytes(uri: str) -> int:
-    """Sequential ``to_batches`` scan of the entries: every row as a zero-copy (t, h, w, c) uint8 view."""
-    total = 0
-    for batch in lance.dataset(uri).to_batches(columns=["frames", "t", "h", "w", "c"]):
-        frames, shapes = batch.column("frames"), zip(*(batch.column(k).to_pylist() for k in "thwc"))
-        for i, shape in enumerate(shapes):
-            total += np.frombuffer(frames[i].as_buffer(), dtype=np.uint8).reshape(shape).nbytes
-    return total
+def scan_bytes(cache) -> int:
+    """``MediaCache.scan``: every entry in storage order as a ``CachedMedia`` with zero-copy frames."""
+    return sum(media.frames.nbytes for media in cache.scan())
 
 
 def bench_throughput(cache, main_digest: str, workdir: Path, prof: Profile, report: Report):
@@ -126,7 +122,7 @@ def bench_throughput(cache, main_digest: str, workdir: Path, prof: Profile, repo
             t_rawn,
             f"get_many({len(every)})",
         ),
-        ("scan_throughput_vs_raw", lambda: scan_bytes(cache.entries_uri), total, t_rawn, "to_batches scan"),
+        ("scan_throughput_vs_raw", lambda: scan_bytes(cache), total, t_rawn, "MediaCache.scan"),
     ]
     for name, fn, nbytes, t_raw, what in cases:
         t_cache, _ = timed(fn, prof.read_repeats)
@@ -146,7 +142,10 @@ def bench_torch_load(cache, digest: str, workdir: Path, prof: Profile, report: R
     """EasyVideoR1's cache file: ``torch.save`` of a dict with float32 (T, C, H, W) frames and metadata."""
     import torch  # here, not at the top: the memory-build child processes must not carry it
 
-    media = cache.get(digest)
+    # get() gives read-only views; "get + .float()" only reads them, as training.models.processor does
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+
+    media = cache.get(digest, copy=True)  # writable: torch.from_numpy of a read-only view warns
     path = workdir / f"easyvideor1_{digest}.pt"
     frames = torch.from_numpy(media.frames).permute(0, 3, 1, 2).float().contiguous()
     metadata = {
