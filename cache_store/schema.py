@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -169,6 +170,26 @@ def media_to_row(
         "build_id": build_id,
         "created_at": created_at,
     }
+
+
+def table_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Row dicts with ``frames`` as a zero-copy slice of the column's data buffer (``Scalar.as_buffer``
+    copies: 24 ms for 47 MB)."""
+    rows = table.drop_columns(["frames"]).to_pylist()
+    frames = [value for chunk in table.column("frames").chunks for value in _binary_values(chunk)]
+    for row, value in zip(rows, frames, strict=True):
+        row["frames"] = value
+    return rows
+
+
+def _binary_values(chunk: pa.Array) -> list[pa.Buffer]:
+    """The values of a (large_)binary array as slices of its data buffer, without copying."""
+    _, offsets, data = chunk.buffers()
+    dtype = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
+    ends = np.frombuffer(offsets, dtype)[chunk.offset : chunk.offset + len(chunk) + 1]
+    if data is None:  # every value empty
+        return [pa.py_buffer(b"") for _ in range(len(chunk))]
+    return [data.slice(int(a), int(b - a)) for a, b in pairwise(ends)]
 
 
 def row_to_media(row: Mapping[str, Any], copy: bool = True) -> CachedMedia:

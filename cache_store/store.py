@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +41,9 @@ from .schema import (
     LINEAGE_SCHEMA,
     VALIDITY_COLUMNS,
     row_to_media,
+    table_rows,
 )
+from .tables import ensure_table
 from .types import CachedMedia
 
 if TYPE_CHECKING:
@@ -65,26 +65,6 @@ def _in_filter(digests: Iterable[str]) -> str:
 def _chunks(items: Sequence[str], size: int = FILTER_CHUNK) -> Iterable[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    """Row dicts with ``frames`` as a zero-copy slice of the column's data buffer (``Scalar.as_buffer``
-    copies: 24 ms for 47 MB)."""
-    rows = table.drop_columns(["frames"]).to_pylist()
-    frames = [value for chunk in table.column("frames").chunks for value in _binary_values(chunk)]
-    for row, value in zip(rows, frames, strict=True):
-        row["frames"] = value
-    return rows
-
-
-def _binary_values(chunk: pa.Array) -> list[pa.Buffer]:
-    """The values of a (large_)binary array as slices of its data buffer, without copying."""
-    _, offsets, data = chunk.buffers()
-    dtype = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
-    ends = np.frombuffer(offsets, dtype)[chunk.offset : chunk.offset + len(chunk) + 1]
-    if data is None:  # every value empty
-        return [pa.py_buffer(b"") for _ in range(len(chunk))]
-    return [data.slice(int(a), int(b - a)) for a, b in pairwise(ends)]
 
 
 class MediaCache:
@@ -114,9 +94,9 @@ class MediaCache:
         # latest version then costs ~0.3 ms instead of re-reading fragment metadata and the digest index
         # (measured on the benchmark store: a get of 47 MB took 28 ms with it, 92 ms without).
         self._session = lance.Session()
-        self._ensure(self.entries_uri, ENTRIES_SCHEMA, index=True, file_format=ENTRIES_FILE_FORMAT)
-        self._ensure(self.failures_uri, FAILURES_SCHEMA)
-        self._ensure(self.lineage_uri, LINEAGE_SCHEMA, migrate=LINEAGE_MIGRATION)
+        ensure_table(self, self.entries_uri, ENTRIES_SCHEMA, index=True, file_format=ENTRIES_FILE_FORMAT)
+        ensure_table(self, self.failures_uri, FAILURES_SCHEMA)
+        ensure_table(self, self.lineage_uri, LINEAGE_SCHEMA, migrate=LINEAGE_MIGRATION)
 
     def __getstate__(self) -> dict[str, Any]:  # Ray tasks and actors pickle a MediaCache
         state = self.__dict__.copy()
@@ -146,69 +126,6 @@ class MediaCache:
 
     def _open(self, uri: str) -> lance.LanceDataset:
         return lance.dataset(uri, storage_options=self.storage_options, session=self._session)
-
-    def _ensure(
-        self,
-        uri: str,
-        schema: pa.Schema,
-        index: bool = False,
-        migrate: Sequence[str] = (),
-        file_format: str | None = None,
-    ) -> None:
-        try:
-            ds = self._open(uri)
-        except ValueError:  # not found: create it empty, tolerating a concurrent creator
-            try:
-                ds = lance.write_dataset(
-                    schema.empty_table(),
-                    uri,
-                    schema=schema,
-                    mode="create",
-                    storage_options=self.storage_options,
-                    data_storage_version=file_format,
-                )
-                if index:
-                    ds.create_scalar_index("digest", index_type="BTREE")
-            except OSError:
-                ds = self._open(uri)
-        self._mark_primary_key(ds, schema)
-        missing = set(schema.names) - set(ds.schema.names)
-        if missing and missing <= set(migrate):
-            self._add_null_columns(uri, [schema.field(n) for n in schema.names if n in missing])
-            return
-        if missing:
-            raise ValueError(
-                f"{uri} lacks columns {sorted(missing)}: it was written by an older cache_store; "
-                "point MediaCache at a new root (or delete this one) and rebuild"
-            )
-
-    def _mark_primary_key(self, ds: lance.LanceDataset, schema: pa.Schema) -> None:
-        """Stores created before ``digest`` was declared the primary key get the declaration once."""
-        if "digest" not in schema.names or not schema.field("digest").metadata:
-            return
-        if ds.schema.field("digest").metadata:
-            return
-        try:
-            ds.update_field_metadata(
-                {"digest": {k.decode(): v.decode() for k, v in schema.field("digest").metadata.items()}}
-            )
-        except (OSError, ValueError, RuntimeError) as exc:
-            warnings.warn(f"{ds.uri}: could not declare digest the primary key ({exc})", stacklevel=3)
-
-    def _add_null_columns(self, uri: str, fields: list[pa.Field]) -> None:
-        """Schema migration: append all-null ``fields`` (metadata only). A concurrent opener may win the
-        commit (then the columns are there). A reader without write access still opens the store: reads
-        treat the columns as null; only its writes would fail."""
-        try:
-            self._open(uri).add_columns(fields)
-        except (OSError, ValueError, RuntimeError) as exc:
-            names = set(self._open(uri).schema.names)
-            if not all(f.name in names for f in fields):
-                warnings.warn(
-                    f"{uri} predates columns {[f.name for f in fields]} and could not be migrated ({exc}); "
-                    "reads work, writes need it: open the cache once with write access",
-                    stacklevel=3,
-                )
 
     # -- build ----------------------------------------------------------------------------------------
     def build(
@@ -259,7 +176,7 @@ class MediaCache:
         ds = self._open(self.entries_uri)
 
         def read(digest: str) -> list[dict[str, Any]]:
-            return _rows(ds.to_table(filter=f"digest = '{digest}'"))  # validated hex: safe to quote
+            return table_rows(ds.to_table(filter=f"digest = '{digest}'"))  # validated hex: safe to quote
 
         if len(good) > 1:
             with ThreadPoolExecutor(min(READ_THREADS, len(good)), thread_name_prefix="cache-read") as pool:
