@@ -18,7 +18,7 @@ to the digest in ``BuildReport.digests``. So ``hits + built + replaced + failed`
 **Writing.** Rows go to a background writer thread (``_Writer``), so decoding goes on while Lance writes; each
 batch it writes is one ``merge_insert`` commit (a new version).
 
-**Killed builds.** A build killed mid-way leaves the rows of its committed groups, whole, and nothing of the
+**Killed builds.** A build killed mid-way leaves the rows of its committed batches, whole, and nothing of the
 rest (Lance commits a manifest atomically; data files of an
 uncommitted write are never referenced). Rerunning the build finds those rows valid (hits) and decodes the
 rest. The killed build has no lineage row; its rows carry its ``build_id``.
