@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 KEY_FIELDS = ("fps", "max_frames", "max_pixels")
 VALIDITY_FIELDS = ("min_pixels", "min_frames", "total_pixels", "factor", "preprocess_version")
 ROW_COLUMNS = ["digest", "source", "kind", *KEY_FIELDS, *VALIDITY_FIELDS]
-CHECK_COLUMNS = [*ROW_COLUMNS, "source_size", "source_mtime_ns", "build_id"]
+CHECK_COLUMNS = [*ROW_COLUMNS, "source_size", "source_mtime_ns", "source_sha256", "build_id"]
 # ``where`` fields of ``invalidate`` and the type each value is coerced to (None allowed for total_pixels).
 WHERE_TYPES: dict[str, type] = {
     "kind": str,
@@ -58,17 +58,21 @@ def _when(ns: int | None) -> str:
 
 
 def check_row(
-    row: dict[str, Any], spec: MediaSpec | None = None, fingerprints: dict[str, Any] | None = None
+    row: dict[str, Any],
+    spec: MediaSpec | None = None,
+    fingerprints: dict[str, Any] | None = None,
+    content_hash: bool = False,
 ) -> tuple[list[str], list[str]]:
     """``(reason codes, human details)`` why ``row`` is stale now; both empty when it is servable.
 
-    ``fingerprints`` caches one ``stat`` per source across rows (value: the fingerprint or the exception).
+    ``fingerprints`` caches one fingerprint per source across rows (value: the fingerprint or the
+    exception); ``content_hash`` hashes the source and compares hashes where the row has one.
     """
     source = row["source"]
     cache = fingerprints if fingerprints is not None else {}
     if source not in cache:
         try:
-            cache[source] = source_fingerprint(source)
+            cache[source] = source_fingerprint(source, content_hash)
         except (OSError, NotImplementedError) as exc:
             cache[source] = exc
     now = cache[source]
@@ -82,12 +86,15 @@ def check_row(
     elif isinstance(now, OSError):
         codes.append("source_unreadable")
         details.append(f"{source}: {now}")
-    elif now != (row["source_size"], row["source_mtime_ns"]):
+    elif not now.matches(row["source_size"], row["source_mtime_ns"], row.get("source_sha256")):
         changes = []
-        if now[0] != row["source_size"]:
-            changes.append(f"size {row['source_size']} -> {now[0]} bytes")
-        if now[1] != row["source_mtime_ns"]:
-            changes.append(f"mtime {_when(row['source_mtime_ns'])} -> {_when(now[1])}")
+        if now.size != row["source_size"]:
+            changes.append(f"size {row['source_size']} -> {now.size} bytes")
+        if now.sha256 is not None and row.get("source_sha256"):
+            if now.sha256 != row["source_sha256"]:
+                changes.append(f"sha256 {row['source_sha256'][:12]}… -> {now.sha256[:12]}…")
+        elif now.mtime_ns != row["source_mtime_ns"]:
+            changes.append(f"mtime {_when(row['source_mtime_ns'])} -> {_when(now.mtime_ns)}")
         codes.append("source_changed")
         details.append(f"{source} changed since it was cached: {', '.join(changes)}")
     if spec is not None and row["kind"] in ("video", "image"):
@@ -108,7 +115,7 @@ def stale(cache: MediaCache, spec: MediaSpec | None = None) -> list[dict[str, An
     out = []
     for batch in ds.to_batches(columns=CHECK_COLUMNS):
         for row in batch.to_pylist():
-            codes, details = check_row(row, spec, fingerprints)
+            codes, details = check_row(row, spec, fingerprints, cache.content_hash)
             if codes:
                 keep = ("digest", "source", "kind", *KEY_FIELDS, "build_id")
                 out.append({**{k: row[k] for k in keep}, "reasons": codes, "detail": "; ".join(details)})

@@ -3,15 +3,18 @@
 Per unique key, in chunks of ``CHUNK`` sources (so memory does not grow with the corpus):
 
 1. read the stored validity columns of the chunk's digests (no frame bytes);
-2. ``stat`` each source: a row whose validity fields and ``(size, mtime_ns)`` match is a **hit**;
-   no row is a miss (**built**), a mismatching row is stale (**replaced**);
+2. fingerprint each source (``stat``, plus a SHA-256 when the cache hashes content): a row whose validity
+   fields and fingerprint match (``Fingerprint.matches``) is a **hit**; no row is a miss (**built**), a
+   mismatching row is stale (**replaced**);
 3. decode misses and stale rows in killable workers (``workers.DecodePool``) and upsert the rows by digest
    from a writer thread (below), holding at most ``flush_bytes`` of decoded rows;
 4. a source that fails (missing, empty, undecodable, timeout) is recorded in ``failures`` and never leaves a
    row in entries: a row it had from an earlier build is deleted (counted in ``removed``), because a row
    whose source is now broken cannot be checked and must not be served by digest.
 
-Then the digest index is refreshed and one lineage row is appended, even when every source was a hit.
+A ``build_started`` lineage row is appended first and a ``build`` row with the counts and keys at the end
+(even when every source was a hit); ``MediaCache.lineage`` folds the pair into one event, and shows a build
+that never finished (killed, or still running) as ``status`` "incomplete".
 Duplicate sources (the same key twice) are decoded once and counted once; every spelling of the path maps
 to the digest in ``BuildReport.digests``. So ``hits + built + replaced + failed`` = unique keys requested.
 
@@ -21,7 +24,7 @@ batch it writes is one ``merge_insert`` commit (a new version).
 **Killed builds.** A build killed mid-way leaves the rows of its committed batches, whole, and nothing of the
 rest (Lance commits a manifest atomically; data files of an
 uncommitted write are never referenced). Rerunning the build finds those rows valid (hits) and decodes the
-rest. The killed build has no lineage row; its rows carry its ``build_id``.
+rest. The killed build keeps its ``build_started`` row (an incomplete event); its rows carry its ``build_id``.
 
 **Concurrent builders.** Two builders on overlapping sources may race: every store write retries Lance commit
 conflicts, and after its writes a build deletes keys that two concurrent inserts doubled, keeping the newest
@@ -50,7 +53,7 @@ import numpy as np
 
 from . import sampling
 from .conflicts import dedupe, is_conflict, retry
-from .keys import CacheKey, MediaSpec, source_fingerprint
+from .keys import CacheKey, Fingerprint, MediaSpec, source_fingerprint
 from .schema import media_to_row
 from .types import CachedMedia
 from .workers import DecodePool, Task
@@ -83,7 +86,7 @@ class _Item:
     key: CacheKey
     kind: str
     aliases: list[str]
-    fingerprint: tuple[int, int] = (0, 0)
+    fingerprint: Fingerprint = field(default_factory=lambda: Fingerprint(0, 0))
     stale: bool = False
 
     @property
@@ -177,15 +180,12 @@ def sample_problem(media: CachedMedia, spec: MediaSpec) -> str | None:
     return None
 
 
-def is_valid(row: dict[str, Any], kind: str, spec: MediaSpec, fingerprint: tuple[int, int]) -> bool:
+def is_valid(row: dict[str, Any], kind: str, spec: MediaSpec, fingerprint: Fingerprint) -> bool:
     """True when a stored row may be served for ``spec``: same kind, validity fields and fingerprint."""
-    expected = {
-        **spec.validity(kind),
-        "kind": kind,
-        "source_size": fingerprint[0],
-        "source_mtime_ns": fingerprint[1],
-    }
-    return all(row.get(name) == value for name, value in expected.items())
+    expected = {**spec.validity(kind), "kind": kind}
+    return all(row.get(name) == value for name, value in expected.items()) and fingerprint.matches(
+        row.get("source_size"), row.get("source_mtime_ns"), row.get("source_sha256")
+    )
 
 
 def _unpack(entry: Any) -> tuple[str, Any]:
@@ -239,6 +239,11 @@ def run_build(
     total, done = len(items) + len(failures), len(failures)
     removed: list[str] = []
     resolved: list[str] = []
+    spec_json = json.dumps(spec.to_dict(), sort_keys=True)
+    cache._append_lineage(
+        {"build_id": report.build_id, "time": now, "kind": "build_started", "spec_json": spec_json,
+         "sources": total}
+    )  # fmt: skip
     writer = _Writer(cache)
 
     def succeed(item: _Item) -> None:
@@ -270,7 +275,7 @@ def run_build(
                     row = existing.get(item.digest)
                     item.stale = row is not None
                     try:
-                        item.fingerprint = source_fingerprint(item.key.source)
+                        item.fingerprint = source_fingerprint(item.key.source, cache.content_hash)
                     except (OSError, NotImplementedError) as exc:
                         fail(item, type(exc).__name__, _fingerprint_error(item.key.source, exc))
                         tick()
@@ -329,7 +334,7 @@ def run_build(
             "build_id": report.build_id,
             "time": now,
             "entries_version": report.version,
-            "spec_json": json.dumps(spec.to_dict(), sort_keys=True),
+            "spec_json": spec_json,
             "sources": total,
             "hits": report.hits,
             "added": report.built,

@@ -162,15 +162,16 @@ def show(
     """All metadata of one entry, without frame bytes.
 
     Keys: digest, source, kind, ``key`` (fps, max_frames, max_pixels), ``validity`` (min_pixels,
-    min_frames, total_pixels, factor, preprocess_version), ``fingerprint`` (size, mtime_ns as stored),
+    min_frames, total_pixels, factor, preprocess_version), ``fingerprint`` (size, mtime_ns, sha256 as stored),
     ``stale`` / ``stale_reasons`` / ``stale_detail`` (checked now; against ``spec`` too when given),
     t, h, w, c, bytes, indices, timestamps, sample_fps, source_fps, total_frames, ``video_grid_thw`` or
     ``image_grid_thw`` and ``visual_tokens`` per model family, build_id, created_at, ``build_version``
-    (entries version after the build that wrote it), ``version`` (entries version now), ``history``.
+    (entries version after the build that wrote it), ``build_status`` ("complete", or "incomplete" when that
+    build never finished), ``version`` (entries version now), ``history``.
     A source with several keys raises ValueError listing their digests.
     """
     row = _one_row(cache, source_or_digest)
-    reasons, details = check_row(row, spec)
+    reasons, details = check_row(row, spec, content_hash=cache.content_hash)
     grids = grids_by_family(row["t"], row["h"], row["w"], row["factor"])
     lineage = {r["build_id"]: r for r in cache.lineage()}
     build = lineage.get(row["build_id"])
@@ -180,7 +181,11 @@ def show(
         "kind": row["kind"],
         "key": {k: row[k] for k in KEY_FIELDS},
         "validity": {k: row[k] for k in VALIDITY_FIELDS},
-        "fingerprint": {"size": row["source_size"], "mtime_ns": row["source_mtime_ns"]},
+        "fingerprint": {
+            "size": row["source_size"],
+            "mtime_ns": row["source_mtime_ns"],
+            "sha256": row.get("source_sha256"),
+        },
         "stale": bool(reasons),
         "stale_reasons": reasons,
         "stale_detail": "; ".join(details),
@@ -192,6 +197,7 @@ def show(
         "build_id": row["build_id"],
         "created_at": row["created_at"],
         "build_version": build["entries_version"] if build else None,
+        "build_status": build["status"] if build else None,
         "version": cache.version(),
         "history": history(cache, row["digest"]),
     }

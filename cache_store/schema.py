@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .keys import CacheKey
+from .keys import CacheKey, Fingerprint
 from .types import CachedMedia
 
 TIME = pa.timestamp("us", tz="UTC")
@@ -61,6 +61,9 @@ ENTRIES_SCHEMA = pa.schema(
         pa.field("sample_fps", pa.float64()),
         pa.field("build_id", pa.string()),
         pa.field("created_at", TIME),
+        # Added after the first release (ENTRIES_MIGRATION): hex SHA-256 of the source, null unless the
+        # cache hashes content (MediaCache(content_hash=True)).
+        pa.field("source_sha256", pa.string()),
     ]
 )
 
@@ -75,6 +78,7 @@ VALIDITY_COLUMNS = [
     "preprocess_version",
     "source_size",
     "source_mtime_ns",
+    "source_sha256",
 ]
 
 FAILURES_SCHEMA = pa.schema(
@@ -105,7 +109,7 @@ LINEAGE_SCHEMA = pa.schema(
         pa.field("removed", pa.int64()),  # build: stale rows deleted because their source now fails
         pa.field("seconds", pa.float64()),
         # Added after the first release (see LINEAGE_MIGRATION): null in rows written before it.
-        pa.field("kind", pa.string()),  # "build" | "invalidate"; null = "build"
+        pa.field("kind", pa.string()),  # "build" | "build_started" | "invalidate"; null = "build"
         pa.field("keys_added", pa.list_(pa.string())),  # digests new in this event
         pa.field("keys_replaced", pa.list_(pa.string())),  # digests rewritten (stale row rebuilt)
         pa.field("keys_removed", pa.list_(pa.string())),  # digests deleted (source broke / invalidated)
@@ -116,8 +120,9 @@ LINEAGE_SCHEMA = pa.schema(
 
 # Nullable columns a table written by an older cache_store may lack. ``MediaCache`` adds them as all-null
 # columns when it opens such a table (a metadata-only Lance schema change, one new version), so old stores
-# # stay readable and writable; any other missing column is an error that asks for a rebuild. Entries need no
+# stay readable and writable; any other missing column is an error that asks for a rebuild. Entries need no
 # migration for ``video_grid_thw``: it is derived from (t, h, w) and the factor (``cache_store.describe``).
+ENTRIES_MIGRATION = ("source_sha256",)
 LINEAGE_MIGRATION = (
     "kind",
     "keys_added",
@@ -135,7 +140,7 @@ def media_to_row(
     media: CachedMedia,
     key: CacheKey,
     validity: Mapping[str, Any],
-    fingerprint: tuple[int, int],
+    fingerprint: Fingerprint,
     build_id: str,
     created_at: datetime,
 ) -> dict[str, Any]:
@@ -155,8 +160,9 @@ def media_to_row(
             name: validity[name]
             for name in ("min_pixels", "min_frames", "total_pixels", "factor", "preprocess_version")
         },
-        "source_size": fingerprint[0],
-        "source_mtime_ns": fingerprint[1],
+        "source_size": fingerprint.size,
+        "source_mtime_ns": fingerprint.mtime_ns,
+        "source_sha256": fingerprint.sha256,
         "frames": frames.tobytes(),
         "t": t,
         "h": h,

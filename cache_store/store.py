@@ -35,6 +35,7 @@ from .journal import Journal, Journals
 from .keys import MediaSpec, source_fingerprint
 from .schema import (
     ENTRIES_FILE_FORMAT,
+    ENTRIES_MIGRATION,
     ENTRIES_SCHEMA,
     FAILURES_SCHEMA,
     LINEAGE_MIGRATION,
@@ -73,6 +74,9 @@ class MediaCache:
     ``root`` is a local directory (created) or a URI Lance opens with ``storage_options`` (``file://``,
     ``s3://``, ``gs://``, ``az://``). Not ``memory://``: every open of it sees a fresh, empty store.
     ``flush_rows`` / ``flush_bytes`` bound the decoded rows a build holds before it upserts them.
+    ``content_hash``: builds store a SHA-256 of each source and validity checks (build, lookup, stale) compare
+    it instead of the mtime (``keys.Fingerprint.matches``): a touched but unchanged file stays a hit, a file
+    rewritten with the same size and mtime is stale. Costs one full read of each source per check.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class MediaCache:
         storage_options: dict[str, str] | None = None,
         flush_bytes: int = 256 << 20,
         flush_rows: int = 256,
+        content_hash: bool = False,
     ):
         root = os.fspath(root)
         self.root = root.rstrip("/") if _SCHEME.match(root) else os.path.abspath(os.path.expanduser(root))
@@ -89,12 +94,16 @@ class MediaCache:
             os.makedirs(self.root, exist_ok=True)
         self.storage_options = storage_options
         self.flush_bytes, self.flush_rows = flush_bytes, flush_rows
+        self.content_hash = content_hash
         self._journals = Journals()  # digests each running build writes, for its lineage row
         # One Lance session (metadata and index caches) for every open of these tables: a fresh open of the
         # latest version then costs ~0.3 ms instead of re-reading fragment metadata and the digest index
         # (measured on the benchmark store: a get of 47 MB took 28 ms with it, 92 ms without).
         self._session = lance.Session()
-        ensure_table(self, self.entries_uri, ENTRIES_SCHEMA, index=True, file_format=ENTRIES_FILE_FORMAT)
+        ensure_table(
+            self, self.entries_uri, ENTRIES_SCHEMA, index=True, migrate=ENTRIES_MIGRATION,
+            file_format=ENTRIES_FILE_FORMAT,
+        )  # fmt: skip
         ensure_table(self, self.failures_uri, FAILURES_SCHEMA)
         ensure_table(self, self.lineage_uri, LINEAGE_SCHEMA, migrate=LINEAGE_MIGRATION)
 
@@ -209,12 +218,13 @@ class MediaCache:
     def lookup(self, source: str | os.PathLike, kind: str, spec: MediaSpec) -> CachedMedia | None:
         """The sample for ``source`` under ``spec`` if present and valid, else None.
 
-        Stale (None) when the source's size or mtime, or any validity field (min_pixels, min_frames,
-        total_pixels, factor, preprocess_version) differs from the stored row, or the source is gone.
+        Stale (None) when the source's fingerprint (size and mtime, or content hash: see ``content_hash``),
+        or any validity field (min_pixels, min_frames, total_pixels, factor, preprocess_version) differs
+        from the stored row, or the source is gone.
         """
         key = spec.key_for(source, kind)
         try:
-            fingerprint = source_fingerprint(key.source)
+            fingerprint = source_fingerprint(key.source, self.content_hash)
         except (OSError, NotImplementedError):
             return None
         row = self._validity_rows([key.digest()]).get(key.digest())
@@ -237,11 +247,21 @@ class MediaCache:
 
     def lineage(self) -> list[dict[str, Any]]:
         """One row per build or invalidation, oldest first. ``kind`` is "build" or "invalidate"; the key lists
-        are None in rows written before they were recorded."""
+        are None in rows written before they were recorded. ``status`` is "complete", or "incomplete" for a
+        build that recorded its start but not its end (killed, or still running): that row has the spec and
+        the number of sources requested, no counts, and ``entries_version`` None; the rows it committed
+        carry its ``build_id``."""
         rows = sorted(self._open(self.lineage_uri).to_table().to_pylist(), key=lambda r: r["time"])
+        finished = {r["build_id"] for r in rows if r.get("kind") != "build_started"}
+        events = []
         for row in rows:
-            row["kind"] = row.get("kind") or "build"
-        return rows
+            started = row.get("kind") == "build_started"
+            if started and row["build_id"] in finished:
+                continue
+            row["kind"] = "build" if started else row.get("kind") or "build"
+            row["status"] = "incomplete" if started else "complete"
+            events.append(row)
+        return events
 
     def version(self) -> int:
         """Current Lance version of the entries dataset."""
@@ -376,7 +396,7 @@ class MediaCache:
     def _append_lineage(self, row: dict[str, Any]) -> None:
         """Append one lineage row. A build's row gets ``kind`` "build" and, unless the caller passed them,
         the key lists its write hooks gathered (sorted)."""
-        journal = self._journals.current()
+        journal = self._journals.current() if row.get("kind", "build") == "build" else None
         row = {"kind": "build", **(journal.key_lists() if journal is not None else {}), **row}
         lance.write_dataset(
             pa.Table.from_pylist([row], schema=LINEAGE_SCHEMA),

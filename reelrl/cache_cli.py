@@ -71,7 +71,7 @@ def _open(args, must_exist: bool = True):
             f"no media cache at {args.root}; build one with `reelrl cache build --root {args.root} "
             "--input DATA.jsonl` or pass --root"
         )
-    return MediaCache(args.root)
+    return MediaCache(args.root, content_hash=getattr(args, "content_hash", False))
 
 
 def _spec(args, require: bool = True):
@@ -262,7 +262,10 @@ def _stats(args) -> int:
         if last is None
         else {
             k: last[k]
-            for k in ("build_id", "kind", "time", "entries_version", "added", "replaced", "removed", "failed")
+            for k in (
+                *("build_id", "kind", "status", "time", "entries_version"),
+                *("added", "replaced", "removed", "failed"),
+            )
         },
         "failures_list": [
             {k: f[k] for k in ("source", "digest", "error", "message")} for f in cache.failures()
@@ -273,7 +276,8 @@ def _stats(args) -> int:
         return EXIT_OK
     rows = [(k, doc[k]) for k in ("root", "rows", "bytes", "failures", "version", "events")]
     if last is not None:
-        rows.append(("last event", f"{last['kind']} {last['build_id']} at {last['time']}"))
+        status = "" if last["status"] == "complete" else f" ({last['status']}: killed or still running)"
+        rows.append(("last event", f"{last['kind']} {last['build_id']} at {last['time']}{status}"))
     _table(rows)
     _failures(doc["failures_list"])
     return EXIT_OK
@@ -327,6 +331,11 @@ def add_cache_parser(sub) -> argparse.ArgumentParser:
         "--root", default=default_root(), help="cache root: a folder or a Lance URI (default: %(default)s)"
     )
     common.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    common.add_argument(
+        "--content-hash",
+        action="store_true",
+        help="fingerprint sources by SHA-256 as well as size (build stores it; checks compare it, not mtime)",
+    )
 
     c = sub.add_parser("cache", help="build, inspect and maintain the Lance media cache")
     cs = c.add_subparsers(dest="cache_command", required=True)

@@ -112,7 +112,7 @@ def test_show_is_exact_for_factor_28_and_32(tmp_path):
         "preprocess_version": "1",
     }
     st = os.stat(video)
-    assert info["fingerprint"] == {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    assert info["fingerprint"] == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": None}
     assert (info["stale"], info["stale_reasons"]) == (False, [])
     assert (info["t"], info["h"], info["w"], info["c"], info["bytes"]) == (6, 56, 84, 3, 6 * 56 * 84 * 3)
     # 30 frames at 10 fps sampled at 2 fps: 6 frames at linspace(0, 29, 6).round()

@@ -3,6 +3,7 @@ installed console script; real mp4/PNG files and a real Lance cache in tmp dirs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -78,6 +79,7 @@ def test_cache_commands_end_to_end(tmp_path, dataset, capsys):
 
     _, stats = run_json(capsys, "cache", "stats", "--root", root)
     assert (stats["rows"], stats["failures"], stats["events"]) == (3, 1, 1)
+    assert stats["last_event"]["status"] == "complete"
     assert stats["last_event"]["build_id"] == report["build_id"]
 
     coloured_video(media / "b.mp4")  # rewritten: now stale
@@ -160,3 +162,20 @@ def test_progress_reports_rate_and_eta(capsys):
         "[cache build] 1/4 (25.0%)  1.00 items/s  elapsed 1s  ETA 3s",
         "[cache build] 4/4 (100.0%)  1.00 items/s  elapsed 4s  ETA 0s",
     ]
+
+
+def test_content_hash_option(tmp_path, capsys):
+    clip = coloured_video(tmp_path / "a.mp4")
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"problem": "?", "answer": "A", "videos": [clip]}) + "\n")
+    root = str(tmp_path / "cache")
+    build = ["cache", "build", "--root", root, "--input", str(data), "--workers", "1", *PIXELS]
+    code, _ = run_json(capsys, *build, "--content-hash")
+    assert code == 0
+    _, info = run_json(capsys, "cache", "show", "--root", root, clip)
+    assert info["fingerprint"]["sha256"] == hashlib.sha256(Path(clip).read_bytes()).hexdigest()
+    st = os.stat(clip)
+    os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, same bytes
+    _, hashed = run_json(capsys, "cache", "stale", "--root", root, "--content-hash")
+    _, plain = run_json(capsys, "cache", "stale", "--root", root)
+    assert (len(hashed["stale"]), len(plain["stale"])) == (0, 1)

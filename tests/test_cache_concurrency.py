@@ -148,16 +148,21 @@ def test_kill_9_mid_build_then_rerun_completes(tmp_path):
     before = entry_rows(cache)
     assert 4 <= len(before) < 20 and len(before) % 2 == 0  # whole flushes only, killed mid-way
     (killed_build,) = {r["build_id"] for r in before}
-    assert cache.lineage() == []  # the killed build never reached its lineage row
+    (started,) = cache.lineage()  # the killed build shows as an incomplete event, without counts
+    assert (started["build_id"], started["status"], started["kind"]) == (killed_build, "incomplete", "build")
+    assert (started["sources"], started["added"], started["entries_version"]) == (21, None, None)  # + fifo
+    assert cache.show(before[0]["source"])["build_status"] == "incomplete"
 
     report = cache.build([(p, "video") for p in paths], SPEC, workers=2)
     assert (report.hits, report.built, report.failed) == (len(before), 20 - len(before), 0)
     rows = assert_complete(cache, paths)
     by_build = collections.Counter(r["build_id"] for r in rows)
     assert by_build == {killed_build: len(before), report.build_id: 20 - len(before)}
-    (lineage,) = cache.lineage()
-    assert (lineage["build_id"], lineage["hits"], lineage["added"]) == (
+    incomplete, lineage = cache.lineage()
+    assert (incomplete["build_id"], incomplete["status"]) == (killed_build, "incomplete")
+    assert (lineage["build_id"], lineage["status"], lineage["hits"], lineage["added"]) == (
         report.build_id,
+        "complete",
         len(before),
         20 - len(before),
     )
