@@ -27,7 +27,7 @@ from evaluation.benchmarks.registry import BenchmarkAdapter
 from evaluation.manifest import sha256_text
 from evaluation.records import BenchmarkRecord
 from training.engines.base import Completion, GenerationEngine, GenerationRequest, SamplingParams
-from training.prompts import DEFAULT_TEMPLATE, render_prompt
+from training.prompts import TEMPLATES_DIR, render_prompt, template_digest
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +175,10 @@ def prediction_row(item: PromptedRecord, completion: Completion, scores: dict[st
 
 
 def template_info(adapter: BenchmarkAdapter) -> tuple[str, str]:
-    """(template path, sha256 of its text): the adapter's template or the training default."""
-    path = Path(adapter.prompt_template) if adapter.prompt_template is not None else DEFAULT_TEMPLATE
-    return str(path), sha256_text(path.read_text(encoding="utf-8"))
+    """(template path, sha256 of every template file the renderer may read): the adapter's override (a file
+    or a folder of ``<type>.jinja``) or the built-in per-type templates (``prompts.template_digest``)."""
+    path = Path(adapter.prompt_template) if adapter.prompt_template is not None else TEMPLATES_DIR
+    return str(path), template_digest(adapter.prompt_template)
 
 
 def prepare_prompts(adapter: BenchmarkAdapter, records: Sequence[BenchmarkRecord]) -> list[PromptedRecord]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from reelrl.cache_cli import add_cache_parser
+from reelrl.reward_cli import add_reward_parser
 
 
 def _demo(args) -> int:
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=_ui)
 
     add_cache_parser(sub)  # reelrl cache build|show|stale|invalidate|stats|compact
+    add_reward_parser(sub)  # reelrl reward score|types
     return p
 
 

@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 class DataConfig:
     """What the trainer reads; media sampling settings live with the cache (``media_cache`` config)."""
 
-    prompt_template: str = ""  # a Jinja2 file; empty = the built-in template
+    prompt_template: str = ""  # a Jinja2 file, or a folder of <type>.jinja; empty = the built-in templates
     rollout_batch_size: int = 4  # prompts per RL step
     shuffle: bool = True
     seed: int = 1

@@ -1,0 +1,290 @@
+"""``reelrl reward …``: score model responses from a JSONL file, list the problem types.
+
+``reelrl reward score --input F.jsonl [--output G.jsonl]`` reads one JSON object per line:
+
+- ``problem_type`` (any registered spelling, see ``reelrl reward types``), ``response`` (the model's
+  text) and the ground truth under ``answer``, or else ``ground_truth``, or else ``solution`` (the
+  first of them present and not null; Video-R1's ``"<answer>X</answer>"`` solutions work as they
+  are; a non-string answer such as ``[0, 5]`` or ``{"time": [0, 5]}`` is scored as its JSON text);
+- optionally ``options`` (list of strings), ``data_type`` (``video``/``image``), ``problem_id``.
+
+It writes, in order and as it goes (the file is never held in memory), each input object with a
+``scores`` object added: ``{"overall", "accuracy", "format", …the family's extra metrics}`` from
+``training.rewards.score_batch`` (``overall = accuracy_weight·accuracy + format_weight·format``).
+Other fields pass through untouched; an existing ``scores`` field is replaced. Blank lines are
+skipped. ``--input -`` reads stdin; the default output is stdout.
+
+A bad line (invalid JSON, a missing field, an unknown problem type, a malformed ground truth) stops
+the run with ``FILE, line N: what is wrong`` and how to fix it (lines before it are already
+written); with ``--skip-invalid`` that line is written as its object (``{}`` if unreadable) plus
+``{"error": "…"}`` and scoring goes on. A summary (lines, errors, mean overall and accuracy per
+problem type) goes to stderr.
+
+Exit status: 0 every line scored; 1 some line was invalid (stopped, or skipped); 2 bad arguments
+(no such input file, negative weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+EXIT_OK, EXIT_INVALID_LINES, EXIT_USAGE = 0, 1, 2
+ANSWER_KEYS = ("answer", "ground_truth", "solution")
+_SHOWN_ERRORS = 10
+_SCORE_DESCRIPTION = """\
+Each input line is one JSON object with problem_type, response and answer (or ground_truth, or
+solution), optionally options, data_type and problem_id. Each output line is that object plus
+"scores": {"overall", "accuracy", "format", ...}, in input order. A bad line stops the run with its
+file and line number (or, with --skip-invalid, is written with an "error" field). A summary goes to
+stderr. Exit status: 0 all scored, 1 some line invalid, 2 bad arguments."""
+
+
+class UsageError(Exception):
+    """Bad arguments: printed without a traceback, exit status 2."""
+
+
+class InvalidLine(ValueError):
+    """A line that cannot be scored; the message says what is wrong and how to fix it."""
+
+
+@dataclass
+class _Summary:
+    lines: int = 0
+    errors: int = 0
+    per_type: dict[str, list[float]] = field(default_factory=dict)  # name -> [count, Σoverall, Σaccuracy]
+
+    def add(self, problem_type: str, scores: dict[str, float]) -> None:
+        totals = self.per_type.setdefault(problem_type, [0, 0.0, 0.0])
+        totals[0] += 1
+        totals[1] += scores["overall"]
+        totals[2] += scores["accuracy"]
+
+    def print(self, name: str, out: IO[str]) -> None:
+        scored = self.lines - self.errors
+        print(f"{name}: {self.lines} lines, {scored} scored, {self.errors} invalid", file=out)
+        if not self.per_type:
+            return
+        width = max(len("problem type"), *(len(t) for t in self.per_type))
+        print(f"{'problem type':<{width}}  {'lines':>6}  {'overall':>8}  {'accuracy':>8}", file=out)
+        for problem_type in sorted(self.per_type):
+            n, overall, accuracy = self.per_type[problem_type]
+            print(f"{problem_type:<{width}}  {n:>6}  {overall / n:>8.4f}  {accuracy / n:>8.4f}", file=out)
+
+
+def _record(raw: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(raw)
+    except ValueError as err:  # JSONDecodeError and invalid UTF-8 alike
+        raise InvalidLine(f"invalid JSON ({err}); each line must be one JSON object") from None
+    if not isinstance(record, dict):
+        raise InvalidLine(
+            f"expected a JSON object, got {type(record).__name__}; each line must be one object"
+        )
+    return record
+
+
+def _item(record: dict[str, Any]) -> dict[str, Any]:
+    """The ``score_batch`` item of a record, or InvalidLine."""
+    from training.rewards import resolve_problem_type
+
+    answer_key = next((key for key in ANSWER_KEYS if record.get(key) is not None), None)
+    missing = [key for key in ("problem_type", "response") if key not in record]
+    missing += ["answer (or ground_truth / solution)"] if answer_key is None else []
+    if missing:
+        raise InvalidLine(
+            f"missing field(s) {', '.join(missing)}; each line needs problem_type, response, answer"
+        )
+    response, answer, options = record["response"], record[answer_key], record.get("options")
+    if not isinstance(response, str):
+        raise InvalidLine(f"response must be a string (the model's text), got {type(response).__name__}")
+    if options is not None and (
+        not isinstance(options, list) or not all(isinstance(o, str) for o in options)
+    ):
+        raise InvalidLine(
+            f'options must be a list of strings like ["A. red", "B. blue"], got {options!r:.80}'
+        )
+    data_type = record.get("data_type", "video")
+    if not isinstance(data_type, str):
+        raise InvalidLine(f'data_type must be "video" or "image", got {data_type!r:.40}')
+    try:
+        problem_type = resolve_problem_type(record["problem_type"])
+    except ValueError as err:
+        raise InvalidLine(f"{err}; `reelrl reward types` lists the names") from None
+    return {
+        "response": response,
+        "ground_truth": answer if isinstance(answer, str) else json.dumps(answer),
+        "problem_type": problem_type,
+        "options": options,
+        "data_type": data_type,
+        "problem_id": record.get("problem_id"),
+    }
+
+
+def _score(item: dict[str, Any], weights, format_spec) -> dict[str, float]:
+    from training.rewards import score_batch
+
+    try:
+        return score_batch([item], weights=weights, format_spec=format_spec)[0]
+    except ValueError as err:  # the scorer parses the ground truth first: a data error
+        raise InvalidLine(
+            f"answer {item['ground_truth']!r:.80} is not a valid {item['problem_type']!r} ground truth: {err}"
+        ) from None
+
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    for number, raw in enumerate(stream, start=1):
+        if raw.strip():
+            yield number, raw
+
+
+@contextlib.contextmanager
+def _open_input(path: str) -> Iterator[IO[bytes]]:
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 (closed below)
+    except OSError as err:
+        raise UsageError(f"cannot read --input {path}: {err.strerror}") from None
+    with stream:
+        yield stream
+
+
+@contextlib.contextmanager
+def _open_output(path: str | None) -> Iterator[IO[str]]:
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    try:
+        stream = open(path, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+    except OSError as err:
+        raise UsageError(f"cannot write --output {path}: {err.strerror}") from None
+    with stream:
+        yield stream
+
+
+def _score_command(args: argparse.Namespace) -> int:
+    from training.rewards import FormatSpec, RewardWeights
+
+    try:
+        weights = RewardWeights(accuracy=args.accuracy_weight, format=args.format_weight)
+    except ValueError as err:
+        raise UsageError(f"invalid --accuracy-weight / --format-weight: {err}") from None
+    format_spec = FormatSpec(require_think=args.require_think)
+    name = "<stdin>" if args.input == "-" else args.input
+    summary, status = _Summary(), EXIT_OK
+    with _open_input(args.input) as source, _open_output(args.output) as sink:
+        for number, raw in _lines(source):
+            summary.lines += 1
+            record: dict[str, Any] = {}
+            try:
+                record = _record(raw)
+                item = _item(record)
+                record["scores"] = _score(item, weights, format_spec)
+                summary.add(item["problem_type"], record["scores"])
+            except InvalidLine as err:
+                summary.errors += 1
+                status = EXIT_INVALID_LINES
+                where = f"{name}, line {number}"
+                if record.get("problem_id") is not None:
+                    where += f" (problem_id={record['problem_id']!r})"
+                if not args.skip_invalid:
+                    sink.flush()
+                    print(f"reelrl reward score: {where}: {err}", file=sys.stderr)
+                    print(
+                        "fix the line, or pass --skip-invalid to record the error and go on", file=sys.stderr
+                    )
+                    break
+                if summary.errors <= _SHOWN_ERRORS:
+                    print(f"reelrl reward score: {where}: {err} (skipped)", file=sys.stderr)
+                record.pop("scores", None)
+                record["error"] = str(err)
+            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if summary.errors > _SHOWN_ERRORS:
+        print(
+            f"… {summary.errors - _SHOWN_ERRORS} more invalid lines: see their error fields", file=sys.stderr
+        )
+    summary.print("reelrl reward score", sys.stderr)
+    return status
+
+
+def _types_command(args: argparse.Namespace) -> int:
+    from training.rewards import known_problem_types
+
+    types = known_problem_types()
+    if args.json:
+        print(json.dumps({name: list(aliases) for name, aliases in types.items()}, indent=2))
+        return EXIT_OK
+    width = max((len(name) for name in types), default=0)
+    print(f"{'problem type':<{width}}  aliases")
+    for name, aliases in types.items():
+        print(f"{name:<{width}}  {', '.join(aliases) or '-'}")
+    return EXIT_OK
+
+
+def _guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A subcommand whose UsageError becomes a one-line message on stderr and exit status 2."""
+
+    def call(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except UsageError as err:
+            print(f"reelrl reward {args.reward_command}: {err}", file=sys.stderr)
+            return EXIT_USAGE
+
+    return call
+
+
+def add_reward_parser(sub) -> argparse.ArgumentParser:
+    """Register ``reward`` (``score``, ``types``) on an ``add_subparsers()`` object; returns the parser."""
+    r = sub.add_parser("reward", help="score responses with the reward library; list problem types")
+    rs = r.add_subparsers(dest="reward_command", required=True)
+
+    s = rs.add_parser(
+        "score",
+        help="score a JSONL file of responses (problem_type, response, answer per line)",
+        description=_SCORE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--input", required=True, help="JSONL file, one object per line ('-' for stdin)")
+    s.add_argument("--output", help="JSONL file to write (default: stdout)")
+    s.add_argument(
+        "--accuracy-weight", type=float, default=0.9, help="weight of accuracy in overall (%(default)s)"
+    )
+    s.add_argument(
+        "--format-weight", type=float, default=0.1, help="weight of format in overall (%(default)s)"
+    )
+    s.add_argument(
+        "--require-think",
+        action="store_true",
+        help="format needs <think>…</think> then <answer>…</answer> (Video-R1, EasyR1 r1v)",
+    )
+    s.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="write {'error': …} for a bad line and go on (exit status 1 at the end) instead of stopping",
+    )
+    s.set_defaults(func=_guarded(_score_command))
+
+    t = rs.add_parser("types", help="list the registered problem types and their aliases")
+    t.add_argument("--json", action="store_true", help="print {name: [aliases]} as JSON")
+    t.set_defaults(func=_guarded(_types_command))
+    return r
+
+
+def main_reward(argv: list[str] | None = None) -> int:
+    """``python -m reelrl.reward_cli score …`` (same as ``reelrl reward score …``)."""
+    parser = argparse.ArgumentParser(prog="reelrl")
+    add_reward_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["reward", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main_reward())
