@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,20 +28,22 @@ import lance
 import numpy as np
 import pyarrow as pa
 
+from .blobs import is_blob_field
 from .build import BuildReport, is_valid, run_build
 from .conflicts import is_conflict, retry
 from .journal import Journal, Journals
-from .keys import MediaSpec, source_fingerprint
+from .keys import MediaSpec, local_path, source_fingerprint
+from .reads import chunks, in_filter, read_blob_rows, read_inline_rows
 from .schema import (
     ENTRIES_FILE_FORMAT,
     ENTRIES_MIGRATION,
     ENTRIES_SCHEMA,
+    ENTRIES_SCHEMA_INLINE,
     FAILURES_SCHEMA,
     LINEAGE_MIGRATION,
     LINEAGE_SCHEMA,
     VALIDITY_COLUMNS,
     row_to_media,
-    table_rows,
 )
 from .tables import ensure_table
 from .types import CachedMedia
@@ -54,18 +55,7 @@ __all__ = ["BuildReport", "MediaCache", "row_to_media"]
 
 _DIGEST = re.compile(r"^[0-9a-f]{16}$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-FILTER_CHUNK = 512  # digests per IN (...) filter
-READ_THREADS = 4  # concurrent point reads in get_many
-
-
-def _in_filter(digests: Iterable[str]) -> str:
-    # Digests are validated hex before they reach a filter string, so quoting cannot break out.
-    return "digest IN (" + ",".join(f"'{d}'" for d in digests) + ")"
-
-
-def _chunks(items: Sequence[str], size: int = FILTER_CHUNK) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+_in_filter, _chunks = in_filter, chunks
 
 
 class MediaCache:
@@ -104,6 +94,7 @@ class MediaCache:
             self, self.entries_uri, ENTRIES_SCHEMA, index=True, migrate=ENTRIES_MIGRATION,
             file_format=ENTRIES_FILE_FORMAT,
         )  # fmt: skip
+        self._frames_blob = is_blob_field(self._open(self.entries_uri))  # False for pre-blob stores
         ensure_table(self, self.failures_uri, FAILURES_SCHEMA)
         ensure_table(self, self.lineage_uri, LINEAGE_SCHEMA, migrate=LINEAGE_MIGRATION)
 
@@ -165,10 +156,8 @@ class MediaCache:
     def get_many(self, digests: Sequence[str], copy: bool = False) -> list[CachedMedia]:
         """Samples in the order of ``digests`` (repeats allowed); KeyError naming any that are absent.
 
-        Each distinct digest is one indexed point read (``digest = '…'``), ``READ_THREADS`` at a time
-        (Lance releases the GIL); on the benchmark store 4 threads of point reads were 3x faster than one
-        ``IN (…)`` filter. ``frames`` are read-only views of the bytes Lance read (no copy; they keep that
-        buffer alive); ``copy=True`` gives writable copies.
+        Reads go through ``cache_store.reads`` (threaded; positioned reads of the blob file on stores with
+        the blob layout). ``frames`` are read-only arrays (no copy made); ``copy=True`` gives writable ones.
         """
         found = self._read(digests, copy)
         missing = [d for d in dict.fromkeys(digests) if d not in found]
@@ -183,16 +172,9 @@ class MediaCache:
         """digest -> sample for the well-formed digests that have a row (see ``get_many``)."""
         good = [d for d in dict.fromkeys(digests) if isinstance(d, str) and _DIGEST.match(d)]
         ds = self._open(self.entries_uri)
-
-        def read(digest: str) -> list[dict[str, Any]]:
-            return table_rows(ds.to_table(filter=f"digest = '{digest}'"))  # validated hex: safe to quote
-
-        if len(good) > 1:
-            with ThreadPoolExecutor(min(READ_THREADS, len(good)), thread_name_prefix="cache-read") as pool:
-                results = list(pool.map(read, good))
-        else:
-            results = [read(d) for d in good]
-        return {row["digest"]: row_to_media(row, copy=copy) for rows in results for row in rows}
+        if self._frames_blob:
+            return read_blob_rows(ds, good, copy, local_path(self.entries_uri))
+        return read_inline_rows(ds, good, copy)
 
     def scan(self, chunk: int = 16, copy: bool = False) -> Iterator[CachedMedia]:
         """Every entry once, in storage order, read ``chunk`` at a time through the same point reads as
@@ -346,7 +328,7 @@ class MediaCache:
         ``journal``: the build's journal when called from its background writer thread."""
         journal = journal or self._journals.current()
         present = self._present([r["digest"] for r in rows]) if journal is not None else set()
-        table = pa.Table.from_pylist(rows, schema=ENTRIES_SCHEMA)
+        table = pa.Table.from_pylist(rows, schema=ENTRIES_SCHEMA if self._frames_blob else ENTRIES_SCHEMA_INLINE)
         retry(lambda: self._upsert(self.entries_uri, table))
         self._try_refresh_index()
         if journal is not None:

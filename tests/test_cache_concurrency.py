@@ -23,6 +23,7 @@ import pyarrow as pa
 import pytest
 
 from cache_store import MediaCache, MediaSpec, row_to_media, write_video
+from cache_store.blobs import rows_with_frames
 from cache_store.conflicts import dedupe, is_conflict, retry
 from cache_store.schema import FAILURES_SCHEMA
 
@@ -95,7 +96,7 @@ def videos(folder, count: int, frames: int = 20, size=(64, 96)) -> list[str]:
 
 
 def entry_rows(cache: MediaCache) -> list[dict]:
-    return lance.dataset(cache.entries_uri).to_table().to_pylist()
+    return rows_with_frames(lance.dataset(cache.entries_uri))
 
 
 def committed(cache_root) -> int:

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from cache_store import MediaCache, MediaSpec, row_to_media, write_video
+from cache_store.blobs import rows_with_frames
 
 # 64x96 frames resize to 56x84 (smart_resize with factor 28 inside [4, 16] tokens of 28x28).
 SPEC = MediaSpec(min_pixels=4 * 28 * 28, max_pixels=16 * 28 * 28)
@@ -185,7 +186,7 @@ def test_get_many_keeps_order_and_names_missing_digests(tmp_path):
 def test_row_to_media_round_trip(tmp_path, video):
     cache = MediaCache(tmp_path / "cache")
     digest = cache.build([(video, "video")], SPEC).digests[video]
-    (row,) = lance.dataset(cache.entries_uri).to_table().to_pylist()
+    (row,) = rows_with_frames(lance.dataset(cache.entries_uri))
     expected = cache.get(digest)
     media = row_to_media(row)
     assert media.frames.flags.writeable and np.array_equal(media.frames, expected.frames)
