@@ -20,8 +20,16 @@ written); with ``--skip-invalid`` that line is written as its object (``{}`` if 
 ``{"error": "…"}`` and scoring goes on. A summary (lines, errors, mean overall and accuracy per
 problem type) goes to stderr.
 
+Judging: with ``--judge-url`` and ``--judge-model`` the judge-graded families (open-ended,
+preference) are scored by that OpenAI-compatible endpoint (``training.rewards.judge``; key from the
+environment variable ``--judge-api-key-env``, never printed); a record's ``problem`` (or
+``question``) is the question the judge sees. With a judge, lines are read ``--block`` at a time so
+their judge requests go out concurrently (without one, each line is written as soon as it is read);
+output stays in input order. Without a judge those families use their
+rule-based score and report ``judge_used: 0``.
+
 Exit status: 0 every line scored; 1 some line was invalid (stopped, or skipped); 2 bad arguments
-(no such input file, negative weights).
+(no such input file, negative weights, a bad judge setting).
 """
 
 from __future__ import annotations
@@ -91,7 +99,7 @@ def _record(raw: bytes) -> dict[str, Any]:
 
 def _item(record: dict[str, Any]) -> dict[str, Any]:
     """The ``score_batch`` item of a record, or InvalidLine."""
-    from training.rewards import resolve_problem_type
+    from training.rewards import get_scorer, resolve_problem_type
 
     answer_key = next((key for key in ANSWER_KEYS if record.get(key) is not None), None)
     missing = [key for key in ("problem_type", "response") if key not in record]
@@ -116,7 +124,7 @@ def _item(record: dict[str, Any]) -> dict[str, Any]:
         problem_type = resolve_problem_type(record["problem_type"])
     except ValueError as err:
         raise InvalidLine(f"{err}; `reelrl reward types` lists the names") from None
-    return {
+    item = {
         "response": response,
         "ground_truth": answer if isinstance(answer, str) else json.dumps(answer),
         "problem_type": problem_type,
@@ -124,13 +132,17 @@ def _item(record: dict[str, Any]) -> dict[str, Any]:
         "data_type": data_type,
         "problem_id": record.get("problem_id"),
     }
+    question = record.get("problem", record.get("question"))
+    if isinstance(question, str) and get_scorer(problem_type).takes("question"):
+        item["question"] = question
+    return item
 
 
-def _score(item: dict[str, Any], weights, format_spec) -> dict[str, float]:
+def _score(item: dict[str, Any], weights, format_spec, judge=None) -> dict[str, float]:
     from training.rewards import score_batch
 
     try:
-        return score_batch([item], weights=weights, format_spec=format_spec)[0]
+        return score_batch([item], weights=weights, format_spec=format_spec, judge=judge)[0]
     except ValueError as err:  # the scorer parses the ground truth first: a data error
         raise InvalidLine(
             f"answer {item['ground_truth']!r:.80} is not a valid {item['problem_type']!r} ground truth: {err}"
@@ -169,6 +181,64 @@ def _open_output(path: str | None) -> Iterator[IO[str]]:
         yield stream
 
 
+def _judge(args: argparse.Namespace):
+    """The judge client the options describe, or None; UsageError for half or bad settings."""
+    if not args.judge_url and not args.judge_model:
+        return None
+    if not (args.judge_url and args.judge_model):
+        raise UsageError("--judge-url and --judge-model go together (the endpoint and the model it serves)")
+    from training.rewards.judge import JudgeClient, JudgeConfig
+
+    try:
+        config = JudgeConfig(
+            base_url=args.judge_url,
+            model=args.judge_model,
+            api_key_env=args.judge_api_key_env,
+            timeout_s=args.judge_timeout,
+            max_concurrency=args.judge_concurrency,
+            cache_path=args.judge_cache,
+        )
+    except ValueError as err:
+        raise UsageError(f"invalid judge setting: {err}") from None
+    return JudgeClient(config)
+
+
+def _blocks(lines: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    block: list[tuple[int, bytes]] = []
+    for line in lines:
+        block.append(line)
+        if len(block) >= size:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _graded(lines: list[tuple[int, bytes]], judge):
+    """The judge with the verdicts of this block's valid lines fetched in one concurrent call (bad
+    lines are reported when they are scored, one by one)."""
+    from training.rewards.registry import grade_ahead
+
+    items = []
+    for _, raw in lines:
+        try:
+            items.append(_item(_record(raw)))
+        except InvalidLine:
+            continue
+    try:
+        return grade_ahead(items, judge)
+    except (KeyError, TypeError, ValueError):  # a malformed ground truth: each line is judged alone
+        return judge
+
+
+def _judged_lines(source: IO[bytes], block: int, judge) -> Iterator[tuple[int, bytes, Any]]:
+    """``(line number, raw line, judge to score it with)``, reading ``block`` lines at a time."""
+    for chunk in _blocks(_lines(source), block):
+        graded = None if judge is None else _graded(chunk, judge)
+        for number, raw in chunk:
+            yield number, raw, graded
+
+
 def _score_command(args: argparse.Namespace) -> int:
     from training.rewards import FormatSpec, RewardWeights
 
@@ -176,17 +246,21 @@ def _score_command(args: argparse.Namespace) -> int:
         weights = RewardWeights(accuracy=args.accuracy_weight, format=args.format_weight)
     except ValueError as err:
         raise UsageError(f"invalid --accuracy-weight / --format-weight: {err}") from None
+    if args.block < 1:
+        raise UsageError(f"--block must be >= 1, got {args.block}")
+    judge = _judge(args)
     format_spec = FormatSpec(require_think=args.require_think)
     name = "<stdin>" if args.input == "-" else args.input
     summary, status = _Summary(), EXIT_OK
     with _open_input(args.input) as source, _open_output(args.output) as sink:
-        for number, raw in _lines(source):
+        block = 1 if judge is None else args.block  # without a judge every line is written as it is read
+        for number, raw, graded in _judged_lines(source, block, judge):
             summary.lines += 1
             record: dict[str, Any] = {}
             try:
                 record = _record(raw)
                 item = _item(record)
-                record["scores"] = _score(item, weights, format_spec)
+                record["scores"] = _score(item, weights, format_spec, graded)
                 summary.add(item["problem_type"], record["scores"])
             except InvalidLine as err:
                 summary.errors += 1
@@ -206,6 +280,9 @@ def _score_command(args: argparse.Namespace) -> int:
                 record.pop("scores", None)
                 record["error"] = str(err)
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if judge is not None:
+        stats = judge.stats
+        print(f"judge {args.judge_model} at {args.judge_url}: {stats}", file=sys.stderr)
     if summary.errors > _SHOWN_ERRORS:
         print(
             f"… {summary.errors - _SHOWN_ERRORS} more invalid lines: see their error fields", file=sys.stderr
@@ -270,6 +347,16 @@ def add_reward_parser(sub) -> argparse.ArgumentParser:
         action="store_true",
         help="write {'error': …} for a bad line and go on (exit status 1 at the end) instead of stopping",
     )
+    s.add_argument("--block", type=int, default=32, help="lines judged together, concurrently (%(default)s)")
+    j = s.add_argument_group("LLM judge (open-ended, preference); off unless --judge-url is given")
+    j.add_argument("--judge-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    j.add_argument("--judge-model", help="model name the endpoint serves")
+    j.add_argument(
+        "--judge-api-key-env", default="REELRL_JUDGE_API_KEY", help="env variable holding the key (%(default)s)"
+    )
+    j.add_argument("--judge-timeout", type=float, default=60.0, help="seconds per request (%(default)s)")
+    j.add_argument("--judge-concurrency", type=int, default=8, help="requests in flight (%(default)s)")
+    j.add_argument("--judge-cache", help="JSONL file of judge replies: a rerun sends no repeated request")
     s.set_defaults(func=_guarded(_score_command))
 
     t = rs.add_parser("types", help="list the registered problem types and their aliases")

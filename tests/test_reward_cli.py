@@ -6,9 +6,12 @@ import argparse
 import io
 import json
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import training.rewards.openended  # noqa: F401  (registers open-ended until the package imports it)
 from reelrl.reward_cli import add_reward_parser, main_reward
 
 MC = {
@@ -216,3 +219,68 @@ def test_huge_adversarial_response_is_scored(tmp_path, capsys):
     assert run("score", "--input", source) == 0
     scores = json.loads(capsys.readouterr().out)["scores"]
     assert scores == {"overall": 0.0, "accuracy": 0.0, "format": 0.0}
+
+
+class _JudgeHandler(BaseHTTPRequestHandler):
+    """A real OpenAI-compatible endpoint that rates every request 8/10 and records what it was sent."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.seen.append(body)
+        data = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "Score: 8"}}]})
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data.encode())
+
+
+@pytest.fixture
+def judge_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _JudgeHandler)
+    server.seen = []
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+OPEN = {
+    "problem_type": "open-ended",
+    "problem": "What does the man do after opening the door?",
+    "response": "<answer>He walks into the kitchen and makes tea.</answer>",
+    "answer": "The man enters the kitchen to prepare a cup of tea.",
+}
+
+
+def test_score_with_a_judge_grades_judge_families_and_caches(tmp_path, judge_server, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", OPEN, MC, {**OPEN, "problem_id": "again"})
+    url = f"http://127.0.0.1:{judge_server.server_address[1]}/v1"
+    cache = tmp_path / "judge.jsonl"
+    argv = ["score", "--input", source, "--output", str(tmp_path / "out.jsonl"),
+            "--judge-url", url, "--judge-model", "judge", "--judge-cache", str(cache)]  # fmt: skip
+    assert run(*argv) == 0
+    judged, mc, again = read_jsonl(tmp_path / "out.jsonl")
+    assert judged["scores"]["accuracy"] == again["scores"]["accuracy"] == 0.8
+    assert (judged["scores"]["judge_used"], judged["scores"]["judge_failed"]) == (1.0, 0.0)
+    assert mc["scores"]["accuracy"] == 1.0  # not a judged family
+    assert len(judge_server.seen) == 1  # the repeated line is the same request: sent once
+    text = json.dumps(judge_server.seen[0]["messages"])
+    assert OPEN["problem"] in text and OPEN["answer"] in text
+    assert "judge judge at" in capsys.readouterr().err
+    assert run(*argv) == 0 and len(judge_server.seen) == 1  # the rerun is served from the cache file
+
+
+def test_without_a_judge_open_ended_uses_rouge_and_says_so(tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", OPEN)
+    assert run("score", "--input", source, "--output", str(tmp_path / "out.jsonl")) == 0
+    (row,) = read_jsonl(tmp_path / "out.jsonl")
+    assert row["scores"]["judge_used"] == 0.0 and 0 < row["scores"]["accuracy"] < 1
+
+
+def test_judge_options_must_come_together(tmp_path, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", OPEN)
+    assert run("score", "--input", source, "--judge-url", "http://127.0.0.1:9/v1") == 2
+    assert "--judge-url and --judge-model go together" in capsys.readouterr().err

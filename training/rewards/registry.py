@@ -10,9 +10,12 @@ A scorer family registers itself with a decorator::
   raises ValueError on a malformed one (a data error); on any response string it must not raise.
 - ``answer_valid(answer, **kwargs)`` says whether an ``<answer>`` content has the family's type
   (drives the format reward's half credit); default: non-empty.
-- Keyword arguments reach a function only if its signature names them: ``options`` and
-  ``data_type`` go to whoever takes them; any other keyword given to ``score`` must be taken by the
-  scorer or its validator, else TypeError (a typo never silently changes a reward).
+- Keyword arguments reach a function only if its signature names them: ``options``,
+  ``data_type`` and ``judge`` go to whoever takes them; any other keyword given to ``score`` must be
+  taken by the scorer or its validator, else TypeError (a typo never silently changes a reward).
+- A family graded by an LLM judge takes a ``judge`` keyword and registers
+  ``judge_request(response, ground_truth, **kwargs) -> JudgeRequest | None`` (the request its scorer
+  will send), so ``score_batch`` can send every item's request in one concurrent ``grade_many``.
 
 Names match case-, whitespace-, underscore- and hyphen-insensitively, so "Multiple_Choice",
 "multiple-choice" and " multiple choice " are one type; duplicates (after that folding) are
@@ -27,14 +30,18 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .format import FormatSpec, format_reward
 
+if TYPE_CHECKING:
+    from .judge import Judge, JudgeRequest, JudgeVerdict
+
 ScorerFn = Callable[..., "float | Mapping[str, float]"]
 ValidFn = Callable[..., bool]
+RequestFn = Callable[..., "JudgeRequest | None"]
 
-_COMMON_CONTEXT = frozenset({"options", "data_type"})
+_COMMON_CONTEXT = frozenset({"options", "data_type", "judge"})
 _RESERVED_KEYS = frozenset({"overall", "accuracy", "format"})
 _ITEM_KEYS = frozenset({"response", "ground_truth", "problem_type", "problem_id"})
 
@@ -88,7 +95,8 @@ def _take(accepted: frozenset[str] | None, context: Mapping[str, Any]) -> dict[s
 
 @dataclass(frozen=True)
 class RegisteredScorer:
-    """A registered family: canonical ``name``, its ``aliases``, scorer ``fn`` and ``answer_valid``."""
+    """A registered family: canonical ``name``, its ``aliases``, scorer ``fn``, ``answer_valid`` and,
+    for judge-graded families, ``judge_request``."""
 
     name: str
     aliases: tuple[str, ...]
@@ -96,9 +104,23 @@ class RegisteredScorer:
     answer_valid: ValidFn
     _fn_keywords: frozenset[str] | None
     _valid_keywords: frozenset[str] | None
+    judge_request: RequestFn | None = None
+    _request_keywords: frozenset[str] | None = None
+
+    def build_judge_request(self, response: str, ground_truth: str, **context: Any) -> JudgeRequest | None:
+        """The judge request ``fn`` would send for this sample (None: none needed, or no judge family)."""
+        if self.judge_request is None:
+            return None
+        return self.judge_request(response, ground_truth, **_take(self._request_keywords, context))
+
+    def takes(self, keyword: str) -> bool:
+        """Whether the scorer or its validator accepts ``keyword`` (e.g. ``question`` for judged families)."""
+        return any(
+            accepted is None or keyword in accepted for accepted in (self._fn_keywords, self._valid_keywords)
+        )
 
     def check_keywords(self, extra: Iterable[str]) -> None:
-        """TypeError for a keyword (other than options/data_type) neither function takes."""
+        """TypeError for a keyword (other than options/data_type/judge) neither function takes."""
         unknown = sorted(
             k
             for k in extra
@@ -144,11 +166,16 @@ def _fold(name: str) -> str:
 
 
 def register_scorer(
-    name: str, *, aliases: Iterable[str] = (), answer_valid: ValidFn | None = None
+    name: str,
+    *,
+    aliases: Iterable[str] = (),
+    answer_valid: ValidFn | None = None,
+    judge_request: RequestFn | None = None,
 ) -> Callable[[ScorerFn], ScorerFn]:
     """Decorator registering ``fn`` as the scorer of ``name`` and its ``aliases``; returns ``fn`` unchanged.
 
-    Raises ValueError when the name or an alias (after folding) is already registered or empty.
+    Raises ValueError when the name or an alias (after folding) is already registered or empty, and
+    TypeError when ``judge_request`` is given but ``fn`` takes no ``judge`` keyword.
     """
     aliases = tuple(aliases)
 
@@ -162,7 +189,13 @@ def register_scorer(
                 f"problem type name(s) of {name!r} already registered (folded name -> owner): {taken}"
             )
         valid = answer_valid or _default_answer_valid
-        _SCORERS[name] = RegisteredScorer(name, aliases, fn, valid, _keywords(fn, 2), _keywords(valid, 1))
+        fn_keywords = _keywords(fn, 2)
+        if judge_request is not None and (fn_keywords is None or "judge" not in fn_keywords):
+            raise TypeError(f"scorer {name!r} registers a judge_request but takes no 'judge' keyword")
+        request_keywords = None if judge_request is None else _keywords(judge_request, 2)
+        _SCORERS[name] = RegisteredScorer(
+            name, aliases, fn, valid, fn_keywords, _keywords(valid, 1), judge_request, request_keywords
+        )
         for key in keys:
             _LOOKUP[key] = name
         return fn
@@ -198,13 +231,15 @@ def score(
     data_type: str = "video",
     weights: RewardWeights = DEFAULT_WEIGHTS,
     format_spec: FormatSpec = DEFAULT_FORMAT,
+    judge: Judge | None = None,
     **scorer_kwargs: Any,
 ) -> dict[str, float]:
     """Score one response: ``{"overall", "accuracy", "format", …scorer extras}``.
 
     ``overall = weights.accuracy·accuracy + weights.format·format``; ``accuracy`` comes from the
     problem type's scorer, ``format`` from ``format_reward`` with the type's answer check.
-    ``scorer_kwargs`` are the family's own options (e.g. ``mode=`` for regression).
+    ``judge`` reaches only scorers that take it (others ignore it); ``scorer_kwargs`` are the
+    family's own options (e.g. ``mode=`` for regression).
     """
     if not isinstance(response, str) or not isinstance(ground_truth, str):
         raise TypeError(
@@ -214,6 +249,8 @@ def score(
     scorer = get_scorer(problem_type)
     scorer.check_keywords(scorer_kwargs)
     context = {"options": options, "data_type": data_type, **scorer_kwargs}
+    if judge is not None:
+        context["judge"] = judge
     scores = scorer.accuracy(response, ground_truth, **context)
     fmt = format_reward(response, format_spec, lambda answer: scorer.is_valid_answer(answer, **context))
     overall = weights.accuracy * scores["accuracy"] + weights.format * fmt
@@ -225,25 +262,69 @@ def score_batch(
     *,
     weights: RewardWeights = DEFAULT_WEIGHTS,
     format_spec: FormatSpec = DEFAULT_FORMAT,
+    judge: Judge | None = None,
 ) -> list[dict[str, float]]:
     """``score`` over items, each a mapping of ``score``'s arguments (``response``, ``ground_truth``,
     ``problem_type`` required; ``options``, ``data_type`` and scorer keywords optional;
     ``problem_id`` is allowed and only used to name the item in errors).
 
+    With a ``judge``, the judge requests of every item whose family takes one are collected first and
+    sent in one ``judge.grade_many`` call (concurrent); each item is then scored from those verdicts.
+    Families without a judge ignore it.
+
     An error is re-raised with a note naming the item's index (and ``problem_id`` if present).
     """
+    items = list(items)
+    for index, item in enumerate(items):
+        missing = [key for key in ("response", "ground_truth", "problem_type") if key not in item]
+        if missing:
+            err = KeyError(f"score_batch item {index} lacks {missing}")
+            err.add_note(f"in score_batch item {index} (problem_id={item.get('problem_id')!r})")
+            raise err
+    graded = None if judge is None else grade_ahead(items, judge)
     results = []
     for index, item in enumerate(items):
         try:
-            missing = [key for key in ("response", "ground_truth", "problem_type") if key not in item]
-            if missing:
-                raise KeyError(f"score_batch item {index} lacks {missing}")
             kwargs = {k: v for k, v in item.items() if k not in _ITEM_KEYS}
             results.append(
                 score(item["response"], item["ground_truth"], item["problem_type"],
-                      weights=weights, format_spec=format_spec, **kwargs)
+                      weights=weights, format_spec=format_spec, judge=graded, **kwargs)
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as err:
             err.add_note(f"in score_batch item {index} (problem_id={item.get('problem_id')!r})")
             raise
     return results
+
+
+class _Graded:
+    """A judge whose verdicts for one batch's requests are already known; other requests go to ``judge``."""
+
+    def __init__(self, judge: Judge, verdicts: dict[JudgeRequest, JudgeVerdict]):
+        self.judge = judge
+        self.verdicts = verdicts
+
+    def grade_many(self, requests: list[JudgeRequest]) -> list[JudgeVerdict]:
+        unknown = [r for r in requests if r not in self.verdicts]
+        if unknown:
+            self.verdicts.update(zip(unknown, self.judge.grade_many(unknown), strict=True))
+        return [self.verdicts[r] for r in requests]
+
+
+def grade_ahead(items: list[Mapping[str, Any]], judge: Judge) -> Judge:
+    """A judge that already knows the verdicts of every judge request of ``items`` (``score_batch``
+    items; duplicates sent once), graded in one ``grade_many`` call; other requests go to ``judge``."""
+    requests: dict[JudgeRequest, None] = {}
+    for index, item in enumerate(items):
+        try:
+            scorer = get_scorer(item["problem_type"])
+            context = {k: v for k, v in item.items() if k not in _ITEM_KEYS}
+            scorer.check_keywords(context)
+            request = scorer.build_judge_request(item["response"], item["ground_truth"],
+                                                 **{"data_type": "video", **context})  # fmt: skip
+        except (KeyError, TypeError, ValueError) as err:
+            err.add_note(f"in score_batch item {index} (problem_id={item.get('problem_id')!r})")
+            raise
+        if request is not None:
+            requests[request] = None
+    verdicts = judge.grade_many(list(requests)) if requests else []
+    return _Graded(judge, dict(zip(requests, verdicts, strict=True)))
