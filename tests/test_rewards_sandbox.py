@@ -1,0 +1,303 @@
+"""The sandbox: hostile programs are contained (time, processes, memory, files, network, output).
+
+Containment tests run twice: with the namespace layer (when this machine allows it) and without, so
+the layers below it are shown to hold by themselves; the namespace and Landlock layers are also
+tested alone (without the audit hook), where the kernel allows them.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from training.rewards import sandbox
+from training.rewards.sandbox import SandboxLimits, network_isolation_available, run_python
+
+LAYERS = [pytest.param(True, id="namespaces"), pytest.param(False, id="no-namespaces")]
+
+
+def limits(namespaces: bool, **overrides) -> SandboxLimits:
+    return SandboxLimits(namespaces=namespaces, **{"timeout_s": 3.0, **overrides})
+
+
+@pytest.fixture
+def no_leftover_processes():
+    """Fails the test if any process started during it is still a descendant of this one."""
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    yield
+    left = [p for p in me.children(recursive=True) if p.pid not in before]
+    assert not left, f"processes left behind: {[(p.pid, p.name()) for p in left]}"
+
+
+def test_runs_program_with_stdin_and_captures_output():
+    result = run_python(
+        "import sys\nname = input()\nprint('hi', name)\nprint('warn', file=sys.stderr)\n", "Ann\n"
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hi Ann\n", "warn\n")
+    assert result.ok and not result.timed_out and result.kill_reason is None and not result.truncated
+    failing = run_python("raise SystemExit(3)")
+    assert (failing.returncode, failing.ok, failing.kill_reason) == (3, False, None)
+
+
+def test_temp_dir_is_cwd_home_and_tmpdir_and_is_deleted(monkeypatch):
+    monkeypatch.setenv("REELRL_SECRET", "leak")
+    code = (
+        "import os, tempfile\n"
+        "print(os.getcwd(), os.environ['HOME'], tempfile.gettempdir(), sorted(os.environ))"
+    )
+    cwd, home, tmp, names = run_python(code).stdout.split(" ", 3)
+    assert cwd == home == tmp and os.path.basename(cwd).startswith("reelrl-sandbox-")
+    assert "REELRL_SECRET" not in names
+    assert not os.path.exists(cwd)
+
+
+def test_hash_seed_is_fixed_so_output_is_reproducible():
+    code = "import sys\nprint(sys.flags.hash_randomization, hash('apple'))"
+    seeded = subprocess.run(
+        [sys.executable, "-S", "-c", "print(hash('apple'))"],
+        env={"PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run_python(code).stdout == f"0 {seeded.stdout}"
+
+
+@pytest.mark.parametrize("namespaces", LAYERS)
+def test_infinite_loop_is_killed_by_the_wall_clock(namespaces, no_leftover_processes):
+    start = time.monotonic()
+    result = run_python("while True:\n    pass\n", limits=limits(namespaces, timeout_s=1.0))
+    assert result.timed_out and result.kill_reason == "timeout" and result.returncode == -9
+    assert 1.0 <= result.wall_s < 2.0 and time.monotonic() - start < 3.0
+
+
+@pytest.mark.parametrize("namespaces", LAYERS)
+def test_cpu_limit_ends_a_run_before_the_wall_clock(namespaces):
+    result = run_python("while True:\n    pass\n", limits=limits(namespaces, timeout_s=10.0, cpu_s=1))
+    assert not result.timed_out and result.kill_reason == "cpu_limit" and not result.ok
+    assert result.wall_s < 9.0  # 1-2 CPU seconds; more wall time only when the machine is busy
+
+
+FORK_BOMBS = {
+    "os.fork loop": "import os\nwhile True:\n    os.fork()\n",
+    "subprocess loop": "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '60'])\n",
+    "os.system": "import os\nos.system('sleep 60 &')\n",
+    "posix_spawn": "import os\nos.posix_spawn('/bin/sleep', ['sleep', '60'], {})\n",
+    "exec": "import os\nos.execv('/bin/sleep', ['sleep', '60'])\n",
+    "multiprocessing": "import multiprocessing as mp\nmp.Process(target=print).start()\n",
+    "forkpty": "import os\nos.forkpty()\n",
+}
+
+
+@pytest.mark.parametrize("namespaces", LAYERS)
+@pytest.mark.parametrize("name", sorted(FORK_BOMBS))
+def test_process_creation_is_refused_and_nothing_survives(name, namespaces, no_leftover_processes):
+    result = run_python(FORK_BOMBS[name], limits=limits(namespaces))
+    assert result.returncode == 1 and not result.timed_out
+    assert "PermissionError: sandbox:" in result.stderr
+
+
+@pytest.mark.parametrize("namespaces", LAYERS)
+def test_signalling_the_parent_is_refused(namespaces):
+    result = run_python(
+        "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n", limits=limits(namespaces)
+    )
+    assert "sandbox: os.kill is not allowed" in result.stderr
+    code = "import os, posix\nprint(hasattr(os, 'pidfd_open'), hasattr(posix, 'pidfd_open'))"
+    assert run_python(code).stdout == "False False\n"  # no pidfd to signal through
+
+
+@pytest.mark.parametrize("namespaces", LAYERS)
+@pytest.mark.parametrize(
+    "code", ["bytearray(10**10)\n", "grow = []\nwhile True:\n    grow.append(bytearray(10**7))\n"]
+)
+def test_memory_bomb_fails_and_the_parent_is_fine(code, namespaces):
+    rss = psutil.Process().memory_info().rss
+    result = run_python(code, limits=limits(namespaces, memory_mb=256))
+    assert not result.ok
+    assert "MemoryError" in result.stderr or result.kill_reason is not None
+    assert psutil.Process().memory_info().rss < rss + (64 << 20)
+
+
+ESCAPES = {
+    "open": "open({path!r}, 'w').write('x')",
+    "os.open": "import os\nos.write(os.open({path!r}, os.O_WRONLY | os.O_CREAT), b'x')",
+    "pathlib": "import pathlib\npathlib.Path({path!r}).write_text('x')",
+    "rename": "open('mine.txt', 'w').write('x')\nimport os\nos.rename('mine.txt', {path!r})",
+    "symlink": "import os\nos.symlink({path!r}, 'link')\nopen('link', 'w').write('x')",
+    "relative": "import os\nos.chdir({parent!r})\nopen({name!r}, 'w').write('x')",
+    "shutil": "import shutil\nopen('mine.txt', 'w').write('x')\nshutil.copy('mine.txt', {path!r})",
+}
+
+
+@pytest.mark.parametrize("namespaces", LAYERS)
+@pytest.mark.parametrize("how", sorted(ESCAPES))
+def test_writing_outside_the_temp_dir_is_refused(how, namespaces, tmp_path):
+    target = tmp_path / "escaped.txt"
+    code = ESCAPES[how].format(path=str(target), parent=str(tmp_path), name=target.name)
+    result = run_python(code, limits=limits(namespaces))
+    assert "PermissionError: sandbox:" in result.stderr
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("namespaces", LAYERS)
+def test_writing_inside_the_temp_dir_works(namespaces):
+    code = (
+        "import os, tempfile\nos.mkdir('sub')\nopen('sub/a.txt', 'w').write('one')\n"
+        "os.rename('sub/a.txt', 'b.txt')\nwith tempfile.NamedTemporaryFile('w') as f:\n    f.write('t')\n"
+        "print(open('b.txt').read(), sorted(os.listdir('.')))\nos.remove('b.txt')\n"
+    )
+    result = run_python(code, limits=limits(namespaces))
+    assert result.ok, result.stderr
+    assert result.stdout == "one ['b.txt', 'main.py', 'sub']\n"
+
+
+def test_threads_and_the_deep_recursion_idiom_work():
+    code = (
+        "import resource, sys, threading\n"
+        "resource.setrlimit(resource.RLIMIT_STACK, resource.getrlimit(resource.RLIMIT_STACK))\n"
+        "sys.setrecursionlimit(100_000)\nthreading.stack_size(64 << 20)\n"
+        "depth = lambda n: 0 if n == 0 else 1 + depth(n - 1)\n"
+        "t = threading.Thread(target=lambda: print(depth(50_000)))\nt.start()\nt.join()\n"
+    )
+    result = run_python(code)
+    assert (result.stdout, result.stderr) == ("50000\n", "")
+
+
+def test_thread_bomb_is_bounded_by_the_address_space(no_leftover_processes):
+    code = (
+        "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(60,)).start()\n"
+    )
+    result = run_python(code, limits=SandboxLimits(timeout_s=1.5, memory_mb=256))
+    assert "RuntimeError: can't start new thread" in result.stderr  # then exit waits for the sleepers
+    assert result.kill_reason == "timeout" and result.wall_s < 2.5
+
+
+def test_asyncio_runs():  # needs code.replace and an AF_UNIX socketpair
+    code = "import asyncio\nasync def five():\n    return 5\nprint(asyncio.run(five()))"
+    assert run_python(code).stdout == "5\n"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import socket\nsocket.socketpair()[0].connect('/var/run/docker.sock')",  # no unix connect
+        "import socket\nsocket.socket(socket.AF_UNIX).bind('\\0abstract')",
+        "open('/etc/passwd').read()",  # reading outside the temp dir and the Python installation
+        "open('/proc/self/fd/0').read()",  # stdin cannot be reopened by path
+        "open('/dev/zero', 'rb').read(1)",
+        "import os\nos.mkdir('x', dir_fd=os.open('.', os.O_RDONLY))",  # the hook cannot see dir_fd's target
+        "import os\nos.open('x', os.O_WRONLY | os.O_CREAT)",  # a relative os.open could be dir_fd-based
+        "import ctypes",
+        "import _posixsubprocess\n_posixsubprocess.fork_exec()",  # loaded, but disarmed
+        "import sys\ndel sys.modules['_posixsubprocess']\nimport _posixsubprocess",  # no fresh copy
+        "import _imp, importlib.util\n_imp.create_dynamic(importlib.util.find_spec('_ctypes'))",
+        "import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))",
+    ],
+)
+def test_other_escapes_are_refused(code):
+    assert "PermissionError: sandbox:" in run_python(code).stderr
+
+
+@pytest.mark.parametrize("namespaces", LAYERS)
+def test_socket_connection_never_arrives(namespaces):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(b'x')\n"
+        result = run_python(code, limits=limits(namespaces))
+        assert "sandbox: socket" in result.stderr
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+@pytest.mark.skipif(not network_isolation_available(), reason="no unprivileged user+net namespace here")
+def test_namespace_layer_alone_blocks_network_and_hides_processes():
+    """Without the audit hook (plain ``python -c``), the namespace still has no route out."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        code = (
+            "import os, socket\nprint(os.getpid())\ntry:\n"
+            f"    socket.create_connection(('127.0.0.1', {listener.getsockname()[1]}), timeout=1)\n"
+            "except OSError as err:\n    print(type(err).__name__)\n"
+        )
+        command = [*sandbox._namespace_prefix(), sys.executable, "-S", "-c", code]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True).stdout
+        assert out.split()[0] == "1"  # init of its own PID namespace
+        assert out.split()[1] in ("ConnectionRefusedError", "OSError")
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+def landlock_abi() -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return max(0, libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)))
+
+
+@pytest.mark.skipif(landlock_abi() < 4, reason="needs Landlock ABI 4+ (Linux 6.7+)")
+@pytest.mark.parametrize("namespaces", LAYERS)
+def test_landlock_layer_alone_confines_files_exec_network_and_signals(namespaces, tmp_path, monkeypatch):
+    """With the audit hook taken out of the bootstrap, the kernel still refuses each escape."""
+    monkeypatch.setattr(sandbox, "_BOOTSTRAP", sandbox._BOOTSTRAP.replace("sys.addaudithook(hook)", "pass"))
+    target = tmp_path / "escaped.txt"
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        code = (
+            "import os, socket\n"
+            "def attempt(action):\n    try:\n        action()\n        print('done')\n"
+            "    except OSError as err:\n        print(err.errno)\n"
+            f"attempt(lambda: open({str(target)!r}, 'w'))\n"
+            "attempt(lambda: open('inside.txt', 'w'))\n"
+            f"print(os.system('touch {target}'))\n"  # /bin/sh may not be executed
+            f"attempt(lambda: socket.create_connection(('127.0.0.1', {port}), timeout=1))\n"
+            "attempt(lambda: os.kill(os.getppid() or 1, 0))\n"
+        )
+        result = run_python(code, limits=limits(namespaces))
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    lines = result.stdout.split()
+    assert lines[:4] == ["13", "done", str(127 << 8), "13"], result.stderr  # EACCES, ok, sh: 127, EACCES
+    if landlock_abi() >= 6 and not namespaces:  # in the PID namespace the parent is not visible anyway
+        assert lines[4] == "1"  # EPERM: signals are scoped to the sandbox
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("namespaces", LAYERS)
+@pytest.mark.parametrize("stream", ["sys.stdout", "sys.stderr"])
+def test_huge_output_is_truncated_without_hanging(stream, namespaces, no_leftover_processes):
+    code = f"import sys\nwhile True:\n    {stream}.write('x' * 10000)\n"
+    result = run_python(code, limits=limits(namespaces, max_output_bytes=50_000, timeout_s=5.0))
+    assert result.kill_reason == "output_limit" and result.truncated and not result.timed_out
+    assert len(result.stdout) <= 50_000 and len(result.stderr) <= 50_000
+    assert result.wall_s < 2.0
+
+
+def test_output_closed_early_still_times_out():
+    code = "import os\nos.close(1)\nos.close(2)\nwhile True:\n    pass\n"
+    result = run_python(code, limits=limits(True, timeout_s=1.0))
+    assert result.timed_out and result.kill_reason == "timeout"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"timeout_s": 0}, {"timeout_s": float("nan")}, {"timeout_s": float("inf")}, {"memory_mb": 0},
+     {"max_output_bytes": -1}, {"cpu_s": 0}, {"max_open_files": True}, {"max_file_mb": 1.5}],
+)  # fmt: skip
+def test_limits_are_validated(kwargs):
+    with pytest.raises(ValueError, match="SandboxLimits"):
+        SandboxLimits(**kwargs)

@@ -1,0 +1,366 @@
+"""Run untrusted Python (model-written programs, SVG rendering) in a separate, limited process.
+
+``run_python(code, stdin=..., limits=...)`` writes ``code`` to ``main.py`` in a fresh temporary
+directory and runs it in a child process, returning a ``SandboxResult``. Layers, all available to
+an unprivileged user on Linux (each kernel-dependent one detected at run time, never required):
+
+1. **Process**: a new session (own process group, killed as a group with SIGKILL when the wall-clock
+   ``timeout_s`` passes or output exceeds ``max_output_bytes``); cwd, ``HOME`` and ``TMPDIR`` are
+   the temporary directory, deleted afterwards; the environment is replaced, not inherited
+   (``-s -P`` and a fixed ``PYTHONHASHSEED``: ``python -I`` with the environment written rather than
+   ignored, so that set order, and so the output, is the same on every run).
+2. **Namespaces** (``unshare --user --net --pid``): no network but a down loopback; a private PID
+   namespace whose init is the program, so it sees no outside process and all it starts dies with it.
+3. **rlimits** the child sets on itself: address space (``memory_mb``; also bounds threads, each
+   reserving its stack), CPU seconds, file size, open files, no core dumps. ``RLIMIT_NPROC`` is left
+   alone: it counts every process and thread of the uid system-wide, so any value either blocks
+   nothing or also blocks threads (which competitive-programming solutions start for deep recursion).
+4. **Landlock** (Linux 5.13+), applied by a first-stage interpreter that then execs the real one
+   (so the program's interpreter never loads ``ctypes``): the kernel lets the process read anywhere
+   but write, create, rename or delete only beneath the temporary directory (and write ``/dev/null``),
+   execute no file but the Python binary, and, from Landlock ABI 4 and 6, neither bind/connect TCP
+   nor signal processes outside itself.
+5. **Audit hook** (``sys.addaudithook`` before the program's first line; it cannot be removed),
+   refusing with PermissionError: sockets (``socket.*`` but an AF_UNIX pair), processes and signals
+   (``os.fork``/``forkpty``/``posix_spawn``/``system``/``exec``, ``subprocess.Popen``,
+   ``_posixsubprocess.fork_exec``, ``os.kill``/``killpg``, ``signal.pthread_kill``; ``os.pidfd_open``
+   is deleted), native code (``ctypes.*``; loading ``ctypes``, ``cffi``, ``_posixsubprocess`` or
+   subinterpreters afresh), ``fcntl.ioctl``, raising a hard rlimit, ``os.symlink``/``os.link``;
+   opening for writing, creating, renaming, deleting or chmod-ing outside the temporary directory
+   (``realpath``-resolved; a relative ``os.open`` and any ``dir_fd`` are refused: the hook cannot see
+   that directory); reading outside the temporary directory and the Python installation; device
+   nodes but ``/dev/null``/``(u)random``.
+
+An audit hook is not a security boundary (the CPython docs say so: hand-made bytecode can get past
+it, and ``code.replace`` must stay allowed because ``asyncio`` needs it); layers 1-4 are what contain
+a program that does. Not covered: disk filled inside the temporary directory (``max_file_mb`` per
+file until the timeout), and CPU shared with the caller.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+# Stage 1 (a separate exec, so that the program's interpreter never loads ctypes): confine this
+# process with Landlock when the kernel has it, then exec stage 2 (``_BOOTSTRAP``), argv[1:].
+_LANDLOCK = r"""
+import ctypes, os, struct, sys
+
+def elf_interpreter(path):  # the dynamic loader, which the kernel executes along with the binary
+    with open(path, "rb") as file:
+        head = file.read(64)
+        if head[:4] != b"\x7fELF" or head[4:6] != b"\x02\x01":
+            return None
+        offset, (size, count) = struct.unpack_from("<Q", head, 32)[0], struct.unpack_from("<HH", head, 54)
+        for index in range(count):
+            file.seek(offset + index * size)
+            kind, _, start, _, _, length = struct.unpack("<IIQQQQ", file.read(40))
+            if kind == 3:  # PT_INTERP
+                file.seek(start)
+                return os.path.realpath(file.read(length).rstrip(b"\0").decode())
+    return None
+
+def confine(tmp, programs):
+    libc = ctypes.CDLL(None, use_errno=True)
+    call, size = libc.syscall, ctypes.c_size_t
+    call.restype = ctypes.c_long
+    abi = call(444, None, size(0), ctypes.c_uint32(1))  # landlock_create_ruleset: ABI version
+    if abi < 1:
+        return
+    fs = (1 << 13) - 1 | (abi >= 2) << 13 | (abi >= 3) << 14  # EXECUTE..MAKE_SYM, REFER, TRUNCATE
+    attr = struct.pack("QQQ", fs, 3 * (abi >= 4), 3 * (abi >= 6))[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    ruleset = call(444, attr, size(len(attr)), ctypes.c_uint32(0))
+    rules = [("/", 4 | 8), (tmp, fs & ~(1 | 64 | 2048)), ("/dev/null", 2 | 4 | 1 << 14)]
+    rules += [(program, 1 | 4) for program in programs]  # read and execute: exactly these files
+    for path, rights in rules:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        ok = call(445, ruleset, 1, struct.pack("<Qi", rights & fs, fd), 0) == 0  # rule: path beneath
+        os.close(fd)
+        if not ok:
+            return  # all or nothing
+    if ruleset >= 0 and libc.prctl(38, 1, 0, 0, 0) == 0:  # PR_SET_NO_NEW_PRIVS
+        call(446, ruleset, 0)  # landlock_restrict_self
+
+try:
+    python = os.path.realpath(sys.executable)
+    confine(os.path.realpath(os.getcwd()), [p for p in (python, elf_interpreter(python)) if p])
+except (OSError, ValueError, struct.error):
+    pass
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+"""
+
+_BOOTSTRAP = r"""
+def _sandbox(mem, cpu, fsize, nofile):
+    import os, resource, stat, sys
+    inf = resource.RLIM_INFINITY
+    for res, soft, hard in ((resource.RLIMIT_AS, mem, mem), (resource.RLIMIT_CPU, cpu, cpu + 1),
+                            (resource.RLIMIT_FSIZE, fsize, fsize), (resource.RLIMIT_NOFILE, nofile, nofile),
+                            (resource.RLIMIT_CORE, 0, 0)):
+        old = resource.getrlimit(res)[1]
+        hard = hard if old == inf else min(hard, old)
+        resource.setrlimit(res, (min(soft, hard), hard))
+    realpath, fsdecode, isabs = os.path.realpath, os.fsdecode, os.path.isabs
+    tmp = realpath(os.getcwd())
+    readable = (tmp, *{realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+    devices = {"/dev/null": True, "/dev/urandom": False, "/dev/random": False}  # path: writable
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+    deny = {"os.fork", "os.forkpty", "os.posix_spawn", "os.system", "os.exec", "os.spawn",
+            "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "os.symlink", "os.link",
+            "resource.prlimit", "fcntl.ioctl", "sys.remote_exec"}
+    no_import = {"ctypes", "_ctypes", "cffi", "_cffi_backend", "_posixsubprocess", "os", "posix",
+                 "_xxsubinterpreters", "_xxinterpchannels", "_interpreters", "_interpchannels",
+                 "_interpqueues", "_testcapi", "_testinternalcapi"}
+    # event: (indices of path arguments, indices of dir_fd arguments)
+    paths = {"os.remove": ((0,), (1,)), "os.rmdir": ((0,), (1,)), "os.mkdir": ((0,), (2,)),
+             "os.rename": ((0, 1), (2, 3)), "os.chmod": ((0,), (2,)), "os.chown": ((0,), (3,)),
+             "os.utime": ((0,), (3,)), "os.truncate": ((0,), ()), "os.setxattr": ((0,), ()),
+             "os.removexattr": ((0,), ()), "os.chflags": ((0,), ()), "os.lchflags": ((0,), ())}
+
+    def refuse(event, detail=""):
+        raise PermissionError(f"sandbox: {event} {detail}".rstrip() + " is not allowed")
+
+    def inside(path, roots):
+        return any(path == root or path.startswith(root + os.sep) for root in roots)
+
+    def is_device(path):
+        mode = os.stat(path).st_mode if os.path.exists(path) else 0
+        return stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+
+    def hook(event, args):
+        if event == "open":
+            path, mode, flags = args
+            if isinstance(path, int):
+                return
+            path, write = fsdecode(path), bool(flags & write_flags)
+            if mode is None and not isabs(path):
+                refuse("os.open", "of a relative path")
+            real = realpath(path)
+            if real in devices:
+                if write and not devices[real]:
+                    refuse(event, f"{path!r} for writing")
+            elif not inside(real, (tmp,) if write else readable) or is_device(real):
+                refuse(event, f"{path!r}" + (" for writing" if write else ""))
+        elif event in paths:
+            where, dir_fds = paths[event]
+            if any(args[i] not in (None, -1) for i in dir_fds):
+                refuse(event, "with dir_fd")
+            for i in where:
+                if not isinstance(args[i], int) and not inside(realpath(fsdecode(args[i])), (tmp,)):
+                    refuse(event, f"{args[i]!r}")
+        elif event == "resource.setrlimit":  # lowering, or raising a soft limit up to its hard one
+            old, new = resource.getrlimit(args[0])[1], args[1][1]
+            if old != inf and (new == inf or new > old):
+                refuse(event, "raising a hard limit")
+        elif event == "import":
+            if args[0].partition(".")[0] in no_import:
+                refuse("import", args[0])
+        elif event == "socket.__new__" and args[1] == 1:  # AF_UNIX: asyncio's self-pipe socketpair
+            return  # (connect, bind and sendto/sendmsg stay refused for every socket)
+        elif event in deny or event.startswith(("socket.", "ctypes.", "_winapi.", "winreg.")):
+            refuse(event)
+
+    for module in (os, sys.modules["posix"]):
+        module.__dict__.pop("pidfd_open", None)
+    import _posixsubprocess  # loaded now, disarmed, so that subprocess (and asyncio) import; a fresh
+    _posixsubprocess.fork_exec = lambda *args: refuse("_posixsubprocess.fork_exec")  # load is refused
+    with open("main.py", encoding="utf-8") as file:
+        source = file.read()
+    sys.argv[:] = ["main.py"]
+    del sys.modules["__main__"].__dict__["_sandbox"]
+    sys.addaudithook(hook)
+    return compile(source, "main.py", "exec")
+
+exec(_sandbox(*map(int, __import__("sys").argv[1:])))
+"""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Limits of one run. ``cpu_s`` defaults to ``ceil(timeout_s) + 1`` (the wall clock usually ends
+    a run first; CPU time only binds a program that burns several cores). ``site_packages`` lets the
+    program import the environment's installed packages (off: standard library only, faster start);
+    ``namespaces`` allows the unshare layer when it works here."""
+
+    timeout_s: float = 5.0
+    memory_mb: int = 512
+    cpu_s: int | None = None
+    max_output_bytes: int = 1 << 20
+    max_file_mb: int = 16
+    max_open_files: int = 128
+    site_packages: bool = False
+    namespaces: bool = True
+
+    def __post_init__(self) -> None:
+        if not (
+            isinstance(self.timeout_s, (int, float)) and math.isfinite(self.timeout_s) and self.timeout_s > 0
+        ):
+            raise ValueError(
+                f"SandboxLimits.timeout_s must be a positive finite number, got {self.timeout_s!r}"
+            )
+        for name in ("memory_mb", "max_output_bytes", "max_file_mb", "max_open_files", "cpu_s"):
+            value = getattr(self, name)
+            if name == "cpu_s" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"SandboxLimits.{name} must be a positive int, got {value!r}")
+
+
+DEFAULT_LIMITS = SandboxLimits()
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What a run did. ``kill_reason``: ``"timeout"`` or ``"output_limit"`` when the parent killed the
+    process group, ``"cpu_limit"``/``"file_size_limit"`` or ``"signal NAME"`` when a signal ended it
+    (SIGKILL not sent by the parent: the CPU hard limit or the kernel's OOM killer), else None.
+    ``stdout``/``stderr`` hold at most ``max_output_bytes`` each (``truncated`` says if cut)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    kill_reason: str | None
+    wall_s: float
+    truncated: bool = False
+    network_isolated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.kill_reason is None
+
+
+@functools.cache
+def _namespace_prefix() -> tuple[str, ...]:
+    """``unshare`` arguments if a user+net+pid namespace can be created here, else ()."""
+    exe = shutil.which("unshare")
+    if exe is None:
+        return ()
+    prefix = (exe, "--user", "--net", "--pid", "--fork", "--kill-child", "--")
+    try:
+        probe = subprocess.run(
+            [*prefix, sys.executable, "-S", "-c", "pass"], capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return prefix if probe.returncode == 0 else ()
+
+
+def network_isolation_available() -> bool:
+    """Whether runs get the namespace layer (no network, private PIDs) on this machine."""
+    return bool(_namespace_prefix())
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _drain(proc: subprocess.Popen, cap: int, deadline: float) -> tuple[bytes, bytes, str | None]:
+    """Read stdout/stderr until both close, the deadline passes, or one exceeds ``cap`` bytes."""
+    assert proc.stdout is not None and proc.stderr is not None
+    buffers = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+    reason = None
+    with selectors.DefaultSelector() as selector:
+        for fd in buffers:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map() and reason is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                reason = "timeout"
+                break
+            for key, _ in selector.select(remaining):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fd)
+                buffers[key.fd] += chunk
+                if len(buffers[key.fd]) > cap:
+                    reason = "output_limit"
+    out, err = buffers.values()
+    return bytes(out), bytes(err), reason
+
+
+def _wait_unreaped(pid: int, deadline: float) -> bool:
+    """Wait for ``pid`` to exit without reaping it (its process group stays reserved); False at deadline."""
+    while os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def _signal_reason(returncode: int, cpu_used: float, cpu_limit: int) -> str | None:
+    """Why a run the parent did not kill ended abnormally. CPU time is read from the rusage, since
+    in a PID namespace the program is init and ignores SIGXCPU until the hard limit's SIGKILL (which
+    ``unshare`` then reports as exit status 1)."""
+    if returncode == 0:
+        return None
+    if cpu_used >= cpu_limit:
+        return "cpu_limit"
+    if returncode > 0:
+        return None
+    try:
+        sig = signal.Signals(-returncode)
+    except ValueError:
+        return f"signal {-returncode}"
+    return {signal.SIGXCPU: "cpu_limit", signal.SIGXFSZ: "file_size_limit"}.get(sig, f"signal {sig.name}")
+
+
+def run_python(code: str, stdin: str | bytes = b"", limits: SandboxLimits = DEFAULT_LIMITS) -> SandboxResult:
+    """Run ``code`` as ``main.py`` in the sandbox described in the module docstring.
+
+    ``stdin`` reaches the program through an unlinked file outside the temporary directory (no path
+    to reopen it by). Never raises for anything the program does; OSError only if the interpreter
+    cannot be started at all.
+    """
+    data = stdin.encode("utf-8", "surrogatepass") if isinstance(stdin, str) else bytes(stdin)
+    prefix = _namespace_prefix() if limits.namespaces else ()
+    cpu = limits.cpu_s if limits.cpu_s is not None else math.ceil(limits.timeout_s) + 1
+    numbers = (limits.memory_mb << 20, cpu, limits.max_file_mb << 20, limits.max_open_files)
+    flags = ["-s", "-P", "-B"] + ([] if limits.site_packages else ["-S"])
+    with tempfile.TemporaryDirectory(prefix="reelrl-sandbox-", ignore_cleanup_errors=True) as tmp:
+        with open(os.path.join(tmp, "main.py"), "w", encoding="utf-8", errors="surrogatepass") as file:
+            file.write(code)
+        env = {"HOME": tmp, "TMPDIR": tmp, "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1",
+               "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}  # fmt: skip
+        stage2 = [*flags, "-c", _BOOTSTRAP, *map(str, numbers)]
+        command = [*prefix, sys.executable, "-s", "-P", "-B", "-S", "-c", _LANDLOCK, *stage2]
+        with tempfile.TemporaryFile() as stdin_file:
+            stdin_file.write(data)
+            stdin_file.seek(0)
+            start = time.monotonic()
+            deadline = start + limits.timeout_s
+            proc = subprocess.Popen(command, cwd=tmp, env=env, stdin=stdin_file, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+        with proc:
+            try:
+                out, err, reason = _drain(proc, limits.max_output_bytes, deadline)
+                if reason is None and not _wait_unreaped(proc.pid, deadline):
+                    reason = "timeout"
+            finally:
+                _kill_group(proc.pid)  # stragglers too; the unreaped leader keeps the group id ours
+                _, status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = os.waitstatus_to_exitcode(status)
+            wall = time.monotonic() - start
+    cap = limits.max_output_bytes
+    return SandboxResult(
+        returncode=proc.returncode,
+        stdout=out[:cap].decode("utf-8", "replace"),
+        stderr=err[:cap].decode("utf-8", "replace"),
+        timed_out=reason == "timeout",
+        kill_reason=reason or _signal_reason(proc.returncode, usage.ru_utime + usage.ru_stime, cpu),
+        wall_s=wall,
+        truncated=len(out) > cap or len(err) > cap,
+        network_isolated=bool(prefix),
+    )
