@@ -21,6 +21,11 @@ from training.rewards import (
 )
 
 BUILT_IN = {
+    "code",
+    "html-code",
+    "open-ended",
+    "preference",
+    "svg-code",
     "boolean",
     "multiple choice",
     "numerical",

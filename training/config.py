@@ -69,6 +69,30 @@ class RolloutConfig:
 class RewardConfig:
     accuracy_weight: float = 0.9
     format_weight: float = 0.1
+    require_think: bool = False  # format needs <think>…</think> then <answer>…</answer> (Video-R1)
+    # LLM judge for the judge-graded families (open-ended, preference); off when judge_url is empty
+    judge_url: str = ""  # OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1
+    judge_model: str = ""
+    judge_api_key_env: str = "REELRL_JUDGE_API_KEY"  # the key is read from this variable, never stored
+    judge_cache: str = ""  # JSONL of judge replies, so a resumed run sends no repeated request
+
+    def judge_config(self):
+        """The ``JudgeConfig`` these settings describe, or None when no judge is configured."""
+        if not self.judge_url and not self.judge_model:
+            return None
+        from training.rewards.judge import JudgeConfig
+
+        if not (self.judge_url and self.judge_model):
+            raise ConfigError("worker.reward.judge_url and worker.reward.judge_model go together")
+        try:
+            return JudgeConfig(
+                base_url=self.judge_url,
+                model=self.judge_model,
+                api_key_env=self.judge_api_key_env,
+                cache_path=self.judge_cache or None,
+            )
+        except ValueError as err:
+            raise ConfigError(f"worker.reward judge settings: {err}") from None
 
 
 @dataclass
@@ -117,6 +141,7 @@ class RLConfig:
                 raise ConfigError(f"{key} must be > 0, got {value}")
         if self.trainer.total_steps < 0:
             raise ConfigError("trainer.total_steps must be >= 0")
+        self.worker.reward.judge_config()  # a bad judge setting fails at load
         return self
 
 

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from cache_store.types import CachedMedia
 from training.engines.base import Completion, GenerationEngine, GenerationRequest, SamplingParams
 from training.prompts import render_prompt
-from training.rewards import RewardWeights, score
+from training.rewards import FormatSpec, RewardWeights, get_scorer, score_batch
+from training.rewards.judge import Judge
+
+DEFAULT_FORMAT = FormatSpec()
 
 
 @dataclass
@@ -51,15 +54,20 @@ def generate(
     return engine.generate(requests, params)
 
 
-def score_item(item: TrainItem, text: str, weights: RewardWeights) -> dict[str, float]:
-    return score(
-        text,
-        item.answer,
-        item.problem_type,
-        options=item.options or None,
-        data_type=item.data_type,
-        weights=weights,
-    )
+def reward_item(item: TrainItem, text: str) -> dict:
+    """The ``score_batch`` item of one response: the sample's fields, plus its question for the families
+    that take one (the judge-graded ones show it to the judge)."""
+    out = {
+        "response": text,
+        "ground_truth": item.answer,
+        "problem_type": item.problem_type,
+        "options": item.options or None,
+        "data_type": item.data_type,
+        "problem_id": item.sample_id,
+    }
+    if get_scorer(item.problem_type).takes("question"):
+        out["question"] = item.problem
+    return out
 
 
 def rollout_and_score(
@@ -68,9 +76,14 @@ def rollout_and_score(
     params: SamplingParams,
     weights: RewardWeights,
     template_path: str | None = None,
+    format_spec: FormatSpec = DEFAULT_FORMAT,
+    judge: Judge | None = None,
 ) -> list[Rollout]:
-    """``params.n`` rollouts per item, flattened item-major (all of item 0, then item 1, …)."""
+    """``params.n`` rollouts per item, flattened item-major (all of item 0, then item 1, …), scored in one
+    ``score_batch`` call (so a judge grades the whole batch concurrently)."""
     groups = generate(engine, items, params, template_path)
-    return [
-        Rollout(i, c, score_item(items[i], c.text, weights)) for i, group in enumerate(groups) for c in group
-    ]
+    pairs = [(i, c) for i, group in enumerate(groups) for c in group]
+    rewards = score_batch(
+        [reward_item(items[i], c.text) for i, c in pairs], weights=weights, format_spec=format_spec, judge=judge
+    )
+    return [Rollout(i, c, r) for (i, c), r in zip(pairs, rewards, strict=True)]

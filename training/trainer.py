@@ -28,7 +28,8 @@ from training.config import RLConfig
 from training.engines.base import SamplingParams
 from training.engines.hf import HFEngine
 from training.models.policy import load_policy, token_logprobs
-from training.rewards import RewardWeights
+from training.rewards import FormatSpec, RewardWeights
+from training.rewards.judge import JudgeClient
 from training.rollout import Rollout, TrainItem, rollout_and_score
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class RLTrainer:
         if self.cfg.algorithm.use_kl_loss and self.cfg.algorithm.kl_coef > 0:
             self.ref_model, _ = load_policy(self.model_path)
             self.ref_model.eval().requires_grad_(False)
+        judge_config = self.cfg.worker.reward.judge_config()
+        self.judge = None if judge_config is None else JudgeClient(judge_config)
         self.save_dir.mkdir(parents=True, exist_ok=True)
         return self
 
@@ -100,7 +103,10 @@ class RLTrainer:
         weights = RewardWeights(
             accuracy=cfg.worker.reward.accuracy_weight, format=cfg.worker.reward.format_weight
         )
-        rollouts = rollout_and_score(self.engine, items, params, weights, cfg.data.prompt_template or None)
+        rollouts = rollout_and_score(
+            self.engine, items, params, weights, cfg.data.prompt_template or None,
+            FormatSpec(require_think=cfg.worker.reward.require_think), self.judge,
+        )  # fmt: skip
         t_rollout = time.perf_counter() - t0
         metrics = self._update(items, rollouts)
         self.global_step += 1

@@ -1,11 +1,13 @@
 """Task-aware rewards: one registry ``problem_type -> scorer`` and one entry point, ``score``.
 
-Importing the package registers the built-in families (multiple choice, numerical, regression,
-temporal grounding, spatial grounding, boolean); further families register with
-``@register_scorer`` in their own module, imported here.
+Importing the package registers the built-in families: multiple choice, numerical, regression,
+temporal grounding, spatial grounding, boolean, open-ended, preference, code, svg-code, html-code
+(``known_problem_types()`` lists them with their aliases). A family registers with
+``@register_scorer`` in its own module, imported here.
 """
 
-from . import boolean, choice, grounding, numeric  # noqa: F401  (register the built-in families)
+# register the built-in families
+from . import boolean, choice, code, grounding, markup, numeric, openended, preference  # noqa: F401
 from .format import FormatSpec, format_reward
 from .registry import (
     RegisteredScorer,
