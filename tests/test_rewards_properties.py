@@ -28,6 +28,10 @@ GROUND_TRUTH = {
     "code": '{"tests": ["assert add(1, 2) == 3"]}',
     "svg-code": '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="5" height="5"/></svg>',
     "html-code": "<div><p>a</p></div>",
+    "math": "\\frac{1}{2}",
+    "ocr": "the quick brown fox",
+    "spatial-temporal grounding": '{"time": [1, 2], "boxes": {"1": [0, 0, 10, 10]}}',
+    "tracking": '{"boxes": {"1": [0, 0, 10, 10]}}',
 }
 FRAGMENTS = [
     "<answer>", "</answer>", "<think>", "</think>", "< answer >", "</ answer>", "{", "}", "[", "]", ",", ":",

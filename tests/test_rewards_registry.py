@@ -21,6 +21,10 @@ from training.rewards import (
 )
 
 BUILT_IN = {
+    "math",
+    "ocr",
+    "spatial-temporal grounding",
+    "tracking",
     "code",
     "html-code",
     "open-ended",
@@ -212,7 +216,7 @@ def test_validate_ground_truth():
     with pytest.raises(ValueError, match="exactly one finite number"):
         validate_ground_truth("lots", "numerical")
     with pytest.raises(UnknownProblemTypeError):
-        validate_ground_truth("x", "ocr")
+        validate_ground_truth("x", "interpretive dance")
 
 
 def test_public_api():

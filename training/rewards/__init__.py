@@ -1,13 +1,26 @@
 """Task-aware rewards: one registry ``problem_type -> scorer`` and one entry point, ``score``.
 
 Importing the package registers the built-in families: multiple choice, numerical, regression,
-temporal grounding, spatial grounding, boolean, open-ended, preference, code, svg-code, html-code
+temporal / spatial / spatial-temporal grounding, tracking, boolean, open-ended, math, OCR, preference,
+code, svg-code, html-code
 (``known_problem_types()`` lists them with their aliases). A family registers with
 ``@register_scorer`` in its own module, imported here.
 """
 
 # register the built-in families
-from . import boolean, choice, code, grounding, markup, numeric, openended, preference  # noqa: F401
+from . import (  # noqa: F401
+    boolean,
+    choice,
+    code,
+    grounding,
+    markup,
+    mathematics,
+    numeric,
+    ocr,
+    openended,
+    preference,
+    tracking,
+)
 from .format import FormatSpec, format_reward
 from .registry import (
     RegisteredScorer,
