@@ -36,7 +36,7 @@ def test_builtin_names():
         "remax",
         "rloo",
     ]
-    assert policy_loss_names() == ["cispo", "gspo", "gspo_token", "ppo"]
+    assert policy_loss_names() == ["cispo", "gspo", "gspo_token", "luffy", "ppo"]
 
 
 def test_duplicate_builtin_name_rejected():
@@ -68,7 +68,7 @@ def test_unknown_names_list_allowed():
     assert "unknown advantage estimator 'gae'" in msg
     for name in ["gdpo", "grpo", "grpo_passk", "reinforce_plus_plus", "remax", "rloo"]:
         assert name in msg
-    with pytest.raises(ValueError, match="unknown policy loss 'sapo'; allowed: cispo, gspo, gspo_token, ppo"):
+    with pytest.raises(ValueError, match="unknown policy loss 'sapo'; allowed: cispo, gspo, gspo_token, luffy, ppo"):
         get_policy_loss("sapo")
     with pytest.raises(ValueError, match="allowed"):
         compute_advantage("nope", token_level_rewards=torch.zeros(1, 1))

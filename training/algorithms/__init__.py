@@ -3,7 +3,7 @@
 Registries (``registry``) map config names to functions; ``compute_advantage`` and
 ``compute_policy_loss`` are the only dispatch paths. Importing this package registers the
 built-ins: advantages grpo, grpo_passk, rloo, reinforce_plus_plus, remax, gdpo; losses ppo,
-gspo, gspo_token, cispo.
+gspo, gspo_token, cispo, luffy (off-policy rows shaped by f(p) = p/(p+γ); its trainer wiring is pending).
 """
 
 from .advantages import (
@@ -34,6 +34,7 @@ from .losses import (
     masked_var,
     masked_whiten,
 )
+from .luffy import compute_luffy_loss as compute_luffy_loss  # registers "luffy"
 from .registry import (
     advantage_estimator_names,
     compute_advantage,
