@@ -183,24 +183,20 @@ def _open_output(path: str | None) -> Iterator[IO[str]]:
 
 def _judge(args: argparse.Namespace):
     """The judge client the options describe, or None; UsageError for half or bad settings."""
-    if not args.judge_url and not args.judge_model:
-        return None
-    if not (args.judge_url and args.judge_model):
-        raise UsageError("--judge-url and --judge-model go together (the endpoint and the model it serves)")
     from training.rewards.judge import JudgeClient, JudgeConfig
 
     try:
-        config = JudgeConfig(
-            base_url=args.judge_url,
-            model=args.judge_model,
+        config = JudgeConfig.optional(
+            args.judge_url,
+            args.judge_model,
             api_key_env=args.judge_api_key_env,
             timeout_s=args.judge_timeout,
             max_concurrency=args.judge_concurrency,
             cache_path=args.judge_cache,
         )
     except ValueError as err:
-        raise UsageError(f"invalid judge setting: {err}") from None
-    return JudgeClient(config)
+        raise UsageError(f"invalid judge setting (--judge-url, --judge-model, …): {err}") from None
+    return None if config is None else JudgeClient(config)
 
 
 def _blocks(lines: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:

@@ -283,4 +283,4 @@ def test_without_a_judge_open_ended_uses_rouge_and_says_so(tmp_path):
 def test_judge_options_must_come_together(tmp_path, capsys):
     source = write_jsonl(tmp_path / "in.jsonl", OPEN)
     assert run("score", "--input", source, "--judge-url", "http://127.0.0.1:9/v1") == 2
-    assert "--judge-url and --judge-model go together" in capsys.readouterr().err
+    assert "the judge URL and model go together" in capsys.readouterr().err

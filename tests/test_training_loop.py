@@ -176,7 +176,7 @@ class _Judge(BaseHTTPRequestHandler):
 
 
 def test_judge_settings_fail_at_load():
-    with pytest.raises(ConfigError, match="judge_url and worker.reward.judge_model go together"):
+    with pytest.raises(ConfigError, match="judge settings .* the judge URL and model go together"):
         load_config(overrides=["worker.reward.judge_url=http://127.0.0.1:9/v1"])
     with pytest.raises(ConfigError, match="judge settings"):
         load_config(overrides=["worker.reward.judge_url=ftp://x", "worker.reward.judge_model=j"])

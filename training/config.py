@@ -78,21 +78,14 @@ class RewardConfig:
 
     def judge_config(self):
         """The ``JudgeConfig`` these settings describe, or None when no judge is configured."""
-        if not self.judge_url and not self.judge_model:
-            return None
         from training.rewards.judge import JudgeConfig
 
-        if not (self.judge_url and self.judge_model):
-            raise ConfigError("worker.reward.judge_url and worker.reward.judge_model go together")
         try:
-            return JudgeConfig(
-                base_url=self.judge_url,
-                model=self.judge_model,
-                api_key_env=self.judge_api_key_env,
-                cache_path=self.judge_cache or None,
+            return JudgeConfig.optional(
+                self.judge_url, self.judge_model, api_key_env=self.judge_api_key_env, cache_path=self.judge_cache
             )
         except ValueError as err:
-            raise ConfigError(f"worker.reward judge settings: {err}") from None
+            raise ConfigError(f"worker.reward judge settings (judge_url, judge_model, …): {err}") from None
 
 
 @dataclass

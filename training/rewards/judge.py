@@ -117,6 +117,18 @@ class JudgeConfig:
         object.__setattr__(self, "base_url", url.rstrip("/"))
         object.__setattr__(self, "cache_path", None if path is None else str(path))
 
+    @classmethod
+    def optional(cls, base_url: str | None, model: str | None, **settings) -> JudgeConfig | None:
+        """The config for user settings where an empty ``base_url`` and ``model`` mean "no judge" (None);
+        ValueError when only one of them is set or another setting is invalid. Empty ``cache_path`` = none."""
+        if not base_url and not model:
+            return None
+        if not (base_url and model):
+            raise ValueError("the judge URL and model go together (the endpoint and the model it serves)")
+        if not settings.get("cache_path"):
+            settings["cache_path"] = None
+        return cls(base_url=base_url, model=model, **settings)
+
 
 @dataclass(frozen=True)
 class JudgeRequest:
