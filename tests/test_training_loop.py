@@ -211,3 +211,45 @@ def test_rl_step_grades_open_ended_rollouts_with_the_configured_judge(tiny_model
     assert judged and all(r["accuracy"] == 0.6 and r["judge_failed"] == 0.0 for r in judged)
     assert len(server.seen) == len({str(m) for m in server.seen}) <= 4  # each distinct request once
     assert all("Is there a red square?" in str(m) for m in server.seen)  # the question reaches the judge
+
+
+class _CountingEngine:
+    """The real HF engine, keeping the requests it was given (to see the shuffled T-GRPO group)."""
+
+    def __init__(self, engine):
+        self.engine, self.calls = engine, []
+
+    def generate(self, requests, params):
+        self.calls.append((list(requests), params))
+        return self.engine.generate(requests, params)
+
+    def close(self):
+        self.engine.close()
+
+
+def test_t_grpo_step_generates_a_shuffled_group_for_video_items(tiny_models, tmp_path):
+    cfg = load_config(
+        overrides=[
+            f"model_path={tiny_models['qwen2_vl']}",
+            "worker.rollout.n=4",
+            "worker.rollout.max_new_tokens=4",
+            "algorithm.temporal=true",
+        ]
+    )
+    trainer = RLTrainer(cfg, cfg.model_path, tmp_path).setup()
+    trainer.engine = _CountingEngine(trainer.engine)
+    items = _items(trainer.processor.video.factor)
+    items[1].data_type = "image"  # no shuffled group, no bonus
+    metrics = trainer.step(items)
+    (ordered, p1), (shuffled, p2) = trainer.engine.calls
+    assert (len(ordered), p1.n, len(shuffled), p2.n) == (2, 4, 1, 2)  # n // 2 responses, video item only
+    original, permuted = items[0].media[0].frames, shuffled[0].media[0].frames
+    assert sorted(map(bytes, permuted)) == sorted(map(bytes, original)) and not np.array_equal(permuted, original)
+    assert metrics["temporal/video_groups"] == 1.0 and "temporal/p_shuffled" in metrics
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["temporal/video_groups"] == 1.0
+
+
+def test_t_grpo_settings_are_checked_at_load():
+    with pytest.raises(ConfigError, match="temporal_alpha >= 0"):
+        load_config(overrides=["algorithm.temporal_alpha=-1"])

@@ -41,6 +41,11 @@ class AlgorithmConfig:
     filter_low: float = 0.0  # offline pass-rate filter keeps filter_low < pass rate < filter_high
     filter_high: float = 1.0
     success_threshold: float = 0.5  # a rollout "passes" when its accuracy reaches this
+    # T-GRPO (Video-R1 --temporal): n//2 extra responses per video prompt on shuffled frames (not trained
+    # on); ordered responses with accuracy > 0.1 get +temporal_alpha when p_ordered >= temporal_mu*p_shuffled
+    temporal: bool = False
+    temporal_alpha: float = 0.3
+    temporal_mu: float = 0.8
 
 
 @dataclass
@@ -132,6 +137,8 @@ class RLConfig:
         for key, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{key} must be > 0, got {value}")
+        if self.algorithm.temporal_alpha < 0 or self.algorithm.temporal_mu <= 0:
+            raise ConfigError("need algorithm.temporal_alpha >= 0 and algorithm.temporal_mu > 0")
         if self.trainer.total_steps < 0:
             raise ConfigError("trainer.total_steps must be >= 0")
         self.worker.reward.judge_config()  # a bad judge setting fails at load

@@ -18,15 +18,17 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from training.algorithms import compute_advantage, compute_policy_loss, kl_penalty
 from training.config import RLConfig
 from training.engines.base import SamplingParams
 from training.engines.hf import HFEngine
+from training.groups import shuffle_video_items, temporal_group_bonus
 from training.models.policy import load_policy, token_logprobs
 from training.rewards import FormatSpec, RewardWeights
 from training.rewards.judge import JudgeClient
@@ -103,10 +105,13 @@ class RLTrainer:
         weights = RewardWeights(
             accuracy=cfg.worker.reward.accuracy_weight, format=cfg.worker.reward.format_weight
         )
+        format_spec = FormatSpec(require_think=cfg.worker.reward.require_think)
         rollouts = rollout_and_score(
-            self.engine, items, params, weights, cfg.data.prompt_template or None,
-            FormatSpec(require_think=cfg.worker.reward.require_think), self.judge,
-        )  # fmt: skip
+            self.engine, items, params, weights, cfg.data.prompt_template or None, format_spec, self.judge
+        )
+        temporal = {}
+        if cfg.algorithm.temporal:
+            temporal = self._temporal_bonus(items, rollouts, params, weights, format_spec)
         t_rollout = time.perf_counter() - t0
         metrics = self._update(items, rollouts)
         self.global_step += 1
@@ -118,6 +123,7 @@ class RLTrainer:
                 "reward/format": _mean(r.reward["format"] for r in rollouts),
                 "response_length/mean": _mean(len(r.completion.token_ids) for r in rollouts),
                 "response/clip_ratio": _mean(r.completion.finish_reason == "length" for r in rollouts),
+                **temporal,
                 "time/data_wait_s": data_wait_s,
                 "time/rollout_s": t_rollout,
                 "time/step_s": time.perf_counter() - t0 + data_wait_s,
@@ -128,6 +134,29 @@ class RLTrainer:
             fh.write(json.dumps(metrics) + "\n")
         self.on_metrics(metrics)
         return metrics
+
+    def _temporal_bonus(self, items, rollouts, params, weights, format_spec) -> dict[str, float]:
+        """T-GRPO (Video-R1): ``n // 2`` responses per video item on shuffled frames (``groups.shuffle_frames``,
+        seeded by the step), scored but never trained on; each ordered rollout's ``temporal_bonus`` (from
+        ``shaping.temporal_bonus``) is stored in its reward and ``weights.accuracy * bonus`` added to its
+        ``overall`` (Video-R1 adds it to the accuracy reward, whose weight is 1 there). Returns metrics."""
+        cfg = self.cfg.algorithm
+        rng = np.random.default_rng(self.cfg.trainer.seed * 100_003 + self.global_step)
+        shuffled_items, origin = shuffle_video_items(items, rng)
+        shuffled = []
+        if shuffled_items:
+            shuffled = rollout_and_score(
+                self.engine, shuffled_items, replace(params, n=max(1, params.n // 2)), weights,
+                self.cfg.data.prompt_template or None, format_spec, self.judge,
+            )  # fmt: skip
+        result = temporal_group_bonus(
+            rollouts, shuffled, [it.data_type for it in items], alpha=cfg.temporal_alpha, mu=cfg.temporal_mu,
+            shuffled_origin=origin,
+        )  # fmt: skip
+        for rollout, bonus in zip(rollouts, result.bonus, strict=True):
+            rollout.reward["temporal_bonus"] = float(bonus)
+            rollout.reward["overall"] += weights.accuracy * float(bonus)
+        return result.metrics
 
     def _update(self, items: list[TrainItem], rollouts: list[Rollout]) -> dict:
         cfg, actor = self.cfg, self.cfg.worker.actor
