@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,3 +21,41 @@ def tiny_models(tmp_path_factory) -> dict[str, str]:
 
     root = tmp_path_factory.mktemp("tiny_models")
     return {fam: str(build_tiny_model(fam, root / fam, seed=0)) for fam in FAMILIES}
+
+
+class _RatingJudge(BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat endpoint that answers every request with the server's ``reply``."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.seen.append(body)
+        data = json.dumps(
+            {"choices": [{"index": 0, "message": {"role": "assistant", "content": self.server.reply}}]}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def rating_judge():
+    """``make(reply)`` starts a real judge endpoint on 127.0.0.1 that always answers ``reply``; the server
+    has ``.url`` (base URL for ``JudgeConfig``) and ``.seen`` (every request body, in order)."""
+    servers = []
+
+    def make(reply: str) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _RatingJudge)
+        server.reply, server.seen = reply, []
+        server.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -6,8 +6,6 @@ import argparse
 import io
 import json
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -221,32 +219,6 @@ def test_huge_adversarial_response_is_scored(tmp_path, capsys):
     assert scores == {"overall": 0.0, "accuracy": 0.0, "format": 0.0}
 
 
-class _JudgeHandler(BaseHTTPRequestHandler):
-    """A real OpenAI-compatible endpoint that rates every request 8/10 and records what it was sent."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.seen.append(body)
-        data = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": "Score: 8"}}]})
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data.encode())
-
-
-@pytest.fixture
-def judge_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _JudgeHandler)
-    server.seen = []
-    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 OPEN = {
     "problem_type": "open-ended",
     "problem": "What does the man do after opening the door?",
@@ -255,9 +227,10 @@ OPEN = {
 }
 
 
-def test_score_with_a_judge_grades_judge_families_and_caches(tmp_path, judge_server, capsys):
+def test_score_with_a_judge_grades_judge_families_and_caches(tmp_path, rating_judge, capsys):
+    judge_server = rating_judge("Score: 8")
     source = write_jsonl(tmp_path / "in.jsonl", OPEN, MC, {**OPEN, "problem_id": "again"})
-    url = f"http://127.0.0.1:{judge_server.server_address[1]}/v1"
+    url = judge_server.url
     cache = tmp_path / "judge.jsonl"
     argv = ["score", "--input", source, "--output", str(tmp_path / "out.jsonl"),
             "--judge-url", url, "--judge-model", "judge", "--judge-cache", str(cache)]  # fmt: skip

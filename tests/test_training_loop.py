@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -159,22 +157,6 @@ def test_ray_data_streams_cached_frames(tmp_path):
         list(stream_batches(missing, str(tmp_path / "cache"), batch_size=1, epochs=1))
 
 
-class _Judge(BaseHTTPRequestHandler):
-    """A real OpenAI-compatible judge endpoint that rates everything 6/10 and keeps what it was asked."""
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.seen.append(body["messages"])
-        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Score: 6"}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
 def test_judge_settings_fail_at_load():
     with pytest.raises(ConfigError, match="judge settings .* the judge URL and model go together"):
         load_config(overrides=["worker.reward.judge_url=http://127.0.0.1:9/v1"])
@@ -182,35 +164,30 @@ def test_judge_settings_fail_at_load():
         load_config(overrides=["worker.reward.judge_url=ftp://x", "worker.reward.judge_model=j"])
 
 
-def test_rl_step_grades_open_ended_rollouts_with_the_configured_judge(tiny_models, tmp_path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
-    server.seen = []
-    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
-    try:
-        cfg = load_config(
-            overrides=[
-                f"model_path={tiny_models['qwen2_vl']}",
-                "worker.rollout.n=2",
-                "worker.rollout.max_new_tokens=6",
-                f"worker.reward.judge_url=http://127.0.0.1:{server.server_address[1]}/v1",
-                "worker.reward.judge_model=judge",
-            ]
-        )
-        trainer = RLTrainer(cfg, cfg.model_path, tmp_path).setup()
-        items = _items(trainer.processor.video.factor)
-        for item in items:
-            item.problem_type, item.answer = "open-ended", "a red square moves to the left"
-        rollouts = rollout_and_score(
-            trainer.engine, items, SamplingParams(n=2, max_new_tokens=6, seed=0), RewardWeights(),
-            judge=trainer.judge,
-        )  # fmt: skip
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_rl_step_grades_open_ended_rollouts_with_the_configured_judge(tiny_models, tmp_path, rating_judge):
+    server = rating_judge("Score: 6")
+    cfg = load_config(
+        overrides=[
+            f"model_path={tiny_models['qwen2_vl']}",
+            "worker.rollout.n=2",
+            "worker.rollout.max_new_tokens=6",
+            f"worker.reward.judge_url={server.url}",
+            "worker.reward.judge_model=judge",
+        ]
+    )
+    trainer = RLTrainer(cfg, cfg.model_path, tmp_path).setup()
+    items = _items(trainer.processor.video.factor)
+    for item in items:
+        item.problem_type, item.answer = "open-ended", "a red square moves to the left"
+    rollouts = rollout_and_score(
+        trainer.engine, items, SamplingParams(n=2, max_new_tokens=6, seed=0), RewardWeights(),
+        judge=trainer.judge,
+    )  # fmt: skip
     judged = [r.reward for r in rollouts if r.reward["judge_used"]]
     assert judged and all(r["accuracy"] == 0.6 and r["judge_failed"] == 0.0 for r in judged)
-    assert len(server.seen) == len({str(m) for m in server.seen}) <= 4  # each distinct request once
-    assert all("Is there a red square?" in str(m) for m in server.seen)  # the question reaches the judge
+    asked = [body["messages"] for body in server.seen]
+    assert len(asked) == len({str(m) for m in asked}) <= 4  # each distinct request once
+    assert all("Is there a red square?" in str(m) for m in asked)  # the question reaches the judge
 
 
 class _CountingEngine:
