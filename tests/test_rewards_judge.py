@@ -528,7 +528,8 @@ def test_score_batch_sends_all_judge_requests_in_one_call(scripted):
     assert len(server.requests) == 2
     assert [r["accuracy"] for r in results] == [0.8, 0.8, 0.8, 1.0, 0.0]
     assert [r.get("judge_used") for r in results] == [1.0, 1.0, 1.0, None, 0.0]
-    assert "Which response is better?" in server.requests[1]["body"]["messages"][0]["content"]
+    prompts = [r["body"]["messages"][0]["content"] for r in server.requests]  # sent concurrently: any order
+    assert sum("Which response is better?" in p for p in prompts) == 1
     assert score_batch(items[3:4], judge=judge) == score_batch(items[3:4])  # no judge family: unaffected
     assert judge.batches == [2] and len(server.requests) == 2
 
