@@ -16,6 +16,7 @@ from training.rewards import RewardWeights
 from training.rollout import Rollout, TrainItem, rollout_and_score
 from training.sft import run_sft
 from training.trainer import RLTrainer
+from training.update import Experience
 
 
 def test_config_layers_and_errors(tmp_path):
@@ -81,7 +82,7 @@ def test_rl_update_changes_every_trainable_parameter(tiny_models, tmp_path):
         for t in texts
     ]
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
-    metrics = trainer._update(items, rollouts)
+    metrics = trainer.updater.update(Experience(items, rollouts))
     unchanged = [
         n for n, p in trainer.model.named_parameters() if p.requires_grad and torch.equal(p, before[n])
     ]
@@ -214,7 +215,7 @@ def test_t_grpo_step_generates_a_shuffled_group_for_video_items(tiny_models, tmp
         ]
     )
     trainer = RLTrainer(cfg, cfg.model_path, tmp_path).setup()
-    trainer.engine = _CountingEngine(trainer.engine)
+    trainer.engine = trainer.maker.engine = _CountingEngine(trainer.engine)
     items = _items(trainer.processor.video.factor)
     items[1].data_type = "image"  # no shuffled group, no bonus
     metrics = trainer.step(items)

@@ -35,11 +35,22 @@ class DataConfig:
 class AlgorithmConfig:
     adv_estimator: str = "grpo"
     norm_adv_by_std_in_grpo: bool = True
+    # KL to a reference model (loaded only when kl_coef > 0): a loss term (use_kl_loss) or a reward penalty
     use_kl_loss: bool = False
-    kl_penalty: str = "low_var_kl"
+    kl_penalty: str = "low_var_kl"  # k1 "kl", "abs", "mse", k3 "low_var_kl", "full"
     kl_coef: float = 0.0
-    filter_low: float = 0.0  # offline pass-rate filter keeps filter_low < pass rate < filter_high
+    kl_type: str = (
+        "fixed"  # reward-penalty coefficient: "fixed" or "adaptive" (target kl_target over kl_horizon)
+    )
+    kl_target: float = 0.1
+    kl_horizon: float = 10000.0
+    gdpo_reward_keys: list = field(default_factory=lambda: ["accuracy", "format"])
+    # pass-rate filters keep filter_low < mean accuracy < filter_high: offline (the filtered train set) and,
+    # with online_filtering, DAPO dynamic sampling of each step's groups (refilled up to
+    # trainer.max_try_make_batch batches). Both read accuracy, never overall.
+    filter_low: float = 0.0
     filter_high: float = 1.0
+    online_filtering: bool = False
     success_threshold: float = 0.5  # a rollout "passes" when its accuracy reaches this
     # T-GRPO (Video-R1 --temporal): n//2 extra responses per video prompt on shuffled frames (not trained
     # on); ordered responses with accuracy > 0.1 get +temporal_alpha when p_ordered >= temporal_mu*p_shuffled
@@ -60,6 +71,14 @@ class ActorConfig:
     clip_ratio_high: float = 0.28
     clip_ratio_dual: float = 3.0
     micro_batch_size: int = 16
+    # LUFFY (loss_type=luffy) options for off-policy rows (worker.rollout.enable_mix_policy)
+    off_policy_reshape: str = "p_div_p_0.1"
+    off_policy_reshape_weight: float = 0.1
+    off_policy_reshape_pow_exp: float = 0.5
+    off_max_clip: float | None = None
+    off_min_clip: float | None = None
+    all_max_clip: float | None = None
+    loss_remove_clip: bool = False
 
 
 @dataclass
@@ -68,6 +87,10 @@ class RolloutConfig:
     temperature: float = 1.0
     top_p: float = 1.0
     max_new_tokens: int = 1024
+    # mixed offline/online groups (EasyVideoR1): a sample's offline_output replaces the last of its n
+    # responses, always (threshold null) or only when the online group's mean accuracy < the threshold
+    enable_mix_policy: bool = False
+    mix_policy_accuracy_threshold: float | None = None
 
 
 @dataclass
@@ -87,7 +110,10 @@ class RewardConfig:
 
         try:
             return JudgeConfig.optional(
-                self.judge_url, self.judge_model, api_key_env=self.judge_api_key_env, cache_path=self.judge_cache
+                self.judge_url,
+                self.judge_model,
+                api_key_env=self.judge_api_key_env,
+                cache_path=self.judge_cache,
             )
         except ValueError as err:
             raise ConfigError(f"worker.reward judge settings (judge_url, judge_model, …): {err}") from None
@@ -104,6 +130,7 @@ class WorkerConfig:
 class TrainerConfig:
     total_steps: int = 10
     seed: int = 1
+    max_try_make_batch: int = 20  # dynamic sampling: rollout batches per step at most
 
 
 @dataclass
@@ -139,10 +166,45 @@ class RLConfig:
                 raise ConfigError(f"{key} must be > 0, got {value}")
         if self.algorithm.temporal_alpha < 0 or self.algorithm.temporal_mu <= 0:
             raise ConfigError("need algorithm.temporal_alpha >= 0 and algorithm.temporal_mu > 0")
+        self._validate_kl_and_groups()
         if self.trainer.total_steps < 0:
             raise ConfigError("trainer.total_steps must be >= 0")
         self.worker.reward.judge_config()  # a bad judge setting fails at load
         return self
+
+    def _validate_kl_and_groups(self) -> None:
+        from training.algorithms import KL_KINDS
+        from training.algorithms.luffy import reshape_gamma
+
+        alg, ro, actor = self.algorithm, self.worker.rollout, self.worker.actor
+        if alg.kl_penalty not in KL_KINDS:
+            raise ConfigError(f"algorithm.kl_penalty={alg.kl_penalty!r}; allowed: {sorted(KL_KINDS)}")
+        if alg.kl_type not in ("fixed", "adaptive"):
+            raise ConfigError(f"algorithm.kl_type={alg.kl_type!r}; allowed: ['adaptive', 'fixed']")
+        if alg.kl_coef < 0 or alg.kl_target <= 0 or alg.kl_horizon <= 0:
+            raise ConfigError(
+                "need algorithm.kl_coef >= 0, algorithm.kl_target > 0, algorithm.kl_horizon > 0"
+            )
+        keys = alg.gdpo_reward_keys
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+            raise ConfigError(f"algorithm.gdpo_reward_keys must be a non-empty list of names, got {keys!r}")
+        if self.trainer.max_try_make_batch < 1:
+            raise ConfigError("trainer.max_try_make_batch must be >= 1")
+        threshold = ro.mix_policy_accuracy_threshold
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1
+        ):
+            raise ConfigError(
+                f"worker.rollout.mix_policy_accuracy_threshold must be null or in [0, 1], got {threshold!r}"
+            )
+        if ro.enable_mix_policy and ro.n < 2:
+            raise ConfigError(
+                "worker.rollout.enable_mix_policy needs worker.rollout.n >= 2 (one slot is replaced)"
+            )
+        try:
+            reshape_gamma(actor.off_policy_reshape)
+        except ValueError as err:
+            raise ConfigError(f"worker.actor.off_policy_reshape: {err}") from None
 
 
 def _check_name(key: str, name: str, getter) -> None:

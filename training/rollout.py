@@ -42,9 +42,13 @@ class TrainItem:
 
 @dataclass
 class Rollout:
+    """One scored response; ``item_index`` is its prompt's position in the batch (its group).
+    ``off_policy`` marks an offline trajectory put in the group (mix-policy), not sampled from the policy."""
+
     item_index: int
     completion: Completion
     reward: dict[str, float]
+    off_policy: bool = False
 
 
 def generate(

@@ -3,7 +3,8 @@
 Registries (``registry``) map config names to functions; ``compute_advantage`` and
 ``compute_policy_loss`` are the only dispatch paths. Importing this package registers the
 built-ins: advantages grpo, grpo_passk, rloo, reinforce_plus_plus, remax, gdpo; losses ppo,
-gspo, gspo_token, cispo, luffy (off-policy rows shaped by f(p) = p/(p+γ); its trainer wiring is pending).
+gspo, gspo_token, cispo, luffy (off-policy rows from worker.rollout.enable_mix_policy,
+shaped by f(p) = p/(p+γ)).
 """
 
 from .advantages import (

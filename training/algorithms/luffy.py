@@ -69,7 +69,7 @@ def _check_positive(name: str, value: float) -> float:
     return float(value)
 
 
-def _reshape_gamma(off_policy_reshape: object) -> float | None:
+def reshape_gamma(off_policy_reshape: object) -> float | None:
     """γ of a ``p_div_p_<γ>`` name, None for the other valid names; ValueError for unknown names."""
     if isinstance(off_policy_reshape, str) and off_policy_reshape.startswith(_P_DIV_P):
         try:
@@ -181,7 +181,7 @@ def compute_luffy_loss(
     for a non-tensor input).
     """
     off = _check_tensors(old_log_probs, log_probs, advantages, response_mask, off_policy_mask)
-    gamma = _reshape_gamma(off_policy_reshape)
+    gamma = reshape_gamma(off_policy_reshape)
     weight = _check_positive("off_policy_reshape_weight", off_policy_reshape_weight)
     pow_exp = _check_positive("off_policy_reshape_pow_exp", off_policy_reshape_pow_exp)
     _check_clip_options(off_max_clip, off_min_clip, all_max_clip, clip_ratio_c)

@@ -1,0 +1,175 @@
+"""One step's experience: rollouts, mixed offline slots, dynamic sampling, T-GRPO bonus, ReMax baseline.
+
+Order, and why:
+
+1. ``worker.rollout.n`` responses per prompt, scored in one ``score_batch`` (``rollout_and_score``).
+2. Mix-policy (``worker.rollout.enable_mix_policy``): a prompt whose sample has an ``offline_output``
+   (and no ``has_offline_trajectory: false``) gets it in the last slot of its group, tokenised with the
+   model's EOS (``groups.offline_completion``), always or only when the online group's mean accuracy is
+   below ``mix_policy_accuracy_threshold``; the slot is scored again and marked ``off_policy`` (LUFFY's
+   importance shaping reads that mark; other losses treat it as on-policy, as EasyVideoR1 does).
+3. Dynamic sampling (``algorithm.online_filtering``, DAPO): groups with ``filter_low < mean accuracy <
+   filter_high`` are kept, more batches are drawn until ``data.rollout_batch_size`` groups are kept or
+   ``trainer.max_try_make_batch`` batches were sampled. It sees the mixed groups (what is trained on).
+4. T-GRPO (``algorithm.temporal``): the kept video prompts get ``n // 2`` responses on shuffled frames;
+   the bonus enters ``overall`` after filtering (filtering reads accuracy before any bonus).
+5. ReMax: one greedy response per kept prompt, its ``overall`` the baseline of every row of the group.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+import numpy as np
+
+from training.config import RLConfig
+from training.engines.base import SamplingParams
+from training.groups import (
+    dynamic_sample,
+    group_accuracy,
+    offline_completion,
+    shuffle_video_items,
+    substitute_offline,
+    temporal_group_bonus,
+)
+from training.rewards import FormatSpec, RewardWeights, score_batch
+from training.rollout import Rollout, TrainItem, reward_item, rollout_and_score
+from training.update import Experience
+
+
+def offline_text(item: TrainItem) -> str | None:
+    """The offline trajectory; None without ``offline_output`` or when ``has_offline_trajectory`` is false."""
+    if item.extra.get("has_offline_trajectory") is False:
+        return None
+    text = item.extra.get("offline_output")
+    return text if isinstance(text, str) and text.strip() else None
+
+
+class ExperienceMaker:
+    """Builds ``Experience`` for the trainer from batches of ``TrainItem``s; holds no model state itself."""
+
+    def __init__(self, cfg: RLConfig, engine, processor, judge=None):
+        self.cfg, self.engine, self.processor, self.judge = cfg, engine, processor, judge
+        reward = cfg.worker.reward
+        self.weights = RewardWeights(accuracy=reward.accuracy_weight, format=reward.format_weight)
+        self.format_spec = FormatSpec(require_think=reward.require_think)
+        self.template = cfg.data.prompt_template or None
+        self.batches_drawn = 0  # batches taken from the data stream (the data position for resume)
+
+    def _params(self, seed: int, **changes) -> SamplingParams:
+        ro = self.cfg.worker.rollout
+        params = SamplingParams(
+            n=ro.n, temperature=ro.temperature, top_p=ro.top_p, max_new_tokens=ro.max_new_tokens, seed=seed
+        )
+        return replace(params, **changes)
+
+    def _score(self, items: list[TrainItem], params: SamplingParams) -> list[Rollout]:
+        return rollout_and_score(
+            self.engine, items, params, self.weights, self.template, self.format_spec, self.judge
+        )
+
+    # ---- 1 + 2: sample a batch, with offline slots --------------------------------------------------
+    def sample(self, items: list[TrainItem], seed: int, metrics: dict) -> list[Rollout]:
+        rollouts = self._score(items, self._params(seed))
+        if self.cfg.worker.rollout.enable_mix_policy:
+            rollouts = self._mix(items, rollouts, metrics)
+        return rollouts
+
+    def _mix(self, items: list[TrainItem], rollouts: list[Rollout], metrics: dict) -> list[Rollout]:
+        ro, proc = self.cfg.worker.rollout, self.processor
+        threshold = ro.mix_policy_accuracy_threshold
+        groups: dict[int, list[int]] = {}
+        for j, r in enumerate(rollouts):
+            groups.setdefault(r.item_index, []).append(j)
+        accuracy = group_accuracy(rollouts)
+        replaced: list[tuple[int, object]] = []  # (rollout position, offline completion)
+        candidates = 0
+        for i, item in enumerate(items):
+            text = offline_text(item)
+            if text is None:
+                continue
+            candidates += 1
+            try:
+                offline = offline_completion(text, proc.tokenizer, proc.eos_token_ids, ro.max_new_tokens)
+            except ValueError as err:
+                raise ValueError(f"sample {item.sample_id}: offline_output cannot be used: {err}") from None
+            slots = groups[i]
+            sub = substitute_offline([rollouts[j].completion for j in slots], offline, accuracy[i], threshold)
+            if sub.replaced:
+                replaced.append((slots[-1], offline))
+        if replaced:
+            rewards = score_batch(
+                [reward_item(items[rollouts[j].item_index], c.text) for j, c in replaced],
+                weights=self.weights, format_spec=self.format_spec, judge=self.judge,
+            )  # fmt: skip
+            rollouts = list(rollouts)
+            for (j, completion), reward in zip(replaced, rewards, strict=True):
+                rollouts[j] = Rollout(rollouts[j].item_index, completion, reward, off_policy=True)
+        add = {
+            "mix_policy/online_groups_evaluated": len(items),
+            "mix_policy/offline_candidates": candidates,
+            "mix_policy/offline_replaced_groups": len(replaced),
+        }
+        for k, v in add.items():
+            metrics[k] = metrics.get(k, 0.0) + float(v)
+        return rollouts
+
+    # ---- the whole step -------------------------------------------------------------------------------
+    def make(
+        self, first: list[TrainItem], more: Iterable[list[TrainItem]], step: int
+    ) -> tuple[Experience, dict]:
+        """The experience of step ``step`` from batch ``first`` (drawn already) and, with dynamic sampling,
+        further batches from ``more``; ``batches_drawn`` counts every batch used."""
+        cfg = self.cfg
+        base_seed = cfg.trainer.seed * 100_003 + step
+        metrics: dict[str, float] = {}
+        self.batches_drawn += 1
+        if cfg.algorithm.online_filtering:
+            tries = itertools.count()
+
+            def draw() -> Iterator[list[TrainItem]]:
+                yield first
+                for batch in more:
+                    self.batches_drawn += 1
+                    yield batch
+
+            dyn = dynamic_sample(
+                lambda items: self.sample(items, base_seed + 7919 * next(tries), metrics),
+                draw(), target_groups=cfg.data.rollout_batch_size, max_tries=cfg.trainer.max_try_make_batch,
+                low=cfg.algorithm.filter_low, high=cfg.algorithm.filter_high,
+            )  # fmt: skip
+            items, rollouts = dyn.items, dyn.rollouts
+            metrics.update(dyn.report.metrics())
+        else:
+            items, rollouts = first, self.sample(first, base_seed, metrics)
+        if items and cfg.algorithm.temporal:
+            metrics.update(self._temporal_bonus(items, rollouts, base_seed))
+        baselines = None
+        if items and cfg.algorithm.adv_estimator == "remax":
+            greedy = self._score(items, self._params(base_seed, n=1, temperature=0.0))
+            per_item = [float(g.reward["overall"]) for g in greedy]
+            baselines = [per_item[r.item_index] for r in rollouts]
+            metrics["remax/greedy_reward"] = sum(per_item) / len(per_item)
+        return Experience(items, rollouts, baselines), metrics
+
+    def _temporal_bonus(self, items: list[TrainItem], rollouts: list[Rollout], seed: int) -> dict[str, float]:
+        """T-GRPO (Video-R1): ``n // 2`` responses per video item on shuffled frames (``shuffle_frames``
+        seeded by the step), scored but never trained on; each ordered rollout's ``temporal_bonus`` (from
+        ``shaping.temporal_bonus``) is stored in its reward and ``weights.accuracy * bonus`` added to its
+        ``overall`` (Video-R1 adds it to the accuracy reward, whose weight is 1 there). Returns metrics."""
+        alg = self.cfg.algorithm
+        shuffled_items, origin = shuffle_video_items(items, np.random.default_rng(seed))
+        shuffled = []
+        if shuffled_items:
+            n = max(1, self.cfg.worker.rollout.n // 2)
+            shuffled = self._score(shuffled_items, self._params(seed, n=n))
+        result = temporal_group_bonus(
+            rollouts, shuffled, [it.data_type for it in items], alpha=alg.temporal_alpha, mu=alg.temporal_mu,
+            shuffled_origin=origin,
+        )  # fmt: skip
+        for rollout, bonus in zip(rollouts, result.bonus, strict=True):
+            rollout.reward["temporal_bonus"] = float(bonus)
+            rollout.reward["overall"] += self.weights.accuracy * float(bonus)
+        return result.metrics

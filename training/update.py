@@ -1,0 +1,182 @@
+"""The policy update of one RL step: scored rollouts -> tensors -> advantages -> policy-loss passes.
+
+Given an ``Experience`` (the kept prompts and their item-major rollout groups):
+
+1. responses are right-padded to [B, T] with their mask; each rollout's ``overall`` reward sits on its last
+   token (``token_level_scores``);
+2. old log-probs (current policy, before any update: veRL semantics, also for offline rows, whose
+   behaviour probability nobody has) and, when KL is on, reference log-probs, once per micro-batch;
+3. KL as a reward penalty (``use_kl_loss`` off, ``kl_coef`` > 0): ``scores - β·kld`` with a fixed or
+   adaptive β (``algorithm.kl_type``), updated after the step;
+4. advantages from the registered estimator with every input any estimator takes: token rewards, mask,
+   the group of each row (its prompt's batch position, so a prompt drawn twice forms two groups),
+   ReMax baselines, GDPO per-key scores;
+5. ``worker.actor.ppo_epochs`` passes of the registered loss over micro-batches, gradients accumulated so
+   the mini-batch loss is one token-mean (or sequence mean) over all rows, clipped, one optimizer step per
+   pass; LUFFY gets the off-policy row mask and its shaping options.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import torch
+
+from training.algorithms import apply_kl_penalty, compute_advantage, compute_policy_loss, kl_penalty
+from training.algorithms.kl import get_kl_controller
+from training.config import RLConfig
+from training.models.policy import token_logprobs
+from training.rollout import Rollout, TrainItem
+
+log = logging.getLogger(__name__)
+LUFFY_OPTIONS = (
+    "off_policy_reshape",
+    "off_policy_reshape_weight",
+    "off_policy_reshape_pow_exp",
+    "off_max_clip",
+    "off_min_clip",
+    "all_max_clip",
+    "loss_remove_clip",
+)
+
+
+@dataclass
+class Experience:
+    """What one step trains on. ``rollouts[j].item_index`` indexes ``items``; groups are item-major.
+    ``reward_baselines`` (ReMax): per rollout, the reward of the greedy response to its prompt."""
+
+    items: list[TrainItem]
+    rollouts: list[Rollout]
+    reward_baselines: list[float] | None = None
+
+
+def response_tensors(
+    rollouts: list[Rollout], eos_id: int
+) -> tuple[list[list[int]], torch.Tensor, torch.Tensor]:
+    """(response token lists, mask [B, T], token-level scores [B, T] with ``overall`` on the last token).
+    An empty response becomes a lone EOS so every row has one token to carry its reward."""
+    responses = [list(r.completion.token_ids) or [eos_id] for r in rollouts]
+    width = max(len(x) for x in responses)
+    mask = torch.zeros(len(responses), width)
+    scores = torch.zeros(len(responses), width)
+    for i, (r, resp) in enumerate(zip(rollouts, responses)):
+        mask[i, : len(resp)] = 1
+        scores[i, len(resp) - 1] = float(r.reward["overall"])
+    return responses, mask, scores
+
+
+class PolicyUpdater:
+    """Owns the optimizer step of the policy; ``update(experience)`` returns the step's metrics."""
+
+    def __init__(self, cfg: RLConfig, model, processor, optimizer, scheduler=None, ref_model=None):
+        self.cfg, self.model, self.processor = cfg, model, processor
+        self.optimizer, self.scheduler, self.ref_model = optimizer, scheduler, ref_model
+        alg = cfg.algorithm
+        self.kl_in_reward = ref_model is not None and not alg.use_kl_loss
+        self.kl_ctrl = get_kl_controller(alg.kl_type, alg.kl_coef, alg.kl_target, alg.kl_horizon)
+
+    def _logprobs(self, model, prompts, responses, idx: list[int]):
+        proc = self.processor
+        return token_logprobs(
+            model,
+            [prompts[i] for i in idx],
+            [responses[i] for i in idx],
+            proc.tokenizer.pad_token_id,
+            proc.family,
+            self.cfg.worker.rollout.temperature,
+        )
+
+    def update(self, exp: Experience) -> dict[str, float]:
+        cfg, actor, proc = self.cfg, self.cfg.worker.actor, self.processor
+        t0 = time.perf_counter()
+        template = cfg.data.prompt_template or None
+        encoded = [proc.encode(it.prompt(template), it.media, sample_id=it.sample_id) for it in exp.items]
+        rollouts = exp.rollouts
+        prompts = [encoded[r.item_index] for r in rollouts]
+        eos = (
+            proc.tokenizer.eos_token_id if proc.tokenizer.eos_token_id is not None else proc.eos_token_ids[0]
+        )
+        responses, mask, scores = response_tensors(rollouts, eos)
+        chunks = [
+            list(range(s, min(s + actor.micro_batch_size, len(rollouts))))
+            for s in range(0, len(rollouts), actor.micro_batch_size)
+        ]
+        stats: dict[str, list[float]] = {}
+        with torch.no_grad():
+            old = [self._logprobs(self.model, prompts, responses, idx)[0] for idx in chunks]
+            ref = None
+            if self.ref_model is not None:
+                ref = [self._logprobs(self.ref_model, prompts, responses, idx)[0] for idx in chunks]
+        token_rewards = scores
+        if self.kl_in_reward:
+            width = mask.shape[1]
+            old_full = torch.cat([torch.nn.functional.pad(o, (0, width - o.shape[1])) for o in old])
+            ref_full = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[1])) for r in ref])
+            token_rewards, current_kl = apply_kl_penalty(
+                scores, old_full, ref_full, mask, self.kl_ctrl.kl_coef, cfg.algorithm.kl_penalty
+            )
+            stats["actor/reward_kl_penalty_coef"] = [self.kl_ctrl.kl_coef]
+            stats["actor/reward_kl_penalty"] = [current_kl]
+            self.kl_ctrl.update(current_kl, n_steps=len(rollouts))
+        advantages, _ = compute_advantage(
+            cfg.algorithm.adv_estimator,
+            token_level_rewards=token_rewards,
+            response_mask=mask,
+            index=[r.item_index for r in rollouts],
+            norm_by_std=cfg.algorithm.norm_adv_by_std_in_grpo,
+            reward_baselines=exp.reward_baselines,
+            reward_scores={
+                k: [float(r.reward.get(k, 0.0)) for r in rollouts] for k in cfg.algorithm.gdpo_reward_keys
+            },
+        )
+        off_policy = torch.tensor([r.off_policy for r in rollouts], dtype=torch.bool)
+        extra = {}
+        if actor.loss_type == "luffy":
+            extra = {k: getattr(actor, k) for k in LUFFY_OPTIONS}
+        kl_loss_on = ref is not None and not self.kl_in_reward
+        total_tokens = mask.sum().clamp(min=1)
+        for _ in range(actor.ppo_epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            for k, idx in enumerate(chunks):
+                logp, m = self._logprobs(self.model, prompts, responses, idx)
+                if actor.loss_type == "luffy":
+                    extra["off_policy_mask"] = off_policy[idx]
+                loss, pl_metrics = compute_policy_loss(
+                    actor.loss_type,
+                    old_log_probs=old[k],
+                    log_probs=logp,
+                    advantages=advantages[idx, : m.shape[1]],
+                    response_mask=m,
+                    clip_ratio_low=actor.clip_ratio_low,
+                    clip_ratio_high=actor.clip_ratio_high,
+                    clip_ratio_c=actor.clip_ratio_dual,
+                    loss_agg_mode=actor.loss_agg_mode,
+                    **extra,
+                )
+                if kl_loss_on:
+                    kl = kl_penalty(logp, ref[k], cfg.algorithm.kl_penalty)
+                    kl_value = (kl * m).sum() / m.sum().clamp(min=1)
+                    loss = loss + cfg.algorithm.kl_coef * kl_value
+                    stats.setdefault("actor/kl_loss", []).append(float(kl_value))
+                # token-mean over the whole mini-batch, not a mean of micro-batch means
+                token_mean = actor.loss_agg_mode == "token-mean"
+                scale = m.sum() / total_tokens if token_mean else len(idx) / len(rollouts)
+                (loss * scale).backward()
+                stats.setdefault("actor/pg_loss", []).append(loss.item())
+                for key, v in pl_metrics.items():
+                    stats.setdefault(f"actor/{key}", []).append(float(v))
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), actor.max_grad_norm)
+            if torch.isfinite(grad_norm):
+                self.optimizer.step()
+            else:
+                log.warning("non-finite grad norm, update skipped")
+            stats.setdefault("actor/grad_norm", []).append(float(grad_norm))
+        if self.scheduler is not None:
+            self.scheduler.step()
+        out = {k: sum(v) / len(v) for k, v in stats.items()}
+        out["actor/lr"] = float(self.optimizer.param_groups[0]["lr"])
+        out["actor/off_policy_frac"] = float(off_policy.float().mean()) if len(rollouts) else 0.0
+        out["time/update_s"] = time.perf_counter() - t0
+        return out
