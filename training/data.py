@@ -176,26 +176,39 @@ def stream_batches(
     shuffle: bool = True,
     epochs: int | None = None,
     num_batches: int | None = None,
+    start_batch: int = 0,
 ) -> Iterator[list[TrainItem]]:
-    """TrainItem batches over ``epochs`` passes (or exactly ``num_batches`` batches; endless if neither).
+    """TrainItem batches over ``epochs`` passes (or exactly ``num_batches`` batches; endless if neither),
+    beginning at batch ``start_batch`` of that sequence (a resumed run's data position).
 
-    One Ray dataset spans many epochs (each reshuffled with ``seed + epoch``), so the frame-fetching
-    actor starts once rather than once per epoch (~3 s each here); batches run across epoch edges.
+    Batch k holds rows ``[k·batch_size, (k+1)·batch_size)`` of the concatenated epoch orders (epoch e
+    shuffled with ``seed + e``), so batch k is the same rows whether the stream started at 0 or at k, and
+    batches run across epoch edges. One Ray dataset spans many epochs, so the frame-fetching actor starts
+    once rather than once per epoch (~3 s each here).
     """
     import ray
 
     if not rows:
         raise ValueError("no training rows: the filtered train set is empty")
+    if start_batch < 0:
+        raise ValueError(f"start_batch must be >= 0, got {start_batch}")
     ensure_ray()
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # deterministic order (resume needs it)
     ctx.enable_progress_bars = False
+    skip = start_batch * batch_size
+    first, skip = divmod(skip, len(rows))  # first epoch touched, rows of it already consumed
+    last = None  # one past the last epoch needed
     if num_batches is not None:
-        epochs = -(-num_batches * batch_size // len(rows))
-    chunk = epochs if epochs is not None else 8
-    first = 0
-    while epochs is None or first < epochs:
-        order = [r for e in range(first, first + chunk) for r in epoch_order(rows, seed, e, shuffle)]
+        last = -(-(start_batch + num_batches) * batch_size // len(rows))
+    elif epochs is not None:
+        last = epochs
+    chunk = last - first if last is not None else 8
+    while last is None or first < last:
+        order = [r for e in range(first, first + chunk) for r in epoch_order(rows, seed, e, shuffle)][skip:]
+        skip = 0
+        if not order:
+            break
         ds = ray.data.from_items([_to_row(r) for r in order]).map_batches(
             AttachCachedFrames,
             fn_constructor_kwargs={"cache_root": cache_root},

@@ -4,25 +4,115 @@ Layout (as veRL): prompts are left-padded to a common length P, responses right-
 logits that predict response token j sit at position P - 1 + j for every row. Qwen's M-RoPE position
 ids are computed by the model from ``mm_token_type_ids`` and the attention mask, so padding on either
 side is harmless.
+
+Distributed training (FSDP/DDP) needs every trainable parameter to join every backward, on every rank.
+A micro-batch without pixels never runs the vision tower, so ``token_logprobs(..., dummy_vision=True)``
+runs the tower on a tiny all-zero input and adds ``0.0 *`` its outputs to the log-probs: the values are
+bit-identical and the tower's gradients are exactly zero, but its parameters are part of the graph
+(veRL and EasyR1 do the same inside their patched forwards).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from training.models.processor import EncodedPrompt, QwenVLProcessor
 
+if TYPE_CHECKING:
+    from training.models.lora import LoraSpec
 
-def load_policy(path: str | Path, dtype: torch.dtype = torch.float32, device: str = "cpu"):
-    """(model, processor) from a checkpoint directory, the same call a real Qwen checkpoint takes."""
+
+def load_policy(
+    path: str | Path,
+    dtype: torch.dtype = torch.float32,
+    device: str = "cpu",
+    *,
+    freeze_vision_tower: bool = False,
+    lora: LoraSpec | None = None,
+):
+    """(model, processor) from a checkpoint directory, the same call a real Qwen checkpoint takes.
+
+    ``lora`` wraps the model with peft adapters (only they train); ``freeze_vision_tower`` then stops the
+    vision encoder and its merger from training (EasyR1's ``freeze_vision_tower``). Both default off, so
+    the plain call still returns a fully trainable transformers model.
+    """
     from transformers import AutoModelForImageTextToText
 
     processor = QwenVLProcessor(path)
     model = AutoModelForImageTextToText.from_pretrained(str(path), dtype=dtype).to(device)
+    if lora is not None:
+        from training.models.lora import apply_lora
+
+        model = apply_lora(model, lora)
+    if freeze_vision_tower:
+        freeze_vision(model)
     return model, processor
+
+
+def vision_tower(model) -> torch.nn.Module:
+    """The visual encoder (patch embedding, blocks, merger; Qwen3-VL's deepstack mergers) of a Qwen-VL
+    model, also through a peft wrapper. One tower serves images and videos."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    tower = getattr(getattr(base, "model", None), "visual", None)
+    if tower is None:
+        raise ValueError(f"{type(base).__name__} has no vision tower at .model.visual")
+    return tower
+
+
+def freeze_vision(model) -> dict[str, int]:
+    """Stop the whole vision tower from training, as EasyR1 does (``model.model.visual`` with its merger).
+
+    Returns element counts: ``frozen`` (vision parameters, now fixed) and ``trainable`` (what is left).
+    The optimizer may still be given every parameter: AdamW skips parameters whose grad stays None.
+    """
+    tower = vision_tower(model)
+    tower.requires_grad_(False)
+    return {
+        "frozen": sum(p.numel() for p in tower.parameters()),
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+
+
+def _tensors(x) -> Iterator[torch.Tensor]:
+    """Every tensor in a model output, however nested (ModelOutput, tuples, lists)."""
+    if isinstance(x, torch.Tensor):
+        yield x
+    elif isinstance(x, Mapping):
+        for v in x.values():
+            yield from _tensors(v)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            yield from _tensors(v)
+
+
+def dummy_vision_term(model) -> torch.Tensor | None:
+    """A scalar 0 that depends on every vision-tower parameter, or None when nothing needs it.
+
+    The tower runs on one minimal all-zero grid (t=1, h=w=2·merge patches, i.e. 4 merged tokens) built
+    from its own config, and every output is summed, Qwen3-VL's deepstack features included, so each
+    vision parameter receives an exactly-zero gradient. Skipped (None) when gradients are off or no
+    vision parameter trains (frozen tower, LoRA on the language model only): there is nothing to sync.
+    """
+    tower = vision_tower(model)
+    if not torch.is_grad_enabled() or not any(p.requires_grad for p in tower.parameters()):
+        return None
+    cfg = tower.config
+    side = 2 * cfg.spatial_merge_size
+    param = next(tower.parameters())
+    pixels = torch.zeros(
+        side * side,
+        cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size**2,
+        dtype=param.dtype,
+        device=param.device,
+    )
+    grid = torch.tensor([[1, side, side]], device=param.device)
+    out = tower(pixels, grid_thw=grid)
+    return 0.0 * sum(t.float().sum() for t in _tensors(out))
 
 
 def _vision_kwargs(prompts: list[EncodedPrompt], device) -> dict:
@@ -80,12 +170,17 @@ def token_logprobs(
     pad_id: int,
     family: str,
     temperature: float = 1.0,
+    *,
+    dummy_vision: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probabilities of each response token under ``model``.
 
     Returns ``(logp [B, R], response_mask [B, R])``; entries where the mask is 0 are 0. Gradients flow
     when called outside ``torch.no_grad``. ``temperature`` divides the logits as in sampling, so the
-    ratio compares the distributions the rollout actually sampled from.
+    ratio compares the distributions the rollout actually sampled from. The micro-batch may mix
+    image-only, video-only, image+video and text-only prompts. ``dummy_vision``: when the micro-batch
+    has no pixels at all, add the zero-weighted vision pass of ``dummy_vision_term`` to ``logp`` so
+    every vision parameter joins the backward (set it whenever the update runs under FSDP/DDP).
     """
     device = next(model.parameters()).device
     batch = collate_prompts(prompts, pad_id, device, family)
@@ -99,4 +194,8 @@ def token_logprobs(
     if temperature != 1.0:
         logits = logits / temperature
     logp = torch.gather(F.log_softmax(logits, dim=-1), 2, resp_ids.unsqueeze(-1)).squeeze(-1)
+    has_pixels = "pixel_values" in batch or "pixel_values_videos" in batch
+    # After the model's own forward: under FSDP2 the root module must run first (lazy init, unshard).
+    if dummy_vision and not has_pixels and (zero := dummy_vision_term(model)) is not None:
+        logp = logp + zero  # x + 0.0 == x bit for bit; masking after keeps padded entries as before
     return logp * resp_mask, resp_mask

@@ -21,6 +21,7 @@ the files a real Qwen checkpoint ships.
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from cache_store.types import CachedMedia
 
 FAMILIES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl"}
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+# Checkpoint files the processor reads besides the tokenizer's own (copied by ``save_pretrained``).
+PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json", "chat_template.jinja")
 
 
 class PlaceholderMismatchError(ValueError):
@@ -221,6 +224,16 @@ class QwenVLProcessor:
                     f"sample {sample_id}: {kind} features and {kind} tokens do not match: "
                     f"tokens {n_tokens}, features {n_features}"
                 )
+
+    def save_pretrained(self, out_dir: str | Path) -> None:
+        """Write what ``__init__`` reads: the tokenizer (with its chat template) and the image/video
+        preprocessor configs, so ``QwenVLProcessor(out_dir)`` loads the same processor."""
+        out = Path(out_dir)
+        self.tokenizer.save_pretrained(out)
+        for name in PROCESSOR_FILES:
+            src = self.path / name
+            if src.exists() and not (out / name).exists():
+                shutil.copy2(src, out / name)
 
     def decode(self, token_ids: list[int]) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=True)
