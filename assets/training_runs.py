@@ -1,12 +1,17 @@
 """Training assets: the SFT warm start (cold start) and the GRPO-family RL run."""
 
+import hashlib
+import json
+
 import dagster as dg
 
 from assets.resources import RayResource, WorkspaceResource
 from training.config import load_config, to_dict
 from training.data import read_prepared, stream_batches
+from training.distributed import train_on_ray
 from training.sft import run_sft
-from training.trainer import RLTrainer
+from training.tracking import read_metrics
+from training.trainer import RLTrainer, RunResult
 
 
 class SFTConfig(dg.Config):
@@ -78,6 +83,8 @@ class TrainingRunConfig(dg.Config):
     max_new_tokens: int = 112
     seed: int = 1
     overrides: list[str] = []
+    # >1: Ray Train TorchTrainer workers (gloo on CPU, NCCL on GPU), each with its own Ray Data shard
+    num_workers: int = 1
 
 
 def rl_config(config: TrainingRunConfig, model_path: str):
@@ -115,25 +122,35 @@ def training_run(
     cfg = rl_config(config, sft_warm_start["checkpoint"])
     ray.ensure()
     rows = read_prepared(filtered_train_set["path"])
-    out_dir = workspace.path("runs", "grpo", context.run_id[:8])
+    # one directory per (config, data): materializing again after a crash resumes from its checkpoint
+    digest = hashlib.sha256(
+        json.dumps([to_dict(cfg), filtered_train_set["path"], config.num_workers], sort_keys=True).encode()
+    ).hexdigest()[:12]
+    out_dir = workspace.path("runs", "grpo", digest)
+    if config.num_workers > 1:
+        out = train_on_ray(cfg, rows, media_cache["uri"], out_dir, num_workers=config.num_workers)
+        result = RunResult(out["checkpoint"], int(out["steps"]), read_metrics(out_dir / "metrics.jsonl"))
+    else:
 
-    def log_step(m: dict) -> None:
-        context.log.info(
-            f"rl step {m['step']}/{cfg.trainer.total_steps}: reward {m['reward/overall']:.3f} "
-            f"acc {m['reward/accuracy']:.3f} len {m['response_length/mean']:.1f} "
-            f"({m['time/step_s']:.1f}s, data wait {m['time/data_wait_s']:.2f}s)"
-        )
+        def log_step(m: dict) -> None:
+            context.log.info(
+                f"rl step {m['step']}/{cfg.trainer.total_steps}: reward {m['reward/overall']:.3f} "
+                f"acc {m['reward/accuracy']:.3f} len {m['response_length/mean']:.1f} "
+                f"({m['time/step_s']:.1f}s, data wait {m['time/data_wait_s']:.2f}s)"
+            )
 
-    trainer = RLTrainer(cfg, cfg.model_path, out_dir, on_metrics=log_step).setup()
-    batches = stream_batches(
-        rows,
-        media_cache["uri"],
-        cfg.data.rollout_batch_size,
-        seed=cfg.data.seed,
-        shuffle=cfg.data.shuffle,
-        num_batches=cfg.trainer.total_steps,
-    )
-    result = trainer.train(batches, steps=cfg.trainer.total_steps)
+        trainer = RLTrainer(cfg, cfg.model_path, out_dir, on_metrics=log_step).setup()
+        if start := trainer.resume():
+            context.log.info(f"resumed {out_dir} at step {trainer.global_step} (data position {start})")
+        endless = cfg.algorithm.online_filtering  # dynamic sampling draws as many batches as it needs
+        result = trainer.train(
+            lambda position: stream_batches(
+                rows, media_cache["uri"], cfg.data.rollout_batch_size, seed=cfg.data.seed,
+                shuffle=cfg.data.shuffle, start_batch=position,
+                num_batches=None if endless else max(1, cfg.trainer.total_steps - trainer.global_step),
+            ),
+            steps=cfg.trainer.total_steps,
+        )  # fmt: skip
     hist = result.history
     table = "| step | reward | accuracy | format | length |\n|---|---|---|---|---|\n" + "\n".join(
         f"| {h['step']} | {h['reward/overall']:.3f} | {h['reward/accuracy']:.3f} | {h['reward/format']:.3f} | "

@@ -231,3 +231,23 @@ def test_mix_policy_needs_two_responses():
                 "algorithm.adv_estimator=remax",
             ]
         )
+
+
+def test_lora_run_trains_only_adapters_and_saves_a_plain_checkpoint(tiny_models, tmp_path):
+    from transformers import AutoModelForImageTextToText
+
+    from training.checkpoint import CheckpointError
+
+    trainer = _trainer(tiny_models, tmp_path, "worker.actor.lora_rank=4", "worker.actor.freeze_vision_tower=true")
+    _script(trainer, {"a": [YES, NO]})
+    trainable = {n for n, p in trainer.model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    result = trainer.train([[_item("a", trainer.processor.video.factor)]], steps=1)
+    changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == trainable
+    plain = AutoModelForImageTextToText.from_pretrained(result.checkpoint)
+    assert not any("lora" in k for k in plain.state_dict())
+    again = _trainer(tiny_models, tmp_path, "worker.actor.lora_rank=4")
+    with pytest.raises(CheckpointError, match="resuming a LoRA run is not supported"):
+        again.resume()

@@ -71,6 +71,13 @@ class ActorConfig:
     clip_ratio_high: float = 0.28
     clip_ratio_dual: float = 3.0
     micro_batch_size: int = 16
+    freeze_vision_tower: bool = False  # EasyR1: the whole visual encoder incl. merger(s) stays fixed
+    lora_rank: int = 0  # > 0: train LoRA adapters (peft) on the language model's linears; 0 = full tuning
+    lora_alpha: float = 64.0
+    lora_target_modules: str = "all-linear"  # or "q_proj,v_proj,…"
+    lr_scheduler_type: str = "constant"  # or "cosine" (to min_lr_ratio·lr), after a linear warmup
+    lr_warmup_ratio: float = 0.0
+    min_lr_ratio: float = 0.0
     # LUFFY (loss_type=luffy) options for off-policy rows (worker.rollout.enable_mix_policy)
     off_policy_reshape: str = "p_div_p_0.1"
     off_policy_reshape_weight: float = 0.1
@@ -131,6 +138,11 @@ class TrainerConfig:
     total_steps: int = 10
     seed: int = 1
     max_try_make_batch: int = 20  # dynamic sampling: rollout batches per step at most
+    # checkpoints (HF weights + optimizer, scheduler, RNG, data position) under <run>/checkpoints
+    save_freq: int = 0  # every N steps (0: only at the end)
+    save_limit: int = -1  # keep the newest N (-1: all)
+    find_last_checkpoint: bool = True  # resume from the newest complete checkpoint of the run directory
+    logger: list = field(default_factory=lambda: ["console", "jsonl", "tensorboard"])  # + mlflow, wandb
 
 
 @dataclass
@@ -188,6 +200,22 @@ class RLConfig:
         keys = alg.gdpo_reward_keys
         if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
             raise ConfigError(f"algorithm.gdpo_reward_keys must be a non-empty list of names, got {keys!r}")
+        from training.checkpoint import SCHEDULER_KINDS
+        from training.tracking import BACKENDS
+
+        if not isinstance(self.trainer.logger, list) or set(self.trainer.logger) - set(BACKENDS):
+            raise ConfigError(f"trainer.logger={self.trainer.logger!r}; allowed entries: {list(BACKENDS)}")
+        if actor.lr_scheduler_type not in SCHEDULER_KINDS:
+            raise ConfigError(
+                f"worker.actor.lr_scheduler_type={actor.lr_scheduler_type!r}; "
+                f"allowed: {list(SCHEDULER_KINDS)}"
+            )
+        if not (0 <= actor.lr_warmup_ratio <= 1 and 0 <= actor.min_lr_ratio <= 1):
+            raise ConfigError("worker.actor.lr_warmup_ratio and worker.actor.min_lr_ratio must be in [0, 1]")
+        if actor.lora_rank < 0:
+            raise ConfigError("worker.actor.lora_rank must be >= 0 (0: no LoRA)")
+        if self.trainer.save_freq < 0:
+            raise ConfigError("trainer.save_freq must be >= 0 (0: save only at the end)")
         if self.trainer.max_try_make_batch < 1:
             raise ConfigError("trainer.max_try_make_batch must be >= 1")
         threshold = ro.mix_policy_accuracy_threshold

@@ -104,7 +104,7 @@ def _meta(c: CachedMedia) -> dict:
     }
 
 
-def _to_row(r: dict) -> dict:
+def to_ray_row(r: dict) -> dict:
     return {
         "sample_id": str(r["sample_id"]),
         "problem": r["problem"],
@@ -209,7 +209,7 @@ def stream_batches(
         skip = 0
         if not order:
             break
-        ds = ray.data.from_items([_to_row(r) for r in order]).map_batches(
+        ds = ray.data.from_items([to_ray_row(r) for r in order]).map_batches(
             AttachCachedFrames,
             fn_constructor_kwargs={"cache_root": cache_root},
             batch_size=batch_size,

@@ -50,8 +50,9 @@ def offline_text(item: TrainItem) -> str | None:
 class ExperienceMaker:
     """Builds ``Experience`` for the trainer from batches of ``TrainItem``s; holds no model state itself."""
 
-    def __init__(self, cfg: RLConfig, engine, processor, judge=None):
+    def __init__(self, cfg: RLConfig, engine, processor, judge=None, rank: int = 0):
         self.cfg, self.engine, self.processor, self.judge = cfg, engine, processor, judge
+        self.rank = rank  # each Ray Train worker samples with its own seeds
         reward = cfg.worker.reward
         self.weights = RewardWeights(accuracy=reward.accuracy_weight, format=reward.format_weight)
         self.format_spec = FormatSpec(require_think=reward.require_think)
@@ -123,7 +124,7 @@ class ExperienceMaker:
         """The experience of step ``step`` from batch ``first`` (drawn already) and, with dynamic sampling,
         further batches from ``more``; ``batches_drawn`` counts every batch used."""
         cfg = self.cfg
-        base_seed = cfg.trainer.seed * 100_003 + step
+        base_seed = cfg.trainer.seed * 100_003 + step + 1_000_003 * self.rank
         metrics: dict[str, float] = {}
         self.batches_drawn += 1
         if cfg.algorithm.online_filtering:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
+from training.checkpoint import save_checkpoint
 from training.models.policy import load_policy, token_logprobs
 from training.rollout import TrainItem
-from training.trainer import RunResult, save_checkpoint
+from training.trainer import RunResult
 
 
 def sft_target(item: TrainItem) -> str:

@@ -13,9 +13,7 @@ One step on a batch of prompts (``TrainItem``s streamed from the Lance cache by 
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,16 +21,26 @@ from pathlib import Path
 
 import torch
 
-from training.config import RLConfig
+from training.checkpoint import (
+    CheckpointError,
+    find_resume,
+    is_complete,
+    load_state,
+    make_scheduler,
+    save_checkpoint,
+    save_state,
+)
+from training.config import RLConfig, to_dict
 from training.engines.hf import HFEngine
 from training.experience import ExperienceMaker
+from training.models.lora import LoraSpec, is_lora
 from training.models.policy import load_policy
 from training.rewards.judge import JudgeClient
 from training.rollout import TrainItem
+from training.tracking import Tracker, read_metrics
 from training.update import PolicyUpdater
 
 log = logging.getLogger(__name__)
-PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json", "chat_template.jinja")
 
 
 @dataclass
@@ -42,24 +50,17 @@ class RunResult:
     history: list[dict] = field(default_factory=list)
 
 
-def save_checkpoint(model, processor, out_dir: str | Path) -> Path:
-    """``save_pretrained`` the model and tokenizer, and copy the processor configs beside them."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    processor.tokenizer.save_pretrained(out)
-    for name in PROCESSOR_FILES:
-        src = processor.path / name
-        if src.exists() and not (out / name).exists():
-            shutil.copy2(src, out / name)
-    return out
-
-
 class RLTrainer:
     """GRPO-family trainer over one policy; ``setup`` loads, ``step`` updates, ``save`` checkpoints."""
 
     def __init__(
-        self, cfg: RLConfig, model_path: str | Path, save_dir: str | Path, on_metrics: Callable | None = None
+        self,
+        cfg: RLConfig,
+        model_path: str | Path,
+        save_dir: str | Path,
+        on_metrics: Callable | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         self.cfg = cfg
         self.model_path = Path(model_path)
@@ -67,15 +68,28 @@ class RLTrainer:
         self.on_metrics = on_metrics or (lambda m: None)
         self.history: list[dict] = []
         self.global_step = 0
+        self.rank, self.world_size = rank, world_size
+        self.tracker: Tracker | None = None
 
     def setup(self) -> RLTrainer:
         torch.manual_seed(self.cfg.trainer.seed)
-        self.model, self.processor = load_policy(self.model_path)
-        self.model.train()
         actor = self.cfg.worker.actor
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=actor.lr, weight_decay=actor.weight_decay
+        lora = None
+        if actor.lora_rank > 0:
+            lora = LoraSpec(actor.lora_rank, actor.lora_alpha, target_modules=actor.lora_target_modules)
+        self.model, self.processor = load_policy(
+            self.model_path, freeze_vision_tower=actor.freeze_vision_tower, lora=lora
         )
+        self.model.train()
+        self.optimizer = torch.optim.AdamW(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=actor.lr,
+            weight_decay=actor.weight_decay,
+        )
+        self.scheduler = make_scheduler(
+            self.optimizer, self.cfg.trainer.total_steps, actor.lr_warmup_ratio, actor.lr_scheduler_type,
+            actor.min_lr_ratio,
+        )  # fmt: skip
         self.engine = HFEngine(
             self.model, self.processor, batch_size=max(1, self.cfg.data.rollout_batch_size)
         )
@@ -85,12 +99,44 @@ class RLTrainer:
             self.ref_model.eval().requires_grad_(False)
         judge_config = self.cfg.worker.reward.judge_config()
         self.judge = None if judge_config is None else JudgeClient(judge_config)
-        self.maker = ExperienceMaker(self.cfg, self.engine, self.processor, self.judge)
+        self.maker = ExperienceMaker(self.cfg, self.engine, self.processor, self.judge, rank=self.rank)
         self.updater = PolicyUpdater(
-            self.cfg, self.model, self.processor, self.optimizer, ref_model=self.ref_model
+            self.cfg, self.model, self.processor, self.optimizer, self.scheduler, ref_model=self.ref_model
         )
         self.save_dir.mkdir(parents=True, exist_ok=True)
         return self
+
+    # ---- resume --------------------------------------------------------------------------------
+    @property
+    def checkpoint_root(self) -> Path:
+        return self.save_dir / "checkpoints"
+
+    def resume(self) -> int:
+        """Load the newest complete checkpoint of this run (``trainer.find_last_checkpoint``); returns the
+        data position (batches already drawn from the stream), 0 for a fresh run."""
+        path = find_resume(self.checkpoint_root) if self.cfg.trainer.find_last_checkpoint else None
+        return self.resume_from(path)
+
+    def resume_from(self, path: str | Path | None) -> int:
+        if not path:
+            return 0
+        if is_lora(self.model):  # checkpoints hold merged weights; the adapters alone are not restored
+            raise CheckpointError(
+                f"{path}: resuming a LoRA run is not supported; start a new run directory, or fine-tune "
+                "from the merged checkpoint with model_path"
+            )
+        state = load_state(path, self.model, self.optimizer, self.scheduler)
+        self.global_step = int(state["global_step"])
+        self.maker.batches_drawn = int(state["data_position"].get("batches_consumed", 0))
+        if "kl_ctrl" in state["extra"]:
+            self.updater.kl_ctrl.load_state_dict(state["extra"]["kl_ctrl"])
+        metrics = self.save_dir / "metrics.jsonl"
+        if metrics.exists():  # steps the killed run logged after its last checkpoint are done again
+            self.history = [m for m in read_metrics(metrics) if m.get("step", 0) <= self.global_step]
+        log.info(
+            "resumed from %s at step %d (data position %d)", path, self.global_step, self.maker.batches_drawn
+        )
+        return self.maker.batches_drawn
 
     # ---- one RL step -------------------------------------------------------------------------
     def step(
@@ -100,7 +146,7 @@ class RLTrainer:
         t0 = time.perf_counter()
         exp, sampling = self.maker.make(items, more, self.global_step)
         t_rollout = time.perf_counter() - t0
-        if exp.rollouts:
+        if exp.rollouts or self.world_size > 1:  # a rank with no rollouts still joins the gradient sum
             metrics = self.updater.update(exp)
         else:  # dynamic sampling kept no group: nothing to learn from, the step still counts
             log.warning("step %d: no group kept by dynamic sampling; update skipped", self.global_step + 1)
@@ -122,25 +168,57 @@ class RLTrainer:
             }
         )
         self.history.append(metrics)
-        with open(self.save_dir / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(metrics) + "\n")
+        if self.rank == 0:
+            if self.tracker is None:
+                cfg = self.cfg
+                self.tracker = Tracker(
+                    self.save_dir, cfg.trainer.logger, run_name=self.save_dir.name, config=to_dict(cfg),
+                    total_steps=cfg.trainer.total_steps, start_step=self.global_step - 1,
+                )  # fmt: skip
+            self.tracker.log(metrics, self.global_step)
         self.on_metrics(metrics)
         return metrics
 
     # ---- loop and checkpoint -----------------------------------------------------------------
-    def train(self, batches: Iterable[list[TrainItem]], steps: int) -> RunResult:
-        it = iter(batches)
-        while self.global_step < steps:
-            t0 = time.perf_counter()
-            try:
-                items = next(it)
-            except StopIteration:
-                break
-            self.step(items, data_wait_s=time.perf_counter() - t0, more=it)
-        ckpt = self.save(self.save_dir / "checkpoint")
-        return RunResult(checkpoint=str(ckpt), steps=self.global_step, history=self.history)
+    def train(self, batches: Iterable[list[TrainItem]] | Callable[[int], Iterable], steps: int) -> RunResult:
+        """Steps until ``steps`` are done or the data ends. ``batches`` is an iterable of batches, or a
+        function of the data position returning the stream from there (so a resumed run continues the
+        same order: ``train(lambda pos: stream_batches(..., start_batch=pos), steps)`` after ``resume``)."""
+        it = iter(batches(self.maker.batches_drawn) if callable(batches) else batches)
+        freq = self.cfg.trainer.save_freq
+        saved_at = None
+        try:
+            while self.global_step < steps:
+                t0 = time.perf_counter()
+                try:
+                    items = next(it)
+                except StopIteration:
+                    break
+                self.step(items, data_wait_s=time.perf_counter() - t0, more=it)
+                if freq and self.global_step % freq == 0:
+                    saved_at = self.save_state()
+            if saved_at is None or self.global_step % freq:
+                saved_at = self.save_state()
+        finally:
+            if self.tracker is not None:
+                self.tracker.close()
+                self.tracker = None
+        return RunResult(checkpoint=str(saved_at), steps=self.global_step, history=self.history)
+
+    def save_state(self) -> Path:
+        """Checkpoint ``checkpoints/global_step_<N>`` (HF weights + optimizer, scheduler, RNG, data position),
+        written by rank 0 only; returns its path on every rank."""
+        path = self.checkpoint_root / f"global_step_{self.global_step}"
+        if self.rank == 0 and not is_complete(path):  # a resumed, already finished run has it
+            path = save_state(
+                self.checkpoint_root, self.global_step, self.model, self.processor, self.optimizer,
+                self.scheduler, data_position={"batches_consumed": self.maker.batches_drawn},
+                extra={"kl_ctrl": self.updater.kl_ctrl.state_dict()}, save_limit=self.cfg.trainer.save_limit,
+            )  # fmt: skip
+        return path
 
     def save(self, out_dir: str | Path) -> Path:
+        """The policy alone, as a plain Hugging Face checkpoint."""
         return save_checkpoint(self.model, self.processor, out_dir)
 
 

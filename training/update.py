@@ -14,6 +14,11 @@ Given an ``Experience`` (the kept prompts and their item-major rollout groups):
 5. ``worker.actor.ppo_epochs`` passes of the registered loss over micro-batches, gradients accumulated so
    the mini-batch loss is one token-mean (or sequence mean) over all rows, clipped, one optimizer step per
    pass; LUFFY gets the off-policy row mask and its shaping options.
+
+Under ``torch.distributed`` (Ray Train workers, each with its own prompts) the token count and row count
+that normalise the loss are summed over ranks and every gradient is summed with ``all_reduce`` before
+clipping, so W workers take exactly the step one worker would take on the union of their rollouts
+(a global token-mean, as veRL's). Parameters that got no gradient on a rank join with zeros.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 
 from training.algorithms import apply_kl_penalty, compute_advantage, compute_policy_loss, kl_penalty
 from training.algorithms.kl import get_kl_controller
@@ -31,6 +37,31 @@ from training.models.policy import token_logprobs
 from training.rollout import Rollout, TrainItem
 
 log = logging.getLogger(__name__)
+
+
+def _world() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _sum_over_ranks(value: float) -> float:
+    if _world() == 1:
+        return float(value)
+    t = torch.tensor([float(value)], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t.item())
+
+
+def sync_gradients(params) -> None:
+    """Sum each gradient over ranks (missing ones as zeros); a no-op outside torch.distributed."""
+    if _world() == 1:
+        return
+    for p in params:
+        if p.requires_grad:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
+
+
 LUFFY_OPTIONS = (
     "off_policy_reshape",
     "off_policy_reshape_weight",
@@ -86,11 +117,15 @@ class PolicyUpdater:
             proc.tokenizer.pad_token_id,
             proc.family,
             self.cfg.worker.rollout.temperature,
+            dummy_vision=_world()
+            > 1,  # a text-only micro-batch still gives every vision weight a (zero) grad
         )
 
     def update(self, exp: Experience) -> dict[str, float]:
         cfg, actor, proc = self.cfg, self.cfg.worker.actor, self.processor
         t0 = time.perf_counter()
+        if not exp.rollouts:
+            return self._idle_update()
         template = cfg.data.prompt_template or None
         encoded = [proc.encode(it.prompt(template), it.media, sample_id=it.sample_id) for it in exp.items]
         rollouts = exp.rollouts
@@ -136,7 +171,8 @@ class PolicyUpdater:
         if actor.loss_type == "luffy":
             extra = {k: getattr(actor, k) for k in LUFFY_OPTIONS}
         kl_loss_on = ref is not None and not self.kl_in_reward
-        total_tokens = mask.sum().clamp(min=1)
+        total_tokens = max(1.0, _sum_over_ranks(mask.sum().item()))  # over every rank's rollouts
+        total_rows = max(1.0, _sum_over_ranks(len(rollouts)))
         for _ in range(actor.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             for k, idx in enumerate(chunks):
@@ -162,11 +198,12 @@ class PolicyUpdater:
                     stats.setdefault("actor/kl_loss", []).append(float(kl_value))
                 # token-mean over the whole mini-batch, not a mean of micro-batch means
                 token_mean = actor.loss_agg_mode == "token-mean"
-                scale = m.sum() / total_tokens if token_mean else len(idx) / len(rollouts)
+                scale = m.sum() / total_tokens if token_mean else len(idx) / total_rows
                 (loss * scale).backward()
                 stats.setdefault("actor/pg_loss", []).append(loss.item())
                 for key, v in pl_metrics.items():
                     stats.setdefault(f"actor/{key}", []).append(float(v))
+            sync_gradients(self.model.parameters())
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), actor.max_grad_norm)
             if torch.isfinite(grad_norm):
                 self.optimizer.step()
@@ -175,8 +212,29 @@ class PolicyUpdater:
             stats.setdefault("actor/grad_norm", []).append(float(grad_norm))
         if self.scheduler is not None:
             self.scheduler.step()
+        return self._finish(stats, off_policy, t0)
+
+    def _idle_update(self) -> dict[str, float]:
+        """A rank with no rollouts this step (dynamic sampling kept none) still joins every collective
+        and optimizer step with zero gradients, so all ranks keep identical weights."""
+        t0 = time.perf_counter()
+        _sum_over_ranks(0.0), _sum_over_ranks(0.0)
+        stats: dict[str, list[float]] = {}
+        for _ in range(self.cfg.worker.actor.ppo_epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            sync_gradients(self.model.parameters())
+            grad_norm = torch.nn.utils.clip_grad_norm_(
+                self.model.parameters(), self.cfg.worker.actor.max_grad_norm
+            )
+            self.optimizer.step()
+            stats.setdefault("actor/grad_norm", []).append(float(grad_norm))
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return self._finish(stats, torch.zeros(0, dtype=torch.bool), t0)
+
+    def _finish(self, stats: dict[str, list[float]], off_policy: torch.Tensor, t0: float) -> dict[str, float]:
         out = {k: sum(v) / len(v) for k, v in stats.items()}
         out["actor/lr"] = float(self.optimizer.param_groups[0]["lr"])
-        out["actor/off_policy_frac"] = float(off_policy.float().mean()) if len(rollouts) else 0.0
+        out["actor/off_policy_frac"] = float(off_policy.float().mean()) if len(off_policy) else 0.0
         out["time/update_s"] = time.perf_counter() - t0
         return out

@@ -1,0 +1,381 @@
+"""Run state for exact resume: Hugging Face weights plus optimizer, LR scheduler, RNG and data position.
+
+Layout under a run's checkpoint root (EasyR1/veRL names)::
+
+    root/
+      latest_checkpointed_iteration.txt   # "N": the newest complete step
+      global_step_N/
+        config.json, model.safetensors, tokenizer*, preprocessor configs   # plain transformers loads this
+        trainer_state.pt                  # optimizer, scheduler, RNG, global_step, data position, extra
+
+Crash safety (``kill -9`` at any point): a checkpoint is written into ``global_step_N.tmp-<pid>``, its
+files are fsynced, and only then is the directory renamed to ``global_step_N`` (``os.replace`` is atomic)
+and the tracker file replaced the same way. So a final-named directory is always complete; a killed save
+leaves only a ``.tmp-*`` directory, which resume ignores and the next save deletes. Retention deletes by
+renaming to ``.tmp-*`` first, so a kill during deletion never leaves a half checkpoint under a final name.
+One writer per root is assumed (rank 0 of a run).
+
+Resume order: newest complete checkpoint (``find_resume``), then ``load_state`` restores weights into the
+existing model object (the optimizer keeps pointing at the same parameters), optimizer and scheduler state
+and every RNG, and returns the step and the caller's data position so the data order continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.models.lora import save_merged
+
+log = logging.getLogger(__name__)
+
+TRACKER_FILE = "latest_checkpointed_iteration.txt"
+STATE_FILE = "trainer_state.pt"
+STEP_PREFIX = "global_step_"
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+_STEP_DIR = re.compile(rf"^{STEP_PREFIX}(\d+)$")
+_TMP_MARK = ".tmp-"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint directory is missing, incomplete or unreadable (the message names the path)."""
+
+
+# ---- RNG ------------------------------------------------------------------------------------------
+def capture_rng(np_generator: np.random.Generator | None = None) -> dict:
+    """Every RNG a training step may draw from, as plain types and tensors (``torch.load``-safe).
+
+    numpy's MT19937 key becomes a list so the file loads with ``weights_only=True``.
+    """
+    np_state = np.random.get_state(legacy=False)
+    np_state["state"]["key"] = np_state["state"]["key"].tolist()
+    return {
+        "python": random.getstate(),
+        "numpy": np_state,
+        "numpy_generator": None if np_generator is None else np_generator.bit_generator.state,
+        "torch": torch.get_rng_state(),
+        "torch_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def restore_rng(state: dict, np_generator: np.random.Generator | None = None) -> None:
+    """Put back what ``capture_rng`` took. A generator passed here needs one saved with the state; CUDA
+    states are restored only where CUDA is available (a CPU resume of a GPU run keeps its CPU streams)."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    if np_generator is not None:
+        if state.get("numpy_generator") is None:
+            raise CheckpointError("a numpy Generator was passed to restore, but the checkpoint saved none")
+        np_generator.bit_generator.state = state["numpy_generator"]
+    torch.set_rng_state(state["torch"])
+    if state.get("torch_cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["torch_cuda"])
+
+
+# ---- layout helpers -------------------------------------------------------------------------------
+def step_dir(root: str | Path, step: int) -> Path:
+    """``root/global_step_<step>``."""
+    return Path(root) / f"{STEP_PREFIX}{step}"
+
+
+def is_complete(path: str | Path) -> bool:
+    """A checkpoint directory with its trainer state, model config and weights."""
+    path = Path(path)
+    return (
+        path.is_dir()
+        and (path / STATE_FILE).is_file()
+        and (path / "config.json").is_file()
+        and any((path / name).is_file() for name in WEIGHT_FILES)
+    )
+
+
+def list_checkpoints(root: str | Path) -> list[tuple[int, Path]]:
+    """Complete ``global_step_N`` directories under ``root`` as ``(N, path)``, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in root.iterdir():
+        match = _STEP_DIR.match(entry.name)
+        if match and is_complete(entry):
+            found.append((int(match.group(1)), entry))
+    return sorted(found)
+
+
+def read_tracker(root: str | Path) -> int | None:
+    """The step named by ``latest_checkpointed_iteration.txt``, or None when absent or unreadable."""
+    try:
+        return int((Path(root) / TRACKER_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def find_resume(root: str | Path) -> Path | None:
+    """The newest complete checkpoint under ``root``, or None when there is none.
+
+    Decided by scanning for complete ``global_step_*`` directories; the tracker file (what veRL/EasyR1
+    tooling reads) is checked against the result and a disagreement is logged. The scan wins because a
+    kill between the directory rename and the tracker update leaves a complete newer step the tracker
+    does not name yet, and a tracker naming a missing or incomplete directory must not stop a resume.
+    """
+    found = list_checkpoints(root)
+    tracked = read_tracker(root)
+    if not found:
+        if tracked is not None:
+            log.warning(
+                "%s names step %d but no complete checkpoint exists", Path(root) / TRACKER_FILE, tracked
+            )
+        return None
+    newest_step, newest = found[-1]
+    if tracked != newest_step:
+        log.warning(
+            "%s names step %s; resuming from the newest complete checkpoint %s instead",
+            Path(root) / TRACKER_FILE,
+            tracked,
+            newest,
+        )
+    return newest
+
+
+# ---- save -----------------------------------------------------------------------------------------
+def _fsync_tree(path: Path) -> None:
+    """Flush every file and directory under ``path`` to disk (survives power loss, not only kill -9)."""
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale(root: Path) -> None:
+    """Delete ``.tmp-*`` leftovers of killed saves, deletions and tracker writes (single writer per root)."""
+    for entry in root.iterdir():
+        if _TMP_MARK not in entry.name:
+            continue
+        if entry.name.startswith(STEP_PREFIX) and entry.is_dir():
+            log.info("removing stale partial checkpoint %s", entry)
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith(TRACKER_FILE):
+            entry.unlink(missing_ok=True)
+
+
+def _delete(path: Path) -> None:
+    """Rename out of the final namespace first, so a kill mid-delete leaves only a ``.tmp-*`` dir."""
+    doomed = path.with_name(f"{path.name}{_TMP_MARK}del-{os.getpid()}")
+    os.replace(path, doomed)
+    shutil.rmtree(doomed)
+
+
+def _write_tracker(root: Path, step: int) -> None:
+    tmp = root / f"{TRACKER_FILE}{_TMP_MARK}{os.getpid()}"
+    with open(tmp, "w") as fh:
+        fh.write(f"{step}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, root / TRACKER_FILE)
+    _fsync_dir(root)
+
+
+def _apply_retention(root: Path, keep: Path, save_limit: int) -> None:
+    """Keep ``keep`` plus the newest ``save_limit - 1`` other complete checkpoints; ``<= 0`` keeps all."""
+    if save_limit <= 0:
+        return
+    others = [path for _, path in list_checkpoints(root) if path != keep]
+    for path in others[: max(0, len(others) - (save_limit - 1))]:
+        log.info("retention (save_limit=%d): deleting %s", save_limit, path)
+        _delete(path)
+
+
+def save_checkpoint(model, processor, out_dir: str | Path) -> Path:
+    """The policy as a plain Hugging Face checkpoint (LoRA adapters merged): weights, tokenizer and
+    processor configs, loadable by ``AutoModelForImageTextToText.from_pretrained``."""
+    return save_merged(model, processor, out_dir)
+
+
+def save_state(
+    root: str | Path,
+    step: int,
+    model,
+    processor,
+    optimizer: torch.optim.Optimizer,
+    scheduler=None,
+    *,
+    data_position: dict | None = None,
+    extra: dict | None = None,
+    np_generator: np.random.Generator | None = None,
+    save_limit: int = -1,
+) -> Path:
+    """Atomically write ``root/global_step_<step>`` and point the tracker at it; returns the directory.
+
+    ``data_position`` is the caller's opaque, JSON-able record of how far the data stream got (e.g.
+    ``{"batches_consumed": k}``); ``extra`` any further small state (plain types or tensors). Both come back
+    from ``load_state``. Call after the optimizer and scheduler steps of ``step`` so that the RNG states
+    saved are the ones the next step starts from. ``save_limit`` keeps the newest K complete checkpoints
+    (the one just written always survives); ``-1``/``0`` keeps all.
+    """
+    try:
+        json.dumps(data_position or {})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"data_position must be JSON-able, got {data_position!r}: {exc}") from exc
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_stale(root)
+    final = step_dir(root, step)
+    tmp = final.with_name(f"{final.name}{_TMP_MARK}{os.getpid()}")
+    state = {
+        "global_step": int(step),
+        "data_position": dict(data_position or {}),
+        "extra": dict(extra or {}),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "rng": capture_rng(np_generator),
+    }
+    try:
+        save_checkpoint(model, processor, tmp)
+        torch.save(state, tmp / STATE_FILE)
+        _fsync_tree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a failed save (disk full, ...) leaves nothing behind
+        raise
+    if final.exists():  # the same step saved again (a resume that re-ran it): replace the old copy
+        _delete(final)
+    os.replace(tmp, final)
+    _fsync_dir(root)
+    _write_tracker(root, step)
+    _apply_retention(root, final, save_limit)
+    return final
+
+
+# ---- load -----------------------------------------------------------------------------------------
+def _load_weights(path: Path, model) -> None:
+    """Copy the checkpoint's HF weights into ``model`` in place (parameters keep their identity).
+
+    The files are read with ``from_pretrained`` rather than ``safetensors`` directly because transformers
+    renames keys between the on-disk and in-memory layouts (Qwen-VL saves ``model.layers.*`` for the
+    module path ``model.language_model.layers.*``); its loader owns that mapping. Costs one transient
+    copy of the weights in CPU memory.
+    """
+    from transformers import AutoModelForImageTextToText
+
+    dtype = next(model.parameters()).dtype
+    try:
+        loaded = AutoModelForImageTextToText.from_pretrained(str(path), dtype=dtype)
+    except Exception as exc:  # any loader failure: unusable checkpoint
+        raise CheckpointError(f"cannot load model weights from {path}: {exc}") from exc
+    try:
+        model.load_state_dict(loaded.state_dict(), strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"weights in {path} do not fit the model being resumed: {exc}") from exc
+    del loaded
+
+
+def load_state(
+    path: str | Path,
+    model,
+    optimizer: torch.optim.Optimizer,
+    scheduler=None,
+    *,
+    np_generator: np.random.Generator | None = None,
+) -> dict:
+    """Restore a ``save_state`` checkpoint into existing objects; returns ``{global_step, data_position,
+    extra}``.
+
+    Weights go into ``model`` in place, then optimizer and scheduler state, then every RNG (last, so
+    nothing drawn while loading shifts them). A scheduler or numpy Generator passed without saved state
+    for it (or a saved scheduler without one passed) is an error raised before anything is modified,
+    since the trajectory would silently differ.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if not is_complete(path):
+        present = sorted(p.name for p in path.iterdir())
+        raise CheckpointError(
+            f"checkpoint {path} is incomplete: needs {STATE_FILE}, config.json and one of {WEIGHT_FILES}; "
+            f"found {present}"
+        )
+    try:
+        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or foreign file
+        raise CheckpointError(f"cannot read {path / STATE_FILE}: {exc}") from exc
+    missing = {"global_step", "optimizer", "scheduler", "rng", "data_position"} - set(state)
+    if missing:
+        raise CheckpointError(f"{path / STATE_FILE} lacks {sorted(missing)}")
+    if (scheduler is None) != (state["scheduler"] is None):
+        raise CheckpointError(
+            f"{path / STATE_FILE}: scheduler state is {'absent' if state['scheduler'] is None else 'present'}"
+            f" but a scheduler was {'passed' if scheduler is not None else 'not passed'}"
+        )
+    if np_generator is not None and state["rng"].get("numpy_generator") is None:
+        raise CheckpointError(f"{path / STATE_FILE} saved no numpy Generator state, but one was passed")
+    _load_weights(path, model)
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    restore_rng(state["rng"], np_generator)
+    return {
+        "global_step": int(state["global_step"]),
+        "data_position": state["data_position"],
+        "extra": state.get("extra", {}),
+    }
+
+
+# ---- LR schedule ----------------------------------------------------------------------------------
+SCHEDULER_KINDS = ("constant", "cosine")
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    warmup_ratio: float = 0.0,
+    kind: str = "constant",
+    min_lr_ratio: float = 0.0,
+    warmup_steps: int | None = None,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """EasyR1's LR schedule (``worker.actor.optim``: ``lr_scheduler_type``, ``lr_warmup_ratio``,
+    ``lr_warmup_steps``, ``min_lr_ratio``) as a ``LambdaLR`` multiplier on the optimizer's lr.
+
+    Warmup lasts ``warmup_steps`` if given, else ``int(warmup_ratio * total_steps)``, rising linearly
+    from 0: factor ``s / W`` at scheduler step ``s < W``. Then ``constant`` stays at 1; ``cosine``
+    follows half a cosine from 1 down to ``min_lr_ratio`` at ``total_steps``:
+    ``m + (1 - m) * (1 + cos(pi * p)) / 2`` with ``p = min(1, (s - W) / max(1, total_steps - W))``.
+    Past ``total_steps`` the factor stays at ``min_lr_ratio``. Call ``scheduler.step()`` once per
+    optimizer step, after it.
+    """
+    if kind not in SCHEDULER_KINDS:
+        raise ValueError(f"unknown lr scheduler type {kind!r}; choose one of {SCHEDULER_KINDS}")
+    if not 0.0 <= min_lr_ratio <= 1.0:
+        raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio}")
+    if not 0.0 <= warmup_ratio <= 1.0:
+        raise ValueError(f"warmup_ratio must be in [0, 1], got {warmup_ratio}")
+    warmup = int(warmup_steps) if warmup_steps is not None else int(warmup_ratio * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        if kind == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

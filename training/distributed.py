@@ -1,0 +1,152 @@
+"""The RL loop on Ray Train: ``TorchTrainer`` workers fed by Ray Data from the Lance cache.
+
+The driver lays out the batch sequence (``data.stream`` order: epoch e shuffled with ``seed + e``, batch k
+= rows ``[k·B, (k+1)·B)``) from the run's data position, and gives worker r of W the r-th slice
+(``B / W`` prompts) of every global batch as its own Ray dataset: rows -> ``AttachCachedFrames`` (frames
+fetched from Lance by digest) -> ``iter_torch_batches`` in the worker. Each worker rolls out and scores
+its prompts (whole groups stay on one worker), and the update sums token counts and gradients over ranks
+(``update.sync_gradients``: gloo on CPU, NCCL on GPU), so every rank keeps identical weights and the step
+equals one worker's step on the union of the rollouts (batch-level whitening, as in REINFORCE++ and
+GDPO, is per rank). Rank 0 writes metrics and checkpoints; a resumed run reads the newest checkpoint and
+starts the data at its position. Weights are replicated (DDP-style); FSDP2 sharding is not wired.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from training.config import RLConfig, load_config, to_dict
+from training.data import AttachCachedFrames, CollateItems, ensure_ray, epoch_order, to_ray_row
+
+log = logging.getLogger(__name__)
+RESULT_FILE = "ray_train_result.json"
+
+
+def rank_rows(
+    rows: list[dict], batch_size: int, world: int, rank: int, start_batch: int, num_batches: int,
+    seed: int, shuffle: bool,
+) -> list[dict]:  # fmt: skip
+    """Rank ``rank``'s rows for global batches ``start_batch .. start_batch + num_batches - 1``, in order:
+    its ``batch_size // world`` slice of each."""
+    if batch_size % world:
+        raise ValueError(f"data.rollout_batch_size={batch_size} must be a multiple of the {world} workers")
+    per = batch_size // world
+    end = (start_batch + num_batches) * batch_size
+    epochs = -(-end // len(rows))
+    order = [r for e in range(epochs) for r in epoch_order(rows, seed, e, shuffle)]
+    out = []
+    for k in range(start_batch, start_batch + num_batches):
+        lo = k * batch_size + rank * per
+        out += order[lo : lo + per]
+    return out
+
+
+def check_ranks_agree(model) -> None:
+    """Raise if this rank's weights differ from rank 0's (they must stay identical: gradients are summed)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    with torch.no_grad():
+        mine = torch.stack([p.double().sum() for p in model.parameters()])
+    ref = mine.clone()
+    dist.broadcast(ref, src=0)
+    if not torch.equal(mine, ref):
+        bad = int((mine != ref).sum())
+        raise RuntimeError(f"rank {dist.get_rank()}: {bad} parameter tensors differ from rank 0")
+
+
+def _worker_loop(config: dict) -> None:
+    """Runs in each Ray Train worker: an ``RLTrainer`` on this rank's dataset shard."""
+    import ray.train
+
+    from training.trainer import RLTrainer
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.set_num_threads(config["threads"])
+    cfg = load_config(overrides=config["cfg"])
+    trainer = RLTrainer(cfg, cfg.model_path, config["save_dir"], rank=rank, world_size=world).setup()
+    trainer.resume_from(config["resume"])
+    shard = ray.train.get_dataset_shard(f"rank{rank}")
+    per = cfg.data.rollout_batch_size // world
+    batches = shard.iter_torch_batches(batch_size=per, collate_fn=CollateItems(), drop_last=False)
+    result = trainer.train(batches, steps=cfg.trainer.total_steps)
+    check_ranks_agree(trainer.model)
+    if rank == 0:  # Train v2 keeps reported metrics only with a checkpoint upload: a file is simpler
+        last = result.history[-1] if result.history else {}
+        summary = {k: v for k, v in last.items() if isinstance(v, int | float)}
+        summary.update(steps=result.steps, checkpoint=result.checkpoint)
+        (Path(config["save_dir"]) / RESULT_FILE).write_text(json.dumps(summary))
+    ray.train.report({"steps": result.steps})  # every worker reports once (a barrier in Train v2)
+
+
+def train_on_ray(
+    cfg: RLConfig,
+    rows: list[dict],
+    cache_root: str,
+    save_dir: str | Path,
+    num_workers: int = 1,
+    use_gpu: bool = False,
+    threads_per_worker: int = 1,
+) -> dict:
+    """Run ``cfg.trainer.total_steps`` RL steps on ``num_workers`` Ray Train workers; resume from the newest
+    checkpoint under ``save_dir`` if there is one. Returns rank 0's last metrics with ``checkpoint``."""
+    import ray.data
+    from ray.train import DataConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from training.checkpoint import STATE_FILE, find_resume
+
+    if not rows:
+        raise ValueError("no training rows: the filtered train set is empty")
+    ensure_ray()
+    save_dir = Path(save_dir).resolve()
+    resume = find_resume(save_dir / "checkpoints") if cfg.trainer.find_last_checkpoint else None
+    start, done = 0, 0
+    if resume is not None:  # mmap: the optimizer state is not read, only the two counters
+        info = torch.load(resume / STATE_FILE, map_location="cpu", mmap=True, weights_only=False)
+        start, done = int(info["data_position"].get("batches_consumed", 0)), int(info["global_step"])
+        log.info("resuming from %s (step %d, data position %d)", resume, done, start)
+    remaining = max(0, cfg.trainer.total_steps - done)
+    budget = remaining * (cfg.trainer.max_try_make_batch if cfg.algorithm.online_filtering else 1)
+    datasets = {}
+    for rank in range(num_workers):
+        part = rank_rows(
+            rows, cfg.data.rollout_batch_size, num_workers, rank, start, max(budget, 1), cfg.data.seed,
+            cfg.data.shuffle,
+        )  # fmt: skip
+        datasets[f"rank{rank}"] = ray.data.from_items([to_ray_row(r) for r in part]).map_batches(
+            AttachCachedFrames,
+            fn_constructor_kwargs={"cache_root": cache_root},
+            batch_size=cfg.data.rollout_batch_size // num_workers,
+            compute=ray.data.ActorPoolStrategy(size=1),
+            num_cpus=0,  # an I/O-light reader: it must not take a CPU the train workers need
+            batch_format="numpy",
+        )
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={
+            "cfg": to_dict(cfg),
+            "save_dir": str(save_dir),
+            "resume": str(resume) if resume else "",
+            "threads": threads_per_worker,
+        },
+        scaling_config=ScalingConfig(
+            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": threads_per_worker}
+        ),
+        datasets=datasets,
+        dataset_config=DataConfig(datasets_to_split=[]),  # each rank reads its own dataset, in order
+        run_config=RunConfig(name="rl", storage_path=str(save_dir / "ray_train")),
+    )
+    (save_dir / RESULT_FILE).unlink(missing_ok=True)
+    result = trainer.fit()
+    if result.error:
+        raise result.error
+    return json.loads((save_dir / RESULT_FILE).read_text())
