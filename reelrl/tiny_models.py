@@ -228,7 +228,9 @@ def _qwen3_vl_config(ids: TokenIds):
 
     # Interleaved M-RoPE over 8 frequency slots: H takes slots 1,4; W takes 2,5; T the other 4.
     text = _text_config(ids, [4, 2, 2], 5e6, mrope_interleaved=True) | {"head_dim": HEAD_DIM}
-    # Deepstack taps both vision blocks and injects them into both text layers, so every merger trains.
+    # Deepstack taps vision block 0 and adds its merger's output to the visual positions after text layer 0.
+    # One tap only: a merger injecting after the last text layer (index 1 here) changes nothing a response
+    # token reads (no attention follows), so it would never get a gradient and "every parameter trains" fails.
     vision = {
         "depth": 2,
         "hidden_size": 32,
@@ -239,7 +241,7 @@ def _qwen3_vl_config(ids: TokenIds):
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
         "num_position_embeddings": 64,
-        "deepstack_visual_indexes": [0, 1],
+        "deepstack_visual_indexes": [0],
     }
     return Qwen3VLConfig(text_config=text, vision_config=vision, **_token_fields(ids))
 

@@ -75,6 +75,25 @@ def test_grpo_std_is_torch_std_and_eps_used():
     assert torch.equal(adv, torch.zeros(2, 1))
 
 
+def test_grpo_cancels_a_uniform_t_grpo_bonus_and_dr_grpo_scales_by_it():
+    # T-GRPO adds one bonus to every correct response of a group (benchmarks/README.md, learning.py):
+    # overall = 0.9·accuracy + 0.1·format, bonus 0.9·0.3 = 0.27. Group [right, wrong, right, wrong]:
+    # plain [1, 0.1, 1, 0.1]: μ = 0.55, σ = sqrt(4·0.45²/3) = 0.5196 -> ±0.45/0.5196 = ±0.8660
+    # bonus [1.27, 0.1, 1.27, 0.1]: μ = 0.685, σ = sqrt(4·0.585²/3) = 0.6755 -> ±0.585/0.6755 = ±0.8660
+    plain, mask = outcome_batch([1.0, 0.1, 1.0, 0.1], [2, 2, 2, 2], T=2)
+    bonus, _ = outcome_batch([1.27, 0.1, 1.27, 0.1], [2, 2, 2, 2], T=2)
+    a_plain, _ = compute_grpo_outcome_advantage(plain, mask, ["g"] * 4)
+    a_bonus, _ = compute_grpo_outcome_advantage(bonus, mask, ["g"] * 4)
+    c = math.sqrt(3) / 2
+    torch.testing.assert_close(a_plain[:, 0], torch.tensor([c, -c, c, -c]), rtol=0, atol=1e-5)
+    torch.testing.assert_close(a_bonus, a_plain, rtol=0, atol=1e-5)
+    # without std (Dr. GRPO): ±0.45 vs ±0.585, the bonus is a 1.3x larger step for the group
+    d_plain, _ = compute_grpo_outcome_advantage(plain, mask, ["g"] * 4, norm_by_std=False)
+    d_bonus, _ = compute_grpo_outcome_advantage(bonus, mask, ["g"] * 4, norm_by_std=False)
+    torch.testing.assert_close(d_plain[:, 0], torch.tensor([0.45, -0.45, 0.45, -0.45]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(d_bonus, 1.3 * d_plain, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "index",
     [torch.tensor([7, 7, 9, 9]), np.array(["a", "a", "b", "b"], dtype=object), ("x", "x", 3, 3)],

@@ -235,3 +235,54 @@ def red_present(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
         media=_static_scene(ctx, img, as_video),
         truth={"colours": names, "boxes": boxes},
     )
+
+
+# ---- tasks kept out of the demo's round-robin ---------------------------------------------------------
+# Not registered in TASKS (the demo dataset and its tests cover exactly the tasks above); callers pass the
+# function itself, e.g. benchmarks/learning.py.
+
+
+def red_before_blue(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
+    """Four one-second slots; a red and a blue rectangle each fill one slot, the other two show a rectangle
+    of another colour or stay empty; the question asks whether red comes before blue (boolean): yes on
+    even variants, no on odd ones, so a split has as many of each.
+
+    Made so that only frame order answers it: swapping the red and blue slots flips the answer and keeps
+    the set of frames, so shuffled frames carry no evidence (the premise of T-GRPO). The rectangles are
+    large (at least 3/4 of the frame in each dimension: a tiny model learns to see them within a CPU
+    budget, which it does not for the small squares above) and change size and place every slot, so no
+    two samples are alike.
+    """
+    h, w = ctx.size
+    slots = [int(s) for s in rng.permutation(4)]
+    first, second = sorted(slots[:2])
+    red, blue = (first, second) if ctx.variant % 2 == 0 else (second, first)  # balanced splits
+    others = [c for c in PALETTE if c not in ("red", "blue")]
+    names: list[str | None] = [None] * 4
+    names[red], names[blue] = "red", "blue"
+    for k in slots[2:]:
+        pick = int(rng.integers(len(others) + 1))  # one more than there are colours: an empty slot
+        names[k] = others[pick] if pick < len(others) else None
+    video = canvas(ctx.size, 4 * ctx.fps)
+    boxes: list[tuple[int, int, int, int] | None] = []
+    for k, name in enumerate(names):
+        box = None
+        if name is not None:
+            bw, bh = int(rng.integers(3 * w // 4, w + 1)), int(rng.integers(3 * h // 4, h + 1))
+            x, y = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
+            box = (x, y, x + bw, y + bh)
+            fill_box(video[k * ctx.fps : (k + 1) * ctx.fps], box, PALETTE[name])
+        boxes.append(box)
+    before = red < blue
+    return TaskSample(
+        problem="A red and a blue rectangle each appear for one second. "
+        "Does the red rectangle appear before the blue one? Answer yes or no.",
+        problem_type="boolean",
+        data_type="video",
+        answer="yes" if before else "no",
+        options=[],
+        process=f"<think>The red rectangle is shown in second {red + 1} and the blue one in second "
+        f"{blue + 1}, so red comes {'before' if before else 'after'} blue.</think>",
+        media=video,
+        truth={"slots": names, "boxes": boxes, "red": red, "blue": blue},
+    )
