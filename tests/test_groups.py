@@ -196,6 +196,7 @@ def test_dynamic_sample_reports_exhausted_data():
         "dynamic_sampling/dropped_all_wrong": 2.0,
         "dynamic_sampling/surplus": 0.0,
         "dynamic_sampling/tries": 3.0,
+        "dynamic_sampling/failed": 0.0,
         "dynamic_sampling/accuracy_generated": 7 / 14,
         "dynamic_sampling/reached_target": 0.0,
     }
@@ -261,16 +262,22 @@ def test_dynamic_sample_rejects_bad_settings_before_sampling(kwargs, message):
     assert sampler.calls == []
 
 
-@pytest.mark.parametrize(
-    "rollouts, message",
-    [
-        ([ro(0, 1.0), ro(2, 0.0)], "item_index 2 outside the batch of 2 items"),
-        ([ro(0, 1.0), ro(0, 0.0)], r"no rollouts for items \[1\]"),
-    ],
-)
-def test_dynamic_sample_rejects_a_broken_sampler(rollouts, message):
-    with pytest.raises(ValueError, match=message):
-        dynamic_sample(lambda items: rollouts, iter([["x", "y"]]), target_groups=1, max_tries=1)
+def test_dynamic_sample_rejects_a_broken_sampler():
+    with pytest.raises(ValueError, match="item_index 2 outside the batch of 2 items"):
+        dynamic_sample(
+            lambda items: [ro(0, 1.0), ro(2, 0.0)], iter([["x", "y"]]), target_groups=1, max_tries=1
+        )
+
+
+def test_dynamic_sample_skips_and_counts_items_whose_generation_failed():
+    # item "y" got no rollouts (its generation failed and the sampler recorded it): left out, counted
+    out = dynamic_sample(
+        lambda items: [ro(0, 1.0), ro(0, 0.0), ro(2, 0.0), ro(2, 1.0)], iter([["x", "y", "z"]]),
+        target_groups=3, max_tries=1,
+    )  # fmt: skip
+    assert out.items == ["x", "z"] and [r.item_index for r in out.rollouts] == [0, 0, 1, 1]
+    assert out.report.failed == 1 and out.report.kept == 2 and out.report.stop_reason == "max_tries"
+    assert out.report.metrics()["dynamic_sampling/failed"] == 1.0
 
 
 # -- mixed offline / online groups --------------------------------------------------------------------------

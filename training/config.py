@@ -98,6 +98,9 @@ class RolloutConfig:
     # responses, always (threshold null) or only when the online group's mean accuracy < the threshold
     enable_mix_policy: bool = False
     mix_policy_accuracy_threshold: float | None = None
+    # a failed engine call is split to isolate the failing prompts, each retried this many times; a prompt
+    # that still fails is left out of the step and recorded in <run>/failed_rollouts.jsonl, never scored 0
+    retries: int = 2
 
 
 @dataclass
@@ -218,6 +221,8 @@ class RLConfig:
             raise ConfigError("trainer.save_freq must be >= 0 (0: save only at the end)")
         if self.trainer.max_try_make_batch < 1:
             raise ConfigError("trainer.max_try_make_batch must be >= 1")
+        if ro.retries < 0:
+            raise ConfigError(f"worker.rollout.retries must be >= 0, got {ro.retries}")
         threshold = ro.mix_policy_accuracy_threshold
         if threshold is not None and (
             isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1

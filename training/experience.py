@@ -14,6 +14,10 @@ Order, and why:
 4. T-GRPO (``algorithm.temporal``): the kept video prompts get ``n // 2`` responses on shuffled frames;
    the bonus enters ``overall`` after filtering (filtering reads accuracy before any bonus).
 5. ReMax: one greedy response per kept prompt, its ``overall`` the baseline of every row of the group.
+
+A prompt whose generation fails even after isolation and ``worker.rollout.retries`` (``engines.retry``) is
+left out of the step and appended to ``failures`` (the trainer writes them to ``failed_rollouts.jsonl``);
+a failed shuffled-frame group only costs that prompt its T-GRPO bonus (``temporal/shuffled_failed``).
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ class ExperienceMaker:
         self.format_spec = FormatSpec(require_think=reward.require_think)
         self.template = cfg.data.prompt_template or None
         self.batches_drawn = 0  # batches taken from the data stream (the data position for resume)
+        self.failures: list[dict] = []  # prompts whose generation failed, until the trainer writes them out
+        self._step = 0
+        self.prompts_drawn = 0  # prompts sampled in the current step (stage "rollout")
 
     def _params(self, seed: int, **changes) -> SamplingParams:
         ro = self.cfg.worker.rollout
@@ -66,13 +73,23 @@ class ExperienceMaker:
         )
         return replace(params, **changes)
 
-    def _score(self, items: list[TrainItem], params: SamplingParams) -> list[Rollout]:
-        return rollout_and_score(
-            self.engine, items, params, self.weights, self.template, self.format_spec, self.judge
-        )
+    def _score(self, items: list[TrainItem], params: SamplingParams, stage: str = "rollout") -> list[Rollout]:
+        """Rollouts of ``items``; an item whose generation failed has none and is added to ``failures``."""
+        failed: list = []
+        rollouts = rollout_and_score(
+            self.engine, items, params, self.weights, self.template, self.format_spec, self.judge,
+            retries=self.cfg.worker.rollout.retries, failures=failed,
+        )  # fmt: skip
+        for f in failed:
+            self.failures.append(
+                {"step": self._step + 1, "stage": stage, "sample_id": f.request_id, "error": f.error,
+                 "attempts": f.attempts, "rank": self.rank}
+            )  # fmt: skip
+        return rollouts
 
     # ---- 1 + 2: sample a batch, with offline slots --------------------------------------------------
     def sample(self, items: list[TrainItem], seed: int, metrics: dict) -> list[Rollout]:
+        self.prompts_drawn += len(items)
         rollouts = self._score(items, self._params(seed))
         if self.cfg.worker.rollout.enable_mix_policy:
             rollouts = self._mix(items, rollouts, metrics)
@@ -96,7 +113,9 @@ class ExperienceMaker:
                 offline = offline_completion(text, proc.tokenizer, proc.eos_token_ids, ro.max_new_tokens)
             except ValueError as err:
                 raise ValueError(f"sample {item.sample_id}: offline_output cannot be used: {err}") from None
-            slots = groups[i]
+            slots = groups.get(i)
+            if slots is None:  # generation failed for this prompt: it is left out of the step
+                continue
             sub = substitute_offline([rollouts[j].completion for j in slots], offline, accuracy[i], threshold)
             if sub.replaced:
                 replaced.append((slots[-1], offline))
@@ -124,6 +143,7 @@ class ExperienceMaker:
         """The experience of step ``step`` from batch ``first`` (drawn already) and, with dynamic sampling,
         further batches from ``more``; ``batches_drawn`` counts every batch used."""
         cfg = self.cfg
+        self._step, self.prompts_drawn = step, 0
         base_seed = cfg.trainer.seed * 100_003 + step + 1_000_003 * self.rank
         metrics: dict[str, float] = {}
         self.batches_drawn += 1
@@ -144,15 +164,17 @@ class ExperienceMaker:
             items, rollouts = dyn.items, dyn.rollouts
             metrics.update(dyn.report.metrics())
         else:
-            items, rollouts = first, self.sample(first, base_seed, metrics)
+            items, rollouts = _keep(first, self.sample(first, base_seed, metrics), set())
         if items and cfg.algorithm.temporal:
             metrics.update(self._temporal_bonus(items, rollouts, base_seed))
         baselines = None
         if items and cfg.algorithm.adv_estimator == "remax":
-            greedy = self._score(items, self._params(base_seed, n=1, temperature=0.0))
-            per_item = [float(g.reward["overall"]) for g in greedy]
-            baselines = [per_item[r.item_index] for r in rollouts]
-            metrics["remax/greedy_reward"] = sum(per_item) / len(per_item)
+            greedy = self._score(items, self._params(base_seed, n=1, temperature=0.0), stage="remax_greedy")
+            per_item = {g.item_index: float(g.reward["overall"]) for g in greedy}
+            baselines = [per_item[r.item_index] for r in rollouts if r.item_index in per_item]
+            items, rollouts = _keep(items, rollouts, set(range(len(items))) - set(per_item))  # order kept
+            if per_item:
+                metrics["remax/greedy_reward"] = sum(per_item.values()) / len(per_item)
         return Experience(items, rollouts, baselines), metrics
 
     def _temporal_bonus(self, items: list[TrainItem], rollouts: list[Rollout], seed: int) -> dict[str, float]:
@@ -165,12 +187,36 @@ class ExperienceMaker:
         shuffled = []
         if shuffled_items:
             n = max(1, self.cfg.worker.rollout.n // 2)
-            shuffled = self._score(shuffled_items, self._params(seed, n=n))
+            shuffled = self._score(shuffled_items, self._params(seed, n=n), stage="temporal_shuffled")
+        data_types = [it.data_type for it in items]
+        answered = {origin[r.item_index] for r in shuffled}
+        failed = [i for i in origin if i not in answered]
+        for i in failed:  # no shuffled group to compare with: no bonus, as for an image
+            data_types[i] = "video (shuffled generation failed)"
         result = temporal_group_bonus(
-            rollouts, shuffled, [it.data_type for it in items], alpha=alg.temporal_alpha, mu=alg.temporal_mu,
+            rollouts,
+            shuffled,
+            data_types,
+            alpha=alg.temporal_alpha,
+            mu=alg.temporal_mu,
             shuffled_origin=origin,
-        )  # fmt: skip
+        )
+        result.metrics["temporal/shuffled_failed"] = float(len(failed))
         for rollout, bonus in zip(rollouts, result.bonus, strict=True):
             rollout.reward["temporal_bonus"] = float(bonus)
             rollout.reward["overall"] += self.weights.accuracy * float(bonus)
         return result.metrics
+
+
+def _keep(items: list[TrainItem], rollouts: list[Rollout], drop: set[int]) -> tuple[list, list[Rollout]]:
+    """``items`` without those in ``drop`` or without rollouts (their generation failed), and the rollouts
+    of the rest, in order, with ``item_index`` re-numbered to the kept positions."""
+    has = {r.item_index for r in rollouts}
+    new = {}
+    for i in range(len(items)):
+        if i in has and i not in drop:
+            new[i] = len(new)
+    if len(new) == len(items):
+        return items, rollouts
+    kept_rollouts = [replace(r, item_index=new[r.item_index]) for r in rollouts if r.item_index in new]
+    return [items[i] for i in new], kept_rollouts

@@ -83,6 +83,7 @@ class SamplingReport:
     surplus: int = 0
     tries: int = 0
     rollouts_generated: int = 0
+    failed: int = 0  # prompts ``sample`` returned no rollouts for (their generation failed, recorded there)
     accuracy_generated: float = 0.0  # mean accuracy over every generated rollout, kept or not
     stop_reason: str = "target"
 
@@ -91,7 +92,8 @@ class SamplingReport:
         return self.kept >= self.target
 
     def metrics(self, prefix: str = "dynamic_sampling/") -> dict[str, float]:
-        names = ("kept", "dropped_all_correct", "dropped_all_wrong", "surplus", "tries", "accuracy_generated")
+        names = ("kept", "dropped_all_correct", "dropped_all_wrong", "surplus", "tries", "failed")
+        names += ("accuracy_generated",)
         out = {f"{prefix}{n}": float(getattr(self, n)) for n in names}
         out[f"{prefix}reached_target"] = float(self.reached_target)
         return out
@@ -119,7 +121,9 @@ def dynamic_sample(
     keeping ``keep_group`` groups until ``target_groups`` are kept (later qualifying groups of that batch
     are surplus), ``max_tries`` batches were sampled, or ``batches`` ends. ``max_tries >= 1``: verl's and
     EasyR1's ``0 = endless`` is not offered. With mixed groups, ``sample`` substitutes and re-scores
-    first, so the filter sees the group that is trained on (EasyVideoR1's order).
+    first, so the filter sees the group that is trained on (EasyVideoR1's order). An item ``sample``
+    returns no rollouts for (its generation failed; ``sample`` records it) is skipped and counted in
+    ``report.failed``.
 
     Short of the target (``report.reached_target`` False) nothing is raised (EasyR1 raises): the trainer
     should train on the groups it has (the token-mean loss normalises by the tokens present), skip the
@@ -149,12 +153,13 @@ def dynamic_sample(
             if not 0 <= r.item_index < len(items):
                 raise ValueError(f"rollout item_index {r.item_index} outside the batch of {len(items)} items")
             groups.setdefault(r.item_index, []).append(r)
-        if missing := [i for i in range(len(items)) if i not in groups]:
-            raise ValueError(f"sample returned no rollouts for items {missing}")
+        report.failed += sum(i not in groups for i in range(len(items)))  # generation failed: left out
         means = group_accuracy(rollouts, key=key)
         report.rollouts_generated += len(rollouts)
         acc_sum += math.fsum(float(r.reward[key]) for r in rollouts)
         for i, item in enumerate(items):
+            if i not in groups:
+                continue
             if not keep_group(means[i], low, high):
                 report.dropped_all_correct += means[i] >= high
                 report.dropped_all_wrong += means[i] <= low

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from cache_store.types import CachedMedia
 from training.engines.base import Completion, GenerationEngine, GenerationRequest, SamplingParams
+from training.engines.retry import FailedRequest, generate_isolating
 from training.prompts import render_prompt
 from training.rewards import FormatSpec, RewardWeights, get_scorer, score_batch
 from training.rewards.judge import Judge
@@ -51,11 +52,21 @@ class Rollout:
     off_policy: bool = False
 
 
+class RolloutError(RuntimeError):
+    """Generation failed for some prompts even after isolation and retries (and the caller keeps no list
+    of failures to record them in)."""
+
+
 def generate(
-    engine: GenerationEngine, items: list[TrainItem], params: SamplingParams, template_path: str | None = None
-) -> list[list[Completion]]:
+    engine: GenerationEngine,
+    items: list[TrainItem],
+    params: SamplingParams,
+    template_path: str | None = None,
+    retries: int = 2,
+) -> tuple[list[list[Completion] | None], list[FailedRequest]]:
+    """Per item, its completions or ``None`` when generation failed; see ``engines.retry``."""
     requests = [GenerationRequest(it.sample_id, it.prompt(template_path), it.media) for it in items]
-    return engine.generate(requests, params)
+    return generate_isolating(engine, requests, params, retries=retries)
 
 
 def reward_item(item: TrainItem, text: str) -> dict:
@@ -82,12 +93,30 @@ def rollout_and_score(
     template_path: str | None = None,
     format_spec: FormatSpec = DEFAULT_FORMAT,
     judge: Judge | None = None,
+    retries: int = 2,
+    failures: list[FailedRequest] | None = None,
 ) -> list[Rollout]:
     """``params.n`` rollouts per item, flattened item-major (all of item 0, then item 1, …), scored in one
-    ``score_batch`` call (so a judge grades the whole batch concurrently)."""
-    groups = generate(engine, items, params, template_path)
-    pairs = [(i, c) for i, group in enumerate(groups) for c in group]
+    ``score_batch`` call (so a judge grades the whole batch concurrently).
+
+    A prompt whose generation still fails after ``retries`` (``engines.retry``) gets no rollouts: its
+    ``FailedRequest`` is appended to ``failures``, or, with ``failures=None``, ``RolloutError`` is raised
+    naming every failed sample. It is never scored 0."""
+    groups, failed = generate(engine, items, params, template_path, retries=retries)
+    if failed and failures is None:
+        named = "; ".join(f"{f.request_id} ({f.error})" for f in failed)
+        raise RolloutError(
+            f"generation failed for {len(failed)} of {len(items)} prompts after {retries} retries: {named}. "
+            "Fix or drop these samples (their media or prompt), or pass a failures list to skip and record "
+            "them"
+        )
+    if failures is not None:
+        failures.extend(failed)
+    pairs = [(i, c) for i, group in enumerate(groups) if group is not None for c in group]
     rewards = score_batch(
-        [reward_item(items[i], c.text) for i, c in pairs], weights=weights, format_spec=format_spec, judge=judge
+        [reward_item(items[i], c.text) for i, c in pairs],
+        weights=weights,
+        format_spec=format_spec,
+        judge=judge,
     )
     return [Rollout(i, c, r) for (i, c), r in zip(pairs, rewards, strict=True)]
