@@ -117,8 +117,8 @@ class PolicyUpdater:
             proc.tokenizer.pad_token_id,
             proc.family,
             self.cfg.worker.rollout.temperature,
-            dummy_vision=_world()
-            > 1,  # a text-only micro-batch still gives every vision weight a (zero) grad
+            # distributed: a text-only micro-batch still gives every vision weight a (zero) gradient
+            dummy_vision=_world() > 1,
         )
 
     def update(self, exp: Experience) -> dict[str, float]:
@@ -203,16 +203,21 @@ class PolicyUpdater:
                 stats.setdefault("actor/pg_loss", []).append(loss.item())
                 for key, v in pl_metrics.items():
                     stats.setdefault(f"actor/{key}", []).append(float(v))
-            sync_gradients(self.model.parameters())
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), actor.max_grad_norm)
-            if torch.isfinite(grad_norm):
-                self.optimizer.step()
-            else:
-                log.warning("non-finite grad norm, update skipped")
-            stats.setdefault("actor/grad_norm", []).append(float(grad_norm))
+            self._optimizer_step(stats)
         if self.scheduler is not None:
             self.scheduler.step()
         return self._finish(stats, off_policy, t0)
+
+    def _optimizer_step(self, stats: dict[str, list[float]]) -> None:
+        """Gradients summed over ranks, clipped, one optimizer step (skipped on a non-finite norm)."""
+        sync_gradients(self.model.parameters())
+        max_norm = self.cfg.worker.actor.max_grad_norm
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        if torch.isfinite(grad_norm):
+            self.optimizer.step()
+        else:
+            log.warning("non-finite grad norm, update skipped")
+        stats.setdefault("actor/grad_norm", []).append(float(grad_norm))
 
     def _idle_update(self) -> dict[str, float]:
         """A rank with no rollouts this step (dynamic sampling kept none) still joins every collective
@@ -222,12 +227,7 @@ class PolicyUpdater:
         stats: dict[str, list[float]] = {}
         for _ in range(self.cfg.worker.actor.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
-            sync_gradients(self.model.parameters())
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                self.model.parameters(), self.cfg.worker.actor.max_grad_norm
-            )
-            self.optimizer.step()
-            stats.setdefault("actor/grad_norm", []).append(float(grad_norm))
+            self._optimizer_step(stats)
         if self.scheduler is not None:
             self.scheduler.step()
         return self._finish(stats, torch.zeros(0, dtype=torch.bool), t0)
