@@ -248,6 +248,36 @@ def test_lora_run_trains_only_adapters_and_saves_a_plain_checkpoint(tiny_models,
     assert changed == trainable
     plain = AutoModelForImageTextToText.from_pretrained(result.checkpoint)
     assert not any("lora" in k for k in plain.state_dict())
-    again = _trainer(tiny_models, tmp_path, "worker.actor.lora_rank=4")
-    with pytest.raises(CheckpointError, match="resuming a LoRA run is not supported"):
-        again.resume()
+    plain_run = _trainer(tiny_models, tmp_path)  # the same run directory resumed without LoRA
+    with pytest.raises(CheckpointError, match="saved by a LoRA run and does not fit the model being resumed"):
+        plain_run.resume()
+
+
+def test_lora_run_resumes_from_its_adapters_exactly(tiny_models, tmp_path):
+    from training.checkpoint import CheckpointError
+
+    lora = ("worker.actor.lora_rank=4", "worker.actor.lr=1e-2")
+    batches = [[_item("a", 28)], [_item("b", 28)], [_item("a", 28)]]
+    script = {"a": [YES, NO], "b": [NO, YES]}
+    straight = _trainer(tiny_models, tmp_path / "straight", *lora)
+    _script(straight, script)
+    straight.train(batches, steps=3)
+
+    first = _trainer(tiny_models, tmp_path / "cut", *lora)
+    _script(first, script)
+    first.train(batches, steps=1)
+    resumed = _trainer(tiny_models, tmp_path / "cut", *lora)
+    _script(resumed, script)
+    assert resumed.resume() == 1 and resumed.global_step == 1
+    resumed.train(lambda position: batches[position:], steps=3)
+    after = dict(resumed.model.named_parameters())
+    assert all(torch.equal(p, after[n]) for n, p in straight.model.named_parameters())
+    assert any("lora_B" in n and p.abs().sum() > 0 for n, p in after.items())  # the adapters did move
+    other_rank = _trainer(tiny_models, tmp_path / "cut", "worker.actor.lora_rank=8")
+    with pytest.raises(CheckpointError, match="do not fit the model being resumed"):
+        other_rank.resume()
+    no_lora = _trainer(tiny_models, tmp_path / "no_lora")
+    _script(no_lora, script)
+    no_lora.train(batches, steps=1)
+    with pytest.raises(CheckpointError, match="holds no LoRA adapter state"):
+        _trainer(tiny_models, tmp_path / "no_lora", *lora).resume()

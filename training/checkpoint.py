@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.models.lora import save_merged
+from training.models.lora import is_lora, save_merged
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +250,10 @@ def save_state(
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "rng": capture_rng(np_generator),
     }
+    if is_lora(model):  # the weights on disk are merged; resuming needs the adapters themselves
+        from peft import get_peft_model_state_dict
+
+        state["lora_adapter"] = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(model).items()}
     try:
         save_checkpoint(model, processor, tmp)
         torch.save(state, tmp / STATE_FILE)
@@ -289,6 +293,39 @@ def _load_weights(path: Path, model) -> None:
     del loaded
 
 
+def _load_adapter(path: Path, state: dict, model) -> None:
+    """A LoRA run resumes from its base weights (loaded from ``model_path`` and frozen, so unchanged)
+    plus the saved adapters; the merged weights on disk are for evaluation and export."""
+    from peft import set_peft_model_state_dict
+
+    adapter = state.get("lora_adapter")
+    if adapter is None:
+        raise CheckpointError(
+            f"{path / STATE_FILE} holds no LoRA adapter state (saved from a run without LoRA): resume it "
+            "with worker.actor.lora_rank=0, or start LoRA from its merged weights with model_path"
+        )
+    hint = "(different lora_rank or lora_target_modules?)"
+    try:
+        result = set_peft_model_state_dict(model, adapter)
+    except RuntimeError as exc:  # shape mismatch
+        raise CheckpointError(
+            f"LoRA adapters in {path / STATE_FILE} do not fit the model being resumed {hint}: {str(exc)[:300]}"
+        ) from None
+    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    expected = set(adapter)
+    missing = [k for k, _ in model.named_parameters() if "lora_" in k and _adapter_key(k) not in expected]
+    if unexpected or missing:
+        raise CheckpointError(
+            f"LoRA adapters in {path / STATE_FILE} do not fit the model being resumed {hint}: "
+            f"unexpected {unexpected[:3]}, missing {missing[:3]}"
+        )
+
+
+def _adapter_key(name: str) -> str:
+    """A peft parameter name as ``get_peft_model_state_dict`` writes it (adapter name dropped)."""
+    return name.replace(".default.", ".").replace(".default", "")
+
+
 def load_state(
     path: str | Path,
     model,
@@ -300,7 +337,7 @@ def load_state(
     """Restore a ``save_state`` checkpoint into existing objects; returns ``{global_step, data_position,
     extra}``.
 
-    Weights go into ``model`` in place, then optimizer and scheduler state, then every RNG (last, so
+    Weights go into ``model`` in place (for a LoRA model: the saved adapters), then optimizer and scheduler state, then every RNG (last, so
     nothing drawn while loading shifts them). A scheduler or numpy Generator passed without saved state
     for it (or a saved scheduler without one passed) is an error raised before anything is modified,
     since the trajectory would silently differ.
@@ -328,8 +365,19 @@ def load_state(
         )
     if np_generator is not None and state["rng"].get("numpy_generator") is None:
         raise CheckpointError(f"{path / STATE_FILE} saved no numpy Generator state, but one was passed")
-    _load_weights(path, model)
-    optimizer.load_state_dict(state["optimizer"])
+    if "lora_adapter" in state and not is_lora(model):
+        raise CheckpointError(
+            f"{path} was saved by a LoRA run and does not fit the model being resumed (no LoRA): resume it "
+            "with the same worker.actor.lora_rank, or start a new run from its merged weights with model_path"
+        )
+    if is_lora(model):
+        _load_adapter(path, state, model)
+    else:
+        _load_weights(path, model)
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except ValueError as exc:
+        raise CheckpointError(f"optimizer state in {path} does not fit the model being resumed: {exc}") from exc
     if scheduler is not None:
         scheduler.load_state_dict(state["scheduler"])
     restore_rng(state["rng"], np_generator)

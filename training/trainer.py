@@ -13,6 +13,7 @@ One step on a batch of prompts (``TrainItem``s streamed from the Lance cache by 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -22,7 +23,6 @@ from pathlib import Path
 import torch
 
 from training.checkpoint import (
-    CheckpointError,
     find_resume,
     is_complete,
     load_state,
@@ -33,10 +33,10 @@ from training.checkpoint import (
 from training.config import RLConfig, to_dict
 from training.engines.hf import HFEngine
 from training.experience import ExperienceMaker
-from training.models.lora import LoraSpec, is_lora
+from training.models.lora import LoraSpec
 from training.models.policy import load_policy
 from training.rewards.judge import JudgeClient
-from training.rollout import TrainItem
+from training.rollout import RolloutError, TrainItem
 from training.tracking import Tracker, read_metrics
 from training.update import PolicyUpdater
 
@@ -120,11 +120,6 @@ class RLTrainer:
     def resume_from(self, path: str | Path | None) -> int:
         if not path:
             return 0
-        if is_lora(self.model):  # checkpoints hold merged weights; the adapters alone are not restored
-            raise CheckpointError(
-                f"{path}: resuming a LoRA run is not supported; start a new run directory, or fine-tune "
-                "from the merged checkpoint with model_path"
-            )
         state = load_state(path, self.model, self.optimizer, self.scheduler)
         self.global_step = int(state["global_step"])
         self.maker.batches_drawn = int(state["data_position"].get("batches_consumed", 0))
@@ -146,6 +141,7 @@ class RLTrainer:
         t0 = time.perf_counter()
         exp, sampling = self.maker.make(items, more, self.global_step)
         t_rollout = time.perf_counter() - t0
+        failed = self._record_failures()
         if exp.rollouts or self.world_size > 1:  # a rank with no rollouts still joins the gradient sum
             metrics = self.updater.update(exp)
         else:  # dynamic sampling kept no group: nothing to learn from, the step still counts
@@ -162,6 +158,7 @@ class RLTrainer:
                 "response_length/mean": _mean(len(r.completion.token_ids) for r in rollouts),
                 "response/clip_ratio": _mean(r.completion.finish_reason == "length" for r in rollouts),
                 **sampling,
+                "rollout/failed_prompts": float(len(failed)),
                 "time/data_wait_s": data_wait_s,
                 "time/rollout_s": t_rollout,
                 "time/step_s": time.perf_counter() - t0 + data_wait_s,
@@ -178,6 +175,32 @@ class RLTrainer:
             self.tracker.log(metrics, self.global_step)
         self.on_metrics(metrics)
         return metrics
+
+    @property
+    def failures_path(self) -> Path:
+        """Prompts whose generation failed after retries, one JSON line each (per rank when distributed)."""
+        name = "failed_rollouts.jsonl" if self.world_size == 1 else f"failed_rollouts.rank{self.rank}.jsonl"
+        return self.save_dir / name
+
+    def _record_failures(self) -> list[dict]:
+        """Append the step's failed prompts to ``failures_path``; raise ``RolloutError`` when every prompt
+        the step drew failed (a systemic fault, e.g. a cache built for another model family)."""
+        records, self.maker.failures = self.maker.failures, []
+        if records:
+            with self.failures_path.open("a", encoding="utf-8") as f:
+                f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in records)
+            log.warning(
+                "step %d: generation failed for %d prompt(s), left out and recorded in %s: %s",
+                self.global_step, len(records), self.failures_path,
+                ", ".join(f"{r['sample_id']} ({r['error']})" for r in records[:3]),
+            )  # fmt: skip
+        drawn = self.maker.prompts_drawn
+        if drawn and sum(r["stage"] == "rollout" for r in records) >= drawn:
+            raise RolloutError(
+                f"step {self.global_step + 1}: generation failed for all {drawn} prompts (first: "
+                f"{records[0]['sample_id']}: {records[0]['error']}); see {self.failures_path}"
+            )
+        return records
 
     # ---- loop and checkpoint -----------------------------------------------------------------
     def train(self, batches: Iterable[list[TrainItem]] | Callable[[int], Iterable], steps: int) -> RunResult:
