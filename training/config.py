@@ -101,6 +101,10 @@ class RolloutConfig:
     # a failed engine call is split to isolate the failing prompts, each retried this many times; a prompt
     # that still fails is left out of the step and recorded in <run>/failed_rollouts.jsonl, never scored 0
     retries: int = 2
+    # "hf": transformers generate on the training model (CPU and GPU); "vllm": a vLLM engine (GPU, the
+    # `gpu` extra) that takes the policy's weights before every step
+    engine: str = "hf"
+    gpu_memory_utilization: float = 0.5  # vllm only: the share of GPU memory vLLM may take
 
 
 @dataclass
@@ -223,6 +227,7 @@ class RLConfig:
             raise ConfigError("trainer.max_try_make_batch must be >= 1")
         if ro.retries < 0:
             raise ConfigError(f"worker.rollout.retries must be >= 0, got {ro.retries}")
+        _check_engine(ro.engine, ro.gpu_memory_utilization)
         threshold = ro.mix_policy_accuracy_threshold
         if threshold is not None and (
             isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1
@@ -323,3 +328,26 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
             node = node[p]
         node[parts[-1]] = yaml.safe_load(raw) if raw else ""
     return _build(RLConfig, values).validate()
+
+
+ENGINES = ("hf", "vllm")
+
+
+def _check_engine(engine: str, gpu_memory_utilization: float) -> None:
+    """``worker.rollout.engine`` is one of ``ENGINES``; vllm needs vLLM importable and a CUDA GPU."""
+    if engine not in ENGINES:
+        raise ConfigError(f"worker.rollout.engine={engine!r}; allowed: {ENGINES}")
+    if not 0 < gpu_memory_utilization <= 1:
+        raise ConfigError(
+            f"worker.rollout.gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}"
+        )
+    if engine == "vllm":
+        import importlib.util
+
+        import torch
+
+        if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
+            raise ConfigError(
+                "worker.rollout.engine=vllm needs vLLM (pip install '.[gpu]') and a CUDA GPU; "
+                "use worker.rollout.engine=hf on this machine"
+            )

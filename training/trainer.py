@@ -90,9 +90,17 @@ class RLTrainer:
             self.optimizer, self.cfg.trainer.total_steps, actor.lr_warmup_ratio, actor.lr_scheduler_type,
             actor.min_lr_ratio,
         )  # fmt: skip
-        self.engine = HFEngine(
-            self.model, self.processor, batch_size=max(1, self.cfg.data.rollout_batch_size)
-        )
+        rollout = self.cfg.worker.rollout
+        if rollout.engine == "vllm":  # its own copy of the weights, synced before each step's rollouts
+            from training.engines.vllm import VLLMEngine
+
+            self.engine = VLLMEngine(
+                self.model_path, self.processor, gpu_memory_utilization=rollout.gpu_memory_utilization
+            )
+        else:  # generates with the training model itself
+            self.engine = HFEngine(
+                self.model, self.processor, batch_size=max(1, self.cfg.data.rollout_batch_size)
+            )
         self.ref_model = None
         if self.cfg.algorithm.kl_coef > 0:  # as a loss term (use_kl_loss) or a reward penalty
             self.ref_model, _ = load_policy(self.model_path)
@@ -139,6 +147,8 @@ class RLTrainer:
     ) -> dict:
         """One RL step on batch ``items`` (and, with dynamic sampling, refill batches from ``more``)."""
         t0 = time.perf_counter()
+        if hasattr(self.engine, "sync_weights"):  # an engine with its own weights gets the policy's
+            self.engine.sync_weights(self.model)
         exp, sampling = self.maker.make(items, more, self.global_step)
         t_rollout = time.perf_counter() - t0
         failed = self._record_failures()
