@@ -15,12 +15,24 @@ from training.trainer import RLTrainer, RunResult
 
 
 class SFTConfig(dg.Config):
-    """``steps: 0`` skips the warm start and hands the base model to RL unchanged."""
+    """``steps: 0`` skips the warm start and hands the base model to RL unchanged; ``save_freq`` steps
+    between checkpoints (0: none), from which materializing again after a crash resumes."""
 
     steps: int = 240
     batch_size: int = 8
     lr: float = 3e-3
     seed: int = 1
+    save_freq: int = 40
+
+
+def run_digest(settings, data_file: str) -> str:
+    """A run folder's key: its settings and the bytes of its data file (not just the file's path, which
+    stays the same when the data behind it is rebuilt)."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    with open(data_file, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
 
 
 @dg.asset(
@@ -41,16 +53,24 @@ def sft_warm_start(
         return {"checkpoint": base_model["path"], "steps": 0, "history": []}
     ray.ensure()
     rows = read_prepared(media_cache["train"])
-    out_dir = workspace.path("runs", "sft", context.run_id[:8])
+    # one folder per (settings, base model, data): materializing again after a crash resumes there
+    digest = run_digest([config.model_dump(), base_model["path"], media_cache["uri"]], media_cache["train"])
+    out_dir = workspace.path("runs", "sft", digest)
     result = run_sft(
         base_model["path"],
-        stream_batches(
-            rows, media_cache["uri"], config.batch_size, seed=config.seed, num_batches=config.steps
+        lambda position: stream_batches(
+            rows,
+            media_cache["uri"],
+            config.batch_size,
+            seed=config.seed,
+            num_batches=config.steps,
+            start_batch=position,
         ),
         steps=config.steps,
         save_dir=out_dir,
         lr=config.lr,
         seed=config.seed,
+        save_freq=config.save_freq,
         on_metrics=lambda m: (
             m["step"] % 10 == 0 and context.log.info(f"sft step {m['step']}: loss {m['sft/loss']:.3f}")
         ),
@@ -123,9 +143,7 @@ def training_run(
     ray.ensure()
     rows = read_prepared(filtered_train_set["path"])
     # one directory per (config, data): materializing again after a crash resumes from its checkpoint
-    digest = hashlib.sha256(
-        json.dumps([to_dict(cfg), filtered_train_set["path"], config.num_workers], sort_keys=True).encode()
-    ).hexdigest()[:12]
+    digest = run_digest([to_dict(cfg), config.num_workers], filtered_train_set["path"])
     out_dir = workspace.path("runs", "grpo", digest)
     if config.num_workers > 1:
         out = train_on_ray(cfg, rows, media_cache["uri"], out_dir, num_workers=config.num_workers)

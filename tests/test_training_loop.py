@@ -119,6 +119,30 @@ def test_sft_overfits_one_batch(tiny_models, tmp_path):
     assert (tmp_path / "checkpoint" / "preprocessor_config.json").exists()
 
 
+def test_sft_resumes_from_its_checkpoint_on_the_same_data_order(tiny_models, tmp_path):
+    import torch
+
+    from training.tracking import read_metrics
+
+    model = tiny_models["qwen2_5_vl"]
+    data = [_items(28, n=1 + k % 2) for k in range(6)]  # batches differ, so the data position matters
+    straight = run_sft(model, lambda pos: data[pos:], steps=6, save_dir=tmp_path / "a", lr=1e-2, save_freq=2)
+    first = run_sft(model, lambda pos: data[pos:], steps=3, save_dir=tmp_path / "b", lr=1e-2, save_freq=2)
+    assert first.steps == 3 and (tmp_path / "b" / "checkpoints" / "global_step_2").is_dir()
+    # started again (as after a crash in step 3): resumes at step 2, redoes step 3 on batch 2, then 4-6
+    resumed = run_sft(model, lambda pos: data[pos:], steps=6, save_dir=tmp_path / "b", lr=1e-2, save_freq=2)
+    assert resumed.steps == 6 and [h["step"] for h in resumed.history] == [1, 2, 3, 4, 5, 6]
+    assert [h["sft/loss"] for h in resumed.history] == [h["sft/loss"] for h in straight.history]
+    assert [m["step"] for m in read_metrics(tmp_path / "b")] == [1, 2, 3, 4, 5, 6]
+    from safetensors.torch import load_file
+
+    wa = load_file(tmp_path / "a" / "checkpoint" / "model.safetensors")
+    wb = load_file(tmp_path / "b" / "checkpoint" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    with pytest.raises(ValueError, match="save_freq must be >= 0"):
+        run_sft(model, data, steps=1, save_dir=tmp_path / "c", save_freq=-1)
+
+
 def test_epoch_order_is_a_seeded_permutation():
     rows = [{"sample_id": str(i)} for i in range(10)]
     a, b = epoch_order(rows, 3, 0), epoch_order(rows, 3, 1)

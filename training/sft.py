@@ -3,6 +3,11 @@
 The target of a sample is its reasoning (``process``, a ``<think>…</think>`` text, when the dataset has
 one) followed by ``<answer>…</answer>`` and the model's EOS, so the policy learns the answer format
 before RL. Batches are the same ``TrainItem``s streamed from the Lance cache by Ray Data.
+
+Resumable like the RL trainer: with ``save_freq`` > 0 it writes ``save_dir/checkpoints/global_step_N`` (HF
+weights + optimizer, RNG, data position) every ``save_freq`` steps, and a run started again in the same
+``save_dir`` continues from the newest complete one, on the same data order when ``batches`` is a function
+of the data position.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from pathlib import Path
 
 import torch
 
-from training.checkpoint import save_checkpoint
+from training.checkpoint import find_resume, load_state, save_checkpoint, save_state
 from training.models.policy import load_policy, token_logprobs
 from training.rollout import TrainItem
+from training.tracking import read_metrics
 from training.trainer import RunResult
 
 
@@ -27,23 +33,40 @@ def sft_target(item: TrainItem) -> str:
 
 def run_sft(
     model_path: str | Path,
-    batches: Iterable[list[TrainItem]],
+    batches: Iterable[list[TrainItem]] | Callable[[int], Iterable[list[TrainItem]]],
     steps: int,
     save_dir: str | Path,
     lr: float = 3e-3,
     seed: int = 1,
     template_path: str | None = None,
     on_metrics: Callable[[dict], None] | None = None,
+    save_freq: int = 0,
+    save_limit: int = 2,
 ) -> RunResult:
-    """``steps`` AdamW steps of token-mean cross-entropy on response tokens; saves ``save_dir/checkpoint``."""
+    """``steps`` AdamW steps of token-mean cross-entropy on response tokens; saves ``save_dir/checkpoint``.
+
+    ``batches``: an iterable of batches, or a function of the data position (batches already used)
+    returning the stream from there, so a resumed run sees the batches the killed one would have seen."""
+    if save_freq < 0:
+        raise ValueError(f"save_freq must be >= 0 (0: no intermediate checkpoints), got {save_freq}")
     torch.manual_seed(seed)
     model, proc = load_policy(model_path)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
+    metrics_file, root = save_dir / "metrics.jsonl", save_dir / "checkpoints"
     eos = proc.eos_token_ids[0] if proc.tokenizer.eos_token_id is None else proc.tokenizer.eos_token_id
-    history, it, step = [], iter(batches), 0
+    history: list[dict] = []
+    step = 0
+    resume = find_resume(root)
+    if resume is not None:
+        step = int(load_state(resume, model, opt)["global_step"])
+        if metrics_file.exists():
+            history = [m for m in read_metrics(metrics_file) if m.get("step", 0) <= step]
+    elif metrics_file.exists():  # a fresh run in a used folder: its metrics start over
+        metrics_file.unlink()
+    it = iter(batches(step) if callable(batches) else batches)  # one batch per step: position == step
     while step < steps:
         t0 = time.perf_counter()
         try:
@@ -74,5 +97,9 @@ def run_sft(
             fh.write(json.dumps(metrics) + "\n")
         if on_metrics:
             on_metrics(metrics)
+        if save_freq and step % save_freq == 0:
+            save_state(
+                root, step, model, proc, opt, data_position={"batches_consumed": step}, save_limit=save_limit
+            )
     ckpt = save_checkpoint(model, proc, save_dir / "checkpoint")
     return RunResult(checkpoint=str(ckpt), steps=step, history=history)
