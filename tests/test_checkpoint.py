@@ -29,12 +29,12 @@ from training.checkpoint import (
     find_resume,
     list_checkpoints,
     load_state,
-    make_scheduler,
     read_tracker,
     save_state,
     step_dir,
 )
 from training.models.policy import load_policy
+from training.schedule import make_scheduler
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_TEXT_ID = 7  # ids 0..6 are the Qwen special tokens of the tiny tokenizer (vision pads among them)

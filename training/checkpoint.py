@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.models.lora import is_lora, save_merged
+from training.models.lora import adapter_state, is_lora, load_adapter_state, save_merged
 
 log = logging.getLogger(__name__)
 
@@ -251,9 +250,7 @@ def save_state(
         "rng": capture_rng(np_generator),
     }
     if is_lora(model):  # the weights on disk are merged; resuming needs the adapters themselves
-        from peft import get_peft_model_state_dict
-
-        state["lora_adapter"] = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(model).items()}
+        state["lora_adapter"] = adapter_state(model)
     try:
         save_checkpoint(model, processor, tmp)
         torch.save(state, tmp / STATE_FILE)
@@ -296,34 +293,16 @@ def _load_weights(path: Path, model) -> None:
 def _load_adapter(path: Path, state: dict, model) -> None:
     """A LoRA run resumes from its base weights (loaded from ``model_path`` and frozen, so unchanged)
     plus the saved adapters; the merged weights on disk are for evaluation and export."""
-    from peft import set_peft_model_state_dict
-
     adapter = state.get("lora_adapter")
     if adapter is None:
         raise CheckpointError(
             f"{path / STATE_FILE} holds no LoRA adapter state (saved from a run without LoRA): resume it "
             "with worker.actor.lora_rank=0, or start LoRA from its merged weights with model_path"
         )
-    hint = "(different lora_rank or lora_target_modules?)"
     try:
-        result = set_peft_model_state_dict(model, adapter)
-    except RuntimeError as exc:  # shape mismatch
-        raise CheckpointError(
-            f"LoRA adapters in {path / STATE_FILE} do not fit the model being resumed {hint}: {str(exc)[:300]}"
-        ) from None
-    unexpected = list(getattr(result, "unexpected_keys", []) or [])
-    expected = set(adapter)
-    missing = [k for k, _ in model.named_parameters() if "lora_" in k and _adapter_key(k) not in expected]
-    if unexpected or missing:
-        raise CheckpointError(
-            f"LoRA adapters in {path / STATE_FILE} do not fit the model being resumed {hint}: "
-            f"unexpected {unexpected[:3]}, missing {missing[:3]}"
-        )
-
-
-def _adapter_key(name: str) -> str:
-    """A peft parameter name as ``get_peft_model_state_dict`` writes it (adapter name dropped)."""
-    return name.replace(".default.", ".").replace(".default", "")
+        load_adapter_state(model, adapter)
+    except ValueError as exc:
+        raise CheckpointError(f"LoRA adapters in {path / STATE_FILE} {exc}") from None
 
 
 def load_state(
@@ -337,8 +316,8 @@ def load_state(
     """Restore a ``save_state`` checkpoint into existing objects; returns ``{global_step, data_position,
     extra}``.
 
-    Weights go into ``model`` in place (for a LoRA model: the saved adapters), then optimizer and scheduler state, then every RNG (last, so
-    nothing drawn while loading shifts them). A scheduler or numpy Generator passed without saved state
+    Weights go into ``model`` in place (for a LoRA model: the saved adapters), then optimizer and
+    scheduler state, then every RNG (last, so nothing drawn while loading shifts them). A scheduler or numpy Generator passed without saved state
     for it (or a saved scheduler without one passed) is an error raised before anything is modified,
     since the trajectory would silently differ.
     """
@@ -377,7 +356,9 @@ def load_state(
     try:
         optimizer.load_state_dict(state["optimizer"])
     except ValueError as exc:
-        raise CheckpointError(f"optimizer state in {path} does not fit the model being resumed: {exc}") from exc
+        raise CheckpointError(
+            f"optimizer state in {path} does not fit the model being resumed: {exc}"
+        ) from exc
     if scheduler is not None:
         scheduler.load_state_dict(state["scheduler"])
     restore_rng(state["rng"], np_generator)
@@ -386,44 +367,3 @@ def load_state(
         "data_position": state["data_position"],
         "extra": state.get("extra", {}),
     }
-
-
-# ---- LR schedule ----------------------------------------------------------------------------------
-SCHEDULER_KINDS = ("constant", "cosine")
-
-
-def make_scheduler(
-    optimizer: torch.optim.Optimizer,
-    total_steps: int,
-    warmup_ratio: float = 0.0,
-    kind: str = "constant",
-    min_lr_ratio: float = 0.0,
-    warmup_steps: int | None = None,
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """EasyR1's LR schedule (``worker.actor.optim``: ``lr_scheduler_type``, ``lr_warmup_ratio``,
-    ``lr_warmup_steps``, ``min_lr_ratio``) as a ``LambdaLR`` multiplier on the optimizer's lr.
-
-    Warmup lasts ``warmup_steps`` if given, else ``int(warmup_ratio * total_steps)``, rising linearly
-    from 0: factor ``s / W`` at scheduler step ``s < W``. Then ``constant`` stays at 1; ``cosine``
-    follows half a cosine from 1 down to ``min_lr_ratio`` at ``total_steps``:
-    ``m + (1 - m) * (1 + cos(pi * p)) / 2`` with ``p = min(1, (s - W) / max(1, total_steps - W))``.
-    Past ``total_steps`` the factor stays at ``min_lr_ratio``. Call ``scheduler.step()`` once per
-    optimizer step, after it.
-    """
-    if kind not in SCHEDULER_KINDS:
-        raise ValueError(f"unknown lr scheduler type {kind!r}; choose one of {SCHEDULER_KINDS}")
-    if not 0.0 <= min_lr_ratio <= 1.0:
-        raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio}")
-    if not 0.0 <= warmup_ratio <= 1.0:
-        raise ValueError(f"warmup_ratio must be in [0, 1], got {warmup_ratio}")
-    warmup = int(warmup_steps) if warmup_steps is not None else int(warmup_ratio * total_steps)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return step / max(1, warmup)
-        if kind == "constant":
-            return 1.0
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -207,7 +207,7 @@ class RLConfig:
         keys = alg.gdpo_reward_keys
         if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
             raise ConfigError(f"algorithm.gdpo_reward_keys must be a non-empty list of names, got {keys!r}")
-        from training.checkpoint import SCHEDULER_KINDS
+        from training.schedule import SCHEDULER_KINDS
         from training.tracking import BACKENDS
 
         if not isinstance(self.trainer.logger, list) or set(self.trainer.logger) - set(BACKENDS):

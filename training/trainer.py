@@ -26,7 +26,6 @@ from training.checkpoint import (
     find_resume,
     is_complete,
     load_state,
-    make_scheduler,
     save_checkpoint,
     save_state,
 )
@@ -37,6 +36,7 @@ from training.models.lora import LoraSpec
 from training.models.policy import load_policy
 from training.rewards.judge import JudgeClient
 from training.rollout import RolloutError, TrainItem
+from training.schedule import make_scheduler
 from training.tracking import Tracker, read_metrics
 from training.update import PolicyUpdater
 

@@ -156,3 +156,27 @@ def save_merged(model, processor, out_dir: str | Path) -> Path:
     base.save_pretrained(out, state_dict=merged_state_for_save(model))
     processor.save_pretrained(out)
     return out
+
+
+def adapter_state(model) -> dict[str, torch.Tensor]:
+    """The adapters of a peft model as CPU tensors (``get_peft_model_state_dict``: adapter name dropped)."""
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().cpu() for k, v in get_peft_model_state_dict(model).items()}
+
+
+def load_adapter_state(model, adapter: dict[str, torch.Tensor]) -> None:
+    """Put ``adapter_state``'s tensors back into a peft model built with the same LoRA settings; a
+    ``ValueError`` says what does not fit (another rank or other target modules)."""
+    from peft import set_peft_model_state_dict
+
+    hint = "do not fit the model being resumed (different lora_rank or lora_target_modules?)"
+    try:
+        result = set_peft_model_state_dict(model, adapter)
+    except RuntimeError as exc:  # shape mismatch
+        raise ValueError(f"{hint}: {str(exc)[:300]}") from None
+    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    names = [n.replace(".default.", ".").replace(".default", "") for n, _ in model.named_parameters()]
+    missing = [n for n in names if "lora_" in n and n not in adapter]
+    if unexpected or missing:
+        raise ValueError(f"{hint}: unexpected {unexpected[:3]}, missing {missing[:3]}")
