@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import threading
 import time
 import uuid
@@ -290,6 +291,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("serving on %s without authentication", args.host)
     host, port = server.server_address[:2]
+    # a parent that ignores SIGINT (a launcher, a test runner) passes that on to us; Ctrl-C must still stop
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"serving {name!r} at http://{host}:{port}/v1 (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()

@@ -209,7 +209,9 @@ def test_serve_parser():
 
 def test_serve_command_end_to_end(tiny_models):
     """The ``serve`` entry point in its own process: loads the checkpoint, prints the URL, stops on Ctrl-C."""
+    # SIGINT ignored first, as when a launcher that ignores it starts the server: Ctrl-C must still stop it
     script = (
+        "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
         "import argparse, sys; from reelrl.serve import add_serve_parser; p = argparse.ArgumentParser(); "
         "add_serve_parser(p.add_subparsers()); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
     )
