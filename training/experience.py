@@ -63,7 +63,6 @@ class ExperienceMaker:
         self.template = cfg.data.prompt_template or None
         self.batches_drawn = 0  # batches taken from the data stream (the data position for resume)
         self.failures: list[dict] = []  # prompts whose generation failed, until the trainer writes them out
-        self._step = 0
         self.prompts_drawn = 0  # prompts sampled in the current step (stage "rollout")
 
     def _params(self, seed: int, **changes) -> SamplingParams:
@@ -82,7 +81,7 @@ class ExperienceMaker:
         )  # fmt: skip
         for f in failed:
             self.failures.append(
-                {"step": self._step + 1, "stage": stage, "sample_id": f.request_id, "error": f.error,
+                {"stage": stage, "sample_id": f.request_id, "error": f.error,
                  "attempts": f.attempts, "rank": self.rank}
             )  # fmt: skip
         return rollouts
@@ -143,7 +142,7 @@ class ExperienceMaker:
         """The experience of step ``step`` from batch ``first`` (drawn already) and, with dynamic sampling,
         further batches from ``more``; ``batches_drawn`` counts every batch used."""
         cfg = self.cfg
-        self._step, self.prompts_drawn = step, 0
+        self.prompts_drawn = 0
         base_seed = cfg.trainer.seed * 100_003 + step + 1_000_003 * self.rank
         metrics: dict[str, float] = {}
         self.batches_drawn += 1

@@ -196,6 +196,8 @@ class RLTrainer:
         """Append the step's failed prompts to ``failures_path``; raise ``RolloutError`` when every prompt
         the step drew failed (a systemic fault, e.g. a cache built for another model family)."""
         records, self.maker.failures = self.maker.failures, []
+        for r in records:
+            r["step"] = self.global_step + 1
         if records:
             with self.failures_path.open("a", encoding="utf-8") as f:
                 f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in records)
