@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+import evaluation
 from assets.resources import MediaCacheResource, WorkspaceResource
 from cache_store import MediaSpec
 from evaluation.benchmarks.registry import get_adapter
@@ -15,21 +16,19 @@ from training.engines.base import SamplingParams
 from training.engines.hf import HFEngine
 
 CHARADES_SAMPLE = "charades_sta/charades_sta_test.sample.txt"
+SAMPLES_DIR = Path(evaluation.__file__).parent / "samples"
 
 
-def shared_benchmarks_dir() -> Path | None:
-    """``$REELRL_SHARED_BENCHMARKS`` or the ``shared/benchmarks`` folder beside the repo, if present."""
-    candidates = [os.environ.get("REELRL_SHARED_BENCHMARKS", "")]
-    candidates += [
-        str(p / "shared" / "benchmarks") for p in (Path.cwd().parent, Path(__file__).resolve().parents[2])
-    ]
-    return next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
+def sample_benchmarks_dir() -> Path:
+    """``$REELRL_SHARED_BENCHMARKS`` if set, else the real sample records shipped in ``evaluation/samples``."""
+    env = os.environ.get("REELRL_SHARED_BENCHMARKS", "")
+    return Path(env) if env else SAMPLES_DIR
 
 
 class BenchmarkEvalConfig(dg.Config):
     """``annotations``/``media_roots`` map a benchmark name to its files; missing entries take the demo
     defaults: the held-out split for ``reelrl_jsonl`` and, for ``charades_sta``, the official-format
-    sample records in shared/benchmarks with generated stand-in videos whose event spans the GT."""
+    sample records shipped in evaluation/samples with generated stand-in videos whose event spans the GT."""
 
     benchmarks: list[str] = ["reelrl_jsonl", "charades_sta"]
     annotations: dict[str, str] = {}
@@ -44,10 +43,7 @@ def _resolve(name: str, config: BenchmarkEvalConfig, source_dataset: dict, works
     if name == "reelrl_jsonl":
         return source_dataset["val_file"], source_dataset.get("media_root")
     if name == "charades_sta":
-        shared = shared_benchmarks_dir()
-        if shared is None:
-            return None, None
-        ann = shared / CHARADES_SAMPLE
+        ann = sample_benchmarks_dir() / CHARADES_SAMPLE
         media = config.media_roots.get(name) or str(workspace.path("benchmarks", "charades_sta", "videos"))
         if not config.media_roots.get(name):
             make_charades_standins(ann, media)

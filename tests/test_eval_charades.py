@@ -1,7 +1,6 @@
 """Charades-STA adapter: both annotation formats on the real sample files, scoring and aggregates."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -9,21 +8,7 @@ import pytest
 from evaluation.benchmarks import get_adapter
 from evaluation.benchmarks.charades_sta import LMMS_EVAL_POST, LMMS_EVAL_PRE
 
-
-def _shared_dir() -> Path | None:
-    """The shared folder: $REELRL_SHARED, else <repo>/../shared (where CI has it)."""
-    env = os.environ.get("REELRL_SHARED")
-    for cand in ([Path(env)] if env else []) + [Path(__file__).resolve().parents[1].parent / "shared"]:
-        if (cand / "benchmarks" / "charades_sta").is_dir():
-            return cand / "benchmarks" / "charades_sta"
-    return None
-
-
-SAMPLES = _shared_dir()
-needs_samples = pytest.mark.skipif(
-    SAMPLES is None,
-    reason="shared benchmark samples not found (set REELRL_SHARED or put them at <repo>/../shared)",
-)
+SAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "samples" / "charades_sta"
 
 
 @pytest.fixture
@@ -31,7 +16,6 @@ def adapter():
     return get_adapter("charades_sta")
 
 
-@needs_samples
 def test_official_txt_sample(adapter, tmp_path):
     recs = adapter.load(SAMPLES / "charades_sta_test.sample.txt", tmp_path / "videos")
     assert len(recs) == 20 and len({r.id for r in recs}) == 20
@@ -51,7 +35,6 @@ def test_official_txt_sample(adapter, tmp_path):
     assert adapter.load(SAMPLES / "charades_sta_test.sample.txt", tmp_path)[0].id == first.id
 
 
-@needs_samples
 def test_easyvideor1_json_sample(adapter, tmp_path):
     recs = adapter.load(SAMPLES / "easyvideor1_charades_sta.sample.json", tmp_path)
     assert len(recs) == 20 and len({r.id for r in recs}) == 20

@@ -1,6 +1,9 @@
-"""Benchmark adapters. Importing this package registers every built-in adapter."""
+"""Benchmark adapters. Importing this package imports every module in it, which registers every
+built-in adapter (a module registers its adapters with ``@register_benchmark``)."""
 
-from evaluation.benchmarks import charades_sta, reelrl_jsonl  # noqa: F401  (registration)
+import importlib
+import pkgutil
+
 from evaluation.benchmarks.registry import (
     MODES,
     BenchmarkAdapter,
@@ -9,6 +12,9 @@ from evaluation.benchmarks.registry import (
     list_benchmarks,
     register_benchmark,
 )
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = [
     "MODES",

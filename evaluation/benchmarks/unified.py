@@ -1,0 +1,154 @@
+"""Reading annotation files, and the EasyVideoR1 unified record that most video benchmarks ship in.
+
+``read_rows`` loads a JSON list, a JSON object, JSON Lines or Parquet (detected from the content, not the
+file name) and names the file and line/record on any error.
+
+The EasyVideoR1 unified format (``eval/data/valid_data/*.json``) is a list of
+``{problem_id, problem, problem_type, data_type, options ["A. x" | "A: x"], solution "<answer>X</answer>",
+path}`` plus benchmark-specific fields (``duration``, ``task_type``, ``ovo_task`` ...). ``unified_row``
+turns one into the fields every canonical record needs, with the option letters normalised to
+"A. text" in letter order (EasyVideoR1's LongVideo-Reason lists options out of order).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from training.rewards.choice import parse_options
+from training.rewards.tags import answer_content
+
+UNIFIED_KEYS = ("problem", "problem_id", "solution")
+_LETTERED = re.compile(r"\s*+\(?([A-Za-z])\s*+[.):：]\s*+(.*)", re.DOTALL)
+
+
+def read_rows(path: str | Path) -> Any:
+    """The parsed content of an annotation file: a list of rows (JSON list, JSONL, Parquet) or the JSON
+    object itself. Errors name the file (and the line for JSONL)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file not found: {path}")
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head == b"PAR1":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path).to_pylist()
+        except Exception as e:  # pyarrow raises several types for a damaged file
+            raise ValueError(f"{path}: unreadable Parquet file ({e})") from e
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        return json.loads(text)
+    except ValueError as whole_error:
+        rows = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError as e:
+                if lineno == 1:
+                    raise ValueError(f"{path}: neither JSON nor JSON Lines ({whole_error})") from e
+                raise ValueError(f"{path}:{lineno}: not a JSON line ({e})") from e
+        return rows
+
+
+def as_row_list(data: Any, path: str | Path, what: str) -> list[dict[str, Any]]:
+    """``data`` checked to be a list of objects; the error says which record is not."""
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a list of {what} records, got a JSON {type(data).__name__}")  # noqa: TRY004
+    for i, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: record {i}: expected an object, got {type(row).__name__}")  # noqa: TRY004
+    return data
+
+
+def is_unified(rows: Any) -> bool:
+    """True when ``rows`` look like EasyVideoR1 unified records (a list of objects with its keys)."""
+    return (
+        isinstance(rows, list)
+        and bool(rows)
+        and isinstance(rows[0], dict)
+        and all(k in rows[0] for k in UNIFIED_KEYS)
+    )
+
+
+def media_path(root: str, rel: str) -> str:
+    """``rel`` joined to ``root`` unless absolute, normalised (``./videos/x.mp4`` -> ``root/videos/x.mp4``)."""
+    return os.path.normpath(rel if os.path.isabs(rel) else os.path.join(root, rel))
+
+
+def lettered_options(options: Any, where: str) -> list[str]:
+    """Options as ["A. text", ...] in letter order, from "A. x" / "A: x" / "(A) x" strings, a
+    ``{"A": x}`` dict or plain texts (lettered A, B, ... in order)."""
+    if options is None:
+        return []
+    if isinstance(options, dict):
+        items = sorted((str(k).strip().upper(), str(v).strip()) for k, v in options.items())
+        return [f"{k}. {v}" for k, v in items]
+    if not isinstance(options, list):
+        raise ValueError(f"{where}: options must be a list or an object, got {type(options).__name__}")  # noqa: TRY004
+    parsed = parse_options([str(o) for o in options])
+    return [f"{k}. {v}" for k, v in sorted(parsed.items())]
+
+
+def solution_text(solution: Any) -> str:
+    """The ``<answer>`` content of an EasyVideoR1 ``solution`` (the whole text when it has none)."""
+    text = str(solution)
+    inner = answer_content(text)
+    return (inner if inner is not None else text).strip()
+
+
+def choice_letter(answer: str, options: list[str], where: str) -> str:
+    """The letter the key names: "C", "(C)", "C. text" (the letter decides) or an option's exact text."""
+    letters = [o[0] for o in options]
+    text = answer.strip()
+    m = _LETTERED.fullmatch(text) or re.fullmatch(r"\(?([A-Za-z])\)?()", text)
+    if m and m.group(1).upper() in letters:
+        return m.group(1).upper()
+    matches = [o[0] for o in options if _norm(o[3:]) == _norm(text)]
+    if len(matches) == 1:
+        return matches[0]
+    raise ValueError(f"{where}: answer {answer!r} names none of the options {letters}")
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", "", text).lower().split())
+
+
+def unified_row(row: dict[str, Any], index: int, path: str | Path, root: str) -> dict[str, Any]:
+    """The common fields of one EasyVideoR1 unified record.
+
+    Returns ``{"id", "problem", "problem_type", "data_type", "options", "answer", "media", "media_kind",
+    "row"}``; ``answer`` is the option letter for multiple choice and the ``<answer>`` text otherwise.
+    """
+    pid = row.get("problem_id")
+    where = f"{path}: record {index} (problem_id={pid!r})"
+    missing = [k for k in UNIFIED_KEYS if k not in row]
+    if missing:
+        raise ValueError(f"{where}: missing fields {missing} of the EasyVideoR1 unified format")
+    ptype = str(row.get("problem_type") or "multiple choice").strip().lower()
+    options = lettered_options(row.get("options"), where)
+    answer = solution_text(row["solution"])
+    if ptype in ("multiple choice", "multiple_choice"):
+        if not options:
+            raise ValueError(f"{where}: a multiple-choice record without options")
+        answer = choice_letter(answer, options, where)
+    rel = row.get("path") or row.get("video") or ""
+    data_type = str(row.get("data_type") or "video").strip().lower()
+    media = [media_path(root, str(rel))] if rel else []
+    return {
+        "id": str(pid),
+        "problem": str(row["problem"]).strip(),
+        "problem_type": ptype,
+        "data_type": data_type,
+        "options": options,
+        "answer": answer,
+        "media": media,
+        "media_kind": ("image" if data_type == "image" else "video") if media else "none",
+        "row": row,
+    }
