@@ -37,6 +37,9 @@ class BenchmarkAdapter(ABC):
     """Base class of every benchmark adapter; subclasses are registered with ``@register_benchmark``."""
 
     name: str = ""
+    #: True for adapters that grade some answers with an LLM judge: their constructor takes ``judge=`` (a
+    #: ``training.rewards.judge.Judge`` or None), and the runner/CLI pass the configured judge client.
+    uses_judge: bool = False
     #: Jinja2 template used to render prompts; ``None`` = the training library's default template.
     prompt_template: str | Path | None = None
 
