@@ -10,6 +10,7 @@ import evaluation
 from assets.resources import MediaCacheResource, WorkspaceResource
 from cache_store import MediaSpec
 from evaluation.benchmarks.registry import get_adapter
+from evaluation.manifest import model_revision
 from evaluation.runner import run_benchmark
 from reelrl.synthetic import make_charades_standins
 from training.engines.base import SamplingParams
@@ -85,7 +86,8 @@ def benchmark_eval(
         records = get_adapter(bench).load(annotation, media_root)
         for label, path in models.items():
             engine = HFEngine.from_pretrained(path, batch_size=config.batch_size)
-            tag = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:10]
+            revision = model_revision(path)  # a checkpoint rewritten at the same path is evaluated anew
+            tag = hashlib.sha1(f"{Path(path).resolve()}@{revision}".encode()).hexdigest()[:10]
             out_dir = workspace.path("evals", f"{label}-{tag}", bench)
             res = run_benchmark(
                 engine,
@@ -95,6 +97,7 @@ def benchmark_eval(
                 spec,
                 out_dir,
                 model_id=path,
+                model_revision=revision,
                 sampling=sampling,
                 batch_size=config.batch_size,
                 annotation_path=annotation,

@@ -44,6 +44,23 @@ def as_plain(obj: Any) -> Any:
     return repr(obj)
 
 
+def model_revision(path: str | Path) -> str | None:
+    """A revision of a local checkpoint folder: sha256 (16 hex) of ``config.json`` and each weight file's
+    (name, size, mtime_ns), so a checkpoint rewritten at the same path gets a new revision. None for a path
+    that is not a local folder (a hub id)."""
+    root = Path(path)
+    if not root.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(root.iterdir()):
+        if f.name == "config.json":
+            h.update(f.read_bytes())
+        elif f.suffix in (".safetensors", ".bin", ".pt") or f.name.endswith(".index.json"):
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
 def code_version() -> dict[str, Any]:
     """``git rev-parse HEAD`` of the repo holding this package and whether the tree is dirty."""
 
@@ -66,6 +83,8 @@ def build_manifest(
     benchmark: str,
     model_id: str,
     media_spec: Any,
+    model_revision: str | None = None,
+    adapter_options: dict[str, Any] | None = None,
     sampling: Any,
     prompt_template: str | None,
     prompt_template_hash: str,
@@ -77,10 +96,12 @@ def build_manifest(
     settings = {
         "benchmark": benchmark,
         "model_id": model_id,
+        "model_revision": model_revision,
         "media_spec": as_plain(media_spec),
         "sampling": as_plain(sampling),
         "seed": getattr(sampling, "seed", None),
         "prompt_template_hash": prompt_template_hash,
+        "adapter_options": adapter_options or {},
     }
     return {
         "settings": settings,

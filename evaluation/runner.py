@@ -8,8 +8,9 @@
 - ``manifest.json`` records every setting that moves scores, and a rerun with other settings in the
   same ``out_dir`` is refused; ``results.json`` holds the aggregates of each mode and the counts.
 
-The stages run one after the other per batch here; they live in ``evaluation.stages`` as separate
-functions so the asynchronous runner can overlap them without changing what is computed.
+The stages (``evaluation.stages``) run overlapped in ``evaluation.pipeline``: decoding, generation and scoring
+of different batches at once. ``run_benchmarks`` evaluates several benchmarks in one pipeline sharing the engine,
+each with its own media settings; ``run_benchmark`` is the one-benchmark case.
 """
 
 from __future__ import annotations
@@ -24,18 +25,10 @@ from typing import Any
 from evaluation.benchmarks.registry import MODES, BenchmarkAdapter, check_mode, get_adapter
 from evaluation.manifest import MANIFEST_FILE, as_plain, build_manifest, check_compatible, write_json
 from evaluation.metrics import mean
+from evaluation.pipeline import Job, run_pipeline
 from evaluation.predictions import PredictionLog
 from evaluation.records import BenchmarkRecord, check_unique_ids, records_digest
-from evaluation.stages import (
-    PromptedRecord,
-    build_media,
-    generate_batch,
-    load_media,
-    prediction_row,
-    prepare_prompts,
-    score_response,
-    template_info,
-)
+from evaluation.stages import PromptedRecord, prepare_prompts, score_response, template_info
 from training.engines.base import GenerationEngine, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -78,6 +71,17 @@ def resolve_modes(mode: str) -> list[str]:
     return list(MODES) if mode == "both" else [check_mode(mode)]
 
 
+@dataclass
+class BenchmarkJob:
+    """One benchmark of a run: its adapter (or name), records, output folder and media settings."""
+
+    adapter: str | BenchmarkAdapter
+    records: Sequence[BenchmarkRecord]
+    out_dir: str | Path
+    spec: Any
+    annotation_path: str | Path | None = None
+
+
 def run_benchmark(
     engine: GenerationEngine,
     adapter_name: str | BenchmarkAdapter,
@@ -87,57 +91,110 @@ def run_benchmark(
     out_dir: str | Path,
     *,
     model_id: str,
+    annotation_path: str | Path | None = None,
+    **options: Any,
+) -> EvalResult:
+    """Evaluate ``records`` of one benchmark; ``options`` as for ``run_benchmarks``."""
+    job = BenchmarkJob(adapter_name, records, out_dir, spec, annotation_path)
+    return run_benchmarks(engine, [job], cache, model_id=model_id, **options)[0]
+
+
+def run_benchmarks(
+    engine: GenerationEngine,
+    jobs: Sequence[BenchmarkJob],
+    cache: Any,
+    *,
+    model_id: str,
     sampling: SamplingParams | None = None,
     batch_size: int = 8,
     mode: str = "both",
     progress: Callable[[dict[str, Any]], None] | None = None,
-    annotation_path: str | Path | None = None,
     media_workers: int = 1,
     media_timeout_s: float = 120.0,
-    media_chunk: int = 64,
-) -> EvalResult:
-    """Evaluate ``records`` with ``engine``; see the module docstring for the guarantees.
+    queue_size: int = 2,
+    overlap: bool = True,
+    model_revision: str | None = None,
+) -> list[EvalResult]:
+    """Evaluate every job with ``engine`` in one pipeline; see the module docstring for the guarantees.
 
-    cache/spec: a ``cache_store.MediaCache`` and the ``MediaSpec`` the frames are sampled with.
+    cache: a ``cache_store.MediaCache``; each job's ``spec`` is the ``MediaSpec`` its frames are sampled with.
     sampling: defaults to ``GREEDY``; one response per sample (``n`` must be 1).
-    media_chunk: records whose media are built in one cache build (worker start-up is paid per build);
-        frames are still read per batch, so memory holds one batch of frames.
     progress: called after every batch with ``{done, total, processed, pending, rate_per_s, eta_s,
         media_failed, generation_failed}`` (also logged at INFO).
+    overlap: False runs the stages one after the other per batch (same results, the sequential baseline).
+    model_revision: recorded in each manifest (e.g. a checkpoint's step or a content hash).
     """
     t0 = time.perf_counter()
-    adapter = adapter_name if isinstance(adapter_name, BenchmarkAdapter) else get_adapter(adapter_name)
     modes = resolve_modes(mode)
     sampling = sampling or GREEDY
     if sampling.n != 1:
         raise ValueError(f"evaluation scores one response per sample; got SamplingParams.n={sampling.n}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    records = list(records)
+    outs = [Path(j.out_dir).resolve() for j in jobs]
+    if len(set(outs)) != len(outs):
+        raise ValueError(f"two benchmarks of one run share an out_dir: {[str(o) for o in outs]}")
+    prepared = [_prepare(j, modes, sampling, model_id, model_revision) for j in jobs]
+    pipeline_jobs = [p[0] for p in prepared]
+    resumed = sum(p[2] for p in prepared)
+    run_pipeline(
+        engine,
+        pipeline_jobs,
+        cache,
+        sampling,
+        batch_size=batch_size,
+        queue_size=queue_size,
+        media_workers=media_workers,
+        media_timeout_s=media_timeout_s,
+        overlap=overlap,
+        progress=progress,
+        resumed=resumed,
+    )
+    elapsed = round(time.perf_counter() - t0, 3)
+    results = []
+    for job, items, n_resumed in prepared:
+        result = summarize(job.adapter, items, job.plog, modes, model_id)
+        result.media_failures, result.generation_failures = job.media_failures, job.generation_failures
+        result.counts["media_failed"] = len(job.media_failures)
+        result.counts["generation_failed"] = len(job.generation_failures)
+        result.generated_this_run, result.resumed = job.generated, n_resumed
+        result.elapsed_s = elapsed
+        write_json(job.plog.path.parent / RESULTS_FILE, as_plain(result.to_dict()))
+        results.append(result)
+    return results
+
+
+def _prepare(
+    job: BenchmarkJob, modes: list[str], sampling: SamplingParams, model_id: str, model_revision: str | None
+) -> tuple[Job, list[PromptedRecord], int]:
+    """Validate the records, write the manifest (refusing other settings in the same folder), open the
+    prediction log and keep only the records without a valid prediction."""
+    adapter = job.adapter if isinstance(job.adapter, BenchmarkAdapter) else get_adapter(job.adapter)
+    records = list(job.records)
     check_unique_ids(records)
     foreign = [r.id for r in records if r.benchmark != adapter.name]
     if foreign:
         raise ValueError(f"records {foreign[:5]} belong to another benchmark than {adapter.name!r}")
-
-    out_dir = Path(out_dir)
+    out_dir = Path(job.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     items = prepare_prompts(adapter, records)
     template_path, template_hash = template_info(adapter)
     manifest = build_manifest(
         benchmark=adapter.name,
         model_id=model_id,
-        media_spec=spec,
+        model_revision=model_revision,
+        media_spec=job.spec,
         sampling=sampling,
         prompt_template=template_path,
         prompt_template_hash=template_hash,
-        annotation_path=str(annotation_path) if annotation_path is not None else None,
+        adapter_options=adapter_options(adapter),
+        annotation_path=str(job.annotation_path) if job.annotation_path is not None else None,
         records_digest=records_digest(records),
         num_records=len(records),
         modes=modes,
     )
     check_compatible(out_dir, manifest)
     write_json(out_dir / MANIFEST_FILE, manifest)
-
     plog = PredictionLog(out_dir)
     pending = [it for it in items if not plog.done(it.record.id, it.key)]
     stale = sum(1 for it in pending if it.record.id in plog.rows)
@@ -149,38 +206,16 @@ def run_benchmark(
     log.info(
         "%s: %d records, %d already predicted, %d to run", adapter.name, len(items), resumed, len(pending)
     )
+    return Job(adapter, pending, job.spec, plog, modes), items, resumed
 
-    media_failures: list[dict[str, str]] = []
-    gen_failures: list[dict[str, str]] = []
-    generated = processed = 0
-    chunk_size = max(media_chunk, batch_size)
-    for c0 in range(0, len(pending), chunk_size):
-        chunk = pending[c0 : c0 + chunk_size]
-        digests, m_fail = build_media(chunk, cache, spec, workers=media_workers, timeout_s=media_timeout_s)
-        _log_failures(adapter.name, "media", m_fail)
-        media_failures += m_fail
-        for b0 in range(0, len(chunk), batch_size):
-            batch = chunk[b0 : b0 + batch_size]
-            ready, r_fail = load_media(batch, digests, cache)
-            done, g_fail = generate_batch(engine, ready, sampling)
-            rows = [
-                prediction_row(it, c, score_response(adapter, it.record, c.text, modes)) for it, c in done
-            ]
-            generated += plog.append(rows)
-            _log_failures(adapter.name, "media", r_fail)
-            _log_failures(adapter.name, "generation", g_fail)
-            media_failures += r_fail
-            gen_failures += g_fail
-            processed += len(batch)
-            _report(progress, t0, processed, len(pending), resumed, len(items), media_failures, gen_failures)
 
-    result = summarize(adapter, items, plog, modes, model_id)
-    result.media_failures, result.generation_failures = media_failures, gen_failures
-    result.counts["media_failed"], result.counts["generation_failed"] = len(media_failures), len(gen_failures)
-    result.generated_this_run, result.resumed = generated, resumed
-    result.elapsed_s = round(time.perf_counter() - t0, 3)
-    write_json(out_dir / RESULTS_FILE, as_plain(result.to_dict()))
-    return result
+def adapter_options(adapter: BenchmarkAdapter) -> dict[str, Any]:
+    """The adapter's public settings that move scores (prompt style ...), for the manifest."""
+    return {
+        k: v
+        for k, v in sorted(vars(adapter).items())
+        if not k.startswith("_") and isinstance(v, str | int | float | bool)
+    }
 
 
 def summarize(
@@ -240,43 +275,3 @@ def summarize(
         aggregates=aggregates,
         counts=counts,
     )
-
-
-def _log_failures(benchmark: str, stage: str, failures: list[dict[str, str]]) -> None:
-    for f in failures:
-        log.warning("%s: %s failed for %s: %s", benchmark, stage, f["id"], f["reason"])
-
-
-def _report(
-    progress: Callable[[dict[str, Any]], None] | None,
-    t0: float,
-    processed: int,
-    pending: int,
-    resumed: int,
-    total: int,
-    media_failures: list,
-    gen_failures: list,
-) -> None:
-    elapsed = time.perf_counter() - t0
-    rate = processed / elapsed if elapsed > 0 else 0.0
-    eta = (pending - processed) / rate if rate > 0 else None
-    info = {
-        "done": resumed + processed,
-        "total": total,
-        "processed": processed,
-        "pending": pending - processed,
-        "rate_per_s": round(rate, 3),
-        "eta_s": round(eta, 1) if eta is not None else None,
-        "media_failed": len(media_failures),
-        "generation_failed": len(gen_failures),
-    }
-    log.info(
-        "eval %d/%d (%.2f samples/s, eta %ss, media_failed %d)",
-        info["done"],
-        total,
-        rate,
-        info["eta_s"],
-        info["media_failed"],
-    )
-    if progress is not None:
-        progress(info)
