@@ -1,0 +1,155 @@
+"""The overlapped evaluation pipeline: same results as the sequential loop, real overlap, several benchmarks
+sharing one engine, and a failure outside a record stops every stage instead of hanging.
+
+Real mp4s, a real MediaCache and the Charades-STA adapter; the engine is ``CannedEngine`` from the runner
+tests (canned responses per request id; it records every call).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from test_eval_runner import CannedEngine
+
+from cache_store.encode import write_video
+from cache_store.keys import MediaSpec
+from cache_store.store import MediaCache
+from evaluation.benchmarks import get_adapter
+from evaluation.runner import BenchmarkJob, run_benchmark, run_benchmarks
+
+SPEC = MediaSpec(fps=2.0, max_frames=4, min_frames=2, max_pixels=56 * 56, min_pixels=28 * 28)
+
+
+@pytest.fixture
+def bench(tmp_path):
+    videos = tmp_path / "videos"
+    lines = []
+    for i in range(6):
+        frames = np.full((8, 32, 32, 3), 30 * i, np.uint8)
+        write_video(videos / f"V{i}.mp4", frames, fps=4)
+        lines.append(f"V{i} {i} {i + 2}##event number {i}.")
+    ann = tmp_path / "ann.txt"
+    ann.write_text("\n".join(lines) + "\n")
+    records = get_adapter("charades_sta").load(ann, videos)
+    responses = {r.id: f"The event happens in {i} - {i + 3} seconds." for i, r in enumerate(records)}
+    return {"records": records, "responses": responses, "ann": ann, "tmp": tmp_path}
+
+
+def _rows(path):
+    return (path / "predictions.jsonl").read_text().splitlines()
+
+
+def test_overlapped_and_sequential_runs_write_the_same_predictions(bench):
+    results, calls = {}, {}
+    for overlap in (True, False):
+        engine = CannedEngine(bench["responses"])
+        out = bench["tmp"] / f"run-{overlap}"
+        results[overlap] = run_benchmark(
+            engine, "charades_sta", bench["records"], MediaCache(bench["tmp"] / f"cache-{overlap}"), SPEC, out,
+            model_id="m", batch_size=4, overlap=overlap,
+        )  # fmt: skip
+        calls[overlap] = engine.calls
+        assert len(_rows(out)) == 6
+    assert (
+        calls[True]
+        == calls[False]
+        == [[r.id for r in bench["records"][:4]], [r.id for r in bench["records"][4:]]]
+    )
+    assert _rows(bench["tmp"] / "run-True") == _rows(bench["tmp"] / "run-False")
+    assert results[True].aggregates == results[False].aggregates
+    assert results[True].aggregates["official"]["mIoU"] == pytest.approx(100 * 2 / 3)
+
+
+class _WatchedCache(MediaCache):
+    """A MediaCache that counts its builds (one per batch in the pipeline)."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.builds = 0
+        self.second_build = threading.Event()
+
+    def build(self, *args, **kwargs):
+        report = super().build(*args, **kwargs)
+        self.builds += 1
+        if self.builds >= 2:
+            self.second_build.set()
+        return report
+
+
+class _WaitingEngine(CannedEngine):
+    """Generating the first batch waits until the media of the second batch are built: only possible when
+    decoding overlaps generation (sequentially it would wait for ever; the 20 s limit fails the test)."""
+
+    def __init__(self, responses, cache):
+        super().__init__(responses)
+        self.cache, self.overlapped = cache, None
+
+    def generate(self, requests, params):
+        if self.overlapped is None:
+            self.overlapped = self.cache.second_build.wait(timeout=20)
+        return super().generate(requests, params)
+
+
+def test_media_of_the_next_batch_are_decoded_while_the_engine_generates(bench):
+    cache = _WatchedCache(bench["tmp"] / "cache")
+    engine = _WaitingEngine(bench["responses"], cache)
+    result = run_benchmark(
+        engine,
+        "charades_sta",
+        bench["records"],
+        cache,
+        SPEC,
+        bench["tmp"] / "run",
+        model_id="m",
+        batch_size=2,
+    )
+    assert engine.overlapped is True
+    assert cache.builds == 3 and result.counts["scored"] == 6
+
+
+def test_several_benchmarks_share_the_engine_with_their_own_media_settings(bench):
+    engine = CannedEngine(bench["responses"])
+    small = MediaSpec(fps=2.0, max_frames=2, min_frames=2, max_pixels=28 * 28, min_pixels=28 * 28)
+    recs = bench["records"]
+    jobs = [
+        BenchmarkJob("charades_sta", recs[:3], bench["tmp"] / "a", SPEC),
+        BenchmarkJob(get_adapter("charades_sta", prompt_style="reelrl"), recs[3:], bench["tmp"] / "b", small),
+    ]
+    first, second = run_benchmarks(
+        engine, jobs, MediaCache(bench["tmp"] / "cache"), model_id="m", batch_size=2
+    )
+    # batches never mix benchmarks: 3 records -> [2, 1], then the second job's 3 -> [2, 1]
+    assert [len(c) for c in engine.calls] == [2, 1, 2, 1]
+    assert engine.media_shapes[recs[0].id] == [(4, 28, 28, 3)] and engine.media_shapes[recs[5].id] == [
+        (2, 28, 28, 3)
+    ]
+    assert (first.counts["scored"], second.counts["scored"]) == (3, 3)
+    assert first.aggregates["official"]["mIoU"] == pytest.approx(100 * 2 / 3)
+    with pytest.raises(ValueError, match="share an out_dir"):
+        run_benchmarks(engine, [jobs[0], jobs[0]], MediaCache(bench["tmp"] / "cache"), model_id="m")
+
+
+class _Fatal(BaseException):
+    """Not a per-request failure: nothing in the stages catches it."""
+
+
+class _DyingEngine(CannedEngine):
+    def generate(self, requests, params):
+        if len(self.calls) == 1:
+            raise _Fatal("the accelerator is gone")
+        return super().generate(requests, params)
+
+
+def test_a_fatal_error_stops_every_stage_and_keeps_what_was_written(bench):
+    engine = _DyingEngine(bench["responses"])
+    out = bench["tmp"] / "run"
+    kw = {"model_id": "m", "batch_size": 2}
+    cache = MediaCache(bench["tmp"] / "cache")
+    with pytest.raises(_Fatal, match="accelerator is gone"):
+        run_benchmark(engine, "charades_sta", bench["records"], cache, SPEC, out, **kw)
+    assert len(_rows(out)) == 2  # the first batch was scored and appended before the failure
+    again = CannedEngine(bench["responses"])
+    result = run_benchmark(again, "charades_sta", bench["records"], cache, SPEC, out, **kw)
+    assert [len(c) for c in again.calls] == [2, 2] and result.resumed == 2 and result.counts["scored"] == 6
