@@ -24,7 +24,7 @@ from typing import Any
 
 from evaluation.benchmarks.registry import MODES, BenchmarkAdapter, check_mode, get_adapter
 from evaluation.manifest import MANIFEST_FILE, as_plain, build_manifest, check_compatible, write_json
-from evaluation.metrics import mean
+from evaluation.offline import aggregate_modes
 from evaluation.pipeline import Job, run_pipeline
 from evaluation.predictions import PredictionLog
 from evaluation.records import BenchmarkRecord, check_unique_ids, records_digest
@@ -210,11 +210,12 @@ def _prepare(
 
 
 def adapter_options(adapter: BenchmarkAdapter) -> dict[str, Any]:
-    """The adapter's public settings that move scores (prompt style ...), for the manifest."""
+    """The adapter's public settings that move scores (prompt style ...), for the manifest. The template path
+    is left out: it differs between checkouts, and the manifest holds the hash of what it renders."""
     return {
         k: v
         for k, v in sorted(vars(adapter).items())
-        if not k.startswith("_") and isinstance(v, str | int | float | bool)
+        if not k.startswith("_") and k != "prompt_template" and isinstance(v, str | int | float | bool)
     }
 
 
@@ -262,11 +263,7 @@ def summarize(
             counts["extraction_failed"][m] += bool(s.get("extraction_failed"))
             recs[m].append(it.record)
             scores[m].append(s)
-    aggregates = {}
-    for m in modes:
-        agg = dict(adapter.aggregate(recs[m], scores[m], m))
-        agg["extraction_failure_rate"] = mean([float(bool(s.get("extraction_failed"))) for s in scores[m]])
-        aggregates[m] = agg
+    aggregates = aggregate_modes(adapter, recs, scores)
     return EvalResult(
         benchmark=adapter.name,
         model_id=model_id,

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from reelrl.cache_cli import add_cache_parser
+from reelrl.eval_cli import add_eval_parser
 from reelrl.reward_cli import add_reward_parser
 from reelrl.serve import add_serve_parser
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cache_parser(sub)  # reelrl cache build|show|stale|invalidate|stats|compact
     add_reward_parser(sub)  # reelrl reward score|types
+    add_eval_parser(sub)  # reelrl eval list|samples|score|run
     add_serve_parser(sub)  # reelrl serve --model PATH (OpenAI-compatible chat endpoint, e.g. a judge)
     return p
 

@@ -94,15 +94,19 @@ def register_benchmark(name: str) -> Callable[[A], A]:
     return deco
 
 
-def get_adapter(name: str, **options: Any) -> BenchmarkAdapter:
-    """A fresh adapter instance for ``name`` (``options`` go to its constructor, e.g. a prompt style);
-    an unknown name raises listing the known ones."""
+def adapter_class(name: str) -> type[BenchmarkAdapter]:
+    """The adapter class registered as ``name``; an unknown name raises listing the known ones."""
     try:
-        cls = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(_REGISTRY)) or "(none)"
         raise UnknownBenchmarkError(f"unknown benchmark {name!r}; registered benchmarks: {known}") from None
-    return cls(**options)
+
+
+def get_adapter(name: str, **options: Any) -> BenchmarkAdapter:
+    """A fresh adapter instance for ``name`` (``options`` go to its constructor, e.g. a prompt style);
+    an unknown name raises listing the known ones."""
+    return adapter_class(name)(**options)
 
 
 def list_benchmarks() -> list[str]:
