@@ -62,6 +62,10 @@ class Job:
     media_failures: list[dict[str, str]] = field(default_factory=list)
     generation_failures: list[dict[str, str]] = field(default_factory=list)
     generated: int = 0
+    #: busy seconds of each stage for this job (they overlap in time when ``overlap`` is on)
+    stage_seconds: dict[str, float] = field(
+        default_factory=lambda: {"media": 0.0, "generate": 0.0, "score": 0.0}
+    )
 
 
 @dataclass
@@ -112,31 +116,36 @@ def _batches(jobs: Sequence[Job], batch_size: int) -> Iterator[tuple[Job, list[P
 
 def _media(job: Job, items: list[PromptedRecord], cache: Any, workers: int, timeout_s: float) -> Batch:
     """Stage 1 for one batch: make its media present in the cache and read the frames."""
+    t0 = time.perf_counter()
     digests, failed = build_media(items, cache, job.spec, workers=workers, timeout_s=timeout_s)
     ready, unreadable = load_media(items, digests, cache)
     for f in failed + unreadable:
         log.warning("%s: media failed for %s: %s", job.adapter.name, f["id"], f["reason"])
     job.media_failures += failed + unreadable
+    job.stage_seconds["media"] += time.perf_counter() - t0
     return Batch(job, ready, len(items))
 
 
 def _generate(batch: Batch, engine: GenerationEngine, sampling: SamplingParams) -> Batch:
     """Stage 2: one engine call; a failing request is isolated and recorded, the rest go on."""
+    t0 = time.perf_counter()
     batch.done, failed = generate_batch(engine, batch.ready, sampling)
     for f in failed:
         log.warning("%s: generation failed for %s: %s", batch.job.adapter.name, f["id"], f["reason"])
     batch.job.generation_failures += failed
+    batch.job.stage_seconds["generate"] += time.perf_counter() - t0
     return batch
 
 
 def _score(batch: Batch) -> None:
     """Stage 3: score every mode and append the batch's rows (flushed and fsynced) to its log."""
-    job = batch.job
+    job, t0 = batch.job, time.perf_counter()
     rows = [
         prediction_row(it, c, score_response(job.adapter, it.record, c.text, job.modes))
         for it, c in batch.done
     ]
     job.generated += job.plog.append(rows)
+    job.stage_seconds["score"] += time.perf_counter() - t0
 
 
 def run_pipeline(

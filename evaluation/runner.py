@@ -48,6 +48,7 @@ class EvalResult:
         ``scored`` (a prediction exists), ``media_failed``, ``generation_failed``, ``empty_response``,
         ``extraction_failed[mode]``, ``scoring_failed[mode]`` and ``unknown_predictions`` (rows in the
         log for ids not among the records). total == scored + media_failed + generation_failed.
+    stage_seconds: busy seconds of the media, generate and score stages in this run (overlapping in time).
     """
 
     benchmark: str
@@ -61,6 +62,7 @@ class EvalResult:
     generated_this_run: int = 0
     resumed: int = 0
     elapsed_s: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +161,7 @@ def run_benchmarks(
         result.counts["generation_failed"] = len(job.generation_failures)
         result.generated_this_run, result.resumed = job.generated, n_resumed
         result.elapsed_s = elapsed
+        result.stage_seconds = {k: round(v, 3) for k, v in job.stage_seconds.items()}
         write_json(job.plog.path.parent / RESULTS_FILE, as_plain(result.to_dict()))
         results.append(result)
     return results
