@@ -232,8 +232,8 @@ def summarize(
     """Aggregates and counts over the valid rows of ``plog`` for ``items``.
 
     A row whose answer fields changed (``score_key``), that lacks a mode (an earlier run used
-    ``mode="robust"``) or holds a scorer error is rescored from its stored response; nothing is
-    regenerated.
+    ``mode="robust"``), holds a scorer error, or waited for a judge that is now configured
+    (``judge_needed``) is rescored from its stored response; nothing is regenerated.
     """
     counts: dict[str, Any] = {
         "total": len(items),
@@ -258,7 +258,7 @@ def summarize(
         stored = (row.get("scores") or {}) if row.get("score_key") == it.score_key else {}
         for m in modes:
             s = stored.get(m)
-            if s is None or "error" in s:
+            if s is None or "error" in s or (s.get("judge_needed") and getattr(adapter, "judge", None)):
                 s = score_response(adapter, it.record, response, [m])[m]
             if "error" in s:
                 counts["scoring_failed"][m] += 1

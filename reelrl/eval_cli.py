@@ -4,6 +4,8 @@
 - ``reelrl eval samples --benchmark B --annotations F [--media-root R]``: the canonical records as JSONL;
 - ``reelrl eval score --benchmark B --annotations F --predictions P [--mode official|robust|both] [--json]``:
   every metric and aggregate of a JSONL of ``{id, response}`` (missing, unknown, empty and unscorable counted);
+- ``reelrl eval compare DIR… [--plot out.png]``: the headline of every run under the folders, models x
+  benchmarks (a row per model, revision and settings), as a table and a grouped bar chart;
 - ``reelrl eval run --model PATH --benchmark B[,B…] --annotations F[,F…] [--media-root R[,R…]] [--cache ROOT]``:
   generate (greedy unless sampling flags say otherwise), score and aggregate, resumable per sample id, one
   output folder per benchmark under ``--out`` keyed by model revision and settings.
@@ -207,6 +209,21 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_FAILED_SAMPLES if failed else EXIT_OK
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from evaluation.compare import collect, comparison_plot, comparison_table
+
+    rows = collect(args.runs)
+    if not rows:
+        raise ValueError(f"no results.json under {args.runs}")
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(comparison_table(rows, args.mode))
+    if args.plot:
+        print(f"plot: {comparison_plot(rows, args.plot, args.mode)}", file=sys.stderr)
+    return EXIT_OK
+
+
 # -- parser --------------------------------------------------------------------------------------------
 def _common(p: argparse.ArgumentParser, benchmarks: str = "one") -> None:
     p.add_argument(
@@ -247,6 +264,13 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     sc.add_argument("--json", action="store_true", help="one JSON document")
     _judge_flags(sc)
     sc.set_defaults(func=_guarded(_score))
+
+    c = es.add_parser("compare", help="headline scores of every run under some folders: table and plot")
+    c.add_argument("runs", nargs="+", help="folders holding run folders (results.json + manifest.json)")
+    c.add_argument("--mode", default="official", choices=["official", "robust"])
+    c.add_argument("--plot", default=None, help="write a grouped bar chart (PNG) here")
+    c.add_argument("--json", action="store_true", help="every row as JSON instead of the table")
+    c.set_defaults(func=_guarded(_compare))
 
     r = es.add_parser("run", help="generate, score and aggregate (resumable per sample id)")
     _common(r, "many")

@@ -163,6 +163,7 @@ def test_aggregates_exact(adapter, tmp_path):
         "R@0.5": None,
         "R@0.7": None,
         "mIoU": None,
+        "overall": None,
     }
 
 

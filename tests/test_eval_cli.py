@@ -108,6 +108,14 @@ def test_run_with_a_tiny_model_resumes_and_writes_the_manifest(capsys, tmp_path,
     results = json.loads((Path(charades["out_dir"]) / "results.json").read_text())
     assert results["generated_this_run"] == 0 and results["resumed"] == 2
 
+    # the comparison view: one line for the model, a column per benchmark, and a PNG
+    plot = tmp_path / "compare.png"
+    assert main(["eval", "compare", str(out), "--mode", "robust", "--plot", str(plot)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| model | charades_sta | reelrl_jsonl |" and len(table) == 3
+    assert table[2].startswith("| qwen2_5_vl@" + settings["model_revision"][:8])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
 
 def _heldout(tmp_path: Path) -> Path:
     """Two held-out rows in the ReelRL/EasyR1 format, text-only and an image, with known answers."""

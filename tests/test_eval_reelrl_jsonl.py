@@ -98,6 +98,7 @@ def test_scores_and_aggregates_exact(split):
     assert agg == {
         "n": 4,
         "accuracy": 0.5,
+        "overall": 50.0,
         "per_problem_type": {"boolean": 1.0, "multiple choice": 0.5, "numerical": 0.0},
         "mean_overall": pytest.approx((1.0 + 0.1 + 0.0 + 1.0) / 4),  # 0.9·acc + 0.1·format
         "mean_format": 0.75,

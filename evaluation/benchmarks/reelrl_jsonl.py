@@ -4,7 +4,8 @@ The file is read by the training data loader (``training.dataset.load_samples``)
 split means exactly what the train split means: same fields, same media resolution, same answer
 conventions. There is no external official script: the reward library *is* the reference scorer,
 so ``official`` and ``robust`` give the same numbers (both modes exist so every benchmark reports
-the same shape). Aggregates: micro accuracy (mean reward ``accuracy``) and accuracy per problem type.
+the same shape). Aggregates: micro accuracy (mean reward ``accuracy``, a fraction), accuracy per problem type,
+and ``overall``: the accuracy in percent, the headline every benchmark reports.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class ReelRLJsonl(BenchmarkAdapter):
         acc = [float(s["accuracy"]) for s in per_sample_scores]
         return {
             "n": len(acc),
+            "overall": None if not acc else 100.0 * metrics.accuracy(acc),  # percent, like every headline
             "accuracy": metrics.accuracy(acc),
             "per_problem_type": metrics.category_means(acc, [r.categories["problem_type"] for r in records]),
             "mean_overall": metrics.mean([float(s["overall"]) for s in per_sample_scores]),
