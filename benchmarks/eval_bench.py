@@ -37,7 +37,7 @@ from bench_measure import loadavg
 from evaluation.benchmarks.choice import ChoiceAdapter
 from training.rewards.choice import extract_choice
 
-MAX_NEW_TOKENS = 48
+MAX_NEW_TOKENS = 160
 
 
 class BenchAdapter(ChoiceAdapter):
