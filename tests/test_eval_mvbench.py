@@ -173,7 +173,7 @@ def test_bad_files(adapter, tmp_path):
     with pytest.raises(ValueError, match=r"action_antonym\.json: neither JSON nor JSON Lines"):
         adapter.load(broken, tmp_path)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match=r"empty: folder holds no MVBench task files"):
+    with pytest.raises(ValueError, match=r"empty: folder holds no mvbench annotation files"):
         adapter.load(tmp_path / "empty", None)
     row = json.loads(SAMPLE.read_text())[3]
     del row["solution"]

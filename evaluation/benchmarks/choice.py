@@ -53,15 +53,19 @@ class ChoiceAdapter(BenchmarkAdapter):
 
     # ------------------------------------------------------------------ loading
     def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
-        """Records from the official format or EasyVideoR1's unified JSON (detected from the content);
-        relative media paths resolve against ``media_root``, else the file's folder."""
+        """Records from the official format or EasyVideoR1's unified JSON (detected from the content), or
+        from every ``*.json`` in a folder (per-task files); relative media paths resolve against
+        ``media_root``, else the file's folder (the folder itself for a folder)."""
         path = Path(annotation_path)
-        root = os.path.abspath(media_root if media_root is not None else path.parent)
-        data = read_rows(path)
-        if is_unified(data):
-            records = [self.unified_record(row, i, path, root) for i, row in enumerate(data)]
+        if path.is_dir():
+            files = sorted(p for p in path.glob("*.json") if p.is_file())
+            if not files:
+                raise ValueError(f"{path}: folder holds no {self.name} annotation files (*.json)")
+            root = os.path.abspath(media_root if media_root is not None else path)
+            records = [r for f in files for r in self.load_folder_file(f, root)]
         else:
-            records = self.load_official(data, path, root)
+            root = os.path.abspath(media_root if media_root is not None else path.parent)
+            records = self.load_file(path, root)
         if not records:
             raise ValueError(f"{path}: no {self.name} records found")
         try:
@@ -69,6 +73,16 @@ class ChoiceAdapter(BenchmarkAdapter):
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
         return records
+
+    def load_file(self, path: Path, root: str) -> list[BenchmarkRecord]:
+        data = read_rows(path)
+        if is_unified(data):
+            return [self.unified_record(row, i, path, root) for i, row in enumerate(data)]
+        return self.load_official(data, path, root)
+
+    def load_folder_file(self, path: Path, root: str) -> list[BenchmarkRecord]:
+        """One file of a folder given as the annotation path (a subclass may skip files it cannot score)."""
+        return self.load_file(path, root)
 
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:
         raise ValueError(

@@ -37,7 +37,7 @@ from evaluation.benchmarks.choice import ChoiceAdapter, content_id
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import as_row_list, media_path
 from evaluation.official.mlvu import read_option
-from evaluation.records import BenchmarkRecord, check_unique_ids
+from evaluation.records import BenchmarkRecord
 
 log = logging.getLogger(__name__)
 
@@ -74,29 +74,13 @@ class MLVU(ChoiceAdapter):
     official_unanswered = "wrong"
 
     # ------------------------------------------------------------------ loading
-    def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
-        """A task file (official or EasyVideoR1), or a folder of official task files (``media_root``
-        then defaults to the folder itself)."""
-        path = Path(annotation_path)
-        if not path.is_dir():
-            return super().load(path, media_root)
-        files = sorted(p for p in path.glob("*.json") if p.is_file())
-        if not files:
-            raise ValueError(f"{path}: folder holds no MLVU task files (*.json)")
-        root = media_root if media_root is not None else path
-        records = []
-        for f in files:
-            try:
-                records += super().load(f, root)
-            except GenerationTaskFile as e:  # 8_sub_scene.json / 9_summary.json: nothing to score here
-                log.warning("%s", e)
-        if not records:
-            raise ValueError(f"{path}: no MLVU multiple-choice records found")
+    def load_folder_file(self, path: Path, root: str) -> list[BenchmarkRecord]:
+        """A folder of task files: 8_sub_scene.json / 9_summary.json hold only generation tasks, skipped."""
         try:
-            check_unique_ids(records)
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from None
-        return records
+            return self.load_file(path, root)
+        except GenerationTaskFile as e:
+            log.warning("%s", e)
+            return []
 
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:
         rows = as_row_list(data, path, "MLVU")

@@ -34,7 +34,7 @@ from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter, content
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import as_row_list, media_path
 from evaluation.official.mvbench import check_ans, ground_truth, matching_letters
-from evaluation.records import BenchmarkRecord, check_unique_ids
+from evaluation.records import BenchmarkRecord
 
 UNKNOWN = "unknown"
 
@@ -95,25 +95,6 @@ class MVBench(ChoiceAdapter):
     official_unanswered = "wrong"
 
     # ------------------------------------------------------------------ loading
-    def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
-        """A task file (official or EasyVideoR1), or a folder of official ``<task>.json`` files
-        (``media_root`` then defaults to the folder itself)."""
-        path = Path(annotation_path)
-        if not path.is_dir():
-            return super().load(path, media_root)
-        files = sorted(p for p in path.glob("*.json") if p.is_file())
-        if not files:
-            raise ValueError(f"{path}: folder holds no MVBench task files (*.json)")
-        root = media_root if media_root is not None else path
-        records = []
-        for f in files:
-            records += super().load(f, root)
-        try:
-            check_unique_ids(records)
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from None
-        return records
-
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:
         rows = as_row_list(data, path, "MVBench")
         task = path.stem
