@@ -114,13 +114,10 @@ class MMVU(ChoiceAdapter):
         if self.judge is None:
             raise judged.no_judge_error(self.name, record.id)
         if self.judge_prompt == "easyvideor1":
-            messages = judged.easyvideor1_request(record.answer, response)
-            reply = judged.ask(self.judge, messages, self.name, record.id)
-            correct = judged.easyvideor1_judgement(reply) == 1
-        else:
-            messages = judged.mmvu_request(record.problem, record.answer, response)
-            reply = judged.ask(self.judge, messages, self.name, record.id)
-            correct = judged.mmvu_correct(reply)
+            return judged.easyvideor1_scores(self.judge, record.answer, response, self.name, record.id)
+        messages = judged.mmvu_request(record.problem, record.answer, response)
+        reply = judged.ask(self.judge, messages, self.name, record.id)
+        correct = judged.mmvu_correct(reply)
         return {"score": float(correct), "judge_reply": reply, "extraction_failed": not response.strip()}
 
 

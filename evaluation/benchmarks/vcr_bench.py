@@ -117,11 +117,7 @@ class VCRBench(ChoiceAdapter):
         if self.judge is None:
             raise judged.no_judge_error(self.name, record.id)
         if self.judge_prompt == "easyvideor1":
-            reply = judged.ask(
-                self.judge, judged.easyvideor1_request(record.answer, response), self.name, record.id
-            )
-            correct = judged.easyvideor1_judgement(reply) == 1
-            return {"score": float(correct), "judge_reply": reply, "extraction_failed": not response.strip()}
+            return judged.easyvideor1_scores(self.judge, record.answer, response, self.name, record.id)
         question = record.extra.get("question", record.problem)
         extracted = judged.ask(
             self.judge, judged.vcr_extract_request(question, response), self.name, record.id

@@ -117,11 +117,7 @@ class VideoReasonBench(ChoiceAdapter):
         if self.judge is None:
             raise judged.no_judge_error(self.name, record.id)
         if self.judge_prompt == "easyvideor1":
-            reply = judged.ask(
-                self.judge, judged.easyvideor1_request(record.answer, response), self.name, record.id
-            )
-            correct = judged.easyvideor1_judgement(reply) == 1
-            return {"score": float(correct), "judge_reply": reply, "extraction_failed": not response.strip()}
+            return judged.easyvideor1_scores(self.judge, record.answer, response, self.name, record.id)
         answer = judged.videoreasonbench_final_answer(response)
         if answer is None:  # the official evaluate() returns False before asking the judge
             return {"score": 0.0, "pred": None, "extraction_failed": True}

@@ -137,6 +137,13 @@ def easyvideor1_request(answer: str, response: str) -> tuple[tuple[str, str], ..
     return (("user", text),)
 
 
+def easyvideor1_scores(judge: Judge, answer: str, response: str, benchmark: str, record_id: str) -> dict:
+    """A judged record's score with EasyVideoR1's judge (every judged adapter's ``judge_prompt="easyvideor1"``)."""
+    reply = ask(judge, easyvideor1_request(answer, response), benchmark, record_id)
+    correct = easyvideor1_judgement(reply) == 1
+    return {"score": float(correct), "judge_reply": reply, "extraction_failed": not response.strip()}
+
+
 # ------------------------------------------------------------------------------------ VideoReasonBench
 def videoreasonbench_final_answer(response: str) -> str | None:
     """The official ``extract_final_answer``: the stripped text after the first "Final Answer" (after the
