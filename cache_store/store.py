@@ -289,6 +289,13 @@ class MediaCache:
 
         return stale(self, spec=spec)
 
+    def state(self, digests: Sequence[str], spec: MediaSpec | None = None):
+        """Fingerprint and health (present/stale/missing) of the rows ``digests`` name: a consumer's data
+        version of the cache. See ``cache_store.state``."""
+        from .state import entries_state
+
+        return entries_state(self, digests, spec=spec)
+
     def invalidate(
         self,
         sources: Sequence[str | os.PathLike] | None = None,
