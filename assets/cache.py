@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.lineage import CACHE_CODE_VERSION, cache_state, lineage_table, state_metadata
 from assets.progress import Progress
 from assets.resources import MediaCacheResource, WorkspaceResource
 from cache_store import MediaSpec
@@ -39,6 +40,7 @@ def media_spec(config: MediaCacheConfig, model_type: str) -> MediaSpec:
 
 @dg.asset(
     group_name="data",
+    code_version=CACHE_CODE_VERSION,
     description="Lance tensor cache of every media file, plus the dataset rows "
     "with their cache keys. Undecodable media are recorded in the failures table and their samples dropped.",
 )
@@ -49,7 +51,7 @@ def media_cache(
     source_dataset: dict,
     workspace: WorkspaceResource,
     cache: MediaCacheResource,
-) -> dict:
+) -> dg.Output[dict]:
     spec = media_spec(config, base_model["model_type"])
     store = cache.open(workspace)
     splits = {name: read_prepared(source_dataset[name]) for name in ("train", "test")}
@@ -72,36 +74,87 @@ def media_cache(
         out[name] = str(write_prepared(kept, workspace.path("data", "prepared", f"{name}.jsonl")))
         out[f"n_{name}"] = len(kept)
     failures = report.failures
-    context.add_output_metadata(
-        {
-            "uri": store.entries_uri,
-            "lance_version": report.version,
-            "build_id": report.build_id,
-            "media": len(sources),
-            "hits": report.hits,
-            "misses_built": report.built,
-            "stale_replaced": report.replaced,
-            "failed": report.failed,
-            "samples_dropped_for_media": dropped,
-            "failures": dg.MetadataValue.md(
-                "| source | error | message |\n|---|---|---|\n"
-                + "\n".join(
-                    f"| {f['source']} | {f.get('error', '')} | {str(f.get('message', ''))[:120]} |"
-                    for f in failures[:50]
-                )
-            )
-            if failures
-            else "none",
-            "spec": dg.MetadataValue.json({k: getattr(spec, k) for k in spec.__dataclass_fields__}),
-        }
-    )
-    return {
+    spec_dict = {k: getattr(spec, k) for k in spec.__dataclass_fields__}
+    value = {
         "uri": cache.resolve_uri(workspace),
-        "spec": {k: getattr(spec, k) for k in spec.__dataclass_fields__},
+        "spec": spec_dict,
         "version": report.version,
         "hits": report.hits,
         "built": report.built,
         "failed": report.failed,
+        "media": len(sources),
         "failures": failures,
         **out,
     }
+    state = cache_state(store, value)  # the data version: exactly the rows these datasets use
+    value["data_version"] = state.fingerprint
+    metadata = {
+        "uri": dg.MetadataValue.path(store.entries_uri),
+        "build_id": report.build_id,
+        "media": len(sources),
+        "hits": report.hits,
+        "misses_built": report.built,
+        "stale_replaced": report.replaced,
+        "failed": report.failed,
+        "samples_dropped_for_media": dropped,
+        **state_metadata(state),
+        "failures": _failures_table(failures),
+        "sampling": dg.MetadataValue.json(spec_dict),
+        "lineage": lineage_table(store),
+        "dataset_files": dg.MetadataValue.json({k: value[k] for k in ("train", "test", "spec")}),
+    }
+    return dg.Output(value, data_version=dg.DataVersion(state.fingerprint), metadata=metadata)
+
+
+def _failures_table(failures: list[dict]) -> dg.MetadataValue | str:
+    if not failures:
+        return "none"
+    return dg.MetadataValue.md(
+        "| source | error | message |\n|---|---|---|\n"
+        + "\n".join(
+            f"| {f['source']} | {f.get('error', '')} | {str(f.get('message', ''))[:120]} |"
+            for f in failures[:50]
+        )
+    )
+
+
+@dg.asset_check(
+    asset=media_cache,
+    description="Every cache row the datasets use is present and servable: none invalidated, none whose "
+    "source changed or vanished since it was decoded. Fix: materialize media_cache (rebuilds them).",
+)
+def cache_entries_fresh(media_cache: dict, workspace: WorkspaceResource, cache: MediaCacheResource):
+    state = cache_state(cache.open(workspace), media_cache)
+    examples = [f"{s['source']}: {s['detail']}" for s in state.stale[:10]] + [
+        f"{d} (missing)" for d in state.missing[:10]
+    ]
+    return dg.AssetCheckResult(
+        passed=not state.stale and not state.missing,
+        metadata={
+            **state_metadata(state),
+            "examples": dg.MetadataValue.md("\n".join(f"- {e}" for e in examples) or "none"),
+        },
+    )
+
+
+class FailedMediaConfig(dg.Config):
+    max_failed_fraction: float = 0.05
+
+
+@dg.asset_check(
+    asset=media_cache,
+    description="Undecodable media stay below max_failed_fraction of all media (their samples are dropped).",
+)
+def failed_media_rate(config: FailedMediaConfig, media_cache: dict):
+    total = media_cache.get("media") or (media_cache["built"] + media_cache["hits"] + media_cache["failed"])
+    frac = media_cache["failed"] / max(total, 1)
+    return dg.AssetCheckResult(
+        passed=frac <= config.max_failed_fraction,
+        metadata={
+            "failed": media_cache["failed"],
+            "media": total,
+            "failed_fraction": frac,
+            "max_failed_fraction": config.max_failed_fraction,
+            "failed_sources": ", ".join(f["source"] for f in media_cache["failures"][:20]) or "none",
+        },
+    )

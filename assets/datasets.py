@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.lineage import CODE_VERSION, consumed_cache, file_version
 from assets.progress import Progress
 from assets.resources import MediaCacheResource, RayResource, WorkspaceResource
 from reelrl.synthetic import make_demo_dataset
@@ -28,12 +29,13 @@ class SourceDatasetConfig(dg.Config):
 
 @dg.asset(
     group_name="data",
+    code_version=CODE_VERSION,
     description="Training and held-out samples, validated (unknown problem types and "
     "malformed rows fail here, naming file and line), as canonical rows.",
 )
 def source_dataset(
     context: dg.AssetExecutionContext, config: SourceDatasetConfig, workspace: WorkspaceResource
-) -> dict:
+) -> dg.Output[dict]:
     train_file, val_file, media_root = config.train_files, config.val_files, config.media_root or None
     if not train_file:
         train_file, val_file = _demo_dataset(context, config, workspace.path("data", "demo"))
@@ -54,7 +56,7 @@ def source_dataset(
                 f"{name}_problem_types": dg.MetadataValue.json(dict(types)),
             }
         )
-    return out
+    return dg.Output(out, data_version=file_version(out["train"], out["test"]))
 
 
 def _demo_dataset(context, config: SourceDatasetConfig, root: Path) -> tuple[str, str]:
@@ -80,6 +82,7 @@ class PassRateConfig(dg.Config):
 
 @dg.asset(
     group_name="data",
+    code_version=CODE_VERSION,
     description="k rollouts per training sample with the RL starting policy; "
     "pass rate = share of rollouts whose accuracy reaches success_threshold.",
 )
@@ -91,7 +94,7 @@ def rollout_pass_rates(
     workspace: WorkspaceResource,
     cache: MediaCacheResource,
     ray: RayResource,
-) -> dict:
+) -> dg.Output[dict]:
     ray.ensure()
     rows = read_prepared(media_cache["train"])
     batches = stream_batches(rows, media_cache["uri"], config.batch_size, shuffle=False, epochs=1)
@@ -115,9 +118,10 @@ def rollout_pass_rates(
             "mean_pass_rate": sum(r["pass_rate"] for r in rates) / max(len(rates), 1),
             "pass_rate_histogram": dg.MetadataValue.json({str(k): v for k, v in sorted(hist.items())}),
             "path": str(path),
+            **consumed_cache(media_cache),
         }
     )
-    return {"path": str(path), "n": len(rates)}
+    return dg.Output({"path": str(path), "n": len(rates)}, data_version=file_version(path))
 
 
 class FilterConfig(dg.Config):
@@ -125,14 +129,18 @@ class FilterConfig(dg.Config):
     high: float = 1.0
 
 
-@dg.asset(group_name="data", description="Training rows whose pass rate is strictly between low and high.")
+@dg.asset(
+    group_name="data",
+    code_version=CODE_VERSION,
+    description="Training rows whose pass rate is strictly between low and high.",
+)
 def filtered_train_set(
     context: dg.AssetExecutionContext,
     config: FilterConfig,
     media_cache: dict,
     rollout_pass_rates: dict,
     workspace: WorkspaceResource,
-) -> dict:
+) -> dg.Output[dict]:
     rows = {r["sample_id"]: r for r in read_prepared(media_cache["train"])}
     rates = read_prepared(rollout_pass_rates["path"])
     keep = partial_success_mask([r["pass_rate"] for r in rates], low=config.low, high=config.high)
@@ -154,4 +162,7 @@ def filtered_train_set(
             f"filter kept no samples (low={config.low}, high={config.high}); "
             "widen the bounds or warm-start the policy longer"
         )
-    return {"path": str(path), "kept": len(kept), "dropped": len(rates) - len(kept)}
+    return dg.Output(
+        {"path": str(path), "kept": len(kept), "dropped": len(rates) - len(kept)},
+        data_version=file_version(path),
+    )

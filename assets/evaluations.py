@@ -1,20 +1,25 @@
-"""``benchmark_eval``: the base model, the warm start and the RL checkpoint on held-out benchmarks."""
+"""Evaluation assets: one cell per (checkpoint, benchmark), and the report across checkpoints."""
 
-import hashlib
 import os
 from pathlib import Path
 
 import dagster as dg
 
 import evaluation
-from assets.resources import MediaCacheResource, WorkspaceResource
+from assets.lineage import CODE_VERSION, cache_state, state_metadata
+from assets.partitions import EVAL_CELLS
+from assets.resources import (
+    BenchmarksResource,
+    CheckpointsResource,
+    EngineResource,
+    MediaCacheResource,
+    WorkspaceResource,
+)
 from cache_store import MediaSpec
 from evaluation.benchmarks.registry import get_adapter
-from evaluation.manifest import model_revision
-from evaluation.runner import run_benchmark
+from evaluation.compare import collect, comparison_plot, comparison_table
 from reelrl.synthetic import make_charades_standins
 from training.engines.base import SamplingParams
-from training.engines.hf import HFEngine
 
 CHARADES_SAMPLE = "charades_sta/charades_sta_test.sample.txt"
 SAMPLES_DIR = Path(evaluation.__file__).parent / "samples"
@@ -26,104 +31,163 @@ def sample_benchmarks_dir() -> Path:
     return Path(env) if env else SAMPLES_DIR
 
 
-class BenchmarkEvalConfig(dg.Config):
-    """``annotations``/``media_roots`` map a benchmark name to its files; missing entries take the demo
-    defaults: the held-out split for ``reelrl_jsonl`` and, for ``charades_sta``, the official-format
-    sample records shipped in evaluation/samples with generated stand-in videos whose event spans the GT."""
-
-    benchmarks: list[str] = ["reelrl_jsonl", "charades_sta"]
-    annotations: dict[str, str] = {}
-    media_roots: dict[str, str] = {}
-    max_new_tokens: int = 112
-    batch_size: int = 8
-
-
-def _resolve(name: str, config: BenchmarkEvalConfig, source_dataset: dict, workspace: WorkspaceResource):
-    if name in config.annotations:
-        return config.annotations[name], config.media_roots.get(name)
+def resolve_benchmark(
+    name: str, benchmarks: BenchmarksResource, source_dataset: dict, workspace: WorkspaceResource
+):
+    """(annotation file, media root) of a benchmark: the resource's files, else the demo defaults."""
+    if name in benchmarks.annotations:
+        return benchmarks.annotations[name], benchmarks.media_roots.get(name)
     if name == "reelrl_jsonl":
         return source_dataset["val_file"], source_dataset.get("media_root")
     if name == "charades_sta":
         ann = sample_benchmarks_dir() / CHARADES_SAMPLE
-        media = config.media_roots.get(name) or str(workspace.path("benchmarks", "charades_sta", "videos"))
-        if not config.media_roots.get(name):
+        media = benchmarks.media_roots.get(name)
+        if not media:
+            media = str(workspace.path("benchmarks", "charades_sta", "videos"))
             make_charades_standins(ann, media)
         return str(ann), media
-    raise ValueError(f"benchmark_eval: no annotation file for {name!r}; set annotations.{name}")
+    raise dg.Failure(
+        f"checkpoint_eval: no annotation file for benchmark {name!r}; set benchmarks.annotations.{name} "
+        f"(and benchmarks.media_roots.{name}) on the `benchmarks` resource"
+    )
+
+
+class CheckpointEvalConfig(dg.Config):
+    """Greedy decoding settings of one evaluation cell (frame settings come from the media cache spec)."""
+
+    max_new_tokens: int = 112
+    batch_size: int = 8
+    max_extraction_failure_rate: float = 1.0  # the scores check fails above this
+
+
+COUNT_METRICS = ("n", "excluded", "unanswered")
+
+
+def scores_in_range(aggregates: dict) -> list[str]:
+    """Metrics outside their range: counts (``n``, ``excluded``, ``unanswered``, ``n_*``) >= 0, the
+    extraction-failure rate in [0, 1], every other aggregate a percentage in [0, 100]."""
+    bad = []
+    for mode, agg in aggregates.items():
+        for metric, value in agg.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            if metric in COUNT_METRICS or metric.startswith("n_"):
+                hi = float("inf")
+            else:
+                hi = 1.0 if metric == "extraction_failure_rate" else 100.0
+            if not 0.0 <= value <= hi:  # NaN fails too
+                bad.append(f"{mode}/{metric}={value}")
+    return bad
+
+
+@dg.asset(
+    partitions_def=EVAL_CELLS,
+    group_name="evaluation",
+    code_version=CODE_VERSION,
+    deps=["checkpoint"],
+    description="One benchmark on one checkpoint: greedy generation from cached frames, official and "
+    "robust scores, predictions appended per sample id (a re-run resumes), run manifest.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "scores_in_range",
+            asset="checkpoint_eval",
+            description="aggregates are percentages in [0, 100], the extraction-failure rate in [0, 1]",
+        )
+    ],
+)
+def checkpoint_eval(
+    context: dg.AssetExecutionContext,
+    config: CheckpointEvalConfig,
+    media_cache: dict,
+    source_dataset: dict,
+    workspace: WorkspaceResource,
+    cache: MediaCacheResource,
+    checkpoints: CheckpointsResource,
+    benchmarks: BenchmarksResource,
+    engine: EngineResource,
+):
+    from evaluation.runner import run_benchmark
+
+    keys = context.partition_key.keys_by_dimension
+    info = checkpoints.find(keys["checkpoint"], workspace)
+    bench = keys["benchmark"]
+    annotation, media_root = resolve_benchmark(bench, benchmarks, source_dataset, workspace)
+    records = get_adapter(bench).load(annotation, media_root)
+    store = cache.open(workspace)
+    out_dir = workspace.path("evals", info.name, info.revision or "norev", bench)
+    gen = engine.load(info.path)
+    try:
+        res = run_benchmark(
+            gen,
+            bench,
+            records,
+            store,
+            MediaSpec(**media_cache["spec"]),
+            out_dir,
+            model_id=info.path,
+            model_revision=info.revision,
+            sampling=SamplingParams(n=1, temperature=0.0, max_new_tokens=config.max_new_tokens, seed=0),
+            batch_size=config.batch_size,
+            annotation_path=annotation,
+        )
+    finally:
+        gen.close()
+    context.log.info(f"{bench} on {info.name}: {res.aggregates} counts={res.counts}")
+    headline = {mode: agg.get("overall") for mode, agg in res.aggregates.items()}
+    manifest = Path(out_dir, "manifest.json")
+    yield dg.Output(
+        {"checkpoint": info.name, "benchmark": bench, "out_dir": str(out_dir), "aggregates": res.aggregates},
+        metadata={
+            "checkpoint": info.name,
+            "model_revision": info.revision or "",
+            "benchmark": bench,
+            **{f"{mode}_overall": v for mode, v in headline.items() if isinstance(v, (int, float))},
+            "aggregates": dg.MetadataValue.json(res.aggregates),
+            "counts": dg.MetadataValue.json(res.counts),
+            "manifest": dg.MetadataValue.json(_read_json(manifest)),
+            "out_dir": dg.MetadataValue.path(str(out_dir)),
+            **state_metadata(cache_state(store, media_cache)),
+        },
+    )
+    bad = scores_in_range(res.aggregates)
+    rates = [agg.get("extraction_failure_rate", 0.0) for agg in res.aggregates.values()]
+    too_many = [r for r in rates if r > config.max_extraction_failure_rate]
+    yield dg.AssetCheckResult(
+        check_name="scores_in_range",
+        passed=not bad and not too_many and res.counts.get("scored", 0) > 0,
+        metadata={
+            "out_of_range": ", ".join(bad) or "none",
+            "scored": res.counts.get("scored", 0),
+            "total": res.counts.get("total", 0),
+            "max_extraction_failure_rate": max(rates, default=0.0),
+        },
+    )
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 @dg.asset(
     group_name="evaluation",
-    description="Greedy evaluation of base, warm-start and RL checkpoints; "
-    "predictions appended per sample id (resumable), official and robust scores, run manifests.",
+    code_version=CODE_VERSION,
+    deps=["checkpoint_eval"],
+    description="Every evaluated checkpoint x benchmark: headline scores as a table and a bar chart, "
+    "read from the evaluation folders (one row per checkpoint revision and settings).",
 )
-def benchmark_eval(
-    context: dg.AssetExecutionContext,
-    config: BenchmarkEvalConfig,
-    base_model: dict,
-    media_cache: dict,
-    source_dataset: dict,
-    sft_warm_start: dict,
-    training_run: dict,
-    workspace: WorkspaceResource,
-    cache: MediaCacheResource,
-) -> dict:
-    spec = MediaSpec(**media_cache["spec"])
-    store = cache.open(workspace)
-    models = {
-        "base": base_model["path"],
-        "warm_start": sft_warm_start["checkpoint"],
-        "trained": training_run["checkpoint"],
-    }
-    sampling = SamplingParams(n=1, temperature=0.0, max_new_tokens=config.max_new_tokens, seed=0)
-    rows, skipped = [], []
-    for bench in config.benchmarks:
-        annotation, media_root = _resolve(bench, config, source_dataset, workspace)
-        if annotation is None:
-            skipped.append(bench)
-            context.log.warning(f"{bench}: annotation file not found (set annotations.{bench}); skipped")
-            continue
-        records = get_adapter(bench).load(annotation, media_root)
-        for label, path in models.items():
-            engine = HFEngine.from_pretrained(path, batch_size=config.batch_size)
-            revision = model_revision(path)  # a checkpoint rewritten at the same path is evaluated anew
-            tag = hashlib.sha1(f"{Path(path).resolve()}@{revision}".encode()).hexdigest()[:10]
-            out_dir = workspace.path("evals", f"{label}-{tag}", bench)
-            res = run_benchmark(
-                engine,
-                bench,
-                records,
-                store,
-                spec,
-                out_dir,
-                model_id=path,
-                model_revision=revision,
-                sampling=sampling,
-                batch_size=config.batch_size,
-                annotation_path=annotation,
-            )
-            engine.close()
-            for mode, agg in res.aggregates.items():
-                for metric, value in agg.items():
-                    if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        rows.append(
-                            {
-                                "model": label,
-                                "benchmark": bench,
-                                "mode": mode,
-                                "metric": metric,
-                                "value": float(value),
-                            }
-                        )
-            context.log.info(f"{bench} / {label}: {res.aggregates} counts={res.counts}")
-    table = "| model | benchmark | mode | metric | value |\n|---|---|---|---|---|\n" + "\n".join(
-        f"| {r['model']} | {r['benchmark']} | {r['mode']} | {r['metric']} | {r['value']:.4f} |" for r in rows
-    )
-    context.add_output_metadata(
-        {
-            "scores": dg.MetadataValue.md(table),
-            "skipped": ", ".join(skipped) or "none",
-            "models": dg.MetadataValue.json(models),
-        }
-    )
-    return {"scores": rows, "skipped": skipped, "models": models}
+def eval_report(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.MaterializeResult:
+    root = workspace.path("evals", "x").parent
+    rows = collect([root])
+    for r in rows:  # label rows by checkpoint name: evals/<name>/<revision>/<benchmark>
+        r["model"] = Path(r["out_dir"]).relative_to(root).parts[0]
+    metadata: dict = {"cells": len({r["out_dir"] for r in rows})}
+    for mode in ("official", "robust"):
+        if any(r["mode"] == mode for r in rows):
+            metadata[f"{mode}_scores"] = dg.MetadataValue.md(comparison_table(rows, mode))
+    if any(r["mode"] == "official" for r in rows):
+        plot = comparison_plot(rows, workspace.path("reports", "comparison.png"))
+        metadata["plot"] = dg.MetadataValue.path(str(plot))
+    context.log.info(f"report over {metadata['cells']} evaluation cells")
+    return dg.MaterializeResult(metadata=metadata)

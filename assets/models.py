@@ -5,7 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.resources import WorkspaceResource
+from assets.lineage import CODE_VERSION, checkpoint_version
+from assets.partitions import register_checkpoints
+from assets.resources import CheckpointsResource, WorkspaceResource
 from reelrl.tiny_models import build_tiny_model
 
 
@@ -17,14 +19,18 @@ class BaseModelConfig(dg.Config):
 
 @dg.asset(
     group_name="models",
+    code_version=CODE_VERSION,
     description=(
         "A Qwen2/2.5/3-VL checkpoint directory. `model_path` points at your own (loaded with "
         "from_pretrained, as any Qwen checkpoint); empty builds the tiny offline model (random weights)."
     ),
 )
 def base_model(
-    context: dg.AssetExecutionContext, config: BaseModelConfig, workspace: WorkspaceResource
-) -> dict:
+    context: dg.AssetExecutionContext,
+    config: BaseModelConfig,
+    workspace: WorkspaceResource,
+    checkpoints: CheckpointsResource,
+) -> dg.Output[dict]:
     if config.model_path:
         path = Path(config.model_path).expanduser().resolve()
         if not (path / "config.json").exists():
@@ -37,5 +43,15 @@ def base_model(
             context.log.info(f"building tiny {config.tiny_family} at {path}")
             build_tiny_model(config.tiny_family, path, seed=config.seed)
     model_type = json.loads((path / "config.json").read_text()).get("model_type", "?")
-    context.add_output_metadata({"path": str(path), "model_type": model_type, "tiny": not config.model_path})
-    return {"path": str(path), "model_type": model_type}
+    name = checkpoints.register(path, workspace)
+    register_checkpoints(context.instance, [name])  # evaluable as partition `name` of checkpoint_eval
+    return dg.Output(
+        {"path": str(path), "model_type": model_type, "checkpoint_name": name},
+        data_version=checkpoint_version(path),
+        metadata={
+            "path": str(path),
+            "model_type": model_type,
+            "tiny": not config.model_path,
+            "checkpoint_partition": name,
+        },
+    )

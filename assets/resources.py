@@ -4,12 +4,14 @@ Each is a thin ``ConfigurableResource`` over a package object, so the same asset
 (local paths, local Ray) or against object storage and a Ray cluster (a URI and an address).
 """
 
+import json
 import os
 from pathlib import Path
 
 import dagster as dg
 
 from cache_store import MediaCache
+from evaluation.checkpoints import checkpoint_name, discover_checkpoints, find_checkpoint, inspect_checkpoint
 from training.data import ensure_ray
 
 
@@ -51,3 +53,86 @@ class RayResource(dg.ConfigurableResource):
         ensure_ray(
             num_cpus=self.num_cpus or None, object_store_mb=self.object_store_mb, address=self.address or None
         )
+
+
+class CheckpointsResource(dg.ConfigurableResource):
+    """Where checkpoints are found: ReelRL's own ``runs/`` and ``models/`` under the workspace, plus
+    ``watch_dirs`` (``os.pathsep``-separated folders of Hugging Face checkpoints; empty means
+    ``$REELRL_WATCH_DIRS``). A checkpoint is only taken once it is complete and has not changed for
+    ``settle_s`` seconds (see ``evaluation.checkpoints``)."""
+
+    watch_dirs: str = ""
+    settle_s: float = 10.0
+
+    def roots(self, workspace: WorkspaceResource) -> list[Path]:
+        extra = self.watch_dirs or os.environ.get("REELRL_WATCH_DIRS", "")
+        own = [workspace.path("runs", "x").parent, workspace.path("models", "x").parent]
+        return own + [Path(p).expanduser().resolve() for p in extra.split(os.pathsep) if p.strip()]
+
+    def discover(self, workspace: WorkspaceResource):
+        return discover_checkpoints(self.roots(workspace), settle_s=self.settle_s)
+
+    def find(self, name: str, workspace: WorkspaceResource):
+        """The checkpoint of partition ``name``: a registered folder, else found under the roots."""
+        registered = self._registered(workspace)
+        if name in registered:
+            path = Path(registered[name])
+            info = inspect_checkpoint(path, settle_s=0.0, root=path.parent)
+            if isinstance(info, str):
+                raise KeyError(f"checkpoint {name!r} at {path} is not usable: {info}")
+            return info
+        return find_checkpoint(name, self.roots(workspace))
+
+    def register(self, path: str | Path, workspace: WorkspaceResource) -> str:
+        """The partition key of a checkpoint folder, named relative to the watched root holding it; a folder
+        outside every root (a ``base_model.model_path`` of your own) is remembered in the workspace."""
+        path = Path(path).resolve()
+        root = next((r for r in self.roots(workspace) if path.is_relative_to(r)), None)
+        if root is not None:
+            return checkpoint_name(path, root)
+        name = checkpoint_name(path, path.parent)
+        registered = self._registered(workspace)
+        if registered.get(name) != str(path):
+            registered[name] = str(path)
+            tmp = self._registry(workspace).with_suffix(".tmp")
+            tmp.write_text(json.dumps(registered, indent=1, sort_keys=True))
+            os.replace(tmp, self._registry(workspace))
+        return name
+
+    def _registry(self, workspace: WorkspaceResource) -> Path:
+        return workspace.path("checkpoints", "registered.json")
+
+    def _registered(self, workspace: WorkspaceResource) -> dict[str, str]:
+        f = self._registry(workspace)
+        return json.loads(f.read_text()) if f.exists() else {}
+
+
+class BenchmarksResource(dg.ConfigurableResource):
+    """Benchmark files (``annotations``/``media_roots``: benchmark -> path) and which benchmarks each new
+    checkpoint gets (``auto``) and the schedule re-runs on the ``schedule_latest`` newest checkpoints
+    (``scheduled``, empty = ``auto``). Without a file, ``reelrl_jsonl`` evaluates the held-out split and
+    ``charades_sta`` the shipped official-format records with generated stand-in videos."""
+
+    annotations: dict[str, str] = {}
+    media_roots: dict[str, str] = {}
+    auto: list[str] = ["reelrl_jsonl", "charades_sta"]
+    scheduled: list[str] = []
+    schedule_latest: int = 2
+
+
+class EngineResource(dg.ConfigurableResource):
+    """The generation engine evaluations use: ``hf`` (transformers; CPU or GPU) or ``vllm`` (GPU)."""
+
+    kind: str = "hf"
+    batch_size: int = 8
+
+    def load(self, path: str):
+        if self.kind == "vllm":
+            from training.engines.vllm import VLLMEngine
+
+            return VLLMEngine(path, enable_chunked_prefill=True)
+        if self.kind != "hf":
+            raise ValueError(f"engine.kind={self.kind!r}: use 'hf' or 'vllm'")
+        from training.engines.hf import HFEngine
+
+        return HFEngine.from_pretrained(path, batch_size=self.batch_size)

@@ -5,7 +5,10 @@ import json
 
 import dagster as dg
 
-from assets.resources import RayResource, WorkspaceResource
+from assets.lineage import CODE_VERSION, checkpoint_version, consumed_cache
+from assets.partitions import register_checkpoints
+from assets.resources import CheckpointsResource, RayResource, WorkspaceResource
+from training.checkpoint import list_checkpoints
 from training.config import load_config, to_dict
 from training.data import read_prepared, stream_batches
 from training.distributed import train_on_ray
@@ -37,6 +40,7 @@ def run_digest(settings, data_file: str) -> str:
 
 @dg.asset(
     group_name="training",
+    code_version=CODE_VERSION,
     description="Supervised warm start on the training split (reasoning + "
     "<answer> targets), streamed from the Lance cache by Ray Data; the RL starting policy.",
 )
@@ -47,10 +51,16 @@ def sft_warm_start(
     media_cache: dict,
     workspace: WorkspaceResource,
     ray: RayResource,
-) -> dict:
+    checkpoints: CheckpointsResource,
+) -> dg.Output[dict]:
     if config.steps == 0:
         context.add_output_metadata({"checkpoint": base_model["path"], "steps": 0})
-        return {"checkpoint": base_model["path"], "steps": 0, "history": []}
+        value = {
+            "checkpoint": base_model["path"],
+            "checkpoint_name": base_model["checkpoint_name"],
+            "steps": 0,
+        }
+        return dg.Output({**value, "history": []}, data_version=checkpoint_version(base_model["path"]))
     ray.ensure()
     rows = read_prepared(media_cache["train"])
     # one folder per (settings, base model, data): materializing again after a crash resumes there
@@ -76,6 +86,8 @@ def sft_warm_start(
         ),
     )
     losses = [h["sft/loss"] for h in result.history]
+    name = checkpoints.register(result.checkpoint, workspace)
+    register_checkpoints(context.instance, [name])
     context.add_output_metadata(
         {
             "checkpoint": result.checkpoint,
@@ -84,9 +96,12 @@ def sft_warm_start(
             "loss_last": losses[-1] if losses else None,
             "data_wait_s_mean": sum(h["time/data_wait_s"] for h in result.history)
             / max(len(result.history), 1),
+            "checkpoint_partition": name,
+            **consumed_cache(media_cache),
         }
     )
-    return {"checkpoint": result.checkpoint, "steps": result.steps, "history": result.history}
+    value = {"checkpoint": result.checkpoint, "checkpoint_name": name, "steps": result.steps}
+    return dg.Output({**value, "history": result.history}, data_version=checkpoint_version(result.checkpoint))
 
 
 class TrainingRunConfig(dg.Config):
@@ -127,6 +142,7 @@ def rl_config(config: TrainingRunConfig, model_path: str):
 
 @dg.asset(
     group_name="training",
+    code_version=CODE_VERSION,
     description="GRPO-family RL from the warm start on the filtered train set; "
     "batches stream from the Lance cache through Ray Data; checkpoint in Hugging Face format.",
 )
@@ -138,7 +154,8 @@ def training_run(
     filtered_train_set: dict,
     workspace: WorkspaceResource,
     ray: RayResource,
-) -> dict:
+    checkpoints: CheckpointsResource,
+) -> dg.Output[dict]:
     cfg = rl_config(config, sft_warm_start["checkpoint"])
     ray.ensure()
     rows = read_prepared(filtered_train_set["path"])
@@ -170,6 +187,11 @@ def training_run(
             steps=cfg.trainer.total_steps,
         )  # fmt: skip
     hist = result.history
+    # every saved step becomes an evaluable partition (the sensor, when on, evaluates new ones)
+    saved = [p for _, p in list_checkpoints(out_dir / "checkpoints")] or [result.checkpoint]
+    names = [checkpoints.register(p, workspace) for p in saved]
+    register_checkpoints(context.instance, names)
+    name = checkpoints.register(result.checkpoint, workspace)
     table = "| step | reward | accuracy | format | length |\n|---|---|---|---|---|\n" + "\n".join(
         f"| {h['step']} | {h['reward/overall']:.3f} | {h['reward/accuracy']:.3f} | {h['reward/format']:.3f} | "
         f"{h['response_length/mean']:.1f} |"
@@ -184,11 +206,16 @@ def training_run(
             "config": dg.MetadataValue.json(to_dict(cfg)),
             "reward_first": hist[0]["reward/overall"] if hist else None,
             "reward_last": hist[-1]["reward/overall"] if hist else None,
+            "checkpoint_partitions": ", ".join(names),
+            **consumed_cache(media_cache),
         }
     )
-    return {
+    value = {
         "checkpoint": result.checkpoint,
+        "checkpoint_name": name,
+        "checkpoint_names": names,
         "steps": result.steps,
         "history": hist,
         "metrics": str(out_dir / "metrics.jsonl"),
     }
+    return dg.Output(value, data_version=checkpoint_version(result.checkpoint))

@@ -1,10 +1,15 @@
-"""Run configs: the embedded default (the demo) and the minimal end-to-end test.
+"""The embedded default run: configs (the demo's and the minimal end-to-end test's) and the in-process
+sequence ``reelrl demo`` and the tests materialize: the training graph in one run, then one run per
+checkpoint and per evaluation cell, then the report.
 
 The assets' config defaults *are* the embedded default (tiny model, synthetic data, sizes for a 2-core
 CPU machine), so "Materialize all" in the UI and ``reelrl demo`` run the same thing.
 """
 
+import dagster as dg
+
 DEMO_OPS: dict = {}
+DEMO_BENCHMARKS = ["reelrl_jsonl", "charades_sta"]
 
 # The smallest run that still exercises every asset for real (used by the end-to-end tests).
 MINIMAL_OPS = {
@@ -15,9 +20,59 @@ MINIMAL_OPS = {
     # a 2-step warm start solves (almost) nothing: keep every row so RL still has data
     "filtered_train_set": {"config": {"low": -1.0, "high": 2.0}},
     "training_run": {"config": {"steps": 2, "rollout_batch_size": 2, "n": 2, "max_new_tokens": 12}},
-    "benchmark_eval": {"config": {"max_new_tokens": 12}},
 }
+MINIMAL_EVAL_OPS = {"checkpoint_eval": {"config": {"max_new_tokens": 12}}}
 
 
 def run_config(ops: dict, log_level: str = "INFO") -> dict:
     return {"ops": ops, "loggers": {"console": {"config": {"log_level": log_level}}}}
+
+
+def materialize_all(
+    instance: dg.DagsterInstance,
+    resources: dict,
+    ops: dict,
+    eval_ops: dict | None = None,
+    benchmarks: list[str] = DEMO_BENCHMARKS,
+    log_level: str = "INFO",
+) -> dict:
+    """Training graph, then base / warm-start / trained checkpoints x ``benchmarks``, then the report.
+    Returns every asset's output (cells keyed ``checkpoint_eval[<ckpt>|<bench>]``); raises on a failed run."""
+    from pipelines.definitions import ALL_ASSETS, ASSET_CHECKS
+    from pipelines.jobs import TRAINING_ASSETS
+
+    everything = [*ALL_ASSETS, *ASSET_CHECKS]
+
+    def run(selection, partition_key=None, config=None):
+        result = dg.materialize(
+            everything,
+            selection=selection,
+            partition_key=partition_key,
+            resources=resources,
+            run_config=run_config(config or {}, log_level),
+            instance=instance,
+        )
+        if not result.success:
+            raise RuntimeError(f"materializing {selection} ({partition_key or 'unpartitioned'}) failed")
+        return result
+
+    result = run([a.key for a in TRAINING_ASSETS], config=ops)
+    out = {a.key.to_user_string(): result.output_for_node(a.key.to_user_string()) for a in TRAINING_ASSETS}
+    names = list(
+        dict.fromkeys(
+            [
+                out["base_model"]["checkpoint_name"],
+                out["sft_warm_start"]["checkpoint_name"],
+                out["training_run"]["checkpoint_name"],
+            ]
+        )
+    )
+    for name in names:
+        out[f"checkpoint[{name}]"] = run(["checkpoint"], name).output_for_node("checkpoint")
+        for bench in benchmarks:
+            key = dg.MultiPartitionKey({"checkpoint": name, "benchmark": bench})
+            cell = run(["checkpoint_eval"], key, eval_ops).output_for_node("checkpoint_eval")
+            out[f"checkpoint_eval[{name}|{bench}]"] = cell
+    run(["eval_report"])
+    out["checkpoints"] = {"base": names[0], "warm_start": names[min(1, len(names) - 1)], "trained": names[-1]}
+    return out

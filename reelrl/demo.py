@@ -27,38 +27,36 @@ def prepare_dagster_home(home: Path) -> Path:
 def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: str = "") -> dict:
     import dagster as dg
 
-    from pipelines.definitions import ALL_ASSETS, resources
-    from pipelines.demo import DEMO_OPS, MINIMAL_OPS, run_config
+    from pipelines.definitions import resources
+    from pipelines.demo import DEMO_OPS, MINIMAL_EVAL_OPS, MINIMAL_OPS, materialize_all
 
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     dagster_home = prepare_dagster_home(home)
     t0 = time.perf_counter()
-    result = dg.materialize(
-        ALL_ASSETS,
-        resources=resources(home=str(home), ray_address=ray_address),
-        run_config=run_config(MINIMAL_OPS if minimal else DEMO_OPS),
-        instance=dg.DagsterInstance.get(),
-    )
-    if not result.success:
-        raise SystemExit("demo run failed; see the log above")
-    outputs = {a.key.to_user_string(): result.output_for_node(a.key.to_user_string()) for a in ALL_ASSETS}
+    try:
+        outputs = materialize_all(
+            dg.DagsterInstance.get(),
+            resources(home=str(home), ray_address=ray_address),
+            MINIMAL_OPS if minimal else DEMO_OPS,
+            MINIMAL_EVAL_OPS if minimal else None,
+        )
+    except RuntimeError as exc:
+        raise SystemExit(f"demo run failed ({exc}); see the log above") from exc
     summary = summarize(outputs, home, dagster_home, time.perf_counter() - t0)
     print(summary)
     return outputs
 
 
+HEADLINE = {"reelrl_jsonl": "accuracy", "charades_sta": "mIoU"}
+
+
 def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
-    cache, filt, run, ev = (
-        out["media_cache"],
-        out["filtered_train_set"],
-        out["training_run"],
-        out["benchmark_eval"],
-    )
+    cache, filt, run = out["media_cache"], out["filtered_train_set"], out["training_run"]
     lines = ["", "=" * 72, f"ReelRL demo finished in {elapsed / 60:.1f} min", "=" * 72]
     lines.append(
         f"media cache   : {cache['hits']} hits, {cache['built']} misses decoded, {cache['failed']} failed "
-        f"(Lance version {cache['version']}) at {cache['uri']}"
+        f"(Lance version {cache['version']}, data version {cache['data_version']}) at {cache['uri']}"
     )
     lines.append(f"filter        : kept {filt['kept']}, dropped {filt['dropped']} (0 < pass rate < 1)")
     rewards = [h["reward/overall"] for h in run["history"]]
@@ -66,21 +64,20 @@ def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
     if len(rewards) >= 20:
         first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
         lines.append(f"                mean of the first 10 steps {first:.3f}, of the last 10 {last:.3f}")
-    lines.append("scores (robust mode; official mode in the UI and results.json):")
-    headline = {"reelrl_jsonl": "accuracy", "charades_sta": "mIoU"}
-    for bench in dict.fromkeys(r["benchmark"] for r in ev["scores"]):
-        metric = headline.get(bench)
-        vals = {
-            r["model"]: r["value"]
-            for r in ev["scores"]
-            if r["benchmark"] == bench and r["mode"] == "robust" and r["metric"] == metric
-        }
+    lines.append("scores (robust mode; official mode in the UI, eval_report and results.json):")
+    cells = {k: v for k, v in out.items() if k.startswith("checkpoint_eval[")}
+    for bench, metric in HEADLINE.items():
+        vals = []
+        for label, name in out["checkpoints"].items():
+            cell = cells.get(f"checkpoint_eval[{name}|{bench}]")
+            value = cell and cell["aggregates"].get("robust", {}).get(metric)
+            if isinstance(value, (int, float)):
+                vals.append(f"{label} {value:.3f}")
         if vals:
-            lines.append(f"  {bench:14s} {metric:9s} " + "  ".join(f"{k} {v:.3f}" for k, v in vals.items()))
-    if ev["skipped"]:
-        lines.append(f"  skipped (annotations not found): {', '.join(ev['skipped'])}")
+            lines.append(f"  {bench:14s} {metric:9s} " + "  ".join(vals))
+    lines.append("checkpoints   : " + ", ".join(f"{k}={v}" for k, v in out["checkpoints"].items()))
     lines.append(f"checkpoint    : {run['checkpoint']}")
-    lines.append(f"artifacts     : {home}  (models/, data/, cache/, runs/, evals/)")
+    lines.append(f"artifacts     : {home}  (models/, data/, cache/, runs/, evals/, reports/)")
     lines.append(
         f"open the UI   : make ui   (= DAGSTER_HOME={dagster_home} .venv/bin/dagster dev -w workspace.yaml"
     )

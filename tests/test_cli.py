@@ -29,22 +29,22 @@ def test_tiny_model_and_demo_data_commands(tmp_path):
 def test_demo_summary_reports_cache_filter_rewards_and_scores(tmp_path):
     from reelrl.demo import summarize
 
+    def cell(acc):
+        return {"aggregates": {"robust": {"accuracy": acc}, "official": {"accuracy": 99.0}}}
+
     out = {
-        "media_cache": {"hits": 2, "built": 3, "failed": 1, "version": 7, "uri": "/c"},
+        "media_cache": {"hits": 2, "built": 3, "failed": 1, "version": 7, "uri": "/c", "data_version": "ab12"},
         "filtered_train_set": {"kept": 4, "dropped": 5},
         "training_run": {"history": [{"reward/overall": i / 20} for i in range(20)], "checkpoint": "/ckpt"},
-        "benchmark_eval": {
-            "scores": [
-                {"benchmark": "reelrl_jsonl", "mode": "robust", "metric": "accuracy", "model": m, "value": v}
-                for m, v in (("base", 0.0), ("trained", 0.25))
-            ],
-            "skipped": ["charades_sta"],
-        },
+        "checkpoints": {"base": "b-1", "warm_start": "w-2", "trained": "t-3"},
+        "checkpoint_eval[b-1|reelrl_jsonl]": cell(0.0),
+        "checkpoint_eval[t-3|reelrl_jsonl]": cell(0.25),
     }
     text = summarize(out, tmp_path, tmp_path / "dh", 90.0)
-    assert "2 hits, 3 misses decoded, 1 failed (Lance version 7)" in text
+    assert "2 hits, 3 misses decoded, 1 failed (Lance version 7, data version ab12)" in text
     assert "kept 4, dropped 5" in text
     assert "mean of the first 10 steps 0.225, of the last 10 0.725" in text
-    assert "reelrl_jsonl   accuracy  base 0.000  trained 0.250" in text
-    assert "skipped (annotations not found): charades_sta" in text
+    assert "reelrl_jsonl   accuracy  base 0.000  trained 0.250" in text  # the warm start was not evaluated
+    assert "charades_sta" not in text
+    assert "checkpoints   : base=b-1, warm_start=w-2, trained=t-3" in text
     assert f"DAGSTER_HOME={tmp_path / 'dh'} .venv/bin/dagster dev -w workspace.yaml" in text

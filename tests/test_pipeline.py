@@ -1,32 +1,40 @@
-"""The Dagster code location loads, and the whole graph materializes on a minimal config."""
+"""The Dagster code location loads; the whole graph materializes on a minimal config; checkpoints become
+partitions, sensors and the schedule request exactly the missing evaluation cells; invalidating cache rows
+marks downstream assets stale (real Lance cache, real tiny model, real Dagster instance)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import dagster as dg
 import lance
 import pytest
+from dagster._utils.test.data_versions import get_stale_status_resolver
 
-from pipelines.definitions import ALL_ASSETS, defs, resources
-from pipelines.demo import MINIMAL_OPS, run_config
+from assets.resources import BenchmarksResource, CheckpointsResource
+from pipelines.automation import media_cache_changes, new_checkpoints, reevaluate_latest
+from pipelines.definitions import ALL_ASSETS, ASSET_CHECKS, defs, resources
+from pipelines.demo import MINIMAL_EVAL_OPS, MINIMAL_OPS, materialize_all, run_config
+from pipelines.jobs import invalidate_cache
+
+TRAINING = ["base_model", "source_dataset", "media_cache", "sft_warm_start", "rollout_pass_rates"]
+TRAINING += ["filtered_train_set", "training_run"]
 
 
 def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {
-        "base_model",
-        "source_dataset",
-        "media_cache",
-        "sft_warm_start",
-        "rollout_pass_rates",
-        "filtered_train_set",
-        "training_run",
-        "benchmark_eval",
-    }
-    assert defs.resolve_job_def("reelrl_demo") is not None
+    assert keys == {*TRAINING, "checkpoint", "checkpoint_eval", "eval_report"}
+    for job in ("reelrl_demo", "reevaluate_checkpoints", "invalidate_cache"):
+        assert defs.resolve_job_def(job) is not None
+    # evaluating on its own is opt-in; watching the cache only records events
+    assert new_checkpoints.default_status == dg.DefaultSensorStatus.STOPPED
+    assert reevaluate_latest.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert media_cache_changes.default_status == dg.DefaultSensorStatus.RUNNING
+    cells = defs.resolve_assets_def("checkpoint_eval").partitions_def
+    assert set(cells.partitions_defs[0].partitions_def.get_partition_keys()) >= {"reelrl_jsonl", "video_mme"}
 
 
 def test_workspace_yaml_points_at_definitions():
@@ -37,19 +45,27 @@ def test_workspace_yaml_points_at_definitions():
 @pytest.fixture(scope="module")
 def minimal_run(tmp_path_factory):
     home = tmp_path_factory.mktemp("reelrl_home")
-    result = dg.materialize(
-        ALL_ASSETS,
-        resources=resources(home=str(home)),
-        run_config=run_config(MINIMAL_OPS),
-        instance=dg.DagsterInstance.ephemeral(),
+    # a persistent (sqlite) instance, as `dagster dev` uses: schedules need one
+    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home"))) as instance:
+        out = materialize_all(instance, resources(home=str(home)), MINIMAL_OPS, MINIMAL_EVAL_OPS)
+        yield home, instance, out
+
+
+def _stale(instance, key: str, partition=None) -> str:
+    resolver = get_stale_status_resolver(instance, [*ALL_ASSETS])
+    return resolver.get_status(dg.AssetKey(key), partition).value
+
+
+def _check(instance, asset: str, name: str, partition: str | None = None) -> bool:
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey(asset), name), limit=1
     )
-    assert result.success
-    return home, result
+    assert records, f"check {asset}:{name} never ran"
+    return records[0].event.dagster_event.event_specific_data.passed
 
 
 def test_whole_graph_materializes(minimal_run):
-    home, result = minimal_run
-    out = {a.key.to_user_string(): result.output_for_node(a.key.to_user_string()) for a in ALL_ASSETS}
+    home, instance, out = minimal_run
     cache = out["media_cache"]
     assert cache["built"] > 0 and cache["failed"] == 0
     # the recorded Lance version is a real snapshot holding what the asset built (evaluation may add
@@ -62,24 +78,152 @@ def test_whole_graph_materializes(minimal_run):
     assert (Path(run["checkpoint"]) / "config.json").exists() and (
         Path(run["checkpoint"]) / "model.safetensors"
     ).exists()
-    scores = out["benchmark_eval"]["scores"]
-    assert {r["model"] for r in scores} == {"base", "warm_start", "trained"}
-    assert all(0.0 <= r["value"] <= 100.0 for r in scores if r["metric"] != "extraction_failure_rate")
-    # predictions were appended per sample id
+    # base, warm start and every saved RL step are checkpoint partitions; each was evaluated per benchmark
+    registered = set(instance.get_dynamic_partitions("checkpoints"))
+    names = out["checkpoints"]
+    assert set(names.values()) | set(run["checkpoint_names"]) <= registered
+    assert len(set(names.values())) == 3
+    cells = {k: v for k, v in out.items() if k.startswith("checkpoint_eval[")}
+    assert len(cells) == 3 * 2
+    for cell in cells.values():
+        for agg in cell["aggregates"].values():
+            assert 0.0 <= agg["overall"] <= 100.0
     preds = list(Path(home, "evals").rglob("predictions.jsonl"))
-    assert preds and all(json.loads(line)["id"] for p in preds for line in p.read_text().splitlines())
+    assert len(preds) == 6 and all(
+        json.loads(line)["id"] for p in preds for line in p.read_text().splitlines()
+    )
+    for name in names.values():
+        assert out[f"checkpoint[{name}]"]["revision"]
+        assert _check(instance, "checkpoint", "weights_finite")
+    assert _check(instance, "checkpoint_eval", "scores_in_range")
+    report = instance.get_latest_materialization_event(dg.AssetKey("eval_report")).asset_materialization
+    assert report.metadata["cells"].value == 6
+    table = report.metadata["official_scores"].value
+    assert all(n in table for n in names.values()) and "charades_sta" in table
+    assert Path(report.metadata["plot"].value).stat().st_size > 5000
 
 
-def test_asset_metadata_recorded(minimal_run):
-    _, result = minimal_run
-    mats = {
-        m.asset_key.to_user_string(): m.metadata
-        for m in result.get_asset_materialization_events()
-        for m in [m.materialization]
+def test_asset_metadata_and_lineage_recorded(minimal_run):
+    _, instance, out = minimal_run
+
+    def meta(key):
+        return instance.get_latest_materialization_event(dg.AssetKey(key)).asset_materialization.metadata
+
+    cache = meta("media_cache")
+    assert {"lance_version", "hits", "misses_built", "failed", "sampling", "lineage"} <= set(cache)
+    assert cache["cache_data_version"].value == out["media_cache"]["data_version"]
+    assert "| build |" in cache["lineage"].value
+    assert {"kept", "dropped"} <= set(meta("filtered_train_set"))
+    run = meta("training_run")
+    assert "curves" in run and "config" in run
+    # each consumer names the cache state it read
+    for key in ("rollout_pass_rates", "sft_warm_start", "training_run"):
+        assert meta(key)["cache_data_version"].value == out["media_cache"]["data_version"]
+    cell = meta("checkpoint_eval")
+    assert {"aggregates", "counts", "manifest", "model_revision"} <= set(cell)
+    assert cell["manifest"].value["settings"]["model_revision"] == cell["model_revision"].value
+
+
+def test_cache_checks_pass_then_fail_after_invalidation_and_downstream_goes_stale(minimal_run):
+    home, instance, out = minimal_run
+    everything = [*ALL_ASSETS, *ASSET_CHECKS]
+    checks = dg.AssetSelection.checks_for_assets(dg.AssetKey("media_cache"))
+    res = resources(home=str(home))
+    assert dg.materialize(everything, selection=checks, resources=res, instance=instance).success
+    assert _check(instance, "media_cache", "cache_entries_fresh")
+    assert _check(instance, "media_cache", "failed_media_rate")
+    for key in ("training_run", "filtered_train_set", "sft_warm_start"):
+        assert _stale(instance, key) == "FRESH", key
+    cell = dg.MultiPartitionKey({"checkpoint": out["checkpoints"]["trained"], "benchmark": "reelrl_jsonl"})
+    assert _stale(instance, "checkpoint_eval", cell) == "FRESH"
+
+    # invalidate one training video from the launchpad job
+    video = json.loads(Path(out["media_cache"]["train"]).read_text().splitlines()[0])["media"][0]["source"]
+    job = dg.Definitions(jobs=[invalidate_cache], resources=res).resolve_job_def("invalidate_cache")
+    config = {"ops": {"invalidate_cache_entries": {"config": {"sources": [video]}}}}
+    assert job.execute_in_process(run_config=config, instance=instance).success
+    for key in ("sft_warm_start", "rollout_pass_rates", "filtered_train_set", "training_run"):
+        assert _stale(instance, key) == "STALE", key
+    assert _stale(instance, "checkpoint_eval", cell) == "STALE"
+    assert _stale(instance, "base_model") == "FRESH"
+    # the check names the missing row; the sensor has nothing more to record (the job already did)
+    assert dg.materialize(everything, selection=checks, resources=res, instance=instance).success
+    assert not _check(instance, "media_cache", "cache_entries_fresh")
+    ctx = dg.build_sensor_context(instance=instance, resources=res)
+    assert not media_cache_changes(ctx).asset_events
+
+    # a change made outside Dagster (the CLI) is noticed by the cache sensor
+    other = json.loads(Path(out["media_cache"]["test"]).read_text().splitlines()[0])["media"][0]["source"]
+    from cache_store import MediaCache
+
+    MediaCache(out["media_cache"]["uri"]).invalidate(sources=[other])
+    result = media_cache_changes(dg.build_sensor_context(instance=instance, resources=res))
+    [event] = result.asset_events
+    assert event.metadata["entries_missing"].value == 2
+    instance.report_runless_asset_event(event)
+    assert not media_cache_changes(dg.build_sensor_context(instance=instance, resources=res)).asset_events
+
+    # rebuilding: the check passes again; downstream stays stale until it is materialized again
+    cfg = run_config({k: v for k, v in MINIMAL_OPS.items() if k == "media_cache"})
+    rebuilt = dg.materialize(
+        everything, selection=["media_cache"], resources=res, run_config=cfg, instance=instance
+    )
+    assert rebuilt.output_for_node("media_cache")["built"] == 2
+    assert dg.materialize(everything, selection=checks, resources=res, instance=instance).success
+    assert _check(instance, "media_cache", "cache_entries_fresh")
+    assert _stale(instance, "training_run") == "STALE"
+
+
+def test_checkpoint_sensor_takes_complete_new_checkpoints_once(minimal_run, tmp_path):
+    home, instance, out = minimal_run
+    watch = tmp_path / "watch"
+    base = Path(out["base_model"]["path"])
+    shutil.copytree(base, watch / "exp" / "ckpt_a")
+    half = shutil.copytree(base, watch / "exp" / "ckpt_b")
+    weights = (half / "model.safetensors").read_bytes()
+    (half / "model.safetensors").write_bytes(weights[: len(weights) // 2])  # still being copied
+    shutil.copytree(base, watch / "exp" / "global_step_9.tmp-123")
+    res = {
+        **resources(home=str(home)),
+        "checkpoints": CheckpointsResource(watch_dirs=str(watch), settle_s=0.0),
+        "benchmarks": BenchmarksResource(auto=["reelrl_jsonl"]),
     }
-    assert {"lance_version", "hits", "misses_built", "failed"} <= set(mats["media_cache"])
-    assert {"kept", "dropped"} <= set(mats["filtered_train_set"])
-    assert "curves" in mats["training_run"] and "scores" in mats["benchmark_eval"]
+    result = new_checkpoints(dg.build_sensor_context(instance=instance, resources=res))
+    cells = [r for r in result.run_requests if r.asset_selection == [dg.AssetKey("checkpoint_eval")]]
+    new_names = {r.partition_key.keys_by_dimension["checkpoint"] for r in cells}
+    # ckpt_a and the RL run's step checkpoints not evaluated yet; never the evaluated ones, ckpt_b or .tmp-
+    assert any(n.startswith("exp-ckpt_a-") for n in new_names)
+    assert not any("ckpt_b" in n or "tmp" in n for n in new_names)
+    assert set(out["checkpoints"].values()).isdisjoint(new_names)
+    [add] = result.dynamic_partitions_requests
+    assert any(k.startswith("exp-ckpt_a-") for k in add.partition_keys)
+    cursor = json.loads(result.cursor)
+    assert not any("ckpt_b" in k for k in cursor)
+
+    # next tick: nothing new; once ckpt_b is complete it is taken
+    again = new_checkpoints(dg.build_sensor_context(instance=instance, resources=res, cursor=result.cursor))
+    assert not again.run_requests
+    (half / "model.safetensors").write_bytes(weights)
+    third = new_checkpoints(dg.build_sensor_context(instance=instance, resources=res, cursor=result.cursor))
+    names = {
+        r.partition_key.keys_by_dimension["checkpoint"]
+        for r in third.run_requests
+        if r.asset_selection == [dg.AssetKey("checkpoint_eval")]
+    }
+    assert len(names) == 1 and next(iter(names)).startswith("exp-ckpt_b-")
+
+
+def test_schedule_requests_only_unevaluated_cells_of_the_latest(minimal_run):
+    home, instance, out = minimal_run
+    res = {**resources(home=str(home)), "checkpoints": CheckpointsResource(settle_s=0.0)}
+    found, _ = res["checkpoints"].discover(res["workspace"])
+    latest = [c.name for c in sorted(found, key=lambda c: c.mtime)[-2:]]
+    res["benchmarks"] = BenchmarksResource(auto=["reelrl_jsonl", "charades_sta"], schedule_latest=2)
+    runs = reevaluate_latest(dg.build_schedule_context(instance=instance, resources=res))
+    requested = set() if isinstance(runs, dg.SkipReason) else {str(r.partition_key) for r in runs}
+    evaluated = {f"{b}|{c}" for c in out["checkpoints"].values() for b in ("charades_sta", "reelrl_jsonl")}
+    expected = {f"{b}|{c}" for c in latest for b in ("charades_sta", "reelrl_jsonl")} - evaluated
+    assert requested == expected
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -109,7 +109,7 @@ def test_webserver_materializes_the_graph(webserver):
     assert status == "SUCCESS", f"run {run_id} ended as {status}"
     mats = _gql(
         webserver,
-        '{ assetOrError(assetKey: {path: ["benchmark_eval"]}) { ... on Asset { '
+        '{ assetOrError(assetKey: {path: ["training_run"]}) { ... on Asset { '
         "assetMaterializations(limit: 1) { runId } } } }",
     )
     assert mats["assetOrError"]["assetMaterializations"][0]["runId"] == run_id

@@ -1,0 +1,87 @@
+"""Jobs: the demo graph, evaluation cells, and invalidating cache rows from the UI."""
+
+import dagster as dg
+
+from assets.cache import media_cache
+from assets.datasets import filtered_train_set, rollout_pass_rates, source_dataset
+from assets.lineage import cache_changed_event, cache_state, latest_cache_value
+from assets.models import base_model
+from assets.resources import MediaCacheResource, WorkspaceResource
+from assets.training_runs import sft_warm_start, training_run
+
+# The unpartitioned graph, data to trained checkpoint: one run. Evaluation cells are partitioned
+# (checkpoint x benchmark) and run one cell per run (`reevaluate_checkpoints`, the sensor, `reelrl demo`).
+TRAINING_ASSETS = [
+    base_model,
+    source_dataset,
+    media_cache,
+    sft_warm_start,
+    rollout_pass_rates,
+    filtered_train_set,
+    training_run,
+]
+
+demo_job = dg.define_asset_job(
+    "reelrl_demo",
+    selection=dg.AssetSelection.assets(*TRAINING_ASSETS),
+    description="Data to trained checkpoint: cache -> warm start -> pass-rate filter -> GRPO. The "
+    "checkpoints it saves become partitions of checkpoint_eval.",
+)
+
+
+class InvalidateConfig(dg.Config):
+    """Which cache rows to drop: ``sources`` (media paths), ``digests``, and/or ``stale: true`` (every row the
+    datasets use whose source changed or vanished). ``dry_run`` only reports what would go."""
+
+    sources: list[str] = []
+    digests: list[str] = []
+    stale: bool = False
+    dry_run: bool = False
+
+
+@dg.op(
+    description="Delete cache rows (one Lance version, one lineage row) and record media_cache's new "
+    "data version, so downstream assets show as stale until they are materialized again."
+)
+def invalidate_cache_entries(
+    context: dg.OpExecutionContext,
+    config: InvalidateConfig,
+    workspace: WorkspaceResource,
+    cache: MediaCacheResource,
+):
+    store = cache.open(workspace)
+    value, current = latest_cache_value(context.instance)
+    digests = list(config.digests)
+    if config.stale:
+        if value is None:
+            raise dg.Failure(
+                "stale: true needs a materialized media_cache (it names the rows the datasets use)"
+            )
+        digests += [s["digest"] for s in cache_state(store, value).stale]
+    if not (config.sources or digests or config.stale):
+        raise dg.Failure("invalidate_cache: select rows with sources, digests or stale: true")
+    removed, selectors = [], []
+    if config.sources:
+        selectors.append({"sources": config.sources})
+    if digests:
+        selectors.append({"digests": digests})
+    for sel in selectors:  # invalidate() intersects its selectors; here they add up
+        report = store.invalidate(**sel, dry_run=config.dry_run)
+        removed += report.digests
+        for s in report.unmatched_sources + report.unmatched_digests:
+            context.log.warning(f"no cache row matched {s}")
+    context.log.info(f"{'would remove' if config.dry_run else 'removed'} {len(removed)} rows: {removed[:20]}")
+    if value is not None and not config.dry_run:
+        state = cache_state(store, value)
+        if state.fingerprint != current:
+            yield cache_changed_event(
+                state, f"invalidate_cache removed {len(removed)} rows", value, detected_by="invalidate_cache"
+            )
+    yield dg.Output(removed)
+
+
+@dg.job(
+    description="Invalidate cache rows from the launchpad (the CLI equivalent: `reelrl cache invalidate`)."
+)
+def invalidate_cache():
+    invalidate_cache_entries()
