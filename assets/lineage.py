@@ -7,6 +7,7 @@ other rows does not.
 """
 
 import hashlib
+import warnings
 
 import dagster as dg
 
@@ -14,6 +15,9 @@ from cache_store import MediaCache, MediaSpec
 from evaluation.manifest import model_revision
 from reelrl import __version__
 from training.data import read_prepared
+
+# Output(data_version=...) is marked beta in Dagster 1.13; it is the documented way to report one.
+warnings.filterwarnings("ignore", message="Parameter `data_version`", category=Warning)
 
 CODE_VERSION = __version__
 CACHE_CODE_VERSION = f"{__version__}+preprocess-{MediaSpec().preprocess_version}"

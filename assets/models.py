@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 
@@ -13,7 +14,7 @@ from reelrl.tiny_models import build_tiny_model
 
 class BaseModelConfig(dg.Config):
     model_path: str = ""
-    tiny_family: str = "qwen2_5_vl"
+    tiny_family: Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"] = "qwen2_5_vl"  # reelrl.tiny_models.FAMILIES
     seed: int = 0
 
 

@@ -7,6 +7,7 @@ Each is a thin ``ConfigurableResource`` over a package object, so the same asset
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 
@@ -123,7 +124,7 @@ class BenchmarksResource(dg.ConfigurableResource):
 class EngineResource(dg.ConfigurableResource):
     """The generation engine evaluations use: ``hf`` (transformers; CPU or GPU) or ``vllm`` (GPU)."""
 
-    kind: str = "hf"
+    kind: Literal["hf", "vllm"] = "hf"
     batch_size: int = 8
 
     def load(self, path: str):

@@ -2,12 +2,14 @@
 
 import hashlib
 import json
+from typing import Literal
 
 import dagster as dg
 
 from assets.lineage import CODE_VERSION, checkpoint_version, consumed_cache
 from assets.partitions import register_checkpoints
 from assets.resources import CheckpointsResource, RayResource, WorkspaceResource
+from training.algorithms.registry import advantage_estimator_names, policy_loss_names
 from training.checkpoint import list_checkpoints
 from training.config import load_config, to_dict
 from training.data import read_prepared, stream_batches
@@ -104,6 +106,11 @@ def sft_warm_start(
     return dg.Output({**value, "history": result.history}, data_version=checkpoint_version(result.checkpoint))
 
 
+# Literal types: the launchpad refuses an unknown estimator or loss, naming the field and the choices.
+AdvEstimator = Literal[tuple(advantage_estimator_names())]  # type: ignore[valid-type]
+PolicyLoss = Literal[tuple(policy_loss_names())]  # type: ignore[valid-type]
+
+
 class TrainingRunConfig(dg.Config):
     """Maps onto ``training.config.RLConfig`` (EasyR1 key names); ``overrides`` takes any other
     ``section.key=value`` (e.g. ``worker.actor.clip_ratio_high=0.28``), validated before work starts."""
@@ -111,8 +118,8 @@ class TrainingRunConfig(dg.Config):
     steps: int = 60
     rollout_batch_size: int = 4
     n: int = 8
-    adv_estimator: str = "grpo"
-    loss_type: str = "ppo"
+    adv_estimator: AdvEstimator = "grpo"
+    loss_type: PolicyLoss = "ppo"
     lr: float = 1e-4  # tiny-model default; real Qwen-VL checkpoints use ~1e-6 (EasyR1)
     temperature: float = 1.0
     max_new_tokens: int = 112

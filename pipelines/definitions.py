@@ -3,12 +3,15 @@
 Resources read their settings from the environment, so the same Definitions serve a laptop and a cluster:
 ``REELRL_HOME`` (artifacts), ``REELRL_CACHE_URI`` (Lance cache; any fsspec/object-store URI),
 ``REELRL_RAY_ADDRESS`` (empty: local Ray), ``REELRL_WATCH_DIRS`` (extra checkpoint folders),
-``REELRL_BENCHMARKS`` (comma list evaluated for each new checkpoint), ``REELRL_ENGINE`` (hf | vllm).
+``REELRL_BENCHMARKS`` (comma list evaluated for each new checkpoint), ``REELRL_BENCHMARK_FILES`` (a YAML
+file: ``<benchmark>: {annotations: FILE, media_root: DIR}``), ``REELRL_ENGINE`` (hf | vllm).
 """
 
 import os
+from pathlib import Path
 
 import dagster as dg
+import yaml
 
 from assets.cache import cache_entries_fresh, failed_media_rate
 from assets.checkpoints import checkpoint
@@ -21,6 +24,7 @@ from assets.resources import (
     RayResource,
     WorkspaceResource,
 )
+from evaluation.benchmarks.registry import list_benchmarks
 from pipelines.automation import media_cache_changes, new_checkpoints, reevaluate_latest, reevaluation_job
 from pipelines.jobs import TRAINING_ASSETS, demo_job, invalidate_cache
 
@@ -32,14 +36,33 @@ ASSET_CHECKS = [cache_entries_fresh, failed_media_rate]
 def resources(home: str = "", cache_uri: str = "", ray_address: str = "", watch_dirs: str = "") -> dict:
     env = os.environ.get
     auto = [b.strip() for b in env("REELRL_BENCHMARKS", "").split(",") if b.strip()]
+    files = benchmark_files(env("REELRL_BENCHMARK_FILES", ""))
     return {
         "workspace": WorkspaceResource(root=home),
         "cache": MediaCacheResource(uri=cache_uri or env("REELRL_CACHE_URI", "")),
         "ray": RayResource(address=ray_address or env("REELRL_RAY_ADDRESS", "")),
         "checkpoints": CheckpointsResource(watch_dirs=watch_dirs),
-        "benchmarks": BenchmarksResource(**({"auto": auto} if auto else {})),
+        "benchmarks": BenchmarksResource(
+            annotations={b: f["annotations"] for b, f in files.items()},
+            media_roots={b: f["media_root"] for b, f in files.items() if f.get("media_root")},
+            **({"auto": auto} if auto else {}),
+        ),
         "engine": EngineResource(kind=env("REELRL_ENGINE", "hf")),
     }
+
+
+def benchmark_files(path: str) -> dict:
+    """``{benchmark: {annotations, media_root}}`` from a YAML file; a bad file fails when the code loads."""
+    if not path:
+        return {}
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    known = set(list_benchmarks())
+    for name, entry in doc.items():
+        if name not in known:
+            raise ValueError(f"{path}: unknown benchmark {name!r}; known: {', '.join(sorted(known))}")
+        if not isinstance(entry, dict) or "annotations" not in entry:
+            raise ValueError(f"{path}: {name} needs `annotations: FILE` (and optionally `media_root: DIR`)")
+    return doc
 
 
 defs = dg.Definitions(

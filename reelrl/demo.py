@@ -82,6 +82,6 @@ def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
         f"open the UI   : make ui   (= DAGSTER_HOME={dagster_home} .venv/bin/dagster dev -w workspace.yaml"
     )
     lines.append(
-        "                -h 127.0.0.1 -p 3000), then http://127.0.0.1:3000 -> Assets (this run is under Runs)"
+        "                -h 127.0.0.1 -p 3000), then http://127.0.0.1:3000 -> Assets (the runs are under Runs)"
     )
     return "\n".join(lines)

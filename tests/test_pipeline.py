@@ -37,6 +37,14 @@ def test_definitions_load():
     assert set(cells.partitions_defs[0].partitions_def.get_partition_keys()) >= {"reelrl_jsonl", "video_mme"}
 
 
+def test_bad_launchpad_config_is_refused_naming_the_field_and_choices():
+    job = defs.resolve_job_def("reelrl_demo")
+    with pytest.raises(dg.DagsterInvalidConfigError, match=r"training_run:config:adv_estimator.*'grpo'"):
+        job.execute_in_process(run_config={"ops": {"training_run": {"config": {"adv_estimator": "grpoo"}}}})
+    with pytest.raises(dg.DagsterInvalidConfigError, match=r"base_model:config:tiny_family"):
+        job.execute_in_process(run_config={"ops": {"base_model": {"config": {"tiny_family": "llama"}}}})
+
+
 def test_workspace_yaml_points_at_definitions():
     text = Path(__file__).resolve().parents[1].joinpath("workspace.yaml").read_text()
     assert "module_name: pipelines.definitions" in text
