@@ -1,4 +1,5 @@
-"""`dagster dev` (the real webserver and daemon) serves the ReelRL graph from workspace.yaml and can materialize it."""
+"""`dagster dev` (the real webserver and daemon) serves the ReelRL graph from workspace.yaml. Launching and
+materializing it through GraphQL, and the browser, are in test_ui_lineage.py (slow)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from pipelines.definitions import ALL_ASSETS
-from pipelines.demo import MINIMAL_OPS, run_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,35 +81,3 @@ def test_webserver_serves_the_asset_graph(webserver):
     assert set(nodes) == {a.key.to_user_string() for a in ALL_ASSETS}  # exactly what Definitions holds
     assert nodes["training_run"] == {"sft_warm_start", "media_cache", "filtered_train_set"}
     assert nodes["filtered_train_set"] == {"media_cache", "rollout_pass_rates"}
-
-
-@pytest.mark.slow
-def test_webserver_materializes_the_graph(webserver):
-    launch = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
-        __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
-    params = {
-        "selector": {
-            "repositoryLocationName": "reelrl",
-            "repositoryName": "__repository__",
-            "jobName": "reelrl_demo",
-        },
-        "runConfigData": run_config(MINIMAL_OPS),
-    }
-    out = _gql(webserver, launch, {"p": params})["launchRun"]
-    assert out["__typename"] == "LaunchRunSuccess", out
-    run_id = out["run"]["runId"]
-    deadline, status = time.time() + 600, None
-    while time.time() < deadline:
-        status = _gql(webserver, f'{{ runOrError(runId: "{run_id}") {{ ... on Run {{ status }} }} }}')[
-            "runOrError"
-        ]["status"]
-        if status in ("SUCCESS", "FAILURE", "CANCELED"):
-            break
-        time.sleep(5)
-    assert status == "SUCCESS", f"run {run_id} ended as {status}"
-    mats = _gql(
-        webserver,
-        '{ assetOrError(assetKey: {path: ["training_run"]}) { ... on Asset { '
-        "assetMaterializations(limit: 1) { runId } } } }",
-    )
-    assert mats["assetOrError"]["assetMaterializations"][0]["runId"] == run_id
