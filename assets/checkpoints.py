@@ -6,7 +6,7 @@ import dagster as dg
 from assets.lineage import CODE_VERSION
 from assets.partitions import CHECKPOINTS
 from assets.resources import CheckpointsResource, WorkspaceResource
-from evaluation.checkpoints import weights_report
+from evaluation.weights import weights_report
 
 
 @dg.asset(

@@ -21,9 +21,9 @@ from evaluation.checkpoints import (
     discover_checkpoints,
     find_checkpoint,
     inspect_checkpoint,
-    weights_report,
 )
 from evaluation.manifest import model_revision
+from evaluation.weights import weights_report
 from training.checkpoint import step_dir
 
 OLD = time.time() - 3600  # well outside any settle window
