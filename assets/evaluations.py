@@ -1,12 +1,13 @@
 """Evaluation assets: one cell per (checkpoint, benchmark), and the report across checkpoints."""
 
+import json
 import os
 from pathlib import Path
 
 import dagster as dg
 
 import evaluation
-from assets.lineage import CODE_VERSION, cache_state, state_metadata
+from assets.lineage import CODE_VERSION, consumed_cache
 from assets.partitions import EVAL_CELLS
 from assets.resources import (
     BenchmarksResource,
@@ -18,6 +19,7 @@ from assets.resources import (
 from cache_store import MediaSpec
 from evaluation.benchmarks.registry import get_adapter
 from evaluation.compare import collect, comparison_plot, comparison_table
+from evaluation.manifest import MANIFEST_FILE
 from reelrl.synthetic import make_charades_standins
 from training.engines.base import SamplingParams
 
@@ -134,7 +136,7 @@ def checkpoint_eval(
         gen.close()
     context.log.info(f"{bench} on {info.name}: {res.aggregates} counts={res.counts}")
     headline = {mode: agg.get("overall") for mode, agg in res.aggregates.items()}
-    manifest = Path(out_dir, "manifest.json")
+    manifest = Path(out_dir, MANIFEST_FILE)
     yield dg.Output(
         {"checkpoint": info.name, "benchmark": bench, "out_dir": str(out_dir), "aggregates": res.aggregates},
         metadata={
@@ -144,9 +146,9 @@ def checkpoint_eval(
             **{f"{mode}_overall": v for mode, v in headline.items() if isinstance(v, (int, float))},
             "aggregates": dg.MetadataValue.json(res.aggregates),
             "counts": dg.MetadataValue.json(res.counts),
-            "manifest": dg.MetadataValue.json(_read_json(manifest)),
+            "manifest": dg.MetadataValue.json(json.loads(manifest.read_text()) if manifest.exists() else {}),
             "out_dir": dg.MetadataValue.path(str(out_dir)),
-            **state_metadata(cache_state(store, media_cache)),
+            **consumed_cache(media_cache),
         },
     )
     bad = scores_in_range(res.aggregates)
@@ -164,12 +166,6 @@ def checkpoint_eval(
     )
 
 
-def _read_json(path: Path) -> dict:
-    import json
-
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
 @dg.asset(
     group_name="evaluation",
     code_version=CODE_VERSION,
@@ -178,7 +174,7 @@ def _read_json(path: Path) -> dict:
     "read from the evaluation folders (one row per checkpoint revision and settings).",
 )
 def eval_report(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.MaterializeResult:
-    root = workspace.path("evals", "x").parent
+    root = workspace.dir("evals")
     rows = collect([root])
     for r in rows:  # label rows by checkpoint name: evals/<name>/<revision>/<benchmark>
         r["model"] = Path(r["out_dir"]).relative_to(root).parts[0]

@@ -30,6 +30,12 @@ class WorkspaceResource(dg.ConfigurableResource):
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
+    def dir(self, *parts: str) -> Path:
+        """A folder under the workspace root, created if missing."""
+        p = Path(self.root or default_home()).resolve().joinpath(*parts)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
 
 class MediaCacheResource(dg.ConfigurableResource):
     """The Lance media cache; ``uri`` empty means ``<workspace>/cache``. Any Lance/fsspec URI works."""
@@ -67,7 +73,7 @@ class CheckpointsResource(dg.ConfigurableResource):
 
     def roots(self, workspace: WorkspaceResource) -> list[Path]:
         extra = self.watch_dirs or os.environ.get("REELRL_WATCH_DIRS", "")
-        own = [workspace.path("runs", "x").parent, workspace.path("models", "x").parent]
+        own = [workspace.dir("runs"), workspace.dir("models")]
         return own + [Path(p).expanduser().resolve() for p in extra.split(os.pathsep) if p.strip()]
 
     def discover(self, workspace: WorkspaceResource):

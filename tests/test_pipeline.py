@@ -125,7 +125,7 @@ def test_asset_metadata_and_lineage_recorded(minimal_run):
     run = meta("training_run")
     assert "curves" in run and "config" in run
     # each consumer names the cache state it read
-    for key in ("rollout_pass_rates", "sft_warm_start", "training_run"):
+    for key in ("rollout_pass_rates", "sft_warm_start", "training_run", "checkpoint_eval"):
         assert meta(key)["cache_data_version"].value == out["media_cache"]["data_version"]
     cell = meta("checkpoint_eval")
     assert {"aggregates", "counts", "manifest", "model_revision"} <= set(cell)
