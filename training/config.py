@@ -21,6 +21,10 @@ class ConfigError(ValueError):
     pass
 
 
+LOSS_AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
+KL_TYPES = ("fixed", "adaptive")
+
+
 @dataclass
 class DataConfig:
     """What the trainer reads; media sampling settings live with the cache (``media_cache`` config)."""
@@ -165,10 +169,9 @@ class RLConfig:
 
         _check_name("algorithm.adv_estimator", self.algorithm.adv_estimator, get_advantage_estimator)
         _check_name("worker.actor.loss_type", self.worker.actor.loss_type, get_policy_loss)
-        aggs = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
-        if self.worker.actor.loss_agg_mode not in aggs:
+        if self.worker.actor.loss_agg_mode not in LOSS_AGG_MODES:
             raise ConfigError(
-                f"worker.actor.loss_agg_mode={self.worker.actor.loss_agg_mode!r}; allowed: {aggs}"
+                f"worker.actor.loss_agg_mode={self.worker.actor.loss_agg_mode!r}; allowed: {LOSS_AGG_MODES}"
             )
         if self.algorithm.adv_estimator in ("grpo", "rloo", "gdpo") and self.worker.rollout.n < 2:
             raise ConfigError(f"worker.rollout.n must be > 1 for {self.algorithm.adv_estimator}")
@@ -198,8 +201,8 @@ class RLConfig:
         alg, ro, actor = self.algorithm, self.worker.rollout, self.worker.actor
         if alg.kl_penalty not in KL_KINDS:
             raise ConfigError(f"algorithm.kl_penalty={alg.kl_penalty!r}; allowed: {sorted(KL_KINDS)}")
-        if alg.kl_type not in ("fixed", "adaptive"):
-            raise ConfigError(f"algorithm.kl_type={alg.kl_type!r}; allowed: ['adaptive', 'fixed']")
+        if alg.kl_type not in KL_TYPES:
+            raise ConfigError(f"algorithm.kl_type={alg.kl_type!r}; allowed: {list(KL_TYPES)}")
         if alg.kl_coef < 0 or alg.kl_target <= 0 or alg.kl_horizon <= 0:
             raise ConfigError(
                 "need algorithm.kl_coef >= 0, algorithm.kl_target > 0, algorithm.kl_horizon > 0"
@@ -331,6 +334,26 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
 
 
 ENGINES = ("hf", "vllm")
+
+
+def choices() -> dict[str, tuple[str, ...]]:
+    """The allowed values of every choice key (dotted), as ``validate`` checks them; ``trainer.logger`` is
+    a list whose entries are drawn from its tuple. Front ends (the Dagster launchpad) offer exactly these."""
+    from training.algorithms import KL_KINDS
+    from training.algorithms.registry import advantage_estimator_names, policy_loss_names
+    from training.schedule import SCHEDULER_KINDS
+    from training.tracking import BACKENDS
+
+    return {
+        "algorithm.adv_estimator": tuple(advantage_estimator_names()),
+        "algorithm.kl_penalty": tuple(sorted(KL_KINDS)),
+        "algorithm.kl_type": KL_TYPES,
+        "worker.actor.loss_type": tuple(policy_loss_names()),
+        "worker.actor.loss_agg_mode": LOSS_AGG_MODES,
+        "worker.actor.lr_scheduler_type": tuple(SCHEDULER_KINDS),
+        "worker.rollout.engine": ENGINES,
+        "trainer.logger": tuple(BACKENDS),
+    }
 
 
 def _check_engine(engine: str, gpu_memory_utilization: float) -> None:
