@@ -1,74 +1,15 @@
-"""Dataset assets: the source dataset, rollout pass rates and the partial-success filtered train set."""
+"""Dataset assets: rollout pass rates and the partial-success filtered train set."""
 
-import json
 from collections import Counter
-from pathlib import Path
 
 import dagster as dg
 
 from assets.lineage import CODE_VERSION, consumed_cache, file_version
 from assets.progress import Progress
 from assets.resources import MediaCacheResource, RayResource, WorkspaceResource
-from reelrl.synthetic import make_demo_dataset
-from training.data import read_prepared, sample_to_row, stream_batches, write_prepared
-from training.dataset import load_samples
+from training.data import read_prepared, stream_batches, write_prepared
 from training.filtering import partial_success_mask
 from training.passrate import compute_pass_rates
-
-
-class SourceDatasetConfig(dg.Config):
-    """Your EasyR1 / EasyVideoR1 / Video-R1 files (JSON, JSONL or Parquet); empty = the synthetic demo set."""
-
-    train_files: str = ""
-    val_files: str = ""
-    media_root: str = ""
-    demo_train: int = 96
-    demo_test: int = 48
-    demo_seed: int = 0
-
-
-@dg.asset(
-    group_name="data",
-    code_version=CODE_VERSION,
-    description="Training and held-out samples, validated (unknown problem types and "
-    "malformed rows fail here, naming file and line), as canonical rows.",
-)
-def source_dataset(
-    context: dg.AssetExecutionContext, config: SourceDatasetConfig, workspace: WorkspaceResource
-) -> dg.Output[dict]:
-    train_file, val_file, media_root = config.train_files, config.val_files, config.media_root or None
-    if not train_file:
-        train_file, val_file = _demo_dataset(context, config, workspace.path("data", "demo"))
-    out: dict = {"train_file": str(train_file), "val_file": str(val_file), "media_root": media_root}
-    for name, path in (("train", train_file), ("test", val_file)):
-        samples = load_samples(path, media_root=media_root) if path else []
-        out[name] = str(
-            write_prepared(
-                [sample_to_row(s) for s in samples], workspace.path("data", "source", f"{name}.jsonl")
-            )
-        )
-        out[f"n_{name}"] = len(samples)
-        types = Counter(s.problem_type for s in samples)
-        context.add_output_metadata(
-            {
-                f"{name}_rows": len(samples),
-                f"{name}_file": str(path),
-                f"{name}_problem_types": dg.MetadataValue.json(dict(types)),
-            }
-        )
-    return dg.Output(out, data_version=file_version(out["train"], out["test"]))
-
-
-def _demo_dataset(context, config: SourceDatasetConfig, root: Path) -> tuple[str, str]:
-    """Generate the synthetic set once per (size, seed): regenerating would touch every file and make
-    every cache entry stale."""
-    params = {"n_train": config.demo_train, "n_test": config.demo_test, "seed": config.demo_seed}
-    marker = root / "params.json"
-    if not marker.exists() or json.loads(marker.read_text()) != params:
-        context.log.info(f"writing the synthetic demo dataset to {root} ({params})")
-        make_demo_dataset(root, **params)
-        marker.write_text(json.dumps(params))
-    return str(root / "train.jsonl"), str(root / "test.jsonl")
 
 
 class PassRateConfig(dg.Config):

@@ -1,25 +1,34 @@
 """Jobs: the demo graph, evaluation cells, and invalidating cache rows from the UI."""
 
+import os
+
 import dagster as dg
 
 from assets.cache import media_cache
-from assets.datasets import filtered_train_set, rollout_pass_rates, source_dataset
+from assets.datasets import filtered_train_set, rollout_pass_rates
 from assets.lineage import cache_changed_event, cache_state, latest_cache_value
 from assets.models import base_model
 from assets.resources import MediaCacheResource, WorkspaceResource
+from assets.sources import DatasetFile, dataset_files, source_assets
 from assets.training_runs import sft_warm_start, training_run
 
-# The unpartitioned graph, data to trained checkpoint: one run. Evaluation cells are partitioned
-# (checkpoint x benchmark) and run one cell per run (`reevaluate_checkpoints`, the sensor, `reelrl demo`).
-TRAINING_ASSETS = [
-    base_model,
-    source_dataset,
-    media_cache,
-    sft_warm_start,
-    rollout_pass_rates,
-    filtered_train_set,
-    training_run,
-]
+
+def training_assets(files: list[DatasetFile]) -> list[dg.AssetsDefinition]:
+    """The unpartitioned graph, dataset files to trained checkpoint: one run. Evaluation cells are
+    partitioned (checkpoint x benchmark) and run one cell per run (the sensor, the schedule, `reelrl demo`)."""
+    return [
+        base_model,
+        *source_assets(files),
+        media_cache,
+        sft_warm_start,
+        rollout_pass_rates,
+        filtered_train_set,
+        training_run,
+    ]
+
+
+# $REELRL_DATASETS: a YAML of train/val files, one asset each; unset: the embedded synthetic demo
+TRAINING_ASSETS = training_assets(dataset_files(os.environ.get("REELRL_DATASETS", "")))
 
 demo_job = dg.define_asset_job(
     "reelrl_demo",

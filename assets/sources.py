@@ -1,0 +1,200 @@
+"""Source datasets: one asset per configured dataset file, and ``source_dataset``, their union per split.
+
+The files are part of the code location (an asset per file must exist before any run), listed in a YAML file
+named by ``$REELRL_DATASETS``::
+
+    media_root: /data            # default for every file (relative media paths resolve against it)
+    train:
+      - /data/Video-R1-260k.json                   # a path: asset train_video_r1_260k
+      - {path: /data/extra.parquet, name: extra, media_root: /data/extra}
+    val:
+      - /data/val.jsonl
+
+Without it the code location serves the embedded demo: ``demo_dataset`` generates the synthetic set and
+yields its two files as ``train_demo`` and ``val_demo``. Each file's asset validates every row (unknown problem
+types and malformed rows fail there, naming file and line) and reports its data version from the file's bytes.
+"""
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from assets.lineage import CODE_VERSION, file_version
+from assets.resources import WorkspaceResource
+from reelrl.synthetic import make_demo_dataset
+from training.data import read_prepared, sample_to_row, write_prepared
+from training.dataset import load_samples, write_samples_jsonl
+
+SPLITS = {"train": "train", "val": "test"}  # config name -> name of the split downstream assets read
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    path: str
+    split: str  # "train" or "val"
+    name: str = ""
+    media_root: str = ""
+
+    @property
+    def asset_name(self) -> str:
+        return f"{self.split}_{self.name}"
+
+
+def dataset_files(config_path: str) -> list[DatasetFile]:
+    """The files listed in a ``$REELRL_DATASETS`` YAML (see the module doc); a bad file fails when the code
+    location loads, naming the entry."""
+    if not config_path:
+        return []
+    doc = yaml.safe_load(Path(config_path).read_text()) or {}
+    if not isinstance(doc, dict) or set(doc) - {"train", "val", "media_root"} or not doc.get("train"):
+        raise ValueError(
+            f"{config_path}: expected `train: [files]`, optional `val: [files]` and `media_root: DIR`"
+        )
+    files = []
+    for split in ("train", "val"):
+        for i, entry in enumerate(doc.get(split) or []):
+            entry = {"path": entry} if isinstance(entry, str) else entry
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                raise ValueError(  # noqa: TRY004 (a config error, reported as such)
+                    f"{config_path}: {split}[{i}] needs a path (a string, or {{path: FILE}})"
+                )
+            if unknown := set(entry) - {"path", "name", "media_root"}:
+                raise ValueError(f"{config_path}: {split}[{i}]: unknown keys {sorted(unknown)}")
+            name = re.sub(r"\W+", "_", entry.get("name") or Path(entry["path"]).stem).strip("_").lower()
+            media_root = entry.get("media_root", doc.get("media_root", ""))
+            files.append(DatasetFile(entry["path"], split, name, media_root or ""))
+    seen = Counter(f.asset_name for f in files)
+    if dupes := [n for n, c in seen.items() if c > 1]:
+        raise ValueError(
+            f"{config_path}: two files would be the asset {dupes[0]}; give them distinct `name`s"
+        )
+    return files
+
+
+def prepare_file(context, workspace: WorkspaceResource, file: str, media_root: str | None, name: str):
+    """Validate and canonicalize one dataset file: (output value, metadata)."""
+    samples = load_samples(file, media_root=media_root)
+    prepared = write_prepared([sample_to_row(s) for s in samples], workspace.path("data", "sources", name))
+    value = {"file": str(file), "media_root": media_root, "prepared": str(prepared), "n": len(samples)}
+    metadata = {
+        "rows": len(samples),
+        "file": dg.MetadataValue.path(str(file)),
+        "media_root": str(media_root or Path(file).parent),
+        "problem_types": dg.MetadataValue.json(dict(Counter(s.problem_type for s in samples))),
+        "data_types": dg.MetadataValue.json(dict(Counter(s.data_type for s in samples))),
+    }
+    return value, metadata
+
+
+def file_asset(spec: DatasetFile) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=spec.asset_name,
+        group_name="sources",
+        code_version=CODE_VERSION,
+        description=f"{spec.split} dataset file {spec.path}: every row validated and made canonical; "
+        "data version = the file's bytes.",
+    )
+    def _file(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.Output[dict]:
+        value, metadata = prepare_file(
+            context, workspace, spec.path, spec.media_root or None, f"{spec.asset_name}.jsonl"
+        )
+        return dg.Output(value, data_version=file_version(spec.path), metadata=metadata)
+
+    return _file
+
+
+class DemoDatasetConfig(dg.Config):
+    """Size and seed of the synthetic set (real H.264 videos and PNG images with known answers)."""
+
+    n_train: int = 96
+    n_test: int = 48
+    seed: int = 0
+
+
+DEMO_FILES = [DatasetFile("train.jsonl", "train", "demo"), DatasetFile("test.jsonl", "val", "demo")]
+
+
+@dg.multi_asset(
+    name="demo_dataset",
+    group_name="sources",
+    code_version=CODE_VERSION,
+    outs={f.asset_name: dg.AssetOut(description=f"the synthetic demo's {f.split} file") for f in DEMO_FILES},
+    description="The embedded demo's two dataset files, generated once per (size, seed).",
+)
+def demo_dataset(context: dg.AssetExecutionContext, config: DemoDatasetConfig, workspace: WorkspaceResource):
+    root = workspace.path("data", "demo")
+    params = {"n_train": config.n_train, "n_test": config.n_test, "seed": config.seed}
+    marker = root / "params.json"
+    # regenerating would rewrite every video and make every cache entry stale: only when the settings change
+    if not marker.exists() or json.loads(marker.read_text()) != params:
+        context.log.info(f"writing the synthetic demo dataset to {root} ({params})")
+        make_demo_dataset(root, **params)
+        marker.write_text(json.dumps(params))
+    for f in DEMO_FILES:
+        value, metadata = prepare_file(context, workspace, root / f.path, None, f"{f.asset_name}.jsonl")
+        yield dg.Output(
+            value, output_name=f.asset_name, data_version=file_version(root / f.path), metadata=metadata
+        )
+
+
+def source_assets(files: list[DatasetFile]) -> list[dg.AssetsDefinition]:
+    """One asset per file (or the demo's), then ``source_dataset`` reading all of them."""
+    per_file = [file_asset(f) for f in files] if files else [demo_dataset]
+    specs = files or DEMO_FILES
+    return [*per_file, union_asset(specs)]
+
+
+def union_asset(files: list[DatasetFile]) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="source_dataset",
+        group_name="data",
+        code_version=CODE_VERSION,
+        ins={f.asset_name: dg.AssetIn() for f in files},
+        description="The training and held-out splits: the union of the dataset files of each split (sample "
+        "ids prefixed with the file's name when a split has several files).",
+    )
+    def _union(context: dg.AssetExecutionContext, workspace: WorkspaceResource, **sources) -> dg.Output[dict]:
+        out: dict = {}
+        for split, name in SPLITS.items():
+            parts = [(f.asset_name, sources[f.asset_name]) for f in files if f.split == split]
+            rows = []
+            for asset_name, part in parts:
+                for row in read_prepared(part["prepared"]):
+                    if len(parts) > 1:
+                        row["sample_id"] = f"{asset_name}/{row['sample_id']}"
+                    rows.append(row)
+            out[name] = str(write_prepared(rows, workspace.path("data", "source", f"{name}.jsonl")))
+            out[f"n_{name}"] = len(rows)
+            out[f"{split}_files"] = [p["file"] for _, p in parts]
+            context.add_output_metadata(
+                {
+                    f"{name}_rows": len(rows),
+                    f"{name}_files": dg.MetadataValue.json({a: p["n"] for a, p in parts}),
+                    f"{name}_problem_types": dg.MetadataValue.json(
+                        dict(Counter(r["problem_type"] for r in rows))
+                    ),
+                }
+            )
+        out["val_file"], out["media_root"] = held_out_file(files, sources, workspace)
+        return dg.Output(out, data_version=file_version(out["train"], out["test"]))
+
+    return _union
+
+
+def held_out_file(files: list[DatasetFile], sources: dict, workspace: WorkspaceResource):
+    """(file, media root) the ``reelrl_jsonl`` benchmark evaluates: the one val file as the user wrote it, or
+    every val file's samples in one JSONL (ids prefixed as in the union, media paths already resolved)."""
+    parts = [(f.asset_name, sources[f.asset_name]) for f in files if f.split == "val"]
+    if len(parts) <= 1:
+        return (parts[0][1]["file"], parts[0][1]["media_root"]) if parts else ("", None)
+    samples = [
+        replace(s, problem_id=f"{name}/{s.problem_id}")
+        for name, p in parts
+        for s in load_samples(p["file"], media_root=p["media_root"])
+    ]
+    return str(write_samples_jsonl(samples, workspace.path("data", "source", "val_all.jsonl"))), None

@@ -1,0 +1,147 @@
+"""Source datasets: one asset per configured file, their union per split, and bad input at the source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import lance
+import numpy as np
+import pytest
+
+from assets.sources import DatasetFile, dataset_files
+from cache_store import write_video
+from pipelines.definitions import resources
+from pipelines.demo import run_config
+from pipelines.jobs import training_assets
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def row(i: int, video: str, answer: str = "yes") -> dict:
+    return {
+        "problem_id": f"p{i}",
+        "problem": "Is there a red square?",
+        "problem_type": "boolean",
+        "data_type": "video",
+        "answer": answer,
+        "videos": [video],
+    }
+
+
+def datasets_yaml(tmp_path: Path, text: str) -> list[DatasetFile]:
+    path = tmp_path / "datasets.yaml"
+    path.write_text(text)
+    return dataset_files(str(path))
+
+
+def materialize(tmp_path, files, names, ops=None, instance=None):
+    assets = [a for a in training_assets(files) if {k.to_user_string() for k in a.keys} & set(names)]
+    return dg.materialize(
+        assets,
+        resources=resources(home=str(tmp_path / "home")),
+        run_config=run_config(ops or {}),
+        instance=instance or dg.DagsterInstance.ephemeral(),
+    )
+
+
+def test_dataset_yaml_names_one_asset_per_file(tmp_path):
+    files = datasets_yaml(
+        tmp_path,
+        "media_root: /data\n"
+        "train:\n  - /data/Video-R1-260k.json\n  - {path: /x/extra.parquet, name: Extra Set, media_root: /x}\n"
+        "val:\n  - /data/val.jsonl\n",
+    )
+    assert [(f.asset_name, f.media_root) for f in files] == [
+        ("train_video_r1_260k", "/data"),
+        ("train_extra_set", "/x"),
+        ("val_val", "/data"),
+    ]
+    names = {k.to_user_string() for a in training_assets(files) for k in a.keys}
+    assert {"train_video_r1_260k", "train_extra_set", "val_val", "source_dataset"} <= names
+    assert "train_demo" not in names
+    assert dataset_files("") == []
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("val: [a.jsonl]\n", "expected `train: \\[files\\]`"),
+        ("train: [{name: x}]\n", r"train\[0\] needs a path"),
+        ("train: [{path: a.jsonl, fps: 2}]\n", r"train\[0\]: unknown keys \['fps'\]"),
+        ("train: [a/x.jsonl, b/x.jsonl]\n", "two files would be the asset train_x"),
+    ],
+)
+def test_bad_dataset_yaml_fails_at_load_naming_the_entry(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        datasets_yaml(tmp_path, text)
+
+
+def test_two_train_files_are_one_split_with_prefixed_ids(tmp_path):
+    write_video(tmp_path / "v.mp4", np.zeros((8, 56, 56, 3), np.uint8), fps=4)
+    write_jsonl(tmp_path / "a.jsonl", [row(0, "v.mp4"), row(1, "v.mp4")])
+    write_jsonl(tmp_path / "b.jsonl", [row(0, "v.mp4", "no")])  # the same problem_id as in a.jsonl
+    write_jsonl(tmp_path / "c.jsonl", [row(7, "v.mp4")])
+    write_jsonl(tmp_path / "d.jsonl", [row(7, "v.mp4", "no")])
+    files = datasets_yaml(
+        tmp_path,
+        f"train: [{tmp_path}/a.jsonl, {tmp_path}/b.jsonl]\nval: [{tmp_path}/c.jsonl, {tmp_path}/d.jsonl]\n",
+    )
+    names = ["train_a", "train_b", "val_c", "val_d", "source_dataset"]
+    result = materialize(tmp_path, files, names)
+    assert result.success
+    assert result.asset_value("train_a")["n"] == 2 and result.asset_value("train_b")["n"] == 1
+    out = result.asset_value("source_dataset")
+    assert (out["n_train"], out["n_test"]) == (3, 2)
+    ids = [json.loads(line)["sample_id"] for line in Path(out["train"]).read_text().splitlines()]
+    assert ids == ["train_a/p0", "train_a/p1", "train_b/p0"]
+    # the held-out benchmark reads both val files as one, ids as in the union
+    val = [json.loads(line) for line in Path(out["val_file"]).read_text().splitlines()]
+    assert [(v["problem_id"], v["answer"]) for v in val] == [("val_c/p7", "yes"), ("val_d/p7", "no")]
+    assert val[0]["videos"] == [str(tmp_path / "v.mp4")]
+    mat = result.asset_materializations_for_node("source_dataset")[0]
+    assert mat.metadata["test_files"].value == {"val_c": 1, "val_d": 1}
+
+
+def test_a_file_whose_bytes_change_gets_a_new_data_version(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [row(0, "v.mp4")])
+    files = datasets_yaml(tmp_path, f"train: [{tmp_path}/a.jsonl]\n")
+    with dg.instance_for_test() as instance:
+
+        def version():
+            materialize(tmp_path, files, ["train_a"], instance=instance)
+            event = instance.get_latest_materialization_event(dg.AssetKey("train_a"))
+            return event.asset_materialization.tags["dagster/data_version"]
+
+        first, again = version(), version()
+        write_jsonl(tmp_path / "a.jsonl", [row(0, "v.mp4", "no")])
+        assert first == again != version()
+
+
+def test_bad_media_is_recorded_and_skipped_not_cached(tmp_path):
+    write_video(tmp_path / "good.mp4", np.zeros((8, 56, 56, 3), np.uint8), fps=4)
+    (tmp_path / "corrupt.mp4").write_bytes(b"this is not a video" * 50)
+    write_jsonl(tmp_path / "train.jsonl", [row(0, "good.mp4"), row(1, "corrupt.mp4"), row(2, "missing.mp4")])
+    write_jsonl(tmp_path / "val.jsonl", [row(3, "good.mp4")])
+    files = datasets_yaml(tmp_path, f"train: [{tmp_path}/train.jsonl]\nval: [{tmp_path}/val.jsonl]\n")
+    names = ["base_model", "train_train", "val_val", "source_dataset", "media_cache"]
+    result = materialize(tmp_path, files, names, {"media_cache": {"config": {"workers": 1}}})
+    assert result.success
+    cache = result.asset_value("media_cache")
+    assert (cache["built"], cache["failed"], cache["n_train"], cache["n_test"]) == (1, 2, 1, 1)
+    reasons = {Path(f["source"]).name: f["error"] for f in cache["failures"]}
+    assert reasons == {"corrupt.mp4": "DecodeFailed", "missing.mp4": "FileNotFoundError"}
+    entries = lance.dataset(cache["uri"] + "/entries.lance").to_table(columns=["source"]).to_pylist()
+    assert [Path(e["source"]).name for e in entries] == ["good.mp4"]
+
+
+def test_malformed_row_fails_in_its_files_asset_naming_file_and_line(tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps(row(0, "a.mp4")) + "\n" + '{"problem": "no type", "answer": "x"}\n')
+    files = datasets_yaml(tmp_path, f"train: [{train}]\n")
+    with pytest.raises(Exception, match=r"train\.jsonl:2"):
+        materialize(tmp_path, files, ["train_train"])
