@@ -9,6 +9,7 @@ import dagster as dg
 import evaluation
 from assets.lineage import CODE_VERSION, consumed_cache
 from assets.partitions import EVAL_CELLS
+from assets.plots import embedded_png
 from assets.resources import (
     BenchmarksResource,
     CheckpointsResource,
@@ -184,6 +185,6 @@ def eval_report(context: dg.AssetExecutionContext, workspace: WorkspaceResource)
             metadata[f"{mode}_scores"] = dg.MetadataValue.md(comparison_table(rows, mode))
     if any(r["mode"] == "official" for r in rows):
         plot = comparison_plot(rows, workspace.path("reports", "comparison.png"))
-        metadata["plot"] = dg.MetadataValue.path(str(plot))
+        metadata["plot"] = embedded_png(plot, "headline score per benchmark and checkpoint (official)")
     context.log.info(f"report over {metadata['cells']} evaluation cells")
     return dg.MaterializeResult(metadata=metadata)

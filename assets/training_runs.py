@@ -2,16 +2,17 @@
 
 import hashlib
 import json
-from typing import Literal
 
 import dagster as dg
 
+from assets.configs import dagster_config
 from assets.lineage import CODE_VERSION, checkpoint_version, consumed_cache
 from assets.partitions import register_checkpoints
+from assets.plots import embedded_png
 from assets.resources import CheckpointsResource, RayResource, WorkspaceResource
-from training.algorithms.registry import advantage_estimator_names, policy_loss_names
 from training.checkpoint import list_checkpoints
-from training.config import load_config, to_dict
+from training.config import RLConfig, choices, load_config, to_dict
+from training.curves import plot_curves
 from training.data import read_prepared, stream_batches
 from training.distributed import train_on_ray
 from training.sft import run_sft
@@ -106,45 +107,32 @@ def sft_warm_start(
     return dg.Output({**value, "history": result.history}, data_version=checkpoint_version(result.checkpoint))
 
 
-# Literal types: the launchpad refuses an unknown estimator or loss, naming the field and the choices.
-AdvEstimator = Literal[tuple(advantage_estimator_names())]  # type: ignore[valid-type]
-PolicyLoss = Literal[tuple(policy_loss_names())]  # type: ignore[valid-type]
+# The launchpad shows RLConfig's sections and keys one to one (EasyR1 names), with the demo's sizes as
+# defaults: a tiny model on a 2-core CPU (real Qwen-VL runs use lr ~1e-6 and longer responses).
+DEMO_RL_DEFAULTS = {"trainer.total_steps": 60, "worker.actor.lr": 1e-4, "worker.rollout.max_new_tokens": 112}
+
+TrainingRunConfig = dagster_config(
+    RLConfig,
+    "TrainingRunConfig",
+    defaults=DEMO_RL_DEFAULTS,
+    choices=choices(),
+    exclude=("model_path",),  # the policy comes from sft_warm_start
+    extra={
+        "num_workers": (
+            int,
+            1,
+            ">1: Ray Train TorchTrainer workers (gloo on CPU, NCCL on GPU), each with its own Ray Data shard",
+        )
+    },
+    doc="training.config.RLConfig, section by section (EasyR1 key names); the policy is sft_warm_start's.",
+)
 
 
-class TrainingRunConfig(dg.Config):
-    """Maps onto ``training.config.RLConfig`` (EasyR1 key names); ``overrides`` takes any other
-    ``section.key=value`` (e.g. ``worker.actor.clip_ratio_high=0.28``), validated before work starts."""
-
-    steps: int = 60
-    rollout_batch_size: int = 4
-    n: int = 8
-    adv_estimator: AdvEstimator = "grpo"
-    loss_type: PolicyLoss = "ppo"
-    lr: float = 1e-4  # tiny-model default; real Qwen-VL checkpoints use ~1e-6 (EasyR1)
-    temperature: float = 1.0
-    max_new_tokens: int = 112
-    seed: int = 1
-    overrides: list[str] = []
-    # >1: Ray Train TorchTrainer workers (gloo on CPU, NCCL on GPU), each with its own Ray Data shard
-    num_workers: int = 1
-
-
-def rl_config(config: TrainingRunConfig, model_path: str):
-    return load_config(
-        overrides=[
-            f"model_path={model_path}",
-            f"trainer.total_steps={config.steps}",
-            f"trainer.seed={config.seed}",
-            f"data.rollout_batch_size={config.rollout_batch_size}",
-            f"algorithm.adv_estimator={config.adv_estimator}",
-            f"worker.actor.loss_type={config.loss_type}",
-            f"worker.actor.lr={config.lr}",
-            f"worker.rollout.n={config.n}",
-            f"worker.rollout.temperature={config.temperature}",
-            f"worker.rollout.max_new_tokens={config.max_new_tokens}",
-            *config.overrides,
-        ]
-    )
+def rl_config(config, model_path: str) -> RLConfig:
+    """The validated RLConfig of a launchpad config (cross-field rules are checked here, at run start)."""
+    values = config.model_dump()
+    values.pop("num_workers")
+    return load_config(overrides={**values, "model_path": model_path})
 
 
 @dg.asset(
@@ -155,7 +143,7 @@ def rl_config(config: TrainingRunConfig, model_path: str):
 )
 def training_run(
     context: dg.AssetExecutionContext,
-    config: TrainingRunConfig,
+    config: TrainingRunConfig,  # type: ignore[valid-type]
     sft_warm_start: dict,
     media_cache: dict,
     filtered_train_set: dict,
@@ -204,12 +192,18 @@ def training_run(
         f"{h['response_length/mean']:.1f} |"
         for h in hist
     )
+    plot = plot_curves(hist, out_dir / "curves.png", title=f"training_run {digest}") if hist else None
     context.add_output_metadata(
         {
             "checkpoint": result.checkpoint,
             "steps": result.steps,
             "train_rows": len(rows),
             "curves": dg.MetadataValue.md(table),
+            **(
+                {"curves_plot": embedded_png(plot, "reward, accuracy and response length per step")}
+                if plot
+                else {}
+            ),
             "config": dg.MetadataValue.json(to_dict(cfg)),
             "reward_first": hist[0]["reward/overall"] if hist else None,
             "reward_last": hist[-1]["reward/overall"] if hist else None,

@@ -13,13 +13,19 @@ DEMO_BENCHMARKS = ["reelrl_jsonl", "charades_sta"]
 
 # The smallest run that still exercises every asset for real (used by the end-to-end tests).
 MINIMAL_OPS = {
-    "source_dataset": {"config": {"demo_train": 6, "demo_test": 6}},
+    "demo_dataset": {"config": {"n_train": 6, "n_test": 6}},
     "media_cache": {"config": {"workers": 1}},
     "sft_warm_start": {"config": {"steps": 2, "batch_size": 4}},
     "rollout_pass_rates": {"config": {"k": 2, "max_new_tokens": 12}},
     # a 2-step warm start solves (almost) nothing: keep every row so RL still has data
     "filtered_train_set": {"config": {"low": -1.0, "high": 2.0}},
-    "training_run": {"config": {"steps": 2, "rollout_batch_size": 2, "n": 2, "max_new_tokens": 12}},
+    "training_run": {
+        "config": {
+            "trainer": {"total_steps": 2},
+            "data": {"rollout_batch_size": 2},
+            "worker": {"rollout": {"n": 2, "max_new_tokens": 12}},
+        }
+    },
 }
 MINIMAL_EVAL_OPS = {"checkpoint_eval": {"config": {"max_new_tokens": 12}}}
 
@@ -56,8 +62,9 @@ def materialize_all(
             raise RuntimeError(f"materializing {selection} ({partition_key or 'unpartitioned'}) failed")
         return result
 
-    result = run([a.key for a in TRAINING_ASSETS], config=ops)
-    out = {a.key.to_user_string(): result.output_for_node(a.key.to_user_string()) for a in TRAINING_ASSETS}
+    keys = [k for a in TRAINING_ASSETS for k in a.keys]
+    result = run(keys, config=ops)
+    out = {k.to_user_string(): result.asset_value(k) for k in keys}
     names = list(
         dict.fromkeys(
             [

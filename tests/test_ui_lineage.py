@@ -84,6 +84,24 @@ def scene(tmp_path_factory):
         stop_dagster(proc)
 
 
+# click the "[Show Markdown]" of the metadata row whose key is arguments[0]; true when clicked
+SHOW_MARKDOWN_OF = """
+for (const row of document.querySelectorAll('tr')) {
+  const cells = row.querySelectorAll('td');
+  if (cells.length && cells[0].innerText.trim() === arguments[0]) {
+    const link = Array.from(row.querySelectorAll('*')).find(e => e.innerText === '[Show Markdown]');
+    if (link) { link.click(); return true; }
+  }
+}
+return false;
+"""
+# natural width of the first data: PNG the page shows (0 until it decodes)
+DATA_IMAGE_WIDTH = """
+const img = Array.from(document.images).find(i => i.src.startsWith('data:image/png'));
+return img && img.complete ? img.naturalWidth : 0;
+"""
+
+
 def test_materialize_sensor_lineage_and_invalidation(scene):
     port, url, b = scene["port"], scene["url"], scene["b"]
     home = scene["root"] / "reelrl"
@@ -91,6 +109,17 @@ def test_materialize_sensor_lineage_and_invalidation(scene):
     # 1. a person materializes the training graph (the launchpad's reelrl_demo job, minimal sizes)
     wait_run(port, launch(port, "reelrl_demo", run_config(MINIMAL_OPS)))
     assert stale_status(port, "training_run")[0] == "FRESH"
+    # ... and reads the run's curves: a PNG embedded in the materialization's metadata, drawn by the UI
+    b.open(f"{url}/assets/training_run")
+    b.wait_for_text("curves_plot", timeout=60)
+    b.wait_until(
+        lambda: b.driver.execute_script(SHOW_MARKDOWN_OF, "curves_plot"), 30, "curves_plot's markdown"
+    )
+    b.wait_for_text("curves.png", timeout=30)  # the file path under the image
+    width = b.wait_until(lambda: b.driver.execute_script(DATA_IMAGE_WIDTH), 30, "a decoded data: image")
+    assert width == 720, width
+    assert_real_screenshot(b.screenshot("training_run_curves"))
+    b.click_text("Close", within="[role=dialog]")
 
     # 2. switches the sensor on and drops a finished checkpoint into the watched folder
     sel = {**REPO, "sensorName": "new_checkpoints"}
