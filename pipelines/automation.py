@@ -20,19 +20,24 @@ from assets.resources import BenchmarksResource, CheckpointsResource, MediaCache
 CHECKPOINT_SENSOR_INTERVAL_S = 30
 
 
-def evaluated_revision(instance: dg.DagsterInstance, name: str, benchmark: str) -> str | None:
-    """The model revision of the latest successful evaluation of this cell, None if it has none."""
+def materialized_revision(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str, field: str):
+    """The checkpoint revision (metadata ``field``) the latest materialization of this partition recorded,
+    None if it has none."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=checkpoint_eval.key, asset_partitions=[str(cell_key(name, benchmark))]
-        ),
-        limit=1,
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
     ).records
     if not records:
         return None
     mat = records[0].asset_materialization
-    value = mat.metadata.get("model_revision") if mat else None
+    value = mat.metadata.get(field) if mat else None
     return getattr(value, "value", value)
+
+
+def evaluated_revision(instance: dg.DagsterInstance, name: str, benchmark: str) -> str | None:
+    """The model revision of the latest successful evaluation of this cell, None if it has none."""
+    return materialized_revision(
+        instance, checkpoint_eval.key, str(cell_key(name, benchmark)), "model_revision"
+    )
 
 
 def cell_requests(instance, infos, benchmarks: list[str], tag: str) -> list[dg.RunRequest]:
@@ -85,6 +90,8 @@ def new_checkpoints(
             tags={"reelrl/trigger": "new_checkpoints"},
         )
         for c in new
+        # not for one already recorded at this revision (`reelrl demo`, a backfill, a reset cursor)
+        if materialized_revision(context.instance, checkpoint.key, c.name, "revision") != (c.revision or "")
     ]
     runs += cell_requests(context.instance, new, list(benchmarks.auto), "new_checkpoints")
     for c in new:

@@ -13,13 +13,22 @@ import lance
 import pytest
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
-from assets.resources import BenchmarksResource, CheckpointsResource
-from pipelines.automation import media_cache_changes, new_checkpoints, reevaluate_latest
+from assets.partitions import cell_key
+from assets.resources import BenchmarksResource, CheckpointsResource, WorkspaceResource
+from pipelines.automation import cell_requests, media_cache_changes, new_checkpoints, reevaluate_latest
 from pipelines.definitions import ALL_ASSETS, ASSET_CHECKS, defs, resources
 from pipelines.demo import MINIMAL_EVAL_OPS, MINIMAL_OPS, materialize_all, run_config
 from pipelines.jobs import invalidate_cache
 
-TRAINING = ["base_model", "source_dataset", "media_cache", "sft_warm_start", "rollout_pass_rates"]
+TRAINING = [
+    "base_model",
+    "train_demo",
+    "val_demo",
+    "source_dataset",
+    "media_cache",
+    "sft_warm_start",
+    "rollout_pass_rates",
+]
 TRAINING += ["filtered_train_set", "training_run"]
 
 
@@ -39,8 +48,17 @@ def test_definitions_load():
 
 def test_bad_launchpad_config_is_refused_naming_the_field_and_choices():
     job = defs.resolve_job_def("reelrl_demo")
-    with pytest.raises(dg.DagsterInvalidConfigError, match=r"training_run:config:adv_estimator.*'grpo'"):
-        job.execute_in_process(run_config={"ops": {"training_run": {"config": {"adv_estimator": "grpoo"}}}})
+    bad = {"algorithm": {"adv_estimator": "grpoo"}}
+    with pytest.raises(dg.DagsterInvalidConfigError, match=r"config:algorithm:adv_estimator.*'grpo'"):
+        job.execute_in_process(run_config={"ops": {"training_run": {"config": bad}}})
+    bad = {"worker": {"actor": {"loss_agg_mode": "mean"}}}
+    with pytest.raises(
+        dg.DagsterInvalidConfigError, match=r"worker:actor:loss_agg_mode.*'seq-mean-token-mean'"
+    ):
+        job.execute_in_process(run_config={"ops": {"training_run": {"config": bad}}})
+    bad = {"worker": {"actor": {"clip_ratio_hihg": 0.3}}}  # a typo in a key is refused, not ignored
+    with pytest.raises(dg.DagsterInvalidConfigError, match=r"clip_ratio_hihg"):
+        job.execute_in_process(run_config={"ops": {"training_run": {"config": bad}}})
     with pytest.raises(dg.DagsterInvalidConfigError, match=r"base_model:config:tiny_family"):
         job.execute_in_process(run_config={"ops": {"base_model": {"config": {"tiny_family": "llama"}}}})
 
@@ -82,7 +100,7 @@ def test_whole_graph_materializes(minimal_run):
     assert snapshot.count_rows() == cache["built"]
     assert out["filtered_train_set"]["kept"] > 0
     run = out["training_run"]
-    assert run["steps"] == MINIMAL_OPS["training_run"]["config"]["steps"]
+    assert run["steps"] == MINIMAL_OPS["training_run"]["config"]["trainer"]["total_steps"]
     assert (Path(run["checkpoint"]) / "config.json").exists() and (
         Path(run["checkpoint"]) / "model.safetensors"
     ).exists()
@@ -108,7 +126,19 @@ def test_whole_graph_materializes(minimal_run):
     assert report.metadata["cells"].value == 6
     table = report.metadata["official_scores"].value
     assert all(n in table for n in names.values()) and "charades_sta" in table
-    assert Path(report.metadata["plot"].value).stat().st_size > 5000
+    assert png_in_markdown(report.metadata["plot"].value).size[0] >= 600
+
+
+def png_in_markdown(markdown: str):
+    """The image a markdown metadata value embeds as a PNG data URI, decoded."""
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    data = re.search(r"\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown).group(1)
+    return Image.open(io.BytesIO(base64.b64decode(data)))
 
 
 def test_asset_metadata_and_lineage_recorded(minimal_run):
@@ -124,6 +154,9 @@ def test_asset_metadata_and_lineage_recorded(minimal_run):
     assert {"kept", "dropped"} <= set(meta("filtered_train_set"))
     run = meta("training_run")
     assert "curves" in run and "config" in run
+    assert png_in_markdown(run["curves_plot"].value).size == (720, 256)  # 9 x 3.2 in at 80 dpi
+    assert meta("source_dataset")["train_files"].value == {"train_demo": 6}
+    assert meta("train_demo")["rows"].value == 6 and meta("val_demo")["rows"].value == 6
     # each consumer names the cache state it read
     for key in ("rollout_pass_rates", "sft_warm_start", "training_run", "checkpoint_eval"):
         assert meta(key)["cache_data_version"].value == out["media_cache"]["data_version"]
@@ -203,6 +236,12 @@ def test_checkpoint_sensor_takes_complete_new_checkpoints_once(minimal_run, tmp_
     assert any(n.startswith("exp-ckpt_a-") for n in new_names)
     assert not any("ckpt_b" in n or "tmp" in n for n in new_names)
     assert set(out["checkpoints"].values()).isdisjoint(new_names)
+    # the `checkpoint` asset is requested for the new ones only, not again for those already recorded
+    ckpt_runs = {
+        r.partition_key for r in result.run_requests if r.asset_selection == [dg.AssetKey("checkpoint")]
+    }
+    assert any(k.startswith("exp-ckpt_a-") for k in ckpt_runs)
+    assert set(out["checkpoints"].values()).isdisjoint(ckpt_runs)
     [add] = result.dynamic_partitions_requests
     assert any(k.startswith("exp-ckpt_a-") for k in add.partition_keys)
     cursor = json.loads(result.cursor)
@@ -221,6 +260,34 @@ def test_checkpoint_sensor_takes_complete_new_checkpoints_once(minimal_run, tmp_
     assert len(names) == 1 and next(iter(names)).startswith("exp-ckpt_b-")
 
 
+def test_a_failing_cell_fails_alone_and_stays_due(minimal_run, tmp_path):
+    home, instance, out = minimal_run
+    bad = tmp_path / "mvbench.json"
+    bad.write_text('[{"video": "a.mp4", "question": "q?"')  # cut off mid-record
+    res = {**resources(home=str(home)), "benchmarks": BenchmarksResource(annotations={"mvbench": str(bad)})}
+    trained = out["checkpoints"]["trained"]
+    failed = dg.materialize(
+        [*ALL_ASSETS, *ASSET_CHECKS],
+        selection=["checkpoint_eval"],
+        partition_key=cell_key(trained, "mvbench"),
+        resources=res,
+        run_config=run_config(MINIMAL_EVAL_OPS),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not failed.success
+    [failure] = failed.get_step_failure_events()
+    assert "mvbench.json" in failure.step_failure_data.error.to_string()
+    # the other cells keep their results, the report still covers them, and the failed cell is still due
+    report = dg.materialize(
+        [*ALL_ASSETS, *ASSET_CHECKS], selection=["eval_report"], resources=res, instance=instance
+    )
+    assert report.asset_materializations_for_node("eval_report")[0].metadata["cells"].value == 6
+    info = CheckpointsResource().find(trained, WorkspaceResource(root=str(home)))
+    due = cell_requests(instance, [info], ["mvbench", "reelrl_jsonl"], "test")
+    assert [str(r.partition_key) for r in due] == [str(cell_key(trained, "mvbench"))]
+
+
 def test_schedule_requests_only_unevaluated_cells_of_the_latest(minimal_run):
     home, instance, out = minimal_run
     res = {**resources(home=str(home)), "checkpoints": CheckpointsResource(settle_s=0.0)}
@@ -232,66 +299,3 @@ def test_schedule_requests_only_unevaluated_cells_of_the_latest(minimal_run):
     evaluated = {f"{b}|{c}" for c in out["checkpoints"].values() for b in ("charades_sta", "reelrl_jsonl")}
     expected = {f"{b}|{c}" for c in latest for b in ("charades_sta", "reelrl_jsonl")} - evaluated
     assert requested == expected
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def _row(i: int, video: str) -> dict:
-    return {
-        "problem_id": f"p{i}",
-        "problem": "Is there a red square?",
-        "problem_type": "boolean",
-        "data_type": "video",
-        "answer": "yes",
-        "videos": [video],
-    }
-
-
-def test_bad_media_is_recorded_and_skipped_not_cached(tmp_path):
-    import numpy as np
-
-    from cache_store import write_video
-
-    write_video(tmp_path / "good.mp4", np.zeros((8, 56, 56, 3), np.uint8), fps=4)
-    (tmp_path / "corrupt.mp4").write_bytes(b"this is not a video" * 50)
-    train = _write_jsonl(
-        tmp_path / "train.jsonl", [_row(0, "good.mp4"), _row(1, "corrupt.mp4"), _row(2, "missing.mp4")]
-    )
-    val = _write_jsonl(tmp_path / "val.jsonl", [_row(3, "good.mp4")])
-    ops = {
-        "source_dataset": {"config": {"train_files": str(train), "val_files": str(val)}},
-        "media_cache": {"config": {"workers": 1}},
-    }
-    selected = [
-        a for a in ALL_ASSETS if a.key.to_user_string() in {"base_model", "source_dataset", "media_cache"}
-    ]
-    result = dg.materialize(
-        selected,
-        resources=resources(home=str(tmp_path / "home")),
-        run_config=run_config(ops),
-        instance=dg.DagsterInstance.ephemeral(),
-    )
-    assert result.success
-    cache = result.output_for_node("media_cache")
-    assert (cache["built"], cache["failed"], cache["n_train"], cache["n_test"]) == (1, 2, 1, 1)
-    reasons = {Path(f["source"]).name: f["error"] for f in cache["failures"]}
-    assert reasons == {"corrupt.mp4": "DecodeFailed", "missing.mp4": "FileNotFoundError"}
-    entries = lance.dataset(cache["uri"] + "/entries.lance").to_table(columns=["source"]).to_pylist()
-    assert [Path(e["source"]).name for e in entries] == ["good.mp4"]
-
-
-def test_malformed_row_fails_naming_file_and_line(tmp_path):
-    train = tmp_path / "train.jsonl"
-    train.write_text(json.dumps(_row(0, "a.mp4")) + "\n" + '{"problem": "no type", "answer": "x"}\n')
-    ops = {"source_dataset": {"config": {"train_files": str(train), "val_files": ""}}}
-    selected = [a for a in ALL_ASSETS if a.key.to_user_string() == "source_dataset"]
-    with pytest.raises(Exception, match=r"train\.jsonl:2"):
-        dg.materialize(
-            selected,
-            resources=resources(home=str(tmp_path / "home")),
-            run_config=run_config(ops),
-            instance=dg.DagsterInstance.ephemeral(),
-        )
