@@ -84,22 +84,41 @@ def scene(tmp_path_factory):
         stop_dagster(proc)
 
 
-# click the "[Show Markdown]" of the metadata row whose key is arguments[0]; true when clicked
+# the innermost element showing "[Show Markdown]" in the metadata row whose key is arguments[0], or null
 SHOW_MARKDOWN_OF = """
 for (const row of document.querySelectorAll('tr')) {
   const cells = row.querySelectorAll('td');
   if (cells.length && cells[0].innerText.trim() === arguments[0]) {
-    const link = Array.from(row.querySelectorAll('*')).find(e => e.innerText === '[Show Markdown]');
-    if (link) { link.click(); return true; }
+    const hits = Array.from(row.querySelectorAll('*')).filter(e => e.innerText === '[Show Markdown]');
+    if (hits.length) return hits[hits.length - 1];
   }
 }
-return false;
+return null;
 """
 # natural width of the first data: PNG the page shows (0 until it decodes)
 DATA_IMAGE_WIDTH = """
 const img = Array.from(document.images).find(i => i.src.startsWith('data:image/png'));
 return img && img.complete ? img.naturalWidth : 0;
 """
+
+
+def open_markdown(b, key: str) -> int:
+    """Click the metadata row's "[Show Markdown]" and return the width of the data: PNG the dialog shows
+    (0 when it did not open: the table re-renders while a new materialization loads, so callers retry)."""
+    from selenium.common.exceptions import WebDriverException
+
+    link = b.driver.execute_script(SHOW_MARKDOWN_OF, key)
+    if not link:
+        return 0
+    try:
+        link.click()
+    except WebDriverException:  # covered or replaced by a re-render
+        return 0
+    for _ in range(20):
+        if width := b.driver.execute_script(DATA_IMAGE_WIDTH):
+            return width
+        time.sleep(0.5)
+    return 0
 
 
 def test_materialize_sensor_lineage_and_invalidation(scene):
@@ -112,12 +131,9 @@ def test_materialize_sensor_lineage_and_invalidation(scene):
     # ... and reads the run's curves: a PNG embedded in the materialization's metadata, drawn by the UI
     b.open(f"{url}/assets/training_run")
     b.wait_for_text("curves_plot", timeout=60)
-    b.wait_until(
-        lambda: b.driver.execute_script(SHOW_MARKDOWN_OF, "curves_plot"), 30, "curves_plot's markdown"
-    )
+    width = b.wait_until(lambda: open_markdown(b, "curves_plot"), 90, "curves_plot's image in the UI")
+    assert width == 720, width  # 9 x 3.2 in at 80 dpi, decoded by the browser
     b.wait_for_text("curves.png", timeout=30)  # the file path under the image
-    width = b.wait_until(lambda: b.driver.execute_script(DATA_IMAGE_WIDTH), 30, "a decoded data: image")
-    assert width == 720, width
     assert_real_screenshot(b.screenshot("training_run_curves"))
     b.click_text("Close", within="[role=dialog]")
 
