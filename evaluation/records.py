@@ -27,6 +27,8 @@ class BenchmarkRecord:
     problem: the question text handed to the prompt template.
     answer: the ground truth in the reward library's convention for ``problem_type``.
     media: absolute paths, all of kind ``media_kind`` ("video", "image" or "none" for text-only).
+    images_after: images the model sees after ``media`` (Video-MMMU Adaptation: the question's image follows
+        the video); ``media_items()`` lists both in order.
     categories: string-valued fields the official aggregates group by.
     extra: anything else an adapter's scorer needs (e.g. Charades-STA's numeric span).
     """
@@ -40,6 +42,7 @@ class BenchmarkRecord:
     options: list[str] = field(default_factory=list)
     media: list[str] = field(default_factory=list)
     media_kind: str = "video"
+    images_after: list[str] = field(default_factory=list)
     categories: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -56,9 +59,18 @@ class BenchmarkRecord:
             raise ValueError(
                 f"record {self.id}: media_kind {self.media_kind!r} needs at least one media path"
             )
+        if not all(isinstance(p, str) and p for p in self.images_after):
+            raise ValueError(
+                f"record {self.id}: images_after must be non-empty paths, got {self.images_after}"
+            )
         bad = {k: v for k, v in self.categories.items() if not isinstance(v, str)}
         if bad:
             raise ValueError(f"record {self.id}: category values must be strings, got {bad}")
+
+    def media_items(self) -> list[tuple[str, str]]:
+        """Every media path with its kind, in the order the model sees them: ``media``, then ``images_after``."""
+        kind = self.media_kind
+        return [(p, kind) for p in self.media] + [(p, "image") for p in self.images_after]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -56,16 +56,17 @@ def build_media(
     sources: dict[str, str] = {}  # canonical source -> kind, in first-seen order
     for item in items:
         rec = item.record
-        if rec.media_kind == "none":
+        media = rec.media_items()
+        if not media:
             digests[rec.id] = []
             continue
-        missing = [p for p in rec.media if not Path(p).is_file()]
+        missing = [p for p, _ in media if not Path(p).is_file()]
         if missing:
             failures.append({"id": rec.id, "reason": f"media file not found: {missing[0]}"})
             continue
         to_build.append(item)
-        for p in rec.media:
-            sources.setdefault(canonical_source(p), rec.media_kind)
+        for p, kind in media:
+            sources.setdefault(canonical_source(p), kind)
     if not to_build:
         return digests, failures
     try:
@@ -79,7 +80,7 @@ def build_media(
     built = {canonical_source(s): d for s, d in report.digests.items()}
     failed = {canonical_source(f["source"]): f for f in report.failures if "source" in f}
     for item in to_build:
-        keys = [canonical_source(p) for p in item.record.media]
+        keys = [canonical_source(p) for p, _ in item.record.media_items()]
         bad = next((k for k in keys if k not in built), None)
         if bad is None:
             digests[item.record.id] = [built[k] for k in keys]
@@ -190,9 +191,10 @@ def prepare_prompts(adapter: BenchmarkAdapter, records: Sequence[BenchmarkRecord
             prompt = render_prompt(adapter.prompt_fields(rec), adapter.prompt_template)
         except Exception as e:
             raise ValueError(f"record {rec.id}: prompt rendering failed: {e}") from e
-        seen = json.dumps(
-            [prompt, rec.media_kind, [os.path.basename(m) for m in rec.media]], ensure_ascii=False
-        )
+        shown = [prompt, rec.media_kind, [os.path.basename(m) for m in rec.media]]
+        if rec.images_after:  # only then, so keys (and resumed runs) of every other record stay as they were
+            shown.append([os.path.basename(m) for m in rec.images_after])
+        seen = json.dumps(shown, ensure_ascii=False)
         graded = json.dumps(
             [rec.answer, rec.problem_type, rec.options, rec.data_type, rec.extra],
             sort_keys=True,

@@ -42,10 +42,10 @@ def test_sample_records(records, tmp_path):
     assert numeric.problem_type == "numerical" and numeric.answer == "12.97" and numeric.options == []
     assert numeric.categories == {"track": "Adaptation", "question_type": "open", "subject": "Chemistry"}
     assert numeric.media == [str(tmp_path / "validation_Chemistry_13.mp4")] and numeric.media_kind == "video"
-    assert numeric.extra["image_path"] == str(tmp_path / "images" / "validation_Chemistry_13.png")
-    assert numeric.extra["image_hint"] == "The image for this question is at the end of the video."
+    assert numeric.images_after == [str(tmp_path / "images" / "validation_Chemistry_13.png")]
+    assert numeric.media_items() == [(numeric.media[0], "video"), (numeric.images_after[0], "image")]
     mc = records["493"]
-    assert mc.answer == "I" and len(mc.options) == 10 and "image_path" not in mc.extra
+    assert mc.answer == "I" and len(mc.options) == 10 and mc.images_after == []
     assert mc.categories == {
         "track": "Comprehension",
         "question_type": "multiple-choice",
@@ -150,3 +150,36 @@ def test_track_from_field_and_bad_input(adapter, tmp_path):
 def test_docstring_examples():
     result = doctest.testmod(videommmu)
     assert result.failed == 0 and result.attempted >= 2
+
+
+def test_adaptation_image_is_sent_after_the_video(adapter, tmp_path):
+    """The runner decodes the video and the image into the cache and hands the engine both, video first, with
+    the hint before the question; a row whose image is missing is a counted load failure."""
+    import numpy as np
+    from PIL import Image
+    from test_eval_runner import CannedEngine
+
+    from cache_store.encode import write_video
+    from cache_store.keys import MediaSpec
+    from cache_store.store import MediaCache
+    from evaluation.runner import run_benchmark
+
+    media = tmp_path / "media"
+    records = [r for r in adapter.load(SAMPLE, media) if r.id in ("14", "24", "493")]
+    for r in records:
+        write_video(r.media[0], np.full((8, 56, 56, 3), 90, np.uint8), fps=4)
+    (media / "images").mkdir()
+    Image.new("RGB", (84, 56), (200, 30, 30)).save(records[0].images_after[0])  # 24's image stays missing
+    engine = CannedEngine({r.id: "<answer>A</answer>" for r in records})
+    spec = MediaSpec(fps=2.0, max_frames=4, min_frames=2, max_pixels=56 * 56, min_pixels=28 * 28)
+    res = run_benchmark(
+        engine, "video_mmmu", records, MediaCache(tmp_path / "cache"), spec, tmp_path / "run",
+        batch_size=2, model_id="fake-model", annotation_path=SAMPLE,
+    )  # fmt: skip
+    assert sorted(engine.generated_ids) == ["14", "493"]
+    video, image = engine.media_shapes["14"]
+    assert video[0] >= 2 and image[0] == 1  # frames of the video, then the single image
+    assert len(engine.media_shapes["493"]) == 1
+    assert engine.prompts["14"].startswith("The image for this question is at the end of the video.\n")
+    assert not engine.prompts["493"].startswith("The image")
+    assert res.counts["media_failed"] == 1 and res.counts["scored"] == 2

@@ -11,9 +11,9 @@ file: ./validation_Geography_1.mp4 is problem 20, 320 and 620; the Comprehension
 change ..." questions, the Perception block "what is shown/said ..."). A row may instead carry ``track``.
 The official HF release (lmms-lab/VideoMMMU parquet, one config per track) is not read here.
 
-Media: the record's media is the video; the Adaptation image travels as ``extra["image_path"]`` with
-EasyVideoR1's prompt hint ``extra["image_hint"]`` (a record holds one media kind: the runner has to add
-the image after the video for these records).
+Media: the record's media is the video; the Adaptation image is ``images_after``, so the model sees video,
+image, then the question prefixed with EasyVideoR1's hint ("The image for this question is at the end of
+the video."), as EasyVideoR1's evaluator sends it.
 
 Official mode (lmms-eval ``tasks/videommmu/utils.py``, see ``evaluation.official.videommmu``): the MMMU
 letter parser for multiple choice (options read as their texts), ``parse_open_response`` +
@@ -59,9 +59,15 @@ class VideoMMMU(ChoiceAdapter):
         }
         record.extra["video_id"] = video_id
         if image:
-            record.extra["image_path"] = media_path(root, str(image))
-            record.extra["image_hint"] = IMAGE_HINT
+            record.images_after = [media_path(root, str(image))]
         return record
+
+    def prompt_fields(self, record: BenchmarkRecord) -> dict[str, Any]:
+        """EasyVideoR1's message for an Adaptation row: video, image, then the hint before the question."""
+        fields = super().prompt_fields(record)
+        if record.images_after:
+            fields["problem"] = f"{IMAGE_HINT}\n{fields['problem']}"
+        return fields
 
     # ------------------------------------------------------------------ official scoring
     def official_choice(self, response: str, record: BenchmarkRecord) -> str:
