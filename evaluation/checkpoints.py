@@ -28,14 +28,19 @@ import hashlib
 import json
 import os
 import re
-import struct
 import time
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from evaluation.manifest import model_revision
+from evaluation.weights import (
+    BIN_INDEX,
+    SAFETENSORS_INDEX,
+    bin_problem,
+    safetensors_problem,
+    weight_files,
+)
 
 __all__ = [
     "CheckpointInfo",
@@ -47,36 +52,12 @@ __all__ = [
 ]
 
 CONFIG_FILE = "config.json"
-SAFETENSORS_FILE = "model.safetensors"
-SAFETENSORS_INDEX = "model.safetensors.index.json"
-BIN_FILE = "pytorch_model.bin"
-BIN_INDEX = "pytorch_model.bin.index.json"
 TMP_MARK = ".tmp-"  # training.checkpoint's in-progress save: global_step_N.tmp-<pid>
 _TMP_REASON = f"in-progress save ({TMP_MARK}* folder); the finished checkpoint appears under its final name"
 MAX_NAME_LEN = 64
 _HASH_LEN = 6
 _STEP_PART = re.compile(r"^global_step_(\d+)$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-_MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit on the JSON header
-# bytes per element of each safetensors dtype (those not listed skip the per-tensor size check)
-_DTYPE_BYTES = {
-    "BOOL": 1,
-    "U8": 1,
-    "I8": 1,
-    "F8_E4M3": 1,
-    "F8_E5M2": 1,
-    "I16": 2,
-    "U16": 2,
-    "F16": 2,
-    "BF16": 2,
-    "I32": 4,
-    "U32": 4,
-    "F32": 4,
-    "I64": 8,
-    "U64": 8,
-    "F64": 8,
-    "C64": 8,
-}
 
 
 @dataclass(frozen=True)
@@ -131,107 +112,6 @@ def _step_of(path: Path) -> int | None:
     return None
 
 
-# ---- validation -----------------------------------------------------------------------------------
-def _safetensors_problem(file: Path) -> str | None:
-    """Why ``file`` is not a whole safetensors file (reads its header only), or None when it is."""
-    try:
-        size = file.stat().st_size
-        with open(file, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                return f"{file.name}: truncated ({size} bytes, too short for a safetensors header)"
-            (header_len,) = struct.unpack("<Q", head)
-            if header_len > _MAX_HEADER:
-                return f"{file.name}: corrupt safetensors header (header length {header_len} is implausible)"
-            if 8 + header_len > size:
-                return (
-                    f"{file.name}: truncated ({size} bytes, smaller than its {header_len}-byte header "
-                    "says it must be)"
-                )
-            raw = fh.read(header_len)
-    except OSError as e:
-        return f"{file.name}: unreadable ({e})"
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        return f"{file.name}: corrupt safetensors header (not JSON: {e})"
-    if not isinstance(header, dict):
-        return f"{file.name}: corrupt safetensors header (not a JSON object)"
-    data_end = 0
-    for key, entry in header.items():
-        if key == "__metadata__":
-            continue
-        try:
-            begin, end = (int(x) for x in entry["data_offsets"])
-            shape = [int(x) for x in entry["shape"]]
-            dtype = str(entry["dtype"])
-        except (KeyError, TypeError, ValueError):
-            return f"{file.name}: corrupt safetensors header (bad entry for tensor {key!r})"
-        numel = 1
-        for dim in shape:
-            numel *= dim
-        if begin < 0 or end < begin or (dtype in _DTYPE_BYTES and end - begin != numel * _DTYPE_BYTES[dtype]):
-            return f"{file.name}: corrupt safetensors header (offsets of tensor {key!r} do not fit its shape)"
-        data_end = max(data_end, end)
-    expected = 8 + header_len + data_end
-    if size < expected:
-        return f"{file.name}: truncated ({size} bytes, its header says {expected}); half-written or corrupt"
-    if size > expected:
-        return f"{file.name}: corrupt ({size} bytes, its header says {expected})"
-    return None
-
-
-def _bin_problem(file: Path) -> str | None:
-    """Why ``file`` is not a whole ``torch.save`` file, judged from its end (zip) or first byte (pickle)."""
-    try:
-        if zipfile.is_zipfile(file):
-            return None
-        with open(file, "rb") as fh:
-            first = fh.read(1)
-    except OSError as e:
-        return f"{file.name}: unreadable ({e})"
-    if first == b"\x80":  # a legacy (pre-zip) pickle: cannot be checked without loading it
-        return None
-    return f"{file.name}: truncated or corrupt (not a torch.save zip archive)"
-
-
-def _index_shards(folder: Path, index_name: str) -> list[Path] | str:
-    try:
-        index = json.loads((folder / index_name).read_text(encoding="utf-8"))
-        shards = sorted(set(index["weight_map"].values()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        return f"{index_name}: unreadable or not a weight index ({type(e).__name__}: {e})"
-    if not shards:
-        return f"{index_name}: names no shards"
-    missing = [s for s in shards if not (folder / s).is_file()]
-    if missing:
-        more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
-        return f"{index_name} names missing shard(s): {', '.join(missing[:5])}{more}"
-    return [folder / s for s in shards]
-
-
-def weight_files(folder: Path) -> tuple[list[Path], str] | str:
-    """The weight files transformers would load from ``folder`` and their kind (``safetensors`` or
-    ``bin``), in its order of preference, or why there are none."""
-    if (folder / SAFETENSORS_FILE).is_file():
-        return [folder / SAFETENSORS_FILE], "safetensors"
-    if (folder / SAFETENSORS_INDEX).is_file():
-        shards = _index_shards(folder, SAFETENSORS_INDEX)
-        return shards if isinstance(shards, str) else (shards, "safetensors")
-    if (folder / BIN_FILE).is_file():
-        return [folder / BIN_FILE], "bin"
-    if (folder / BIN_INDEX).is_file():
-        shards = _index_shards(folder, BIN_INDEX)
-        return shards if isinstance(shards, str) else (shards, "bin")
-    loose = sorted(p.name for p in folder.glob("*.safetensors"))
-    if loose:
-        return (
-            f"no weights: {SAFETENSORS_FILE} or {SAFETENSORS_INDEX} missing "
-            f"(found only {', '.join(loose[:3])}{', ...' if len(loose) > 3 else ''})"
-        )
-    return f"no weights: none of {SAFETENSORS_FILE}, {SAFETENSORS_INDEX}, {BIN_FILE}, {BIN_INDEX}"
-
-
 def _newest_file(folder: Path) -> tuple[float, str] | None:
     newest = None
     with os.scandir(folder) as entries:
@@ -277,7 +157,7 @@ def _inspect(folder: Path, name: str, settle_s: float, now: float | None) -> Che
         return weights
     files, kind = weights
     for file in files:
-        problem = _safetensors_problem(file) if kind == "safetensors" else _bin_problem(file)
+        problem = safetensors_problem(file) if kind == "safetensors" else bin_problem(file)
         if problem:
             return problem
     indexes = [folder / n for n in (SAFETENSORS_INDEX, BIN_INDEX) if (folder / n).is_file()]
