@@ -1,6 +1,7 @@
 """The ReelRL code location: ``dagster dev -w workspace.yaml`` loads ``defs`` from here.
 
-Resources read their settings from the environment, so the same Definitions serve a laptop and a cluster:
+Resources read their settings from the environment, so the same Definitions serve a laptop and a cluster
+(``REELRL_DATASETS``, a YAML of dataset files, decides the source assets: see ``assets.sources``):
 ``REELRL_HOME`` (artifacts), ``REELRL_CACHE_URI`` (Lance cache; any fsspec/object-store URI),
 ``REELRL_RAY_ADDRESS`` (empty: local Ray), ``REELRL_WATCH_DIRS`` (extra checkpoint folders),
 ``REELRL_BENCHMARKS`` (comma list evaluated for each new checkpoint), ``REELRL_BENCHMARK_FILES`` (a YAML
