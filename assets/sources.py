@@ -76,7 +76,7 @@ def dataset_files(config_path: str) -> list[DatasetFile]:
     return files
 
 
-def prepare_file(context, workspace: WorkspaceResource, file: str, media_root: str | None, name: str):
+def prepare_file(workspace: WorkspaceResource, file: str, media_root: str | None, name: str):
     """Validate and canonicalize one dataset file: (output value, metadata)."""
     samples = load_samples(file, media_root=media_root)
     prepared = write_prepared([sample_to_row(s) for s in samples], workspace.path("data", "sources", name))
@@ -99,9 +99,9 @@ def file_asset(spec: DatasetFile) -> dg.AssetsDefinition:
         description=f"{spec.split} dataset file {spec.path}: every row validated and made canonical; "
         "data version = the file's bytes.",
     )
-    def _file(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.Output[dict]:
+    def _file(workspace: WorkspaceResource) -> dg.Output[dict]:
         value, metadata = prepare_file(
-            context, workspace, spec.path, spec.media_root or None, f"{spec.asset_name}.jsonl"
+            workspace, spec.path, spec.media_root or None, f"{spec.asset_name}.jsonl"
         )
         return dg.Output(value, data_version=file_version(spec.path), metadata=metadata)
 
@@ -136,7 +136,7 @@ def demo_dataset(context: dg.AssetExecutionContext, config: DemoDatasetConfig, w
         make_demo_dataset(root, **params)
         marker.write_text(json.dumps(params))
     for f in DEMO_FILES:
-        value, metadata = prepare_file(context, workspace, root / f.path, None, f"{f.asset_name}.jsonl")
+        value, metadata = prepare_file(workspace, root / f.path, None, f"{f.asset_name}.jsonl")
         yield dg.Output(
             value, output_name=f.asset_name, data_version=file_version(root / f.path), metadata=metadata
         )
