@@ -1,5 +1,6 @@
 """Ray Train: the RL loop on two TorchTrainer CPU workers (gloo), each fed its own Ray Data shard from a real
-Lance cache; gradients summed over ranks keep the weights identical; a second call resumes and extends."""
+Lance cache; gradients summed over ranks keep the weights identical (replicate) or one sharded copy (FSDP2);
+a second call resumes and extends."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def test_rank_rows_give_each_worker_its_slice_of_every_global_batch():
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_two_gloo_workers_train_resume_and_stay_identical(tiny_models, tmp_path):
+@pytest.mark.parametrize("strategy", ["replicate", "fsdp2"])
+def test_two_gloo_workers_train_resume_and_stay_identical(tiny_models, tmp_path, strategy):
     frames = [np.full((4, 56, 56, 3), 40 * (i + 1), np.uint8) for i in range(4)]
     paths = [write_video(tmp_path / f"v{i}.mp4", f, fps=4) for i, f in enumerate(frames)]
     cache = MediaCache(str(tmp_path / "cache"))
@@ -39,6 +41,7 @@ def test_two_gloo_workers_train_resume_and_stay_identical(tiny_models, tmp_path)
     overrides = [
         f"model_path={tiny_models['qwen2_vl']}", "worker.rollout.n=2", "worker.rollout.max_new_tokens=4",
         "data.rollout_batch_size=2", "worker.actor.lr=1e-3", "trainer.save_freq=1", "trainer.logger=[jsonl]",
+        f"worker.actor.strategy={strategy}",
     ]  # fmt: skip
     out = train_on_ray(load_config(overrides=[*overrides, "trainer.total_steps=1"]), rows, str(tmp_path / "cache"),
                        tmp_path / "run", num_workers=2)  # fmt: skip
@@ -47,7 +50,8 @@ def test_two_gloo_workers_train_resume_and_stay_identical(tiny_models, tmp_path)
                        tmp_path / "run", num_workers=2)  # fmt: skip
     assert out["steps"] == 2 and find_resume(tmp_path / "run" / "checkpoints").name == "global_step_2"
     assert [m["step"] for m in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2]
-    # rank 0 logged its own group (n=2 rollouts of one prompt); every rank passed check_ranks_agree
+    # rank 0 logged its own group (n=2 rollouts of one prompt); replicate: every rank passed check_ranks_agree;
+    # fsdp2: the shards were gathered into one plain checkpoint
     from transformers import AutoModelForImageTextToText
 
     assert AutoModelForImageTextToText.from_pretrained(out["checkpoint"]).config.model_type == "qwen2_vl"

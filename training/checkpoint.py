@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from training.models.lora import adapter_state, is_lora, load_adapter_state, save_merged
+from training.sharding import is_sharded, load_full_optimizer_state, load_full_state
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +206,11 @@ def _apply_retention(root: Path, keep: Path, save_limit: int) -> None:
         _delete(path)
 
 
-def save_checkpoint(model, processor, out_dir: str | Path) -> Path:
+def save_checkpoint(model, processor, out_dir: str | Path, weights: dict | None = None) -> Path:
     """The policy as a plain Hugging Face checkpoint (LoRA adapters merged): weights, tokenizer and
-    processor configs, loadable by ``AutoModelForImageTextToText.from_pretrained``."""
-    return save_merged(model, processor, out_dir)
+    processor configs, loadable by ``AutoModelForImageTextToText.from_pretrained``. ``weights``: the
+    whole state dict when the caller gathered it already (``sharding.full_state`` on rank 0)."""
+    return save_merged(model, processor, out_dir, weights=weights)
 
 
 def save_state(
@@ -223,6 +225,8 @@ def save_state(
     extra: dict | None = None,
     np_generator: np.random.Generator | None = None,
     save_limit: int = -1,
+    weights: dict | None = None,
+    optimizer_state: dict | None = None,
 ) -> Path:
     """Atomically write ``root/global_step_<step>`` and point the tracker at it; returns the directory.
 
@@ -230,7 +234,9 @@ def save_state(
     ``{"batches_consumed": k}``); ``extra`` any further small state (plain types or tensors). Both come back
     from ``load_state``. Call after the optimizer and scheduler steps of ``step`` so that the RNG states
     saved are the ones the next step starts from. ``save_limit`` keeps the newest K complete checkpoints
-    (the one just written always survives); ``-1``/``0`` keeps all.
+    (the one just written always survives); ``-1``/``0`` keeps all. A sharded (FSDP2) run gathers on every
+    rank and passes rank 0's whole ``weights`` and ``optimizer_state`` (keyed by parameter name,
+    ``sharding.full_optimizer_state``); they are loaded back shard by shard.
     """
     try:
         json.dumps(data_position or {})
@@ -245,14 +251,15 @@ def save_state(
         "global_step": int(step),
         "data_position": dict(data_position or {}),
         "extra": dict(extra or {}),
-        "optimizer": optimizer.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer_state is None else optimizer_state,
+        "optimizer_layout": "by_index" if optimizer_state is None else "by_name",
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "rng": capture_rng(np_generator),
     }
     if is_lora(model):  # the weights on disk are merged; resuming needs the adapters themselves
         state["lora_adapter"] = adapter_state(model)
     try:
-        save_checkpoint(model, processor, tmp)
+        save_checkpoint(model, processor, tmp, weights=weights)
         torch.save(state, tmp / STATE_FILE)
         _fsync_tree(tmp)
     except BaseException:
@@ -284,7 +291,10 @@ def _load_weights(path: Path, model) -> None:
     except Exception as exc:  # any loader failure: unusable checkpoint
         raise CheckpointError(f"cannot load model weights from {path}: {exc}") from exc
     try:
-        model.load_state_dict(loaded.state_dict(), strict=True)
+        if is_sharded(model):  # every rank read the whole file; each keeps its shard
+            load_full_state(model, loaded.state_dict())
+        else:
+            model.load_state_dict(loaded.state_dict(), strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"weights in {path} do not fit the model being resumed: {exc}") from exc
     del loaded
@@ -353,9 +363,17 @@ def load_state(
         _load_adapter(path, state, model)
     else:
         _load_weights(path, model)
+    by_name = state.get("optimizer_layout") == "by_name"
+    if is_sharded(model) and not by_name:
+        raise CheckpointError(
+            f"{path} was saved by a worker.actor.strategy=replicate run; resume it with that strategy"
+        )
     try:
-        optimizer.load_state_dict(state["optimizer"])
-    except ValueError as exc:
+        if by_name:
+            load_full_optimizer_state(model, optimizer, state["optimizer"])
+        else:
+            optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(
             f"optimizer state in {path} does not fit the model being resumed: {exc}"
         ) from exc

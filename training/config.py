@@ -23,6 +23,7 @@ class ConfigError(ValueError):
 
 LOSS_AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
 KL_TYPES = ("fixed", "adaptive")
+STRATEGIES = ("replicate", "fsdp2")  # worker.actor.strategy: how the policy is laid out over workers
 
 
 @dataclass
@@ -75,6 +76,9 @@ class ActorConfig:
     clip_ratio_high: float = 0.28
     clip_ratio_dual: float = 3.0
     micro_batch_size: int = 16
+    # across workers: "replicate" (every rank holds the whole model, gradients summed) or "fsdp2"
+    # (fully_shard per decoder layer + root; each rank generates with its own full copy synced per step)
+    strategy: str = "replicate"
     freeze_vision_tower: bool = False  # EasyR1: the whole visual encoder incl. merger(s) stays fixed
     lora_rank: int = 0  # > 0: train LoRA adapters (peft) on the language model's linears; 0 = full tuning
     lora_alpha: float = 64.0
@@ -224,6 +228,13 @@ class RLConfig:
             raise ConfigError("worker.actor.lr_warmup_ratio and worker.actor.min_lr_ratio must be in [0, 1]")
         if actor.lora_rank < 0:
             raise ConfigError("worker.actor.lora_rank must be >= 0 (0: no LoRA)")
+        if actor.strategy not in STRATEGIES:
+            raise ConfigError(f"worker.actor.strategy={actor.strategy!r}; allowed: {STRATEGIES}")
+        if actor.strategy == "fsdp2" and actor.lora_rank > 0:
+            raise ConfigError(
+                "worker.actor.strategy=fsdp2 does not support LoRA (worker.actor.lora_rank > 0): use "
+                "worker.actor.strategy=replicate for LoRA runs"
+            )
         if self.trainer.save_freq < 0:
             raise ConfigError("trainer.save_freq must be >= 0 (0: save only at the end)")
         if self.trainer.max_try_make_batch < 1:
@@ -351,6 +362,7 @@ def choices() -> dict[str, tuple[str, ...]]:
         "worker.actor.loss_type": tuple(policy_loss_names()),
         "worker.actor.loss_agg_mode": LOSS_AGG_MODES,
         "worker.actor.lr_scheduler_type": tuple(SCHEDULER_KINDS),
+        "worker.actor.strategy": STRATEGIES,
         "worker.rollout.engine": ENGINES,
         "trainer.logger": tuple(BACKENDS),
     }

@@ -8,7 +8,8 @@ its prompts (whole groups stay on one worker), and the update sums token counts 
 (``update.sync_gradients``: gloo on CPU, NCCL on GPU), so every rank keeps identical weights and the step
 equals one worker's step on the union of the rollouts (batch-level whitening, as in REINFORCE++ and
 GDPO, is per rank). Rank 0 writes metrics and checkpoints; a resumed run reads the newest checkpoint and
-starts the data at its position. Weights are replicated (DDP-style); FSDP2 sharding is not wired.
+starts the data at its position. Weights are replicated (``worker.actor.strategy=replicate``) or sharded
+with FSDP2 (``fsdp2``: ``training.sharding``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ def check_ranks_agree(model) -> None:
     """Raise if this rank's weights differ from rank 0's (they must stay identical: gradients are summed)."""
     import torch.distributed as dist
 
+    from training.sharding import is_sharded
+
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    if is_sharded(model):  # one logical copy, split over the ranks: nothing to compare
         return
     with torch.no_grad():
         mine = torch.stack([p.double().sum() for p in model.parameters()])

@@ -37,6 +37,7 @@ from training.models.policy import load_policy
 from training.rewards.judge import JudgeClient
 from training.rollout import RolloutError, TrainItem
 from training.schedule import make_scheduler
+from training.sharding import full_optimizer_state, full_state, is_sharded, shard_policy
 from training.tracking import Tracker, read_metrics
 from training.update import PolicyUpdater
 
@@ -80,6 +81,8 @@ class RLTrainer:
         self.model, self.processor = load_policy(
             self.model_path, freeze_vision_tower=actor.freeze_vision_tower, lora=lora
         )
+        if actor.strategy == "fsdp2":  # before the optimizer: it must hold the shards
+            shard_policy(self.model)
         self.model.train()
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
@@ -97,9 +100,12 @@ class RLTrainer:
             self.engine = VLLMEngine(
                 self.model_path, self.processor, gpu_memory_utilization=rollout.gpu_memory_utilization
             )
-        else:  # generates with the training model itself
+        else:  # generates with the training model itself, or under FSDP2 with a full copy per rank
+            generator = self.model
+            if is_sharded(self.model):  # a generate loop's forward count differs by rank: no collectives
+                generator = load_policy(self.model_path)[0].eval().requires_grad_(False)
             self.engine = HFEngine(
-                self.model, self.processor, batch_size=max(1, self.cfg.data.rollout_batch_size)
+                generator, self.processor, batch_size=max(1, self.cfg.data.rollout_batch_size)
             )
         self.ref_model = None
         if self.cfg.algorithm.kl_coef > 0:  # as a loss term (use_kl_loss) or a reward penalty
@@ -244,17 +250,28 @@ class RLTrainer:
         """Checkpoint ``checkpoints/global_step_<N>`` (HF weights + optimizer, scheduler, RNG, data position),
         written by rank 0 only; returns its path on every rank."""
         path = self.checkpoint_root / f"global_step_{self.global_step}"
-        if self.rank == 0 and not is_complete(path):  # a resumed, already finished run has it
+        done = is_complete(path)  # a resumed, already finished run has it (same answer on every rank)
+        gathered = {}
+        if is_sharded(self.model) and not done:  # every rank joins the gathers; rank 0 gets the result
+            gathered = {
+                "weights": full_state(self.model, rank0_only=True),
+                "optimizer_state": full_optimizer_state(self.model, self.optimizer),
+            }
+        if self.rank == 0 and not done:
             path = save_state(
                 self.checkpoint_root, self.global_step, self.model, self.processor, self.optimizer,
                 self.scheduler, data_position={"batches_consumed": self.maker.batches_drawn},
                 extra={"kl_ctrl": self.updater.kl_ctrl.state_dict()}, save_limit=self.cfg.trainer.save_limit,
+                **gathered,
             )  # fmt: skip
         return path
 
     def save(self, out_dir: str | Path) -> Path:
-        """The policy alone, as a plain Hugging Face checkpoint."""
-        return save_checkpoint(self.model, self.processor, out_dir)
+        """The policy alone, as a plain Hugging Face checkpoint (sharded: every rank calls, rank 0 writes)."""
+        weights = full_state(self.model, rank0_only=True) if is_sharded(self.model) else None
+        if self.rank == 0:
+            save_checkpoint(self.model, self.processor, out_dir, weights=weights)
+        return Path(out_dir)
 
 
 def _mean(values: Iterable[float]) -> float:

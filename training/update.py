@@ -18,7 +18,10 @@ Given an ``Experience`` (the kept prompts and their item-major rollout groups):
 Under ``torch.distributed`` (Ray Train workers, each with its own prompts) the token count and row count
 that normalise the loss are summed over ranks and every gradient is summed with ``all_reduce`` before
 clipping, so W workers take exactly the step one worker would take on the union of their rollouts
-(a global token-mean, as veRL's). Parameters that got no gradient on a rank join with zeros.
+(a global token-mean, as veRL's). Parameters that got no gradient on a rank join with zeros. With a
+sharded policy (``worker.actor.strategy=fsdp2``) FSDP2 sums the gradients itself (reduce-scatter), and
+every rank runs as many micro-batch forwards and backwards as the busiest rank: the others add
+zero-weighted padding passes (``sharding`` says why).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from training.algorithms.kl import get_kl_controller
 from training.config import RLConfig
 from training.models.policy import token_logprobs
 from training.rollout import Rollout, TrainItem
+from training.sharding import is_sharded, local_value, max_over_ranks
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +143,10 @@ class PolicyUpdater:
             for s in range(0, len(rollouts), actor.micro_batch_size)
         ]
         stats: dict[str, list[float]] = {}
+        padding = self._padding_passes(len(chunks))
         with torch.no_grad():
             old = [self._logprobs(self.model, prompts, responses, idx)[0] for idx in chunks]
+            self._pad(padding, train=False)
             ref = None
             if self.ref_model is not None:
                 ref = [self._logprobs(self.ref_model, prompts, responses, idx)[0] for idx in chunks]
@@ -203,16 +209,38 @@ class PolicyUpdater:
                 stats.setdefault("actor/pg_loss", []).append(loss.item())
                 for key, v in pl_metrics.items():
                     stats.setdefault(f"actor/{key}", []).append(float(v))
+            self._pad(padding, train=True)
             self._optimizer_step(stats)
         if self.scheduler is not None:
             self.scheduler.step()
         return self._finish(stats, off_policy, t0)
 
+    def _padding_passes(self, chunks: int) -> int:
+        """How many zero-weighted micro-batches this rank adds so that its forward/backward count equals
+        the busiest rank's (a sharded policy only: each of its forwards is a collective)."""
+        if not is_sharded(self.model):
+            return 0
+        return max_over_ranks(chunks) - chunks
+
+    def _pad(self, passes: int, train: bool) -> None:
+        """``passes`` forwards (and, when ``train``, backwards) of a one-token text response, scaled by 0:
+        they join the sharded model's all-gathers and reduce-scatters and add exactly nothing."""
+        if not passes:
+            return
+        proc = self.processor
+        prompt = proc.encode("", [])
+        eos = proc.tokenizer.eos_token_id if proc.tokenizer.eos_token_id is not None else proc.eos_token_ids[0]
+        for _ in range(passes):
+            logp, _ = self._logprobs(self.model, [prompt], [[eos]], [0])
+            if train:
+                (logp.sum() * 0.0).backward()
+
     def _optimizer_step(self, stats: dict[str, list[float]]) -> None:
         """Gradients summed over ranks, clipped, one optimizer step (skipped on a non-finite norm)."""
-        sync_gradients(self.model.parameters())
+        if not is_sharded(self.model):  # FSDP2 reduce-scattered them in the backward already
+            sync_gradients(self.model.parameters())
         max_norm = self.cfg.worker.actor.max_grad_norm
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        grad_norm = local_value(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
         if torch.isfinite(grad_norm):
             self.optimizer.step()
         else:
@@ -223,10 +251,14 @@ class PolicyUpdater:
         """A rank with no rollouts this step (dynamic sampling kept none) still joins every collective
         and optimizer step with zero gradients, so all ranks keep identical weights."""
         t0 = time.perf_counter()
+        padding = self._padding_passes(0)  # the same collectives, in the same order, as ``update``
+        with torch.no_grad():
+            self._pad(padding, train=False)
         _sum_over_ranks(0.0), _sum_over_ranks(0.0)
         stats: dict[str, list[float]] = {}
         for _ in range(self.cfg.worker.actor.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
+            self._pad(padding, train=True)
             self._optimizer_step(stats)
         if self.scheduler is not None:
             self.scheduler.step()

@@ -25,6 +25,15 @@ class HFEngine:
         self.processor = processor
         self.batch_size = batch_size
 
+    def sync_weights(self, policy) -> None:
+        """Load ``policy``'s weights into the engine's own copy (under FSDP2: gathered from every rank's
+        shards, a collective); nothing to do when the engine generates with the policy itself."""
+        if policy is self.model:
+            return
+        from training.sharding import full_state
+
+        self.model.load_state_dict(full_state(policy), strict=True)
+
     @classmethod
     def from_pretrained(cls, path, batch_size: int = 8, device: str = "cpu") -> HFEngine:
         model, processor = load_policy(path, device=device)

@@ -127,7 +127,9 @@ def merged_state_for_save(model) -> dict[str, torch.Tensor]:
     from peft.tuners.lora import LoraLayer
 
     if not is_lora(model):
-        return model.state_dict()
+        from training.sharding import full_state
+
+        return full_state(model)  # FSDP2: gathered from every rank's shards (a collective)
     base = model.get_base_model()
     state = {}
     for key, value in base.state_dict().items():
@@ -147,13 +149,14 @@ def merged_state_for_save(model) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_merged(model, processor, out_dir: str | Path) -> Path:
+def save_merged(model, processor, out_dir: str | Path, weights: dict | None = None) -> Path:
     """Write a plain Hugging Face checkpoint (LoRA merged, if any) with the tokenizer and processor
-    configs, loadable by ``AutoModelForImageTextToText.from_pretrained`` and ``QwenVLProcessor``."""
+    configs, loadable by ``AutoModelForImageTextToText.from_pretrained`` and ``QwenVLProcessor``.
+    ``weights``: the whole state dict, when the caller already gathered it (a sharded model on rank 0)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = model.get_base_model() if is_lora(model) else model
-    base.save_pretrained(out, state_dict=merged_state_for_save(model))
+    base.save_pretrained(out, state_dict=weights if weights is not None else merged_state_for_save(model))
     processor.save_pretrained(out)
     return out
 

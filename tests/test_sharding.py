@@ -1,0 +1,204 @@
+"""FSDP2 in the trainer (``worker.actor.strategy=fsdp2``) on two gloo ranks, against ``replicate``.
+
+One pair of spawned processes runs every scenario (each process start costs seconds): the same update on
+both strategies gives the same weights, also when the ranks hold different micro-batch counts, video and
+text-only rows, or when one rank has nothing to train on; an FSDP2 checkpoint is a plain Hugging Face
+checkpoint and resumes bit for bit; whole RL steps generate on each rank's own synced copy of the weights.
+"""
+
+from __future__ import annotations
+
+import socket
+import traceback
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cache_store.types import CachedMedia
+from training.config import ConfigError, load_config
+from training.engines.base import Completion
+from training.rollout import Rollout, TrainItem
+
+YES, NO = "<answer>yes</answer>", "<answer>no</answer>"
+
+
+def _video_item(sample_id: str, factor: int) -> TrainItem:
+    frames = np.random.default_rng(0).integers(0, 255, (4, factor, factor, 3), dtype=np.uint8)
+    media = CachedMedia(
+        f"d{sample_id}", f"/{sample_id}.mp4", "video", frames, source_fps=8.0, total_frames=16,
+        indices=[0, 5, 10, 15], sample_fps=2.0,
+    )  # fmt: skip
+    return TrainItem(sample_id, "Is there a red square?", "boolean", "video", "yes", media=[media])
+
+
+def _trainer(path: str, out: Path, rank: int, strategy: str, *extra: str):
+    from training.trainer import RLTrainer
+
+    cfg = load_config(
+        overrides=[
+            f"model_path={path}", "worker.rollout.n=2", "worker.rollout.max_new_tokens=4",
+            "worker.actor.lr=1e-2", "worker.actor.micro_batch_size=1",
+            "worker.actor.max_grad_norm=0.5", "data.rollout_batch_size=2", "trainer.logger=[jsonl]",
+            f"worker.actor.strategy={strategy}", *extra,
+        ]
+    )  # fmt: skip
+    return RLTrainer(cfg, path, out, rank=rank, world_size=2).setup()
+
+
+def _experience(trainer, rank: int, idle: bool = False):
+    """Rank 0: two video prompts (4 rows); rank 1: one text-only prompt (2 rows), or nothing."""
+    from training.update import Experience
+
+    tok = trainer.processor.tokenizer
+    if idle:
+        return Experience([], [])
+    if rank == 0:
+        items = [
+            _video_item("a", trainer.processor.video.factor),
+            _video_item("b", trainer.processor.video.factor),
+        ]
+        groups = [[YES, NO], [NO, "<answer>yes"]]
+    else:
+        items = [TrainItem("c", "Is two more than one?", "boolean", "text", "yes")]
+        groups = [[NO, YES]]
+    rollouts = []
+    for i, texts in enumerate(groups):
+        for text in texts:
+            ids = tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            score = 1.0 if text == YES else 0.0
+            rollouts.append(
+                Rollout(
+                    i, Completion(text, ids, "stop"), {"overall": score, "accuracy": score, "format": 1.0}
+                )
+            )
+    return Experience(items, rollouts)
+
+
+def _same(a: dict, b: dict) -> float:
+    """Largest absolute difference between two state dicts with the same keys."""
+    assert a.keys() == b.keys()
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+def _scenarios(rank: int, path: str, out: Path) -> dict:
+    from training.models.policy import load_policy
+    from training.sharding import full_state, is_sharded
+
+    result: dict = {}
+    base = {k: v.clone() for k, v in load_policy(path)[0].state_dict().items()}
+    for case, idle in (("uneven", False), ("idle_rank", True)):
+        rep = _trainer(path, out / f"{case}_rep", rank, "replicate")
+        fsdp = _trainer(path, out / f"{case}_fsdp", rank, "fsdp2")
+        result["sharded"] = is_sharded(fsdp.model) and not is_sharded(rep.model)
+        m_rep = rep.updater.update(_experience(rep, rank, idle=idle and rank == 1))
+        m_fsdp = fsdp.updater.update(_experience(fsdp, rank, idle=idle and rank == 1))
+        grads_rep = {n: p.grad for n, p in rep.model.named_parameters()}
+        grads_fsdp = {n: p.grad.full_tensor() for n, p in fsdp.model.named_parameters()}
+        result[case] = {
+            "grad_diff": _same(grads_fsdp, grads_rep) / max(float(g.abs().max()) for g in grads_rep.values()),
+            "max_diff": _same(full_state(fsdp.model), rep.model.state_dict()),
+            "moved": _same(rep.model.state_dict(), base),
+            "grad_norm": (m_rep["actor/grad_norm"], m_fsdp["actor/grad_norm"]),
+        }
+    # checkpoint after one update, a second update; a fresh FSDP2 trainer resumed there does the same
+    fsdp.global_step = 1
+    ckpt = fsdp.save_state()
+    after_one = full_state(fsdp.model)
+    fsdp.updater.update(_experience(fsdp, rank))
+    straight = full_state(fsdp.model)
+    again = _trainer(path, out / "idle_rank_fsdp", rank, "fsdp2")
+    again.resume_from(ckpt)
+    result["resumed_step"] = again.global_step
+    result["resumed_equal_before"] = _same(full_state(again.model), after_one)
+    again.updater.update(_experience(again, rank))
+    result["resumed_equal_after"] = _same(full_state(again.model), straight)
+    if rank == 0:  # plain transformers reads the checkpoint: the gathered weights, whole
+        result["checkpoint_plain"] = _same(load_policy(ckpt)[0].state_dict(), after_one)
+    # two whole RL steps: each rank generates on its own copy, synced from the shards before each step
+    # (vision tower frozen: trainable and frozen parameters share the root unit)
+    run = _trainer(
+        path, out / "run", rank, "fsdp2", "trainer.save_freq=1", "worker.actor.ppo_epochs=2",
+        "worker.actor.freeze_vision_tower=true", "worker.actor.lr=1e-1",
+    )  # fmt: skip
+    fac = run.processor.video.factor
+    batches = [
+        [_video_item(f"r{rank}", fac)],
+        [TrainItem(f"t{rank}", "Is two more than one?", "boolean", "text", "yes")],
+    ]
+    res = run.train(batches, steps=2)
+    step1 = load_policy(out / "run" / "checkpoints" / "global_step_1")[0].state_dict()
+    step2 = load_policy(out / "run" / "checkpoints" / "global_step_2")[0].state_dict()
+    visual = [k for k in base if ".visual." in k or k.startswith("visual.")]
+    result["vision_moved"] = _same({k: step2[k] for k in visual}, {k: base[k] for k in visual})
+    result["language_moved"] = _same(
+        {k: step2[k] for k in base if k not in visual}, {k: base[k] for k in base if k not in visual}
+    )
+    result["run_steps"] = res.steps
+    result["engine_is_copy"] = run.engine.model is not run.model
+    result["engine_holds_step1"] = _same(run.engine.model.state_dict(), step1)
+    result["engine_moved"] = _same(run.engine.model.state_dict(), base)
+    return result
+
+
+def _rank(rank: int, port: int, path: str, out: str, queue) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        queue.put((rank, _scenarios(rank, path, Path(out))))
+    except BaseException:
+        queue.put((rank, traceback.format_exc()))
+        raise
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.timeout(600)
+def test_fsdp2_matches_replicate_resumes_exactly_and_trains_on_synced_copies(tiny_models, tmp_path):
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    args = (port, tiny_models["qwen2_5_vl"], str(tmp_path))
+    procs = [ctx.Process(target=_rank, args=(r, *args, queue)) for r in (0, 1)]
+    for p in procs:
+        p.start()
+    results = dict(queue.get(timeout=540) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        if p.is_alive():
+            p.kill()
+    for rank, res in results.items():
+        assert isinstance(res, dict), f"rank {rank} failed:\n{res}"
+    r0 = results[0]
+    assert r0["sharded"]
+    for case in ("uneven", "idle_rank"):  # same step as replicate (float sums in another order)
+        assert r0[case]["moved"] > 1e-3, case
+        assert r0[case]["grad_diff"] < 1e-5, (case, r0[case])  # relative to the largest gradient
+        # Adam's first step is about lr·sign(g): only gradients near its eps can differ visibly
+        assert r0[case]["max_diff"] < 1e-3 * r0[case]["moved"], (case, r0[case])
+        rep_norm, fsdp_norm = r0[case]["grad_norm"]
+        assert fsdp_norm == pytest.approx(rep_norm, rel=1e-5)
+    assert r0["resumed_step"] == 1 and r0["resumed_equal_before"] == 0.0
+    assert r0["resumed_equal_after"] == 0.0  # optimizer state restored shard by shard, exactly
+    assert r0["checkpoint_plain"] == 0.0
+    for res in results.values():
+        assert res["run_steps"] == 2 and res["engine_is_copy"]
+        assert res["engine_holds_step1"] == 0.0 and res["engine_moved"] > 0
+    assert r0["vision_moved"] == 0.0 and r0["language_moved"] > 0
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("global_step_*")) == [
+        "global_step_1", "global_step_2",
+    ]  # fmt: skip
+
+
+def test_fsdp2_choice_is_checked_at_load():
+    with pytest.raises(ConfigError, match=r"worker.actor.strategy='ddp'; allowed: \('replicate', 'fsdp2'\)"):
+        load_config(overrides=["worker.actor.strategy=ddp"])
+    with pytest.raises(ConfigError, match="fsdp2 does not support LoRA"):
+        load_config(overrides=["worker.actor.strategy=fsdp2", "worker.actor.lora_rank=8"])
