@@ -197,8 +197,13 @@ def test_fsdp2_matches_replicate_resumes_exactly_and_trains_on_synced_copies(tin
     ]  # fmt: skip
 
 
-def test_fsdp2_choice_is_checked_at_load():
+def test_strategy_and_device_are_checked_at_load():
     with pytest.raises(ConfigError, match=r"worker.actor.strategy='ddp'; allowed: \('replicate', 'fsdp2'\)"):
         load_config(overrides=["worker.actor.strategy=ddp"])
     with pytest.raises(ConfigError, match="fsdp2 does not support LoRA"):
         load_config(overrides=["worker.actor.strategy=fsdp2", "worker.actor.lora_rank=8"])
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="trainer.device=cuda but torch sees no CUDA GPU"):
+            load_config(overrides=["trainer.device=cuda"])
+    with pytest.raises(ConfigError, match=r"trainer.device='tpu'; allowed: \('auto', 'cpu', 'cuda'\)"):
+        load_config(overrides=["trainer.device=tpu"])

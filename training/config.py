@@ -24,6 +24,7 @@ class ConfigError(ValueError):
 LOSS_AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
 KL_TYPES = ("fixed", "adaptive")
 STRATEGIES = ("replicate", "fsdp2")  # worker.actor.strategy: how the policy is laid out over workers
+DEVICES = ("auto", "cpu", "cuda")  # trainer.device
 
 
 @dataclass
@@ -158,6 +159,7 @@ class TrainerConfig:
     save_limit: int = -1  # keep the newest N (-1: all)
     find_last_checkpoint: bool = True  # resume from the newest complete checkpoint of the run directory
     logger: list = field(default_factory=lambda: ["console", "jsonl", "tensorboard"])  # + mlflow, wandb
+    device: str = "auto"  # where the policy trains and the HF engine generates: cuda when there is one
 
 
 @dataclass
@@ -239,6 +241,7 @@ class RLConfig:
             raise ConfigError("trainer.save_freq must be >= 0 (0: save only at the end)")
         if self.trainer.max_try_make_batch < 1:
             raise ConfigError("trainer.max_try_make_batch must be >= 1")
+        _check_device(self.trainer.device)
         if ro.retries < 0:
             raise ConfigError(f"worker.rollout.retries must be >= 0, got {ro.retries}")
         _check_engine(ro.engine, ro.gpu_memory_utilization)
@@ -364,8 +367,27 @@ def choices() -> dict[str, tuple[str, ...]]:
         "worker.actor.lr_scheduler_type": tuple(SCHEDULER_KINDS),
         "worker.actor.strategy": STRATEGIES,
         "worker.rollout.engine": ENGINES,
+        "trainer.device": DEVICES,
         "trainer.logger": tuple(BACKENDS),
     }
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device not in DEVICES:
+        raise ConfigError(f"trainer.device={device!r}; allowed: {DEVICES}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device=cuda but torch sees no CUDA GPU here; use trainer.device=auto or cpu")
+
+
+def resolve_device(device: str) -> str:
+    """``trainer.device`` as a torch device type: ``auto`` is cuda when torch sees a GPU, else cpu."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
 
 
 def _check_engine(engine: str, gpu_memory_utilization: float) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from training.config import RLConfig, load_config, to_dict
+from training.config import RLConfig, load_config, resolve_device, to_dict
 from training.data import AttachCachedFrames, CollateItems, ensure_ray, epoch_order, to_ray_row
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,12 @@ def train_on_ray(
     cache_root: str,
     save_dir: str | Path,
     num_workers: int = 1,
-    use_gpu: bool = False,
+    use_gpu: bool | None = None,
     threads_per_worker: int = 1,
 ) -> dict:
     """Run ``cfg.trainer.total_steps`` RL steps on ``num_workers`` Ray Train workers; resume from the newest
-    checkpoint under ``save_dir`` if there is one. Returns rank 0's last metrics with ``checkpoint``."""
+    checkpoint under ``save_dir`` if there is one. Returns rank 0's last metrics with ``checkpoint``.
+    ``use_gpu`` (one GPU per worker, NCCL) defaults to whether ``trainer.device`` resolves to cuda here."""
     import ray.data
     from ray.train import DataConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -109,6 +110,8 @@ def train_on_ray(
 
     if not rows:
         raise ValueError("no training rows: the filtered train set is empty")
+    if use_gpu is None:
+        use_gpu = resolve_device(cfg.trainer.device) == "cuda"
     ensure_ray()
     save_dir = Path(save_dir).resolve()
     resume = find_resume(save_dir / "checkpoints") if cfg.trainer.find_last_checkpoint else None

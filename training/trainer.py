@@ -29,7 +29,7 @@ from training.checkpoint import (
     save_checkpoint,
     save_state,
 )
-from training.config import RLConfig, to_dict
+from training.config import RLConfig, resolve_device, to_dict
 from training.engines.hf import HFEngine
 from training.experience import ExperienceMaker
 from training.models.lora import LoraSpec
@@ -78,8 +78,9 @@ class RLTrainer:
         lora = None
         if actor.lora_rank > 0:
             lora = LoraSpec(actor.lora_rank, actor.lora_alpha, target_modules=actor.lora_target_modules)
+        device = self.device = resolve_device(self.cfg.trainer.device)
         self.model, self.processor = load_policy(
-            self.model_path, freeze_vision_tower=actor.freeze_vision_tower, lora=lora
+            self.model_path, device=device, freeze_vision_tower=actor.freeze_vision_tower, lora=lora
         )
         if actor.strategy == "fsdp2":  # before the optimizer: it must hold the shards
             shard_policy(self.model)
@@ -103,13 +104,13 @@ class RLTrainer:
         else:  # generates with the training model itself, or under FSDP2 with a full copy per rank
             generator = self.model
             if is_sharded(self.model):  # a generate loop's forward count differs by rank: no collectives
-                generator = load_policy(self.model_path)[0].eval().requires_grad_(False)
+                generator = load_policy(self.model_path, device=device)[0].eval().requires_grad_(False)
             self.engine = HFEngine(
                 generator, self.processor, batch_size=max(1, self.cfg.data.rollout_batch_size)
             )
         self.ref_model = None
         if self.cfg.algorithm.kl_coef > 0:  # as a loss term (use_kl_loss) or a reward penalty
-            self.ref_model, _ = load_policy(self.model_path)
+            self.ref_model, _ = load_policy(self.model_path, device=device)
             self.ref_model.eval().requires_grad_(False)
         judge_config = self.cfg.worker.reward.judge_config()
         self.judge = None if judge_config is None else JudgeClient(judge_config)

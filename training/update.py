@@ -138,6 +138,8 @@ class PolicyUpdater:
             proc.tokenizer.eos_token_id if proc.tokenizer.eos_token_id is not None else proc.eos_token_ids[0]
         )
         responses, mask, scores = response_tensors(rollouts, eos)
+        device = next(self.model.parameters()).device  # cuda when trainer.device says so
+        mask, scores = mask.to(device), scores.to(device)
         chunks = [
             list(range(s, min(s + actor.micro_batch_size, len(rollouts))))
             for s in range(0, len(rollouts), actor.micro_batch_size)
@@ -172,7 +174,7 @@ class PolicyUpdater:
                 k: [float(r.reward.get(k, 0.0)) for r in rollouts] for k in cfg.algorithm.gdpo_reward_keys
             },
         )
-        off_policy = torch.tensor([r.off_policy for r in rollouts], dtype=torch.bool)
+        off_policy = torch.tensor([r.off_policy for r in rollouts], dtype=torch.bool, device=device)
         extra = {}
         if actor.loss_type == "luffy":
             extra = {k: getattr(actor, k) for k in LUFFY_OPTIONS}
