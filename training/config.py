@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from training.hardware import DEVICES, ENGINES, device_problem, engine_problem
+
 
 class ConfigError(ValueError):
     pass
@@ -24,7 +26,6 @@ class ConfigError(ValueError):
 LOSS_AGG_MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
 KL_TYPES = ("fixed", "adaptive")
 STRATEGIES = ("replicate", "fsdp2")  # worker.actor.strategy: how the policy is laid out over workers
-DEVICES = ("auto", "cpu", "cuda")  # trainer.device
 
 
 @dataclass
@@ -241,10 +242,14 @@ class RLConfig:
             raise ConfigError("trainer.save_freq must be >= 0 (0: save only at the end)")
         if self.trainer.max_try_make_batch < 1:
             raise ConfigError("trainer.max_try_make_batch must be >= 1")
-        _check_device(self.trainer.device)
+        for problem in (
+            device_problem(self.trainer.device),
+            engine_problem(ro.engine, ro.gpu_memory_utilization),
+        ):
+            if problem:
+                raise ConfigError(problem)
         if ro.retries < 0:
             raise ConfigError(f"worker.rollout.retries must be >= 0, got {ro.retries}")
-        _check_engine(ro.engine, ro.gpu_memory_utilization)
         threshold = ro.mix_policy_accuracy_threshold
         if threshold is not None and (
             isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1
@@ -347,9 +352,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
     return _build(RLConfig, values).validate()
 
 
-ENGINES = ("hf", "vllm")
-
-
 def choices() -> dict[str, tuple[str, ...]]:
     """The allowed values of every choice key (dotted), as ``validate`` checks them; ``trainer.logger`` is
     a list whose entries are drawn from its tuple. Front ends (the Dagster launchpad) offer exactly these."""
@@ -370,41 +372,3 @@ def choices() -> dict[str, tuple[str, ...]]:
         "trainer.device": DEVICES,
         "trainer.logger": tuple(BACKENDS),
     }
-
-
-def _check_device(device: str) -> None:
-    import torch
-
-    if device not in DEVICES:
-        raise ConfigError(f"trainer.device={device!r}; allowed: {DEVICES}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("trainer.device=cuda but torch sees no CUDA GPU here; use trainer.device=auto or cpu")
-
-
-def resolve_device(device: str) -> str:
-    """``trainer.device`` as a torch device type: ``auto`` is cuda when torch sees a GPU, else cpu."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def _check_engine(engine: str, gpu_memory_utilization: float) -> None:
-    """``worker.rollout.engine`` is one of ``ENGINES``; vllm needs vLLM importable and a CUDA GPU."""
-    if engine not in ENGINES:
-        raise ConfigError(f"worker.rollout.engine={engine!r}; allowed: {ENGINES}")
-    if not 0 < gpu_memory_utilization <= 1:
-        raise ConfigError(
-            f"worker.rollout.gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}"
-        )
-    if engine == "vllm":
-        import importlib.util
-
-        import torch
-
-        if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
-            raise ConfigError(
-                "worker.rollout.engine=vllm needs vLLM (pip install '.[gpu]') and a CUDA GPU; "
-                "use worker.rollout.engine=hf on this machine"
-            )

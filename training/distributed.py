@@ -20,8 +20,9 @@ from pathlib import Path
 
 import torch
 
-from training.config import RLConfig, load_config, resolve_device, to_dict
+from training.config import RLConfig, load_config, to_dict
 from training.data import AttachCachedFrames, CollateItems, ensure_ray, epoch_order, to_ray_row
+from training.hardware import resolve_device
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "ray_train_result.json"

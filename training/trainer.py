@@ -29,9 +29,10 @@ from training.checkpoint import (
     save_checkpoint,
     save_state,
 )
-from training.config import RLConfig, resolve_device, to_dict
+from training.config import RLConfig, to_dict
 from training.engines.hf import HFEngine
 from training.experience import ExperienceMaker
+from training.hardware import resolve_device
 from training.models.lora import LoraSpec
 from training.models.policy import load_policy
 from training.rewards.judge import JudgeClient
