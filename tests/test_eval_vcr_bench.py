@@ -1,7 +1,10 @@
 """VCR-Bench adapter: the real EasyVideoR1 sample, the official release format, and the official two-step
 judge grading reproduced on the official scorer fixture (zhishuifeiqian/VCR-Bench eval_code/output.json:
 real responses with GPT-4o's extractions and scores, copied below without the CoT fields) against a real
-local OpenAI-compatible server that answers each prompt with the reply GPT-4o gave."""
+local OpenAI-compatible server that answers each prompt with the reply GPT-4o gave. The CoT recall/precision
+evaluation is checked on the same four items with their CoT fields (tests/data/vcr_bench_cot_output.json:
+the official output.json items with the annotated reasoning, GPT-4o's recall_eval/precision_eval replies
+and eval.py's per-item values)."""
 
 import doctest
 import json
@@ -13,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.benchmarks import get_adapter
-from evaluation.official import judged
+from evaluation.official import judged, vcr_cot
 from training.rewards.judge import JudgeClient, JudgeConfig
 
 SAMPLE = (
@@ -270,3 +273,174 @@ def test_easyvideor1_judge_and_errors(judge_server, tmp_path):
 def test_judged_docstring_examples():
     result = doctest.testmod(judged)
     assert result.failed == 0 and result.attempted >= 5
+    result = doctest.testmod(vcr_cot)
+    assert result.failed == 0 and result.attempted >= 3
+
+
+# ------------------------------------------------------------------------------------ CoT evaluation
+COT_OUTPUT = Path(__file__).resolve().parent / "data" / "vcr_bench_cot_output.json"
+VALUE_KEYS = (
+    "Video_recall",
+    "logic_recall",
+    "background_recall",
+    "overall_recall",
+    "Video_precision",
+    "logic_precision",
+    "background_precision",
+    "overall_precision",
+    "efficiency",
+)
+V, L, B = vcr_cot.VIDEO, vcr_cot.LOGIC, vcr_cot.BACKGROUND
+
+
+def _block(steps):
+    return "```json\n" + json.dumps([{"step_type": t, "judgment": j} for t, j in steps]) + "\n```"
+
+
+@pytest.fixture
+def cot_items():
+    """The official output.json items (with GPT-4o's recall_eval/precision_eval and eval.py's values)."""
+    return json.loads(COT_OUTPUT.read_text())
+
+
+def cot_route(items):
+    """GPT-4o's recorded reply to any of the four official prompts of a fixture item."""
+
+    def route(text):
+        for item in items:
+            if text.startswith("You are an expert system") and f"[Problem]\n{item['question']}\n\n" in text:
+                return item["recall_eval"]
+            if text.startswith("\n# Task Overview") and f"[Problem]\n{item['question']}\n\n" in text:
+                return item["precision_eval"]
+        return fixture_route(text)
+
+    return route
+
+
+def test_cot_official_fixture(judge_server, cot_items, tmp_path):
+    """eval.py's recall/precision values and cau_total.py's numbers on the official output.json."""
+    (tmp_path / "vcr.json").write_text(json.dumps(cot_items))
+    recs = get_adapter("vcr_bench").load(tmp_path / "vcr.json", tmp_path)
+    server = judge_server(cot_route(cot_items))
+    adapter = get_adapter("vcr_bench", judge=client(server.url))
+    scores = [adapter.score_sample(r, item["response"], "official") for r, item in zip(recs, cot_items)]
+    assert [s["score"] for s in scores] == [0.0, 1.0, 0.0, 1.0]  # the answers as without CoT
+    assert len(server.seen) == 4 * 2 + 3 * 2  # recall + precision per record, answer steps for open-ended
+    for s, item in zip(scores, cot_items):
+        assert s["cot"] == {k: None if item[k] == "" else pytest.approx(item[k]) for k in VALUE_KEYS}
+    recall = next(
+        b["messages"][0]["content"] for b in server.seen if b["messages"][0]["content"].startswith("You")
+    )
+    assert recall == vcr_cot.RECALL_PROMPT.format(
+        question=cot_items[0]["question"],
+        answer="D",
+        solution=cot_items[0]["response"],
+        gt_annotation=cot_items[0]["reasoning"],
+    )
+    assert "[Ground Truth Information]\n['1. 0:08-0:30, a series of explosions" in recall  # a list's repr
+    out = adapter.aggregate(recs, scores, "official")
+    assert out["overall"] == 50.0 and "cot_unavailable" not in out
+    assert (out["cot_precision"], out["cot_recall"], out["cot_f1"]) == pytest.approx((75.0, 50.0, 60.0))
+    assert out["cot_by_step_type"] == {
+        "Video": {"precision": 100.0, "recall": 37.5, "f1": pytest.approx(600 / 11)},
+        "logic": {"precision": 75.0, "recall": 100.0, "f1": pytest.approx(600 / 7)},
+    }
+    assert out["cot_efficiency"] == 100.0 and out["cot_n"] == 4
+    assert out["cot_recall_unparsed"] == out["cot_precision_unparsed"] == out["cot_dropped"] == 0
+
+
+def test_total_metrics_on_official_values(cot_items):
+    items = [{k: None if item[k] == "" else item[k] for k in VALUE_KEYS} for item in cot_items]
+    totals = vcr_cot.total_metrics(items)
+    assert totals["overall"] == pytest.approx({"precision": 0.75, "recall": 0.5, "f1": 0.6})
+    assert totals["Video"] == pytest.approx({"precision": 1.0, "recall": 0.375, "f1": 6 / 11})
+    assert totals["logic"] == pytest.approx({"precision": 0.75, "recall": 1.0, "f1": 6 / 7})
+    # only recall values: precision 0, F1 0; a name with no value at all is not reported
+    assert vcr_cot.total_metrics([{"logic_recall": 0.5}]) == {
+        "logic": {"precision": 0, "recall": 0.5, "f1": 0}
+    }
+    assert vcr_cot.total_metrics([]) == {}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '[{"step_type": "Logical Inference Steps", "judgment": "Matched"}]',  # no ```json block
+        "```json\n[{'step_type': 'Logical Inference Steps', 'judgment': 'Matched'}]\n```",  # not JSON
+        '```json\n{"step_type": "Logical Inference Steps", "judgment": "Matched"}\n```',  # not a list
+        '```json\n["Matched"]\n```',
+        '```json\n[{"step_type": "Logical Inference Steps", "judgment": "Match"}]\n```',  # unknown label
+        '```json\n[{"step_type": "Logical Inference", "judgment": "Matched"}]\n```',  # unknown type
+        '```json\n[{"judgment": "Matched"}]\n```',
+        '```JSON\n[{"step_type": "Logical Inference Steps", "judgment": "Matched"}]\n```',  # case-sensitive
+    ],
+)
+def test_unreadable_cot_replies(reply):
+    assert vcr_cot.judgment_counts(reply, vcr_cot.RECALL_LABELS) is None
+
+
+def test_recall_and_precision_values():
+    counts = vcr_cot.judgment_counts(
+        "Sure:\n" + _block([(V, "Matched"), (V, "Unmatched"), (L, "Unmatched"), (B, "Matched")]) + " done",
+        vcr_cot.RECALL_LABELS,
+    )
+    assert vcr_cot.recall_values(counts) == {
+        "Video_recall": 0.5,
+        "logic_recall": 0.0,
+        "background_recall": 1.0,
+        "overall_recall": pytest.approx(1 / 3),  # background steps are left out of overall
+    }
+    counts = vcr_cot.judgment_counts(
+        _block([(V, "Matched"), (L, "Wrong"), (L, "Redundant"), (B, "Redundant"), (B, "Wrong")]),
+        vcr_cot.PRECISION_LABELS,
+    )
+    assert vcr_cot.precision_values(counts) == {
+        "Video_precision": 1.0,
+        "logic_precision": 0.0,
+        "background_precision": 0.0,
+        "overall_precision": 0.5,
+        "efficiency": 0.6,  # (5 steps - 2 redundant) / 5, over all types
+    }
+    assert vcr_cot.judgment_counts(_block([(L, "Unmatched")]), vcr_cot.PRECISION_LABELS) is None
+    empty = vcr_cot.judgment_counts("```json\n[]\n```", vcr_cot.PRECISION_LABELS)
+    assert vcr_cot.precision_values(empty)["efficiency"] is None  # 0/0 fails the official item
+
+
+def test_cot_without_judge(official, tmp_path, cot_items):
+    """No judge: multiple choice scores as before, waits for the CoT judge; no CoT metric, a reason."""
+    (tmp_path / "cot.json").write_text(json.dumps(cot_items[:1]))
+    rec = get_adapter("vcr_bench").load(tmp_path / "cot.json", tmp_path)[0]
+    adapter = get_adapter("vcr_bench")
+    score = adapter.score_sample(rec, "D", "official")
+    assert score == {"score": 1.0, "pred": "D", "extraction_failed": False, "judge_needed": True}
+    out = adapter.aggregate([rec], [score], "official")
+    assert out["overall"] == 100.0 and "cot_precision" not in out and "cot_recall" not in out
+    assert out["cot_unavailable"] == "no judge configured: 1 responses await the CoT judge"
+    assert out["cot_judge_needed"] == 1
+    robust = adapter.aggregate([rec], [adapter.score_sample(rec, "D", "robust")], "robust")
+    assert robust["cot_unavailable"].endswith("official-mode metric")
+    recs = adapter.load(SAMPLE, tmp_path)  # EasyVideoR1's unified file carries no reasoning
+    mc = [r for r in recs if r.problem_type == "multiple choice"]
+    scores = [adapter.score_sample(r, "A", "official") for r in mc]
+    assert not any("judge_needed" in s for s in scores)
+    assert adapter.aggregate(mc, scores, "official")["cot_unavailable"].startswith(
+        "no record carries annotated reasoning steps"
+    )
+
+
+def test_unreadable_and_empty_cot_replies(rating_judge, tmp_path, cot_items):
+    (tmp_path / "cot.json").write_text(json.dumps(cot_items[:1]))  # the multiple-choice item
+    rec = get_adapter("vcr_bench").load(tmp_path / "cot.json", tmp_path)[0]
+    server = rating_judge("All steps match.")
+    adapter = get_adapter("vcr_bench", judge=client(server.url))
+    score = adapter.score_sample(rec, "D", "official")
+    assert score["score"] == 1.0 and "cot" not in score and len(server.seen) == 2
+    assert score["cot_recall_unparsed"] and score["cot_precision_unparsed"]
+    assert score["cot_recall_reply"] == score["cot_precision_reply"] == "All steps match."
+    out = adapter.aggregate([rec], [score], "official")
+    assert "cot_precision" not in out and out["cot_recall_unparsed"] == out["cot_precision_unparsed"] == 1
+    assert out["cot_unavailable"].startswith("no readable CoT judge reply")
+    empty = get_adapter("vcr_bench", judge=client(rating_judge("```json\n[]\n```").url))
+    score = empty.score_sample(rec, "D", "official")
+    assert score["cot_dropped"] and "cot" not in score and score["score"] == 1.0
+    assert empty.aggregate([rec], [score], "official")["cot_dropped"] == 1
