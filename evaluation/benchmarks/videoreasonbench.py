@@ -11,10 +11,19 @@ Annotation formats (detected from the content):
 
 The domain, the state size and the number of operations come from the video path (and the official
 fields when present). 244 of the 1440 questions have no ground-truth answer: they ask for a sequence of
-operations reaching a target state, which the official script checks by simulating the proposed moves
-(``evaluate_operation``). EasyVideoR1 converted them to the literal answer "None" and grades them like the
-others; so does this adapter (the official simulation needs the recorded states and is not reproduced),
-in both formats. They are flagged ``extra["gt_is_none"]`` and reported apart (``overall_answerable``).
+operations reaching a target state (flagged ``extra["gt_is_none"]``, reported apart in
+``overall_answerable``). The official script checks them by simulation (``evaluate_operation``), which
+is reproduced here for the official format in official mode with ``judge_prompt="benchmark"``: at load
+time the recorded start state (``states``/``coords`` at index 0 when ``visible_time`` is "end", else
+the last) goes to ``extra["planning_state"]`` and the question's target is checked; at scoring the text
+after "Final Answer" (none -> wrong unasked) goes to the judge with the official per-domain extraction
+prompt (``extract_move_hrd`` for hrd and grid, ``extract_move_cup``, ``extract_file_cmd``,
+``extract_move_card``, ``extract_move_chip``), the reply is read as a Python literal
+(``ast.literal_eval``; unreadable -> wrong, ``extraction_failed``) or, for file_sys, split on " & ",
+and the moves are simulated from the start state and compared with the target, quirks included (see
+``evaluation.official.videoreasonbench_sim``). The EasyVideoR1 unified file carries no states: there,
+as with ``judge_prompt="easyvideor1"`` and in robust mode, these questions keep the literal answer
+"None" that EasyVideoR1 gives them and are graded like the others.
 
 Prompt: with ``prompt_style="letter"`` (the official prompt) the question text alone, which asks for
 "Final Answer:" as the official parser expects. Official mode needs a judge:
@@ -40,7 +49,9 @@ from evaluation.benchmarks.choice import TEMPLATES, ChoiceAdapter, percent
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import media_path
 from evaluation.official import judged
+from evaluation.official import videoreasonbench_sim as sim
 from evaluation.records import BenchmarkRecord
+from training.rewards.judge import MAX_PROMPT_FIELD_CHARS
 
 DOMAINS = ("card", "chip", "cup", "file_sys", "grid", "hrd")
 OPEN_ENDED = "open-ended"
@@ -48,6 +59,48 @@ STATE_SIZE = {1: 1, 2: 2, 3: 1, 4: 2}  # show_results.state_size_map
 OFFICIAL_KEYS = ("video", "question", "answer", "dim", "num_state", "num_operation")
 _VIDEO = re.compile(r"(?:^|/)(" + "|".join(DOMAINS) + r")/state(\d+)_op(\d+)_(start|end)\.mp4$")
 BREAKDOWNS = ("domain", "state", "num_op", "dim")
+
+# utils/eval_utils.py's extraction prompts (one user message; the official asks with max_tokens=512).
+_MOVES_PROMPT = (
+    "You will be given a model-generated response describing a sequence of movements. Your task is to extract "
+    "the movements in the order they appear and return them as a list (e.g., ['left', 'up', 'down', "
+    "'right']).\n\nModel Response: {response}\n\nExtracted Movements:\n"
+)
+_OPERATIONS_TASK = (
+    "\n\nYour task:\n- Extract all valid operations and return them as a list of strings.\n\n- Each "
+    "operation must involve either adding or removing a {thing} to or from {a} or {b}.\n\n- If no valid "
+    "operations are found, return an empty list ([]).\n\n"
+)
+EXTRACTION_PROMPTS = {
+    "hrd": _MOVES_PROMPT,
+    "grid": _MOVES_PROMPT,
+    "cup": (
+        "You will be given a model-generated response describing a sequence of cup swaps. Each swap is "
+        "represented as a pair of coordinates\u2014for example, (a1, b2)\u2014indicating the two positions being "
+        "swapped. \n\nYour task:\nExtract all coordinate pairs from the response in the exact order they "
+        "appear, and return them as a list of tuples.\n\nFormat your answer like this:\n[('a1', 'b2'), "
+        "('c1', 'b1'), ('a3', 'b2')]\n\nModel Response:\n{response}\n\nExtracted Swaps:\n"
+    ),
+    "file_sys": (
+        "You will be given a model-generated response regarding a file operation command in Linux system."
+        "\n\nYour task:\nIdentify and extract only the actual command from the model response, removing any "
+        "irrelevant or descriptive text.\n\nModel Response:\n{response}\n\nExtracted Command:\n"
+    ),
+    "card": (
+        "You will be given a model-generated response describing a sequence of operations performed to cards. "
+        "Each operation either adds or removes a card from pile0 or pile1."
+        + _OPERATIONS_TASK.format(thing="card", a="pile0", b="pile1")
+        + "Format your answer like this:\n['add 6 of Hearts to pile0', 'remove King of Clubs from pile0']"
+        "\n\nModel Response:\n{response}\n\nExtracted Operations:\n"
+    ),
+    "chip": (
+        "You will be given a model-generated response describing a sequence of operations involving chips and "
+        "cups. Each operation either adds or removes a chip from cup0 or cup1."
+        + _OPERATIONS_TASK.format(thing="chip", a="cup0", b="cup1")
+        + "\nFormat your answer like this:\n['add 20 to cup0', 'remove 50 cup0']\n\nModel Response:\n"
+        "{response}\n\nExtracted Operations:\n"
+    ),
+}
 
 
 @register_benchmark("videoreasonbench")
@@ -102,6 +155,10 @@ class VideoReasonBench(ChoiceAdapter):
         )
         answer = row["answer"]
         extra = {"source_format": "videoreasonbench_official", "gt_is_none": not answer, "dim": dim}
+        if not answer:
+            state = _planning_state(categories["domain"], row, where)
+            if state is not None:
+                extra["planning_state"] = state
         return self.make_record(
             f"{categories['domain']}_{key}",
             problem=str(row["question"]).strip(),
@@ -121,9 +178,22 @@ class VideoReasonBench(ChoiceAdapter):
         answer = judged.videoreasonbench_final_answer(response)
         if answer is None:  # the official evaluate() returns False before asking the judge
             return {"score": 0.0, "pred": None, "extraction_failed": True}
+        if "planning_state" in record.extra:
+            return self._planning_scores(record, answer)
         messages = judged.videoreasonbench_request(record.problem, answer, record.answer)
         reply = judged.ask(self.judge, messages, self.name, record.id)
         correct = judged.videoreasonbench_correct(reply)
+        return {"score": float(correct), "pred": answer, "judge_reply": reply, "extraction_failed": False}
+
+    def _planning_scores(self, record: BenchmarkRecord, answer: str) -> dict[str, Any]:
+        """``evaluate_operation``: the judge extracts the moves, the simulation checks the target."""
+        domain = record.categories["domain"]
+        messages = (("user", extraction_request(domain, answer)),)
+        reply = judged.ask(self.judge, messages, self.name, record.id)
+        moves = sim.read_reply(domain, reply)
+        if moves is None:  # the official eval() failed: False
+            return {"score": 0.0, "pred": answer, "judge_reply": reply, "extraction_failed": True}
+        correct = sim.planning_correct(domain, record.problem, record.extra["planning_state"], moves)
         return {"score": float(correct), "pred": answer, "judge_reply": reply, "extraction_failed": False}
 
     # ------------------------------------------------------------------ aggregates
@@ -138,6 +208,25 @@ class VideoReasonBench(ChoiceAdapter):
         out["n_gt_none"] = len(records) - len(answerable)
         out["overall_answerable"] = percent(metrics.accuracy(answerable))
         return out
+
+
+def extraction_request(domain: str, answer: str) -> str:
+    """The official extraction prompt of ``domain`` with the final-answer text (cut to the judge's field
+    limit like every judge request here)."""
+    if len(answer) > MAX_PROMPT_FIELD_CHARS:
+        answer = answer[:MAX_PROMPT_FIELD_CHARS] + " …[truncated]"
+    return EXTRACTION_PROMPTS[domain].replace("{response}", answer)
+
+
+def _planning_state(domain: str, row: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """The start state of a planning question (None without recorded states); its target must parse."""
+    try:
+        state = sim.start_state(domain, row)
+        if state is not None:
+            sim.target(domain, str(row["question"]))
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+    return state
 
 
 def _video_categories(video: str, where: str) -> dict[str, str]:
