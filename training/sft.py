@@ -56,7 +56,7 @@ def run_sft(
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     metrics_file, root = save_dir / "metrics.jsonl", save_dir / "checkpoints"
-    eos = proc.eos_token_ids[0] if proc.tokenizer.eos_token_id is None else proc.tokenizer.eos_token_id
+    eos = proc.eos_id
     history: list[dict] = []
     step = 0
     resume = find_resume(root)

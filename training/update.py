@@ -134,10 +134,7 @@ class PolicyUpdater:
         encoded = [proc.encode(it.prompt(template), it.media, sample_id=it.sample_id) for it in exp.items]
         rollouts = exp.rollouts
         prompts = [encoded[r.item_index] for r in rollouts]
-        eos = (
-            proc.tokenizer.eos_token_id if proc.tokenizer.eos_token_id is not None else proc.eos_token_ids[0]
-        )
-        responses, mask, scores = response_tensors(rollouts, eos)
+        responses, mask, scores = response_tensors(rollouts, proc.eos_id)
         device = next(self.model.parameters()).device  # cuda when trainer.device says so
         mask, scores = mask.to(device), scores.to(device)
         chunks = [
@@ -229,11 +226,9 @@ class PolicyUpdater:
         they join the sharded model's all-gathers and reduce-scatters and add exactly nothing."""
         if not passes:
             return
-        proc = self.processor
-        prompt = proc.encode("", [])
-        eos = proc.tokenizer.eos_token_id if proc.tokenizer.eos_token_id is not None else proc.eos_token_ids[0]
+        prompt = self.processor.encode("", [])
         for _ in range(passes):
-            logp, _ = self._logprobs(self.model, [prompt], [[eos]], [0])
+            logp, _ = self._logprobs(self.model, [prompt], [[self.processor.eos_id]], [0])
             if train:
                 (logp.sum() * 0.0).backward()
 

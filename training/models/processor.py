@@ -145,6 +145,12 @@ class QwenVLProcessor:
         self.vision_start_id, self.vision_end_id, self.image_token_id, self.video_token_id = ids
         self.eos_token_ids = self._eos_ids(config)
 
+    @property
+    def eos_id(self) -> int:
+        """The EOS that ends a response: the tokenizer's, else the first of ``eos_token_ids``."""
+        eos = self.tokenizer.eos_token_id
+        return eos if eos is not None else self.eos_token_ids[0]
+
     def _eos_ids(self, config: dict) -> list[int]:
         gen = self.path / "generation_config.json"
         eos = json.loads(gen.read_text()).get("eos_token_id") if gen.exists() else None
