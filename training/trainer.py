@@ -79,7 +79,7 @@ class RLTrainer:
         lora = None
         if actor.lora_rank > 0:
             lora = LoraSpec(actor.lora_rank, actor.lora_alpha, target_modules=actor.lora_target_modules)
-        device = self.device = resolve_device(self.cfg.trainer.device)
+        device = resolve_device(self.cfg.trainer.device)
         self.model, self.processor = load_policy(
             self.model_path, device=device, freeze_vision_tower=actor.freeze_vision_tower, lora=lora
         )
