@@ -37,7 +37,7 @@ from bench_measure import loadavg
 from evaluation.benchmarks.choice import ChoiceAdapter
 from training.rewards.choice import extract_choice
 
-MAX_NEW_TOKENS = 160
+MAX_NEW_TOKENS = 160  # the headline setting; --max-new-tokens 48,160,320 sweeps the stage balance
 
 
 class BenchAdapter(ChoiceAdapter):
@@ -59,13 +59,21 @@ def _records(adapter: BenchAdapter, clips: list[Path]) -> list:
 
 
 def run_case(
-    engine, adapter, records, cache_root: Path, out: Path, spec, overlap: bool, batch_size: int
-) -> float:
+    engine,
+    adapter,
+    records,
+    cache_root: Path,
+    out: Path,
+    spec,
+    overlap: bool,
+    batch_size: int,
+    max_new_tokens: int,
+) -> tuple[float, dict[str, float]]:
     from cache_store import MediaCache
     from evaluation.runner import run_benchmark
     from training.engines.base import SamplingParams
 
-    sampling = SamplingParams(n=1, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS, seed=0)
+    sampling = SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens, seed=0)
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     result = run_benchmark(
@@ -78,6 +86,36 @@ def run_case(
     return elapsed, result.stage_seconds
 
 
+def _compare(engine, adapter, records, work: Path, spec, batch_size: int, max_new_tokens: int) -> dict:
+    """The four runs (uncached/cached x sequential/overlapped) at one generation length."""
+    times: dict[str, float] = {}
+    stages: dict[str, dict[str, float]] = {}
+    for case in ("uncached", "cached"):
+        for overlap in (False, True):
+            name = f"{case}/{'overlapped' if overlap else 'sequential'}"
+            cache_root = work / f"cache-{'overlapped' if overlap else 'sequential'}"
+            if case == "uncached":
+                shutil.rmtree(cache_root, ignore_errors=True)
+            out = work / "runs" / name.replace("/", "-")
+            times[name], stages[name] = run_case(
+                engine, adapter, records, cache_root, out, spec, overlap, batch_size, max_new_tokens
+            )
+            busy = ", ".join(f"{k} {v:.2f} s" for k, v in stages[name].items())
+            n = len(records)
+            print(
+                f"  {name:22s} {times[name]:7.2f} s  ({n / times[name]:.2f} samples/s; busy: {busy})",
+                flush=True,
+            )
+    ratios = {c: times[f"{c}/sequential"] / times[f"{c}/overlapped"] for c in ("uncached", "cached")}
+    for case, r in ratios.items():
+        print(f"  {case}: overlapped is {r:.2f}x the sequential loop", flush=True)
+    return {
+        "seconds": {k: round(v, 3) for k, v in times.items()},
+        "speedup": {k: round(v, 3) for k, v in ratios.items()},
+        "stage_busy_seconds": stages,
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="4 small clips: a smoke test, numbers mean nothing")
@@ -85,6 +123,10 @@ def main() -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "eval" / "results.json"))
     ap.add_argument("--n", type=int, default=24)
     ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument(
+        "--max-new-tokens", type=lambda v: [int(x) for x in v.split(",")], default=[MAX_NEW_TOKENS],
+        help="generation length(s), comma-separated: the first is the headline, the rest a sweep",
+    )  # fmt: skip
     args = ap.parse_args()
 
     import torch
@@ -106,39 +148,23 @@ def main() -> int:
     spec = MediaSpec(fps=2.0, max_frames=16, min_frames=4, max_pixels=50_176, min_pixels=3136, factor=28)
 
     # warm-up outside the timings: the decode forkserver starts and the model runs once
-    run_case(engine, adapter, records[:1], work / "cache-warmup", work / "runs" / "warmup", spec, True, 1)
+    run_case(engine, adapter, records[:1], work / "cache-warmup", work / "runs" / "warmup", spec, True, 1, 8)
     shutil.rmtree(work / "cache-warmup", ignore_errors=True)
-    times: dict[str, float] = {}
-    stages: dict[str, dict[str, float]] = {}
-    for case in ("uncached", "cached"):
-        for overlap in (False, True):
-            name = f"{case}/{'overlapped' if overlap else 'sequential'}"
-            cache_root = work / f"cache-{'overlapped' if overlap else 'sequential'}"
-            if case == "uncached":
-                shutil.rmtree(cache_root, ignore_errors=True)
-            out = work / "runs" / name.replace("/", "-")
-            times[name], stages[name] = run_case(
-                engine, adapter, records, cache_root, out, spec, overlap, args.batch_size
-            )
-            busy = ", ".join(f"{k} {v:.2f} s" for k, v in stages[name].items())
-            print(
-                f"{name:24s} {times[name]:7.2f} s  ({n / times[name]:.2f} samples/s; busy: {busy})",
-                flush=True,
-            )
-    ratios = {
-        case: times[f"{case}/sequential"] / times[f"{case}/overlapped"] for case in ("uncached", "cached")
-    }
-    for case, r in ratios.items():
-        print(f"{case}: overlapped is {r:.2f}x the sequential loop")
+    sweep = {}
+    for tokens in args.max_new_tokens:
+        print(f"max_new_tokens {tokens}:", flush=True)
+        sweep[tokens] = _compare(engine, adapter, records, work, spec, args.batch_size, tokens)
+    main_case = sweep[args.max_new_tokens[0]]
     doc = {
         "quick": args.quick,
         "samples": n,
         "clip": {"height": h, "width": w, "seconds": secs, "fps": 30.0},
         "batch_size": args.batch_size,
-        "seconds": {k: round(v, 3) for k, v in times.items()},
-        "speedup": {k: round(v, 3) for k, v in ratios.items()},
-        "stage_busy_seconds": stages,
-        "max_new_tokens": MAX_NEW_TOKENS,
+        "max_new_tokens": args.max_new_tokens[0],
+        "seconds": main_case["seconds"],
+        "speedup": main_case["speedup"],
+        "stage_busy_seconds": main_case["stage_busy_seconds"],
+        "by_max_new_tokens": {str(k): v for k, v in sweep.items()},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "loadavg": loadavg()},
     }
     if not args.quick:

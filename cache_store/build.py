@@ -44,6 +44,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -205,9 +206,14 @@ def run_build(
     workers: int = 1,
     timeout_s: float = 120,
     progress: Callable[[int, int], None] | None = None,
+    pool: DecodePool | None = None,
 ) -> BuildReport:
     """See the module docstring. Bad items are recorded; only environment errors (no worker can start,
     the store cannot be written) raise.
+
+    ``pool``: an open ``DecodePool`` for ``spec`` to decode in (left open; ``workers`` and ``timeout_s`` are
+    then the pool's), so a caller building many small batches starts its workers once; by default the build
+    starts its own and stops them at the end.
 
     ``progress(done, total)``, if given, is called in the calling thread each time one unique key is
     resolved: a hit (at classification, a chunk of ``CHUNK`` keys at a time), a decoded sample (as the
@@ -236,6 +242,8 @@ def run_build(
         item = items.setdefault(key.digest(), _Item(key, kind, []))
         item.aliases.append(given)
 
+    if pool is not None and pool.spec != spec:
+        raise ValueError(f"the decode pool samples with {pool.spec}, not with the build's spec {spec}")
     total, done = len(items) + len(failures), len(failures)
     removed: list[str] = []
     resolved: list[str] = []
@@ -265,7 +273,7 @@ def run_build(
             progress(done, total)
 
     try:
-        with DecodePool(spec, workers=workers, timeout_s=timeout_s) as pool:
+        with nullcontext(pool) if pool is not None else DecodePool(spec, workers, timeout_s) as decoder:
             queue = list(items.values())
             for start in range(0, len(queue), CHUNK):
                 chunk = queue[start : start + CHUNK]
@@ -286,7 +294,7 @@ def run_build(
                         tick()
                         continue
                     tasks.append(Task(item.digest, item.key.source, item.kind))
-                for result in pool.run(tasks):
+                for result in decoder.run(tasks):
                     item = items[result.task.key]
                     problem = None if result.media is None else sample_problem(result.media, spec)
                     if result.media is None:

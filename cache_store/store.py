@@ -50,6 +50,7 @@ from .types import CachedMedia
 
 if TYPE_CHECKING:
     from .admin import CompactReport, InvalidateReport
+    from .workers import DecodePool
 
 __all__ = ["BuildReport", "MediaCache", "row_to_media"]
 
@@ -135,6 +136,7 @@ class MediaCache:
         workers: int = 1,
         timeout_s: float = 120,
         progress: Callable[[int, int], None] | None = None,
+        pool: DecodePool | None = None,
     ) -> BuildReport:
         """Make every ``(path, kind)`` (kind ``"video"`` | ``"image"``) present and valid under ``spec``.
 
@@ -143,10 +145,13 @@ class MediaCache:
         ``failures()`` with its reason and leaves no entries row (an older row of it is deleted). Decoding
         runs in ``workers`` killable processes, ``timeout_s`` per item. ``progress(done, total)`` is called
         once per unique key. One lineage row per call, listing the digests added, replaced, removed and
-        failed. Details: ``cache_store.build``.
+        failed. ``pool``: an open ``cache_store.workers.DecodePool`` for ``spec`` to reuse across builds (its
+        workers and timeout apply). Details: ``cache_store.build``.
         """
         with self._journals.recording():
-            return run_build(self, sources, spec, workers=workers, timeout_s=timeout_s, progress=progress)
+            return run_build(
+                self, sources, spec, workers=workers, timeout_s=timeout_s, progress=progress, pool=pool
+            )
 
     # -- reads ----------------------------------------------------------------------------------------
     def get(self, digest: str, copy: bool = False) -> CachedMedia:

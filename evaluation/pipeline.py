@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cache_store.workers import DecodePool
 from evaluation.benchmarks.registry import BenchmarkAdapter
 from evaluation.predictions import PredictionLog
 from evaluation.stages import (
@@ -114,10 +115,31 @@ def _batches(jobs: Sequence[Job], batch_size: int) -> Iterator[tuple[Job, list[P
             yield job, job.items[b0 : b0 + batch_size]
 
 
-def _media(job: Job, items: list[PromptedRecord], cache: Any, workers: int, timeout_s: float) -> Batch:
+class _DecodePools:
+    """One decode pool per media spec for a whole run, so decode workers start once, not once per batch
+    (their processes start at the first miss and stop at ``close``)."""
+
+    def __init__(self, workers: int, timeout_s: float):
+        self.workers, self.timeout_s = workers, timeout_s
+        self._pools: dict[Any, DecodePool] = {}
+
+    def get(self, spec: Any) -> DecodePool:
+        if spec not in self._pools:
+            self._pools[spec] = DecodePool(spec, workers=self.workers, timeout_s=self.timeout_s)
+        return self._pools[spec]
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+
+def _media(job: Job, items: list[PromptedRecord], cache: Any, pools: _DecodePools) -> Batch:
     """Stage 1 for one batch: make its media present in the cache and read the frames."""
     t0 = time.perf_counter()
-    digests, failed = build_media(items, cache, job.spec, workers=workers, timeout_s=timeout_s)
+    digests, failed = build_media(
+        items, cache, job.spec, workers=pools.workers, timeout_s=pools.timeout_s, pool=pools.get(job.spec)
+    )
     ready, unreadable = load_media(items, digests, cache)
     for f in failed + unreadable:
         log.warning("%s: media failed for %s: %s", job.adapter.name, f["id"], f["reason"])
@@ -168,13 +190,29 @@ def run_pipeline(
     if batch_size < 1 or queue_size < 1:
         raise ValueError(f"batch_size and queue_size must be >= 1, got {batch_size} and {queue_size}")
     meter = _Progress(sum(len(j.items) for j in jobs), progress, resumed)
-    batches = _batches(jobs, batch_size)
-    if not overlap:
-        for job, items in batches:
-            batch = _generate(_media(job, items, cache, media_workers, media_timeout_s), engine, sampling)
-            _score(batch)
-            meter.add(batch.size, jobs)
-        return
+    pools = _DecodePools(media_workers, media_timeout_s)
+    try:
+        if overlap:
+            _run_overlapped(engine, jobs, _batches(jobs, batch_size), cache, pools, sampling, queue_size, meter)
+        else:
+            for job, items in _batches(jobs, batch_size):
+                _score(_generate(_media(job, items, cache, pools), engine, sampling))
+                meter.add(len(items), jobs)
+    finally:
+        pools.close()
+
+
+def _run_overlapped(
+    engine: GenerationEngine,
+    jobs: Sequence[Job],
+    batches: Iterator[tuple[Job, list[PromptedRecord]]],
+    cache: Any,
+    pools: _DecodePools,
+    sampling: SamplingParams,
+    queue_size: int,
+    meter: _Progress,
+) -> None:
+    """The three stages in three threads with bounded queues (module docstring)."""
 
     to_generate: queue.Queue = queue.Queue(maxsize=queue_size)
     to_score: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -200,7 +238,7 @@ def run_pipeline(
 
     def io_stage() -> None:
         for job, items in batches:
-            put(to_generate, _media(job, items, cache, media_workers, media_timeout_s))
+            put(to_generate, _media(job, items, cache, pools))
         put(to_generate, _END)
 
     def generation_stage() -> None:

@@ -42,10 +42,17 @@ class PromptedRecord:
 
 # ---------------------------------------------------------------- stage 1: media
 def build_media(
-    items: Sequence[PromptedRecord], cache: Any, spec: Any, *, workers: int = 1, timeout_s: float = 120.0
+    items: Sequence[PromptedRecord],
+    cache: Any,
+    spec: Any,
+    *,
+    workers: int = 1,
+    timeout_s: float = 120.0,
+    pool: Any = None,
 ) -> tuple[dict[str, list[str]], list[dict[str, str]]]:
     """Make the media of ``items`` present in the cache (hits are cheap, misses are decoded in
-    killable workers with ``timeout_s`` each), as one build so worker start-up is paid once.
+    killable workers with ``timeout_s`` each), as one build. ``pool``: an open ``DecodePool`` for ``spec``
+    whose workers outlive this call (the pipeline keeps one per spec for a whole run).
 
     Returns ``(digests, failures)``: record id -> cache digests in media order (empty for text-only
     records), and one ``{"id", "reason"}`` per record whose media is missing or undecodable.
@@ -70,7 +77,7 @@ def build_media(
     if not to_build:
         return digests, failures
     try:
-        report = cache.build(list(sources.items()), spec, workers=workers, timeout_s=timeout_s)
+        report = cache.build(list(sources.items()), spec, workers=workers, timeout_s=timeout_s, pool=pool)
     except Exception as e:  # per-source failures are recorded by the cache; this is an environment error
         log.exception("media cache build failed for %d sources", len(sources))
         failures += [

@@ -12,6 +12,7 @@ from PIL import Image
 
 from cache_store import MediaCache, MediaSpec, row_to_media, write_video
 from cache_store.blobs import rows_with_frames
+from cache_store.workers import DecodePool
 
 # 64x96 frames resize to 56x84 (smart_resize with factor 28 inside [4, 16] tokens of 28x28).
 SPEC = MediaSpec(min_pixels=4 * 28 * 28, max_pixels=16 * 28 * 28)
@@ -212,6 +213,23 @@ def test_duplicate_spellings_build_once_and_report_progress(tmp_path, video, mon
     assert report.digests == {"clip.mp4": report.digests[video], video: report.digests[video]}
     assert seen == [(1, 1)]
     assert MediaCache(str(tmp_path / "cache")).get(report.digests[video]).source == video
+
+
+def test_builds_can_share_one_open_decode_pool(tmp_path, video):
+    """Two builds decode in the same worker process of a pool the caller keeps open (the evaluation pipeline
+    builds one small batch at a time); the pool outlives them, and a pool for another spec is refused."""
+    second = coloured_video(tmp_path / "reversed.mp4", order=range(29, -1, -1))
+    cache = MediaCache(tmp_path / "cache")
+    with DecodePool(SPEC, workers=1, timeout_s=60) as pool:
+        first = cache.build([(video, "video")], SPEC, pool=pool)
+        (worker,) = [slot.proc for slot in pool._slots]
+        report = cache.build([(second, "video")], SPEC, pool=pool)
+        assert [slot.proc.pid for slot in pool._slots] == [worker.pid] and worker.is_alive()
+        with pytest.raises(ValueError, match="spec"):
+            cache.build([(video, "video")], MediaSpec(min_pixels=4 * 28 * 28, max_pixels=32 * 28 * 28), pool=pool)
+    assert not worker.is_alive()
+    assert (first.built, report.built) == (1, 1)
+    assert which_frames(cache.get(report.digests[second]).frames) == [29 - i for i in SAMPLED]
 
 
 def test_hanging_source_is_killed_and_recorded(tmp_path, video):

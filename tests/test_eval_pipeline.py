@@ -153,3 +153,38 @@ def test_a_fatal_error_stops_every_stage_and_keeps_what_was_written(bench):
     again = CannedEngine(bench["responses"])
     result = run_benchmark(again, "charades_sta", bench["records"], cache, SPEC, out, **kw)
     assert [len(c) for c in again.calls] == [2, 2] and result.resumed == 2 and result.counts["scored"] == 6
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_decode_workers_start_once_per_media_spec_for_the_whole_run(bench, monkeypatch, overlap):
+    """Six records in batches of two: one decode worker decodes the three batches of a spec (a build per
+    batch used to start its own), a second spec gets its own pool, and no worker outlives the run."""
+    from evaluation import pipeline
+
+    pools = []
+
+    class Watched(pipeline.DecodePool):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.workers_started = []
+            pools.append(self)
+
+        def _start_slot(self):
+            slot = super()._start_slot()
+            self.workers_started.append(slot.proc)
+            return slot
+
+    monkeypatch.setattr(pipeline, "DecodePool", Watched)
+    small = MediaSpec(fps=2.0, max_frames=2, min_frames=2, max_pixels=28 * 28, min_pixels=28 * 28)
+    recs = bench["records"]
+    jobs = [
+        BenchmarkJob("charades_sta", recs, bench["tmp"] / "a", SPEC),
+        BenchmarkJob("charades_sta", recs[:2], bench["tmp"] / "b", small),
+    ]
+    engine = CannedEngine(bench["responses"])
+    cache = MediaCache(bench["tmp"] / "cache")
+    first, second = run_benchmarks(engine, jobs, cache, model_id="m", batch_size=2, overlap=overlap)
+    assert (first.counts["scored"], second.counts["scored"]) == (6, 2)
+    assert [p.spec for p in pools] == [SPEC, small]
+    assert [len(p.workers_started) for p in pools] == [1, 1]
+    assert not any(w.is_alive() for p in pools for w in p.workers_started)
