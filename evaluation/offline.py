@@ -18,7 +18,7 @@ from typing import Any
 from evaluation.benchmarks.registry import BenchmarkAdapter
 from evaluation.metrics import mean
 from evaluation.records import BenchmarkRecord, check_unique_ids
-from evaluation.stages import score_response
+from evaluation.stages import score_many
 
 
 def read_predictions(path: str | Path) -> dict[str, str]:
@@ -72,14 +72,12 @@ def score_predictions(
     }
     recs: dict[str, list[BenchmarkRecord]] = {m: [] for m in modes}
     scores: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
-    for record in records:
-        if record.id not in predictions:
-            counts["missing"] += 1
-            continue
-        response = predictions[record.id]
+    answered = [(r, predictions[r.id]) for r in records if r.id in predictions]
+    counts["missing"] = len(records) - len(answered)
+    for (record, response), by_mode in zip(answered, score_many(adapter, answered, modes), strict=True):
         counts["scored"] += 1
         counts["empty_response"] += not response.strip()
-        for mode, s in score_response(adapter, record, response, modes).items():
+        for mode, s in by_mode.items():
             if "error" in s:
                 counts["scoring_failed"][mode] += 1
                 continue

@@ -40,7 +40,7 @@ from evaluation.stages import (
     generate_batch,
     load_media,
     prediction_row,
-    score_response,
+    score_many,
 )
 from training.engines.base import GenerationEngine, SamplingParams
 
@@ -162,10 +162,8 @@ def _generate(batch: Batch, engine: GenerationEngine, sampling: SamplingParams) 
 def _score(batch: Batch) -> None:
     """Stage 3: score every mode and append the batch's rows (flushed and fsynced) to its log."""
     job, t0 = batch.job, time.perf_counter()
-    rows = [
-        prediction_row(it, c, score_response(job.adapter, it.record, c.text, job.modes))
-        for it, c in batch.done
-    ]
+    scores = score_many(job.adapter, [(it.record, c.text) for it, c in batch.done], job.modes)
+    rows = [prediction_row(it, c, s) for (it, c), s in zip(batch.done, scores, strict=True)]
     job.generated += job.plog.append(rows)
     job.stage_seconds["score"] += time.perf_counter() - t0
 

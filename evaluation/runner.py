@@ -28,7 +28,7 @@ from evaluation.offline import aggregate_modes
 from evaluation.pipeline import Job, run_pipeline
 from evaluation.predictions import PredictionLog
 from evaluation.records import BenchmarkRecord, check_unique_ids, records_digest
-from evaluation.stages import PromptedRecord, prepare_prompts, score_response, template_info
+from evaluation.stages import PromptedRecord, prepare_prompts, score_many, template_info
 from training.engines.base import GenerationEngine, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -247,6 +247,8 @@ def summarize(
     }
     recs: dict[str, list[BenchmarkRecord]] = {m: [] for m in modes}
     scores: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    judge = getattr(adapter, "judge", None)
+    valid: list[tuple[PromptedRecord, str, dict[str, Any]]] = []  # (item, response, usable stored scores)
     for it in items:
         row = plog.rows.get(it.record.id)
         if row is None or row.get("key") != it.key:
@@ -256,10 +258,16 @@ def summarize(
         if not response.strip():
             counts["empty_response"] += 1
         stored = (row.get("scores") or {}) if row.get("score_key") == it.score_key else {}
+        usable = {
+            m: s
+            for m, s in stored.items()
+            if m in modes and "error" not in s and not (s.get("judge_needed") and judge is not None)
+        }
+        valid.append((it, response, usable))
+    _rescore(adapter, valid, modes)
+    for it, _, usable in valid:
         for m in modes:
-            s = stored.get(m)
-            if s is None or "error" in s or (s.get("judge_needed") and getattr(adapter, "judge", None)):
-                s = score_response(adapter, it.record, response, [m])[m]
+            s = usable[m]
             if "error" in s:
                 counts["scoring_failed"][m] += 1
                 continue
@@ -275,3 +283,19 @@ def summarize(
         aggregates=aggregates,
         counts=counts,
     )
+
+
+def _rescore(
+    adapter: BenchmarkAdapter, valid: list[tuple[PromptedRecord, str, dict[str, Any]]], modes: Sequence[str]
+) -> None:
+    """Fill in, in place, the modes each row has no usable stored score for (records missing the same modes
+    are scored together: with a judge, concurrently)."""
+    groups: dict[tuple[str, ...], list[tuple[PromptedRecord, str, dict[str, Any]]]] = {}
+    for entry in valid:
+        missing = tuple(m for m in modes if m not in entry[2])
+        if missing:
+            groups.setdefault(missing, []).append(entry)
+    for missing, entries in groups.items():
+        fresh = score_many(adapter, [(it.record, response) for it, response, _ in entries], missing)
+        for (_, _, usable), new in zip(entries, fresh, strict=True):
+            usable.update(new)

@@ -3,7 +3,8 @@
 1. ``build_media`` (per chunk of records: cache lookup, or decode and fill the cache in worker
    processes) and ``load_media`` (per batch: read the frames);
 2. ``generate_batch``: the engine call (accelerator bound);
-3. ``score_response`` + ``prediction_row``: scoring in every mode and the row appended to the log.
+3. ``score_response`` / ``score_many`` + ``prediction_row``: scoring in every mode (judge-graded records of a
+   batch concurrently) and the row appended to the log.
 
 ``prepare_prompts`` renders every prompt up front (cheap) and gives each record two keys: ``key``
 binds a response to what the model saw (prompt text and media file names; not the media folder, so
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,6 +170,30 @@ def score_response(
             log.exception("scoring %s in %s mode failed", record.id, mode)
             scores[mode] = {"error": f"{type(e).__name__}: {e}"}
     return scores
+
+
+#: records scored at once when the adapter grades with a judge whose config does not say (``max_concurrency``)
+JUDGE_CONCURRENCY = 8
+
+
+def score_many(
+    adapter: BenchmarkAdapter, pairs: Sequence[tuple[BenchmarkRecord, str]], modes: Sequence[str]
+) -> list[dict[str, dict[str, Any]]]:
+    """``score_response`` of each ``(record, response)``, in order. With a judge on the adapter, records are
+    scored in threads (at most the judge's ``max_concurrency``), so a batch's judge requests are in flight
+    together instead of one after another; the judge client is thread-safe and caches by request, and the
+    scores do not depend on the order they finish in. Without a judge scoring is local CPU work: in order."""
+    judge = getattr(adapter, "judge", None)
+    workers = min(len(pairs), _judge_concurrency(judge)) if judge is not None else 1
+    if workers <= 1:
+        return [score_response(adapter, rec, response, modes) for rec, response in pairs]
+    with ThreadPoolExecutor(workers, thread_name_prefix="eval-score") as pool:
+        return list(pool.map(lambda pair: score_response(adapter, pair[0], pair[1], modes), pairs))
+
+
+def _judge_concurrency(judge: Any) -> int:
+    config = getattr(judge, "config", None)
+    return max(1, int(getattr(config, "max_concurrency", JUDGE_CONCURRENCY)))
 
 
 def prediction_row(item: PromptedRecord, completion: Completion, scores: dict[str, Any]) -> dict[str, Any]:
