@@ -128,16 +128,17 @@ class BenchmarksResource(dg.ConfigurableResource):
 
 
 class EngineResource(dg.ConfigurableResource):
-    """The generation engine evaluations use: ``hf`` (transformers; CPU or GPU) or ``vllm`` (GPU)."""
+    """The generation engine evaluations use: ``hf`` (transformers; CPU or GPU) or ``vllm`` (GPU: vLLM's
+    asynchronous engine, continuous batching across the pipeline's batches)."""
 
     kind: Literal["hf", "vllm"] = "hf"
     batch_size: int = 8
 
     def load(self, path: str):
         if self.kind == "vllm":
-            from training.engines.vllm import VLLMEngine
+            from training.engines.vllm_async import VLLMAsyncEngine
 
-            return VLLMEngine(path, enable_chunked_prefill=True)
+            return VLLMAsyncEngine(path)
         if self.kind != "hf":
             raise ValueError(f"engine.kind={self.kind!r}: use 'hf' or 'vllm'")
         from training.engines.hf import HFEngine

@@ -4,8 +4,8 @@
 
     IO thread           batches of records: cache lookup, or decode (in ``media_workers`` killable processes)
        │                and fill the cache, then read the frames            ─► queue (≤ queue_size batches)
-    generation thread   one ``engine.generate`` per batch                   ─► queue (≤ queue_size batches)
-    scoring thread      every mode's score, one fsynced append per batch to that benchmark's prediction log
+    generation thread   one ``engine.generate`` per batch, or ``engine.submit``  ─► queue (≤ queue_size batches)
+    scoring thread      (waits for a submitted batch) every mode's score, one fsynced append per batch
 
 While the engine generates batch k, the IO thread decodes batches k+1.. and the scoring thread writes k-1, so
 neither decoding nor scoring ever waits for a batch boundary of the others; the queues bound the frames held in
@@ -13,6 +13,13 @@ memory to about ``2·queue_size + 2`` batches. Batches are formed in record orde
 other, whatever finishes first: the same records always meet the engine in the same batches, so greedy results
 do not depend on timing. Several benchmarks share one engine and one pipeline; each has its own media settings
 (``Job.spec``), adapter and prediction log.
+
+An asynchronous engine (one with ``submit(requests, sampling) -> Future``, e.g. ``VLLMAsyncEngine`` over vLLM's
+``AsyncLLM``) is handed each batch without waiting, so it holds the requests of up to ``queue_size + 2`` batches
+at once and fills its running batch across batch boundaries (continuous batching); the scoring thread waits for
+each batch in order. There the engine, not the pipeline, decides which requests run together, so greedy outputs
+can differ at the level of numerical noise between runs, as in any vLLM serving. Other engines are called
+synchronously, one batch at a time.
 
 A record whose media is missing or undecodable, or whose generation fails, is recorded in its job and never
 waited on. An exception outside those per-record failures (a broken engine, a full disk) stops all three
@@ -41,6 +48,7 @@ from evaluation.stages import (
     load_media,
     prediction_row,
     score_many,
+    submit_batch,
 )
 from training.engines.base import GenerationEngine, SamplingParams
 
@@ -75,6 +83,10 @@ class Batch:
     ready: list[tuple[PromptedRecord, list]]  # (item, media) of the records whose media loaded
     size: int  # records in the batch, failed ones included (for progress)
     done: list = field(default_factory=list)  # (item, completion) after generation
+    #: with an asynchronous engine: waits for the batch's completions (``stages.submit_batch``), and when
+    #: the batch was handed over
+    pending: Callable[[], tuple[list, list]] | None = None
+    submitted_at: float = 0.0
 
 
 class _Stopped(Exception):
@@ -151,7 +163,28 @@ def _media(job: Job, items: list[PromptedRecord], cache: Any, pools: _DecodePool
 def _generate(batch: Batch, engine: GenerationEngine, sampling: SamplingParams) -> Batch:
     """Stage 2: one engine call; a failing request is isolated and recorded, the rest go on."""
     t0 = time.perf_counter()
-    batch.done, failed = generate_batch(engine, batch.ready, sampling)
+    done, failed = generate_batch(engine, batch.ready, sampling)
+    return _generated(batch, done, failed, t0)
+
+
+def _submit(batch: Batch, engine: Any, sampling: SamplingParams) -> Batch:
+    """Stage 2 with an asynchronous engine (one with ``submit``): hand the batch over and go on, so the engine
+    holds the requests of the next batches while it finishes this one (no stall at a batch boundary)."""
+    batch.submitted_at = time.perf_counter()
+    batch.pending = submit_batch(engine, batch.ready, sampling)
+    return batch
+
+
+def _collect(batch: Batch) -> Batch:
+    """Wait for a submitted batch; its generate seconds run from hand-over to completion (they overlap the
+    next batches' in the engine)."""
+    done, failed = batch.pending()
+    batch.pending = None
+    return _generated(batch, done, failed, batch.submitted_at)
+
+
+def _generated(batch: Batch, done: list, failed: list[dict[str, str]], t0: float) -> Batch:
+    batch.done = done
     for f in failed:
         log.warning("%s: generation failed for %s: %s", batch.job.adapter.name, f["id"], f["reason"])
     batch.job.generation_failures += failed
@@ -239,14 +272,16 @@ def _run_overlapped(
             put(to_generate, _media(job, items, cache, pools))
         put(to_generate, _END)
 
+    stage_two = _submit if callable(getattr(engine, "submit", None)) else _generate
+
     def generation_stage() -> None:
         while (batch := get(to_generate)) is not _END:
-            put(to_score, _generate(batch, engine, sampling))
+            put(to_score, stage_two(batch, engine, sampling))
         put(to_score, _END)
 
     def scoring_stage() -> None:
         while (batch := get(to_score)) is not _END:
-            _score(batch)
+            _score(_collect(batch) if batch.pending is not None else batch)
             meter.add(batch.size, jobs)
 
     def guarded(stage: Callable[[], None]) -> Callable[[], None]:

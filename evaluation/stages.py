@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,17 +127,58 @@ def generate_batch(
 ) -> tuple[list[tuple[PromptedRecord, Completion]], list[dict[str, str]]]:
     """One ``engine.generate`` call for the batch; if it raises, retry one request at a time so a
     single bad request is reported as ``{"id", "reason"}`` instead of failing the batch."""
-    requests = [GenerationRequest(request_id=it.record.id, prompt=it.prompt, media=m) for it, m in ready]
+    requests = _requests(ready)
     if not requests:
         return [], []
     try:
         outs = engine.generate(requests, sampling)
-        _check_outputs(outs, len(requests))
-        return [(it, out[0]) for (it, _), out in zip(ready, outs)], []
     except Exception as e:  # isolate the bad request(s) below instead of losing the batch
         log.exception("generation failed for a batch of %d", len(requests))
-        if len(requests) == 1:
-            return [], [{"id": ready[0][0].record.id, "reason": f"{type(e).__name__}: {e}"}]
+        return _isolate(engine, ready, requests, sampling, e)
+    return _completed(engine, ready, requests, sampling, outs)
+
+
+def submit_batch(
+    engine: Any,
+    ready: Sequence[tuple[PromptedRecord, list[CachedMedia]]],
+    sampling: SamplingParams,
+) -> Callable[[], tuple[list[tuple[PromptedRecord, Completion]], list[dict[str, str]]]]:
+    """Hand the batch to an engine that generates asynchronously (``engine.submit(requests, sampling)`` returns
+    a ``concurrent.futures.Future`` of what ``generate`` returns) and return a function that waits for it and
+    gives what ``generate_batch`` would, with the same isolation of a failing request."""
+    requests = _requests(ready)
+    if not requests:
+        return lambda: ([], [])
+    future = engine.submit(requests, sampling)
+
+    def finish() -> tuple[list[tuple[PromptedRecord, Completion]], list[dict[str, str]]]:
+        try:
+            outs = future.result()
+        except Exception as e:  # isolate the bad request(s), one synchronous call each
+            log.exception("generation failed for a batch of %d", len(requests))
+            return _isolate(engine, ready, requests, sampling, e)
+        return _completed(engine, ready, requests, sampling, outs)
+
+    return finish
+
+
+def _requests(ready: Sequence[tuple[PromptedRecord, list[CachedMedia]]]) -> list[GenerationRequest]:
+    return [GenerationRequest(request_id=it.record.id, prompt=it.prompt, media=m) for it, m in ready]
+
+
+def _completed(engine, ready, requests, sampling, outs):
+    try:
+        _check_outputs(outs, len(requests))
+    except Exception as e:  # a result of the wrong shape: retried request by request
+        log.exception("generation returned a malformed result for a batch of %d", len(requests))
+        return _isolate(engine, ready, requests, sampling, e)
+    return [(it, out[0]) for (it, _), out in zip(ready, outs)], []
+
+
+def _isolate(engine, ready, requests, sampling, error: Exception):
+    """The batch call failed with ``error``: retry one request at a time; only the failing ones are lost."""
+    if len(requests) == 1:
+        return [], [{"id": ready[0][0].record.id, "reason": f"{type(error).__name__}: {error}"}]
     done: list[tuple[PromptedRecord, Completion]] = []
     failures: list[dict[str, str]] = []
     for (it, _), req in zip(ready, requests):

@@ -148,9 +148,9 @@ def _specs(args: argparse.Namespace, names: list[str], factor: int) -> dict[str,
 
 def _engine(args: argparse.Namespace):
     if args.engine == "vllm":
-        from training.engines.vllm import VLLMEngine
+        from training.engines.vllm_async import VLLMAsyncEngine
 
-        return VLLMEngine(args.model, enable_chunked_prefill=True)
+        return VLLMAsyncEngine(args.model)
     from training.engines.hf import HFEngine
 
     return HFEngine.from_pretrained(args.model, batch_size=args.batch_size)

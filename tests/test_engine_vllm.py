@@ -114,6 +114,34 @@ def test_vllm_generates_and_takes_the_trainers_weights(tiny_models, monkeypatch)
     assert engine.generate([req], greedy)[0][0].token_ids == hf.generate([req], greedy)[0][0].token_ids
 
 
+@pytest.mark.gpu
+def test_the_async_engine_matches_the_offline_one_and_takes_batches_without_waiting(tiny_models):
+    """VLLMAsyncEngine (AsyncLLM): greedy output equals the offline engine's for the same request, ``submit``
+    returns before generation ends, and futures of two submissions both complete."""
+    pytest.importorskip("vllm")
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from training.engines.vllm import VLLMEngine
+    from training.engines.vllm_async import VLLMAsyncEngine
+
+    path = tiny_models["qwen2_5_vl"]
+    options = {"enforce_eager": True, "gpu_memory_utilization": 0.2, "dtype": "float32"}
+    engine = VLLMAsyncEngine(path, **options)
+    try:
+        proc = engine.processor
+        reqs = [GenerationRequest(f"r{i}", f"What happens {i}?", [_video(proc.video.factor)]) for i in range(3)]
+        greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=16)
+        first, second = engine.submit(reqs[:2], greedy), engine.submit(reqs[2:], greedy)
+        outs = first.result(timeout=300) + second.result(timeout=300)
+        assert len(outs) == 3 and all(len(o) == 1 and o[0].token_ids for o in outs)
+        assert engine.generate(reqs[:1], SamplingParams(n=2, temperature=1.0, max_new_tokens=8, seed=0))[0][1]
+    finally:
+        engine.close()
+    offline = VLLMEngine(path, **options)
+    assert [o[0].token_ids for o in offline.generate(reqs, greedy)] == [o[0].token_ids for o in outs]
+
+
 def test_engine_setting_is_checked_at_load():
     import importlib.util
 

@@ -8,6 +8,7 @@ tests (canned responses per request id; it records every call).
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
@@ -188,3 +189,64 @@ def test_decode_workers_start_once_per_media_spec_for_the_whole_run(bench, monke
     assert [p.spec for p in pools] == [SPEC, small]
     assert [len(p.workers_started) for p in pools] == [1, 1]
     assert not any(w.is_alive() for p in pools for w in p.workers_started)
+
+
+class _ContinuousEngine(CannedEngine):
+    """Stands in for vLLM's AsyncLLM (which cannot run here): ``submit`` takes a batch's requests at once and
+    finishes them later, a batch only once the next one has arrived (or nothing more comes for a moment), as a
+    continuous-batching scheduler keeps its running batch full across batch boundaries."""
+
+    def __init__(self, responses, fail_ids=()):
+        super().__init__(responses, fail_ids)
+        self.pending: list[tuple[list, object]] = []
+        self.in_flight_peak = 0
+        self.lock = threading.Condition()
+        self.worker = threading.Thread(target=self._run, daemon=True)
+        self.closed = False
+        self.worker.start()
+
+    def submit(self, requests, params):
+        future = Future()
+        with self.lock:
+            self.pending.append((requests, params, future))
+            self.in_flight_peak = max(self.in_flight_peak, len(self.pending))
+            self.lock.notify()
+        return future
+
+    def _run(self):
+        while not self.closed:
+            with self.lock:
+                self.lock.wait_for(lambda: len(self.pending) >= 2 or self.closed, timeout=0.3)
+                if not self.pending:
+                    continue
+                requests, params, future = self.pending.pop(0)
+            try:
+                future.set_result(self.generate(requests, params))
+            except Exception as e:  # noqa: BLE001 - handed to the caller through the future
+                future.set_exception(e)
+
+    def close(self):
+        self.closed = True
+
+
+def test_an_asynchronous_engine_gets_the_next_batch_before_it_finishes_this_one(bench):
+    """With ``submit`` the generation stage hands batches over without waiting: the engine holds requests of
+    two batches at once (a synchronous engine only ever sees one), and the predictions, aggregates and the
+    isolation of a failing request are those of the synchronous run."""
+    recs = bench["records"]
+    results, engines = {}, {}
+    for name, engine in (
+        ("async", _ContinuousEngine(bench["responses"], fail_ids=(recs[4].id,))),
+        ("sync", CannedEngine(bench["responses"], fail_ids=(recs[4].id,))),
+    ):
+        engines[name] = engine
+        results[name] = run_benchmark(
+            engine, "charades_sta", recs, MediaCache(bench["tmp"] / f"cache-{name}"), SPEC,
+            bench["tmp"] / f"run-{name}", model_id="m", batch_size=2,
+        )  # fmt: skip
+        engine.close()
+    assert engines["async"].in_flight_peak >= 2
+    assert _rows(bench["tmp"] / "run-async") == _rows(bench["tmp"] / "run-sync")
+    assert results["async"].aggregates == results["sync"].aggregates
+    assert [f["id"] for f in results["async"].generation_failures] == [recs[4].id]
+    assert results["async"].counts["scored"] == 5 and results["async"].stage_seconds["generate"] > 0

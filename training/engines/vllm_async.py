@@ -1,0 +1,96 @@
+"""Generation with vLLM's asynchronous engine (``AsyncLLM``) on GPU: requests are added as they come and the
+engine's scheduler keeps its running batch full (continuous batching, chunked prefill), whatever batches the
+caller formed.
+
+Besides the ``GenerationEngine`` interface (``generate`` blocks until a list of requests is done), the engine
+has ``submit(requests, params) -> concurrent.futures.Future`` of the same result: the evaluation pipeline hands
+each batch over without waiting (``evaluation.pipeline``), so requests of the next batches are scheduled while
+the current batch's longest responses finish. Requests and sampling settings are translated exactly as for the
+offline engine (``training.engines.vllm``: ``vllm_prompt``, ``vllm_sampling_kwargs``, ``to_completion``); only
+the final output of each request is kept (``RequestOutputKind.FINAL_ONLY``).
+
+``AsyncLLM`` runs its engine core in a separate process and its output handler on an asyncio loop; here that
+loop runs in a daemon thread owned by the engine, so callers stay synchronous. It has no ``sync_weights``: the
+trainer's rollouts use ``VLLMEngine`` in-process; an evaluation loads each checkpoint into a new engine.
+
+Written against vLLM's ``vllm/v1/engine/async_llm.py`` (``AsyncLLM.from_engine_args``, the ``generate``
+async generator of ``RequestOutput``, ``shutdown``) and, like the offline engine, run only where vLLM imports
+and CUDA exists (``tests/test_engine_vllm.py``, marked ``gpu``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from training.engines.base import Completion, GenerationRequest, SamplingParams
+from training.engines.vllm import to_completion, vllm_prompt, vllm_sampling_kwargs
+from training.models.processor import QwenVLProcessor
+
+
+class VLLMAsyncEngine:
+    """vLLM ``AsyncLLM`` over cached media. ``engine_kwargs`` go to ``AsyncEngineArgs`` (chunked prefill on,
+    ``limit_mm_per_prompt`` and ``seed`` defaulted as in ``VLLMEngine``)."""
+
+    def __init__(self, model_path, processor: QwenVLProcessor | None = None, **engine_kwargs: Any):
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        self.processor = processor or QwenVLProcessor(model_path)
+        options = {
+            "limit_mm_per_prompt": {"image": 4, "video": 2},
+            "seed": 0,
+            "enable_chunked_prefill": True,
+        } | engine_kwargs
+        args = AsyncEngineArgs(model=str(model_path), **options)
+        self._ids = itertools.count()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="vllm-async-loop", daemon=True)
+        self._thread.start()
+
+        async def build() -> Any:  # created on the loop it will run on
+            return AsyncLLM.from_engine_args(args)
+
+        self.engine = asyncio.run_coroutine_threadsafe(build(), self._loop).result()
+
+    def submit(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Future:
+        """Add every request to the engine now; the future gives, per request in order, ``params.n``
+        completions (or the first request's exception)."""
+        from vllm import SamplingParams as VSampling
+        from vllm.sampling_params import RequestOutputKind
+
+        sampling = VSampling(
+            **vllm_sampling_kwargs(params, self.processor), output_kind=RequestOutputKind.FINAL_ONLY
+        )
+        prompts = [vllm_prompt(self.processor, r) for r in requests]
+        ids = [f"{r.request_id}#{next(self._ids)}" for r in requests]  # unique while in flight
+        return asyncio.run_coroutine_threadsafe(self._all(prompts, ids, sampling), self._loop)
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[list[Completion]]:
+        return self.submit(requests, params).result()
+
+    async def _all(self, prompts: list[dict], ids: list[str], sampling) -> list[list[Completion]]:
+        return list(await asyncio.gather(*(self._one(p, i, sampling) for p, i in zip(prompts, ids))))
+
+    async def _one(self, prompt: dict, request_id: str, sampling) -> list[Completion]:
+        final = None
+        async for output in self.engine.generate(prompt, sampling, request_id):
+            final = output
+        if final is None:
+            raise RuntimeError(f"vLLM returned no output for request {request_id}")
+        eos = list(self.processor.eos_token_ids)
+        return [to_completion(o, eos) for o in final.outputs]
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.shutdown()
+            self.engine = None
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
