@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation import metrics
+from evaluation.benchmarks.choice import numbered_id
 from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode, register_benchmark
 from evaluation.official.tvg import extract_time
 from evaluation.records import BenchmarkRecord
@@ -131,8 +132,7 @@ class CharadesSTA(BenchmarkAdapter):
                 raise ValueError(f"{where}: empty sentence after '##'")
             # Content-based id, stable under subsetting or reordering of the file; repeats get ~2, ~3.
             base = f"{vid}@{s_txt}-{e_txt}#{hashlib.sha1(sentence.encode()).hexdigest()[:8]}"
-            seen[base] = seen.get(base, 0) + 1
-            rid = base if seen[base] == 1 else f"{base}~{seen[base]}"
+            rid = numbered_id(base, seen)
             video = os.path.join(root, f"{vid}.mp4")
             records.append(
                 self._record(

@@ -169,3 +169,10 @@ def percent(x: float | None) -> float | None:
 def content_id(*parts: Any) -> str:
     """A stable id from record content (for formats without ids): 12 hex chars of sha1."""
     return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:12]
+
+
+def numbered_id(base: str, seen: dict[str, int]) -> str:
+    """``base`` the first time it is seen, then ``base~2``, ``base~3`` ... (exact repeats in one file keep
+    distinct, stable ids); ``seen`` counts the bases of the file so far."""
+    seen[base] = seen.get(base, 0) + 1
+    return base if seen[base] == 1 else f"{base}~{seen[base]}"

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation import metrics
-from evaluation.benchmarks.choice import ChoiceAdapter, content_id, percent
+from evaluation.benchmarks.choice import ChoiceAdapter, content_id, numbered_id, percent
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import as_row_list, choice_letter, lettered_options, media_path
 from evaluation.official.easyvideor1 import extract_answer
@@ -99,7 +99,7 @@ class LiveSportsQA(ChoiceAdapter):
                 f"nor LiveCC's LiveSports-3K QA input (objects with {', '.join(LIVECC_FIELDS)})"
             )
         qid_counts = Counter(str(r["question_id"]) for r in rows if r.get("question_id") is not None)
-        records, seen = [], Counter()
+        records, seen = [], {}
         for i, row in enumerate(rows):
             where = f"{path}: record {i} (question_id={row.get('question_id')!r})"
             missing = [k for k in LIVECC_FIELDS if row.get(k) is None]
@@ -120,8 +120,7 @@ class LiveSportsQA(ChoiceAdapter):
                 rid = str(qid)
             else:  # no id, or one the file repeats: a content id, ~2, ~3 for exact repeats
                 base = content_id(video, start, end, row["question"], *options)
-                seen[base] += 1
-                rid = base if seen[base] == 1 else f"{base}~{seen[base]}"
+                rid = numbered_id(base, seen)
             records.append(
                 self.make_record(
                     rid,

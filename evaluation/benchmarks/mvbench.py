@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter, content_id
+from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter, content_id, numbered_id
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import as_row_list, media_path
 from evaluation.official.mvbench import check_ans, ground_truth, matching_letters
@@ -126,8 +126,7 @@ class MVBench(ChoiceAdapter):
             base = f"{task}:" + content_id(
                 row["video"], row["question"], texts, answer, row.get("start"), row.get("end")
             )
-            seen[base] = seen.get(base, 0) + 1
-            rid = base if seen[base] == 1 else f"{base}~{seen[base]}"
+            rid = numbered_id(base, seen)
             options = [f"{chr(65 + k)}. {t}" for k, t in enumerate(texts)]
             letter = chr(65 + hits[-1])  # the official qa_template keeps the last equal candidate
             records.append(

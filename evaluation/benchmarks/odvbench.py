@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation import metrics
-from evaluation.benchmarks.choice import ChoiceAdapter, content_id, percent
+from evaluation.benchmarks.choice import ChoiceAdapter, content_id, numbered_id, percent
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import as_row_list, media_path
 from evaluation.official import odvbench
@@ -66,8 +66,7 @@ class ODVBench(ChoiceAdapter):
                 base = content_id(
                     row["video"], row["question"], *candidates, row.get("start"), row.get("end")
                 )
-                seen[base] = seen.get(base, 0) + 1
-                rid = base if seen[base] == 1 else f"{base}~{seen[base]}"
+                rid = numbered_id(base, seen)
             categories = {"task": str(row["task"]), "subtask": str(row["subtask"])}
             if row.get("subsubtask") is not None:
                 categories["subsubtask"] = str(row["subsubtask"])

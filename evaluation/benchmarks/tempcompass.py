@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation import metrics
-from evaluation.benchmarks.choice import TEMPLATES, ChoiceAdapter, content_id, percent
+from evaluation.benchmarks.choice import TEMPLATES, ChoiceAdapter, content_id, numbered_id, percent
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import media_path, read_rows
 from evaluation.official import tempcompass as official
@@ -113,13 +113,12 @@ class TempCompass(ChoiceAdapter):
             categories = {"format": fmt, "dimension": dim}
             if meta is not None:
                 categories["fine_dimension"] = _fine_dimension(meta, vid, dim, where)
-            base = f"{fmt}:{vid}:{dim}:{content_id(question, answer)}"
-            seen[base] = seen.get(base, 0) + 1
+            rid = numbered_id(f"{fmt}:{vid}:{dim}:{content_id(question, answer)}", seen)
             extra.update(question=question, gt=answer, video_id=vid, source_format="official")
             extra["official_prompt"] = question + official.ANSWER_PROMPTS[fmt]
             records.append(
                 self.make_record(
-                    base if seen[base] == 1 else f"{base}~{seen[base]}",
+                    rid,
                     problem_type=PROBLEM_TYPES[fmt],
                     media=[media_path(root, f"{vid}.mp4")],
                     categories=categories,
