@@ -130,12 +130,7 @@ def generate_batch(
     requests = _requests(ready)
     if not requests:
         return [], []
-    try:
-        outs = engine.generate(requests, sampling)
-    except Exception as e:  # isolate the bad request(s) below instead of losing the batch
-        log.exception("generation failed for a batch of %d", len(requests))
-        return _isolate(engine, ready, requests, sampling, e)
-    return _completed(engine, ready, requests, sampling, outs)
+    return _finish(engine, ready, requests, sampling, lambda: engine.generate(requests, sampling))
 
 
 def submit_batch(
@@ -150,27 +145,21 @@ def submit_batch(
     if not requests:
         return lambda: ([], [])
     future = engine.submit(requests, sampling)
-
-    def finish() -> tuple[list[tuple[PromptedRecord, Completion]], list[dict[str, str]]]:
-        try:
-            outs = future.result()
-        except Exception as e:  # isolate the bad request(s), one synchronous call each
-            log.exception("generation failed for a batch of %d", len(requests))
-            return _isolate(engine, ready, requests, sampling, e)
-        return _completed(engine, ready, requests, sampling, outs)
-
-    return finish
+    return lambda: _finish(engine, ready, requests, sampling, future.result)
 
 
 def _requests(ready: Sequence[tuple[PromptedRecord, list[CachedMedia]]]) -> list[GenerationRequest]:
     return [GenerationRequest(request_id=it.record.id, prompt=it.prompt, media=m) for it, m in ready]
 
 
-def _completed(engine, ready, requests, sampling, outs):
+def _finish(engine, ready, requests, sampling, outputs: Callable[[], Any]):
+    """The batch's completions from ``outputs()``; if it raises or returns a result of the wrong shape, the
+    requests are retried one at a time (``_isolate``)."""
     try:
+        outs = outputs()
         _check_outputs(outs, len(requests))
-    except Exception as e:  # a result of the wrong shape: retried request by request
-        log.exception("generation returned a malformed result for a batch of %d", len(requests))
+    except Exception as e:  # isolate the bad request(s) below instead of losing the batch
+        log.exception("generation failed for a batch of %d", len(requests))
         return _isolate(engine, ready, requests, sampling, e)
     return [(it, out[0]) for (it, _), out in zip(ready, outs)], []
 
