@@ -1,11 +1,23 @@
 # The two commands of the README. Each creates .venv at the repo root when it is missing.
 VENV := .venv
 STAMP := $(VENV)/.installed
+# The vLLM environment (vLLM's CPU build beside the project), apart so the main .venv stays CUDA-free.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: demo test test-slow setup ui clean
+.PHONY: demo test test-slow setup ui clean setup-vllm test-vllm
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
+
+$(VLLM_STAMP): pyproject.toml scripts/setup_vllm.sh scripts/vllm_env/torchvision_cpu_shim.py
+	bash scripts/setup_vllm.sh
+
+setup-vllm: $(VLLM_STAMP)
+
+# vLLM engines against the HF engine and the trainer, and the tests that need torchvision.
+test-vllm: $(VLLM_STAMP)
+	REELRL_REQUIRE_VLLM=1 $(VLLM_VENV)/bin/python -m pytest -q -m "vllm or torchvision"
 
 setup: $(STAMP)
 
