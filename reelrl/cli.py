@@ -24,7 +24,7 @@ def _demo(args) -> int:
 def _tiny(args) -> int:
     from reelrl.tiny_models import build_tiny_model
 
-    print(build_tiny_model(args.family, args.out, seed=args.seed))
+    print(build_tiny_model(args.family, args.out, seed=args.seed, size=args.size))
     return 0
 
 
@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--family", default="qwen2_5_vl", choices=["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
     t.add_argument("--out", required=True)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--size",
+        default="tiny",
+        choices=["tiny", "small"],
+        help="tiny: head_dim 16 (CPU tests, demo); small: head_dim 64, the smallest vLLM's CPU attention runs",
+    )
     t.set_defaults(func=_tiny)
 
     g = sub.add_parser("demo-data", help="write the synthetic video/image dataset with known answers")

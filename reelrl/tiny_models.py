@@ -77,8 +77,37 @@ DEFAULT_CORPUS = (
     '{"time": [0.0, 4.0], "boxes": {}} [1, 2, 3] {"a": 1}',
 )
 
-TEXT_HIDDEN, TEXT_LAYERS, TEXT_HEADS, TEXT_KV_HEADS, TEXT_INTERMEDIATE = 64, 2, 4, 2, 128
-HEAD_DIM = TEXT_HIDDEN // TEXT_HEADS  # 16, so M-RoPE sections sum to 8
+
+@dataclass(frozen=True)
+class TextSize:
+    """The language model's width. Depth (2 layers), heads (4 query, 2 key/value) and the vision tower are
+    the same in every size; only the head dimension changes, and the M-RoPE sections scale with it."""
+
+    hidden: int
+    intermediate: int
+    layers: int = 2
+    heads: int = 4
+    kv_heads: int = 2
+    # std of the weight matrices (None: transformers' initialisation, std 0.02). Wider weights make a random
+    # model's greedy answers depend on its input instead of repeating one token, so engine comparisons
+    # compare something.
+    init_std: float | None = None
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    def mrope_section(self, base: list[int]) -> list[int]:
+        """``base`` is given for head_dim 16 (sections summing to 8 = head_dim / 2); scaled to this size."""
+        return [s * self.head_dim // 16 for s in base]
+
+
+# "tiny" (head_dim 16, ~200k parameters) is what the CPU tests and the demo train. "small" (head_dim 64,
+# ~1M parameters) is the smallest vLLM's CPU attention accepts: it rejects head_dim 16.
+SIZES = {
+    "tiny": TextSize(hidden=64, intermediate=128),
+    "small": TextSize(hidden=256, intermediate=512, init_std=0.1),
+}
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
@@ -101,7 +130,7 @@ class TokenIds:
 class FamilySpec:
     """What differs between families besides the config: patch size, normalisation, class names."""
 
-    build_config: Callable[[TokenIds], object]
+    build_config: Callable[[TokenIds, TextSize], object]
     model_class: str
     patch_size: int
     mean: list[float]
@@ -116,7 +145,7 @@ _FAMILIES: dict[str, FamilySpec] = {}
 def register_family(name: str, **spec):
     """Register a config builder for ``name``; a second registration of a name is an error."""
 
-    def decorator(fn: Callable[[TokenIds], object]) -> Callable[[TokenIds], object]:
+    def decorator(fn: Callable[[TokenIds, TextSize], object]) -> Callable[[TokenIds, TextSize], object]:
         if name in _FAMILIES:
             raise ValueError(f"tiny model family {name!r} is already registered")
         _FAMILIES[name] = FamilySpec(build_config=fn, **spec)
@@ -125,20 +154,20 @@ def register_family(name: str, **spec):
     return decorator
 
 
-def _text_config(ids: TokenIds, mrope_section: list[int], theta: float, **extra) -> dict:
+def _text_config(ids: TokenIds, size: TextSize, mrope_section: list[int], theta: float, **extra) -> dict:
     return {
         "vocab_size": ids.vocab_size,
-        "hidden_size": TEXT_HIDDEN,
-        "intermediate_size": TEXT_INTERMEDIATE,
-        "num_hidden_layers": TEXT_LAYERS,
-        "num_attention_heads": TEXT_HEADS,
-        "num_key_value_heads": TEXT_KV_HEADS,
+        "hidden_size": size.hidden,
+        "intermediate_size": size.intermediate,
+        "num_hidden_layers": size.layers,
+        "num_attention_heads": size.heads,
+        "num_key_value_heads": size.kv_heads,
         "max_position_embeddings": 32768,
         "rms_norm_eps": 1e-6,
         "rope_parameters": {
             "rope_type": "default",
             "rope_theta": theta,
-            "mrope_section": mrope_section,
+            "mrope_section": size.mrope_section(mrope_section),
             **extra,
         },
         "pad_token_id": ids.endoftext,
@@ -166,14 +195,14 @@ def _token_fields(ids: TokenIds) -> dict:
     processor_class="Qwen2VLProcessor",
     video_processor_type="Qwen2VLVideoProcessor",
 )
-def _qwen2_vl_config(ids: TokenIds):
+def _qwen2_vl_config(ids: TokenIds, size: TextSize):
     from transformers import Qwen2VLConfig
 
-    text = _text_config(ids, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
+    text = _text_config(ids, size, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
     vision = {
         "depth": 1,
         "embed_dim": 32,
-        "hidden_size": TEXT_HIDDEN,
+        "hidden_size": size.hidden,
         "mlp_ratio": 2,
         "num_heads": 2,
         "patch_size": 14,
@@ -192,10 +221,10 @@ def _qwen2_vl_config(ids: TokenIds):
     processor_class="Qwen2_5_VLProcessor",
     video_processor_type="Qwen2VLVideoProcessor",
 )
-def _qwen2_5_vl_config(ids: TokenIds):
+def _qwen2_5_vl_config(ids: TokenIds, size: TextSize):
     from transformers import Qwen2_5_VLConfig
 
-    text = _text_config(ids, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
+    text = _text_config(ids, size, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
     # Two blocks so both attention kinds run: block 0 windowed (window 56 px = 2x2 merged patches),
     # block 1 full attention, as in the real tower's fullatt_block_indexes.
     vision = {
@@ -203,7 +232,7 @@ def _qwen2_5_vl_config(ids: TokenIds):
         "hidden_size": 32,
         "intermediate_size": 64,
         "num_heads": 2,
-        "out_hidden_size": TEXT_HIDDEN,
+        "out_hidden_size": size.hidden,
         "patch_size": 14,
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
@@ -223,11 +252,11 @@ def _qwen2_5_vl_config(ids: TokenIds):
     processor_class="Qwen3VLProcessor",
     video_processor_type="Qwen3VLVideoProcessor",
 )
-def _qwen3_vl_config(ids: TokenIds):
+def _qwen3_vl_config(ids: TokenIds, size: TextSize):
     from transformers import Qwen3VLConfig
 
-    # Interleaved M-RoPE over 8 frequency slots: H takes slots 1,4; W takes 2,5; T the other 4.
-    text = _text_config(ids, [4, 2, 2], 5e6, mrope_interleaved=True) | {"head_dim": HEAD_DIM}
+    # Interleaved M-RoPE over head_dim/2 frequency slots (8 at head_dim 16: H takes slots 1,4; W 2,5; T the rest).
+    text = _text_config(ids, size, [4, 2, 2], 5e6, mrope_interleaved=True) | {"head_dim": size.head_dim}
     # Deepstack taps vision block 0 and adds its merger's output to the visual positions after text layer 0.
     # One tap only: a merger injecting after the last text layer (index 1 here) changes nothing a response
     # token reads (no attention follows), so it would never get a gradient and "every parameter trains" fails.
@@ -236,7 +265,7 @@ def _qwen3_vl_config(ids: TokenIds):
         "hidden_size": 32,
         "intermediate_size": 64,
         "num_heads": 2,
-        "out_hidden_size": TEXT_HIDDEN,
+        "out_hidden_size": size.hidden,
         "patch_size": 16,
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
@@ -334,15 +363,18 @@ def build_tiny_model(
     seed: int = 0,
     corpus: Iterable[str] | None = None,
     vocab_size: int = 512,
+    size: str = "tiny",
 ) -> Path:
     """Write a tiny random ``family`` checkpoint (one of ``FAMILIES``) to ``out_dir``; returns the path.
 
-    Reload with ``AutoModelForImageTextToText.from_pretrained(out_dir)`` and
-    ``AutoTokenizer.from_pretrained(out_dir)``. The same (family, seed, corpus, vocab_size) gives the
-    same weights and tokenizer.
+    ``size`` is a key of ``SIZES``: "tiny" (default) or "small" (what vLLM's CPU build can run). Reload
+    with ``AutoModelForImageTextToText.from_pretrained(out_dir)`` and ``AutoTokenizer.from_pretrained(out_dir)``.
+    The same (family, seed, corpus, vocab_size, size) gives the same weights and tokenizer.
     """
     if family not in _FAMILIES:
         raise ValueError(f"unknown tiny model family {family!r}; choose one of {sorted(_FAMILIES)}")
+    if size not in SIZES:
+        raise ValueError(f"unknown tiny model size {size!r}; choose one of {sorted(SIZES)}")
     import transformers
     from transformers import GenerationConfig
 
@@ -351,10 +383,15 @@ def build_tiny_model(
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = train_tokenizer(corpus, vocab_size)
     ids = token_ids(tokenizer)
-    config = spec.build_config(ids)
+    config = spec.build_config(ids, SIZES[size])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = getattr(transformers, spec.model_class)(config).eval()
+        if (std := SIZES[size].init_std) is not None:
+            with torch.no_grad():
+                for weight in model.parameters():
+                    if weight.dim() > 1:
+                        weight.normal_(0.0, std)
     # generate() stops at <|im_end|> (end of turn) or <|endoftext|>; vision placeholders are suppressed
     # because a generated pad token would desynchronise placeholder and feature counts when re-scored.
     model.generation_config = GenerationConfig(
