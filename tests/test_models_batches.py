@@ -28,16 +28,20 @@ FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 
 def _video(factor: int, seed: int, sample_fps: float) -> CachedMedia:
+    """Four frames sampled at ``sample_fps`` from an 8 fps source (the processor reads the rate from the
+    indices: 4 of ``total`` frames)."""
     frames = np.random.default_rng(seed).integers(0, 255, (4, 2 * factor, 2 * factor, 3), dtype=np.uint8)
+    total = round(4 * 8.0 / sample_fps)
+    indices = np.linspace(0, total - 1, 4).round().astype(int).tolist()
     return CachedMedia(
         f"v{seed}",
         f"/v{seed}.mp4",
         "video",
         frames,
         source_fps=8.0,
-        total_frames=32,
-        indices=[0, 10, 20, 31],
-        timestamps=[0, 1.25, 2.5, 3.875],
+        total_frames=total,
+        indices=indices,
+        timestamps=[i / 8.0 for i in indices],
         sample_fps=sample_fps,
     )
 

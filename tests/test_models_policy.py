@@ -83,8 +83,9 @@ def test_placeholders_equal_features(tiny_models, family):
         3 * proc.video.temporal_patch_size * proc.video.patch_size**2,
     )
     text = proc.tokenizer.decode(enc.input_ids)
-    if family == "qwen3_vl":  # one timestamped block per temporal group, no outer wrapper
-        assert text.count("<|vision_start|>") == t and "<0.6 seconds>" in text and "<3.2 seconds>" in text
+    if family == "qwen3_vl":  # one timestamped block per temporal group, inside the template's outer markers
+        assert text.count("<|vision_start|>") == t + 1 and "<|vision_start|><0.6 seconds>" in text
+        assert "<3.2 seconds>" in text and text.count("<|vision_end|><|vision_end|>") == 1
     else:
         assert text.count("<|vision_start|>") == 1
     img = proc.encode("Count the squares", [image])

@@ -44,9 +44,10 @@ def _video_batch(family: str, tokenizer, t: int = 2, h: int = 4, w: int = 4):
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     placeholder = "<|vision_start|><|video_pad|><|vision_end|>"
     assert text.count(placeholder) == 1
-    if family == "qwen3_vl":  # one timestamped group per temporal patch
+    if family == "qwen3_vl":  # one timestamped group per temporal patch, inside the outer markers
         pads = "<|video_pad|>" * (h * w // 4)
-        expanded = "".join(f"<{0.5 * (i + 1)} seconds><|vision_start|>{pads}<|vision_end|>" for i in range(t))
+        groups = "".join(f"<{0.5 * (i + 1)} seconds><|vision_start|>{pads}<|vision_end|>" for i in range(t))
+        expanded = f"<|vision_start|>{groups}<|vision_end|>"
     else:
         expanded = "<|vision_start|>" + "<|video_pad|>" * (t * h * w // 4) + "<|vision_end|>"
     input_ids = tokenizer(text.replace(placeholder, expanded), return_tensors="pt").input_ids

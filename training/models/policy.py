@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from training.models.positions import use_vllm_positions
 from training.models.processor import EncodedPrompt, QwenVLProcessor
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ def load_policy(
 ):
     """(model, processor) from a checkpoint directory, the same call a real Qwen checkpoint takes.
 
+    Qwen2/2.5-VL models compute their M-RoPE position ids with vLLM's rule (``training.models.positions``),
+    so log-probs here and in a vLLM engine use the same positions.
+
     ``lora`` wraps the model with peft adapters (only they train); ``freeze_vision_tower`` then stops the
     vision encoder and its merger from training (EasyR1's ``freeze_vision_tower``). Both default off, so
     the plain call still returns a fully trainable transformers model.
@@ -45,6 +49,7 @@ def load_policy(
 
     processor = QwenVLProcessor(path)
     model = AutoModelForImageTextToText.from_pretrained(str(path), dtype=dtype).to(device)
+    use_vllm_positions(model, processor.family)
     if lora is not None:
         from training.models.lora import apply_lora
 

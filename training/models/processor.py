@@ -2,17 +2,22 @@
 
 Why not ``AutoProcessor``: transformers' Qwen video processors need torchvision, which has no CPU build
 here, and they would resample/resize frames that the cache already sampled and resized with the exact
-qwen-vl-utils rules. This module does what those processors do with resizing and frame sampling turned
-off (``do_resize=False, do_sample_frames=False``), so ``video_grid_thw`` is the same in rollout,
-log-prob, update and evaluation:
+qwen-vl-utils rules. This module does what the official processors of the pinned transformers (5.19) do
+with resizing and frame sampling turned off (``do_resize=False, do_sample_frames=False``), so
+``video_grid_thw`` is the same in rollout, log-prob, update and evaluation, and so a vLLM engine (which
+runs the official processor) sees the same prompt ids and pixels; ``tests/test_processor_parity.py``
+checks it against the official classes:
 
-- rescale by 1/255, normalise with the checkpoint's ``image_mean``/``image_std``;
+- rescale by ``rescale_factor`` (1/255) and normalise with the checkpoint's ``image_mean``/``image_std``;
 - pad T to a multiple of ``temporal_patch_size`` by repeating the last frame (an image is one frame);
 - patchify to ``(grid_t·grid_h·grid_w, C·tp·p·p)`` in the processors' (t, h/m, w/m, m, m) order;
-- expand each ``<|image_pad|>``/``<|video_pad|>`` to ``grid_t·grid_h·grid_w / merge²`` tokens; Qwen3-VL
-  wraps every temporal group as ``<{t:.1f} seconds><|vision_start|>…<|vision_end|>`` with timestamps
-  from the sampled source indices (as ``Qwen3VLProcessor`` does);
-- Qwen2.5-VL also gets ``second_per_grid_ts = temporal_patch_size / sample_fps``.
+- replace each ``<|image_pad|>``/``<|video_pad|>`` of the template's
+  ``<|vision_start|>…<|vision_end|>`` with ``grid_t·grid_h·grid_w / merge²`` tokens; Qwen3-VL replaces a
+  video's pad with one ``<{t:.1f} seconds><|vision_start|>…<|vision_end|>`` group per temporal patch,
+  inside the template's outer markers, with timestamps from the sampled source indices;
+- Qwen2.5-VL also gets ``second_per_grid_ts = temporal_patch_size / sampled_fps``, where the sampled fps
+  comes from the video metadata (``len(indices) / total_frames · source_fps``), as the official processor
+  computes it.
 
 Settings come from the checkpoint's ``preprocessor_config.json`` / ``video_preprocessor_config.json``,
 the files a real Qwen checkpoint ships.
@@ -48,6 +53,7 @@ class VisionSettings:
     merge_size: int
     image_mean: tuple[float, float, float]
     image_std: tuple[float, float, float]
+    rescale_factor: float = 1 / 255
 
     @property
     def factor(self) -> int:
@@ -63,6 +69,7 @@ class VisionSettings:
             merge_size=int(cfg.get("merge_size", 2)),
             image_mean=tuple(float(x) for x in cfg["image_mean"]),
             image_std=tuple(float(x) for x in cfg["image_std"]),
+            rescale_factor=float(cfg.get("rescale_factor", 1 / 255)),
         )
 
 
@@ -98,9 +105,11 @@ def patchify(frames: np.ndarray, s: VisionSettings) -> tuple[torch.Tensor, list[
             f"frame size {h}x{w} is not a multiple of {s.factor} (patch {s.patch_size} x merge {s.merge_size}); "
             "the cache was built for another model family: rebuild it with this model's factor"
         )
-    x = _as_uint8_tensor(frames).permute(0, 3, 1, 2).float() / 255.0
-    mean = torch.tensor(s.image_mean).view(1, 3, 1, 1)
-    std = torch.tensor(s.image_std).view(1, 3, 1, 1)
+    # Rescale and normalise fused, in the official processors' float32 operations and order (mean and std
+    # scaled up by 1/rescale_factor, then subtract and divide), so the pixels are bit-identical to theirs.
+    x = _as_uint8_tensor(frames).permute(0, 3, 1, 2).float()
+    mean = (torch.tensor(s.image_mean) * (1.0 / s.rescale_factor)).view(1, 3, 1, 1)
+    std = (torch.tensor(s.image_std) * (1.0 / s.rescale_factor)).view(1, 3, 1, 1)
     x = (x - mean) / std
     if pad := -t % s.temporal_patch_size:
         x = torch.cat([x, x[-1:].expand(pad, -1, -1, -1)], dim=0)
@@ -111,12 +120,50 @@ def patchify(frames: np.ndarray, s: VisionSettings) -> tuple[torch.Tensor, list[
     return x.reshape(gt * gh * gw, c * tp * p * p).contiguous(), [gt, gh, gw]
 
 
-def qwen3_timestamps(indices: list[int], source_fps: float, temporal_patch_size: int) -> list[float]:
+UNKNOWN_FPS = 24.0  # what transformers' VideoMetadata and Qwen3VLProcessor assume when the source fps is unknown
+
+
+@dataclass(frozen=True)
+class VideoMetadata:
+    """What the official processors are told about a cached video (transformers' ``VideoMetadata`` fields):
+    the source fps (None when unknown), the sampled source frame indices and the source frame count. The
+    same values go to this module's processor and to vLLM, so timestamps and ``second_per_grid_ts`` agree."""
+
+    fps: float | None
+    frames_indices: list[int]
+    total_num_frames: int
+
+    @classmethod
+    def of(cls, media: CachedMedia) -> VideoMetadata:
+        fps = float(media.source_fps) if media.source_fps and media.source_fps > 0 else None
+        return cls(fps, [int(i) for i in media.indices], int(media.total_frames))
+
+    @property
+    def sampled_fps(self) -> float:
+        """``len(indices) / total · fps``, as ``transformers.video_utils.VideoMetadata.sampled_fps``."""
+        if self.fps is None:
+            return UNKNOWN_FPS
+        return len(self.frames_indices) / self.total_num_frames * self.fps
+
+    def as_dict(self) -> dict:
+        """The metadata dict vLLM's multimodal parser turns into transformers' ``VideoMetadata``."""
+        out = {
+            "fps": self.fps,
+            "frames_indices": self.frames_indices,
+            "total_num_frames": self.total_num_frames,
+            "video_backend": "reelrl-cache",
+        }
+        if self.fps is not None:
+            out["duration"] = self.total_num_frames / self.fps
+        return out
+
+
+def qwen3_timestamps(indices: list[int], source_fps: float | None, temporal_patch_size: int) -> list[float]:
     """Mean time of each temporal group of sampled frames, as ``Qwen3VLProcessor._calculate_timestamps``."""
     idx = list(indices)
     if pad := -len(idx) % temporal_patch_size:
         idx += [idx[-1]] * pad
-    fps = source_fps or 24.0  # the processor's own fallback when fps is unknown
+    fps = source_fps or UNKNOWN_FPS  # the processor's own fallback when fps is unknown
     ts = [i / fps for i in idx]
     return [(ts[i] + ts[i + temporal_patch_size - 1]) / 2 for i in range(0, len(ts), temporal_patch_size)]
 
@@ -164,11 +211,12 @@ class QwenVLProcessor:
         ]
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def _video_replacement(self, grid: list[int], m: CachedMedia) -> str:
+    def _video_replacement(self, grid: list[int], meta: VideoMetadata) -> str:
+        """What replaces a video's one ``<|video_pad|>`` (the template's outer markers stay around it)."""
         per_group = grid[1] * grid[2] // self.video.merge_size**2
         if self.family != "qwen3_vl":
             return "<|video_pad|>" * (grid[0] * per_group)
-        times = qwen3_timestamps(m.indices, m.source_fps, self.video.temporal_patch_size)
+        times = qwen3_timestamps(meta.frames_indices, meta.fps, self.video.temporal_patch_size)
         frame = "<|vision_start|>" + "<|video_pad|>" * per_group + "<|vision_end|>"
         return "".join(f"<{t:.1f} seconds>" + frame for t in times[: grid[0]])
 
@@ -184,7 +232,6 @@ class QwenVLProcessor:
         rest = text
         for m in media:
             pad = "<|image_pad|>" if m.kind == "image" else "<|video_pad|>"
-            # Qwen3-VL's per-frame wrapping replaces the template's outer vision_start/end pair.
             wrapped = f"<|vision_start|>{pad}<|vision_end|>"
             before, sep, rest = rest.partition(wrapped)
             if not sep:
@@ -197,11 +244,11 @@ class QwenVLProcessor:
                 repl = "<|vision_start|>" + pad * (grid[0] * grid[1] * grid[2] // settings.merge_size**2)
                 repl += "<|vision_end|>"
             else:
+                meta = VideoMetadata.of(m)
                 videos.append(patches)
                 out.video_grid_thw.append(grid)
-                out.second_per_grid_ts.append(settings.temporal_patch_size / (m.sample_fps or 2.0))
-                inner = self._video_replacement(grid, m)
-                repl = inner if self.family == "qwen3_vl" else f"<|vision_start|>{inner}<|vision_end|>"
+                out.second_per_grid_ts.append(settings.temporal_patch_size / meta.sampled_fps)
+                repl = f"<|vision_start|>{self._video_replacement(grid, meta)}<|vision_end|>"
             pieces += [before, repl]
         pieces.append(rest)
         out.input_ids = self.tokenizer("".join(pieces), add_special_tokens=False)["input_ids"]
