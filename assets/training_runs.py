@@ -173,14 +173,17 @@ def training_run(
         if start := trainer.resume():
             context.log.info(f"resumed {out_dir} at step {trainer.global_step} (data position {start})")
         endless = cfg.algorithm.online_filtering  # dynamic sampling draws as many batches as it needs
-        result = trainer.train(
-            lambda position: stream_batches(
-                rows, media_cache["uri"], cfg.data.rollout_batch_size, seed=cfg.data.seed,
-                shuffle=cfg.data.shuffle, start_batch=position,
-                num_batches=None if endless else max(1, cfg.trainer.total_steps - trainer.global_step),
-            ),
-            steps=cfg.trainer.total_steps,
-        )  # fmt: skip
+        try:
+            result = trainer.train(
+                lambda position: stream_batches(
+                    rows, media_cache["uri"], cfg.data.rollout_batch_size, seed=cfg.data.seed,
+                    shuffle=cfg.data.shuffle, start_batch=position,
+                    num_batches=None if endless else max(1, cfg.trainer.total_steps - trainer.global_step),
+                ),
+                steps=cfg.trainer.total_steps,
+            )  # fmt: skip
+        finally:
+            trainer.close()
     hist = result.history
     # every saved step becomes an evaluable partition (the sensor, when on, evaluates new ones)
     saved = [p for _, p in list_checkpoints(out_dir / "checkpoints")] or [result.checkpoint]

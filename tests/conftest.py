@@ -59,3 +59,37 @@ def rating_judge():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def small_models(tmp_path_factory) -> dict[str, str]:
+    """The "small" size of the tiny checkpoints (head_dim 64), the smallest vLLM's CPU attention runs."""
+    from reelrl.tiny_models import build_tiny_model
+
+    root = tmp_path_factory.mktemp("small_models")
+    return {fam: str(build_tiny_model(fam, root / fam, seed=0, size="small")) for fam in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def vllm_env():
+    """Skip without vLLM, except under ``make test-vllm`` (REELRL_REQUIRE_VLLM=1), where that is a failure."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        if os.environ.get("REELRL_REQUIRE_VLLM") == "1":
+            pytest.fail("vLLM is not importable here; run `make setup-vllm` and use .venv-vllm")
+        pytest.skip("needs vLLM: make setup-vllm, then make test-vllm")
+    # vLLM logs to stdout unless told otherwise (read when vllm is first imported); the CLI tests read stdout
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+
+
+@pytest.fixture(scope="session")
+def torchvision_env():
+    """Skip without a working torchvision (transformers' official Qwen video processors need it), except
+    under ``make test-vllm``, whose environment has it (then its absence is a failure)."""
+    try:
+        import torchvision  # noqa: F401
+    except (ImportError, RuntimeError) as err:  # PyPI torchvision beside CPU torch: a RuntimeError
+        if os.environ.get("REELRL_REQUIRE_VLLM") == "1":
+            pytest.fail(f"torchvision does not import in the vLLM environment: {err}")
+        pytest.skip(f"needs a working torchvision (make test-vllm has one): {type(err).__name__}")

@@ -1,5 +1,5 @@
-"""The vLLM engine: request and sampling translation everywhere (real processors of the tiny models), and
-generation with vLLM itself only where vLLM imports and CUDA exists (marked ``gpu``; skipped here)."""
+"""The vLLM engine's translation of requests, sampling settings and outputs (real processors of the tiny
+models), everywhere. vLLM itself runs in the ``vllm``-marked tests (``tests/test_vllm_*.py``, make test-vllm)."""
 
 from __future__ import annotations
 
@@ -49,12 +49,19 @@ def test_a_request_becomes_one_placeholder_per_media_with_the_cached_frames(tiny
         meta["fps"] == 30.0 and meta["frames_indices"] == [0, 40, 80, 119] and meta["total_num_frames"] == 120
     )
     assert meta["duration"] == 4.0
-    kwargs = prompt["mm_processor_kwargs"]
-    assert kwargs["do_resize"] is False and kwargs["do_sample_frames"] is False
-    if family == "qwen3_vl":  # timestamps come from the metadata
-        assert "fps" not in kwargs
-    else:  # second_per_grid_ts = temporal_patch_size / fps, as the trainer's processor computes it
-        assert kwargs["fps"] == 1.0
+    # Qwen3-VL's timestamps and Qwen2.5-VL's second_per_grid_ts come from the metadata alone: a per-video
+    # fps list is refused by vLLM's processor call, so none is passed
+    assert prompt["mm_processor_kwargs"] == {"do_resize": False, "do_sample_frames": False}
+
+
+def test_a_video_without_a_known_source_rate_is_described_as_the_official_processor_assumes(tiny_models):
+    proc = QwenVLProcessor(tiny_models["qwen2_5_vl"])
+    video = _video(proc.video.factor)
+    video.source_fps = 0.0
+    _, meta = vllm_prompt(proc, GenerationRequest("s", "?", [video]))["multi_modal_data"]["video"]
+    assert meta["fps"] is None and "duration" not in meta
+    enc = proc.encode("?", [video])
+    assert enc.second_per_grid_ts == [2 / 24.0]  # transformers' VideoMetadata.sampled_fps falls back to 24
 
 
 def test_a_text_only_request_has_no_media(tiny_models):
@@ -80,7 +87,9 @@ def test_completions_end_with_the_eos_they_stopped_on():
     eos = [2, 9]
 
     def out(tokens, finish, stop_reason=None):
-        return SimpleNamespace(text="x", token_ids=tokens, finish_reason=finish, stop_reason=stop_reason)
+        return SimpleNamespace(
+            text="x", token_ids=tokens, finish_reason=finish, stop_reason=stop_reason, logprobs=None
+        )
 
     assert to_completion(out([5, 6, 2], "stop"), eos).token_ids == [5, 6, 2]
     assert to_completion(out([5, 6], "stop", stop_reason=9), eos).token_ids == [5, 6, 9]
@@ -89,63 +98,22 @@ def test_completions_end_with_the_eos_they_stopped_on():
     assert length.token_ids == [5, 6] and length.finish_reason == "length"
 
 
-@pytest.mark.gpu
-def test_vllm_generates_and_takes_the_trainers_weights(tiny_models, monkeypatch):
-    pytest.importorskip("vllm")
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
-    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    from training.engines.hf import HFEngine
-    from training.engines.vllm import VLLMEngine
+def test_completions_keep_the_logprob_of_each_sampled_token():
+    def step(token, value):  # vLLM's per-position dict: token id -> Logprob (the sampled one at least)
+        return {token: SimpleNamespace(logprob=value), 99: SimpleNamespace(logprob=-9.0)}
 
-    path = tiny_models["qwen2_5_vl"]
-    engine = VLLMEngine(path, enforce_eager=True, gpu_memory_utilization=0.2, dtype="float32")
-    proc = engine.processor
-    req = GenerationRequest("v", "What happens?", [_video(proc.video.factor)])
-    (group,) = engine.generate([req], SamplingParams(n=2, temperature=1.0, max_new_tokens=8, seed=0))
-    assert len(group) == 2 and all(c.token_ids for c in group)
-    hf = HFEngine.from_pretrained(path, device="cuda")
-    with torch.no_grad():
-        for p in hf.model.parameters():
-            p.mul_(0.5)  # weights the engine has not seen
-    engine.sync_weights(hf.model)
-    greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=8)
-    assert engine.generate([req], greedy)[0][0].token_ids == hf.generate([req], greedy)[0][0].token_ids
-
-
-@pytest.mark.gpu
-def test_the_async_engine_matches_the_offline_one_and_takes_batches_without_waiting(tiny_models):
-    """VLLMAsyncEngine (AsyncLLM): greedy output equals the offline engine's for the same request, ``submit``
-    returns before generation ends, and futures of two submissions both complete."""
-    pytest.importorskip("vllm")
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
-    from training.engines.vllm import VLLMEngine
-    from training.engines.vllm_async import VLLMAsyncEngine
-
-    path = tiny_models["qwen2_5_vl"]
-    options = {"enforce_eager": True, "gpu_memory_utilization": 0.2, "dtype": "float32"}
-    engine = VLLMAsyncEngine(path, **options)
-    try:
-        proc = engine.processor
-        reqs = [GenerationRequest(f"r{i}", f"What happens {i}?", [_video(proc.video.factor)]) for i in range(3)]
-        greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=16)
-        first, second = engine.submit(reqs[:2], greedy), engine.submit(reqs[2:], greedy)
-        outs = first.result(timeout=300) + second.result(timeout=300)
-        assert len(outs) == 3 and all(len(o) == 1 and o[0].token_ids for o in outs)
-        assert engine.generate(reqs[:1], SamplingParams(n=2, temperature=1.0, max_new_tokens=8, seed=0))[0][1]
-    finally:
-        engine.close()
-    offline = VLLMEngine(path, **options)
-    assert [o[0].token_ids for o in offline.generate(reqs, greedy)] == [o[0].token_ids for o in outs]
+    output = SimpleNamespace(
+        text="x", token_ids=[5, 2], finish_reason="stop", stop_reason=None,
+        logprobs=[step(5, -0.25), step(2, -1.5)],
+    )  # fmt: skip
+    assert to_completion(output, [2]).logprobs == [-0.25, -1.5]
+    output.token_ids, output.logprobs = [5], [step(5, -0.25)]  # EOS not returned: appended, no log-prob for it
+    done = to_completion(output, [2])
+    assert done.token_ids == [5, 2] and done.logprobs is None
 
 
 def test_engine_setting_is_checked_at_load():
     import importlib.util
-
-    import torch
 
     from training.config import ConfigError, load_config
 
@@ -153,9 +121,11 @@ def test_engine_setting_is_checked_at_load():
         load_config(overrides=["worker.rollout.engine=sglang"])
     with pytest.raises(ConfigError, match="gpu_memory_utilization must be in"):
         load_config(overrides=["worker.rollout.gpu_memory_utilization=1.5"])
-    if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
-        with pytest.raises(
-            ConfigError, match="engine=vllm needs vLLM .* and a CUDA GPU; use worker.rollout.engine=hf"
-        ):
+    with pytest.raises(ConfigError, match=r"worker.rollout.dtype='fp8'; allowed"):
+        load_config(overrides=["worker.rollout.dtype=fp8"])
+    if importlib.util.find_spec("vllm") is None:
+        with pytest.raises(ConfigError, match="engine=vllm needs vLLM, which this environment lacks: .*make setup-vllm"):
             load_config(overrides=["worker.rollout.engine=vllm"])
+    else:  # vLLM's CPU build counts: no GPU needed
+        assert load_config(overrides=["worker.rollout.engine=vllm"]).worker.rollout.engine == "vllm"
     assert load_config(overrides=["worker.rollout.engine=hf"]).worker.rollout.engine == "hf"

@@ -103,6 +103,7 @@ class RolloutConfig:
     n: int = 8
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = -1  # -1: off (veRL's convention); 1 samples the most likely token at temperature 1
     max_new_tokens: int = 1024
     # mixed offline/online groups (EasyVideoR1): a sample's offline_output replaces the last of its n
     # responses, always (threshold null) or only when the online group's mean accuracy < the threshold
@@ -111,10 +112,15 @@ class RolloutConfig:
     # a failed engine call is split to isolate the failing prompts, each retried this many times; a prompt
     # that still fails is left out of the step and recorded in <run>/failed_rollouts.jsonl, never scored 0
     retries: int = 2
-    # "hf": transformers generate on the training model (CPU and GPU); "vllm": a vLLM engine (GPU, the
-    # `gpu` extra) that takes the policy's weights before every step
+    # "hf": transformers generate on the training model (CPU and GPU); "vllm": a vLLM engine in the trainer's
+    # process (the `gpu` extra, or vLLM's CPU build: `make setup-vllm`) that takes the policy's weights
+    # before every step
     engine: str = "hf"
-    gpu_memory_utilization: float = 0.5  # vllm only: the share of GPU memory vLLM may take
+    # vllm only: the share of GPU memory vLLM may take (on CPU, VLLM_CPU_KVCACHE_SPACE in GiB sizes the KV
+    # cache instead), the weights' dtype ("auto": the checkpoint's), eager mode (no torch.compile warm-up)
+    gpu_memory_utilization: float = 0.5
+    dtype: str = "auto"
+    enforce_eager: bool = False
 
 
 @dataclass
@@ -244,10 +250,12 @@ class RLConfig:
             raise ConfigError("trainer.max_try_make_batch must be >= 1")
         for problem in (
             device_problem(self.trainer.device),
-            engine_problem(ro.engine, ro.gpu_memory_utilization),
+            engine_problem(ro.engine, ro.gpu_memory_utilization, ro.dtype),
         ):
             if problem:
                 raise ConfigError(problem)
+        if ro.top_k == 0 or ro.top_k < -1:
+            raise ConfigError(f"worker.rollout.top_k must be -1 (off) or >= 1, got {ro.top_k}")
         if ro.retries < 0:
             raise ConfigError(f"worker.rollout.retries must be >= 0, got {ro.retries}")
         threshold = ro.mix_policy_accuracy_threshold

@@ -82,6 +82,7 @@ def _worker_loop(config: dict) -> None:
     per = cfg.data.rollout_batch_size // world
     batches = shard.iter_torch_batches(batch_size=per, collate_fn=CollateItems(), drop_last=False)
     result = trainer.train(batches, steps=cfg.trainer.total_steps)
+    trainer.close()
     check_ranks_agree(trainer.model)
     if rank == 0:  # Train v2 keeps reported metrics only with a checkpoint upload: a file is simpler
         last = result.history[-1] if result.history else {}

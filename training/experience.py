@@ -68,8 +68,9 @@ class ExperienceMaker:
     def _params(self, seed: int, **changes) -> SamplingParams:
         ro = self.cfg.worker.rollout
         params = SamplingParams(
-            n=ro.n, temperature=ro.temperature, top_p=ro.top_p, max_new_tokens=ro.max_new_tokens, seed=seed
-        )
+            n=ro.n, temperature=ro.temperature, top_p=ro.top_p, top_k=max(0, ro.top_k),
+            max_new_tokens=ro.max_new_tokens, seed=seed,
+        )  # fmt: skip
         return replace(params, **changes)
 
     def _score(self, items: list[TrainItem], params: SamplingParams, stage: str = "rollout") -> list[Rollout]:

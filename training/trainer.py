@@ -100,8 +100,9 @@ class RLTrainer:
             from training.engines.vllm import VLLMEngine
 
             self.engine = VLLMEngine(
-                self.model_path, self.processor, gpu_memory_utilization=rollout.gpu_memory_utilization
-            )
+                self.model_path, self.processor, gpu_memory_utilization=rollout.gpu_memory_utilization,
+                dtype=rollout.dtype, enforce_eager=rollout.enforce_eager, seed=self.cfg.trainer.seed,
+            )  # fmt: skip
         else:  # generates with the training model itself, or under FSDP2 with a full copy per rank
             generator = self.model
             if is_sharded(self.model):  # a generate loop's forward count differs by rank: no collectives
@@ -267,6 +268,12 @@ class RLTrainer:
                 **gathered,
             )  # fmt: skip
         return path
+
+    def close(self) -> None:
+        """Release the rollout engine (a vLLM engine holds its KV cache and model copy until closed)."""
+        if getattr(self, "engine", None) is not None:
+            self.engine.close()
+            self.engine = None
 
     def save(self, out_dir: str | Path) -> Path:
         """The policy alone, as a plain Hugging Face checkpoint (sharded: every rank calls, rank 0 writes)."""

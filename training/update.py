@@ -102,6 +102,26 @@ def response_tensors(
     return responses, mask, scores
 
 
+def rollout_logprob_gap(rollouts: list[Rollout], old: list[torch.Tensor], chunks: list[list[int]]) -> dict:
+    """``|engine log-prob - trainer log-prob|`` of the sampled tokens of on-policy rollouts whose engine
+    reported log-probs (vLLM), as ``rollout/logprob_diff_{mean,max}`` (veRL logs the same gap as
+    ``rollout_probs_diff``): near 0 when the engine and the trainer compute the same model on the same
+    inputs, so a rise means they drifted apart (stale weights, other positions or pixels). ``old``: the
+    trainer's log-probs per micro-batch ``chunks``."""
+    gaps = []
+    for chunk, logp in zip(chunks, old):
+        for row, j in enumerate(chunk):
+            engine = rollouts[j].completion.logprobs
+            if engine is None or rollouts[j].off_policy:
+                continue
+            mine = logp[row, : len(engine)].double().cpu()
+            gaps.append((mine - torch.tensor(engine, dtype=torch.float64)).abs())
+    if not gaps:
+        return {}
+    gap = torch.cat(gaps)
+    return {"rollout/logprob_diff_mean": [float(gap.mean())], "rollout/logprob_diff_max": [float(gap.max())]}
+
+
 class PolicyUpdater:
     """Owns the optimizer step of the policy; ``update(experience)`` returns the step's metrics."""
 
@@ -146,6 +166,8 @@ class PolicyUpdater:
         with torch.no_grad():
             old = [self._logprobs(self.model, prompts, responses, idx)[0] for idx in chunks]
             self._pad(padding, train=False)
+            if cfg.worker.rollout.temperature == 1.0:  # the engine's log-probs are at temperature 1
+                stats.update(rollout_logprob_gap(rollouts, old, chunks))
             ref = None
             if self.ref_model is not None:
                 ref = [self._logprobs(self.ref_model, prompts, responses, idx)[0] for idx in chunks]

@@ -48,11 +48,16 @@ class GenerationRequest:
 
 @dataclass
 class Completion:
-    """One generated response. ``token_ids`` excludes the prompt and includes EOS when it was emitted."""
+    """One generated response. ``token_ids`` excludes the prompt and includes EOS when it was emitted.
+
+    ``logprobs``, when the engine reports them (vLLM), is the log-probability of each token of
+    ``token_ids`` under the engine's model before any sampling setting (temperature 1, no banned tokens):
+    the trainer compares them with its own log-probs of the same tokens."""
 
     text: str
     token_ids: list[int]
     finish_reason: str  # "stop" (EOS) or "length"
+    logprobs: list[float] | None = None
 
 
 @runtime_checkable

