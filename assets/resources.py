@@ -128,17 +128,21 @@ class BenchmarksResource(dg.ConfigurableResource):
 
 
 class EngineResource(dg.ConfigurableResource):
-    """The generation engine evaluations use: ``hf`` (transformers; CPU or GPU) or ``vllm`` (GPU: vLLM's
-    asynchronous engine, continuous batching across the pipeline's batches)."""
+    """The generation engine evaluations use: ``hf`` (transformers; CPU or GPU) or ``vllm`` (vLLM's
+    asynchronous engine, continuous batching across the pipeline's batches; its GPU build, or the CPU build
+    of ``make setup-vllm``). ``vllm_options``: vLLM engine arguments as ``KEY=VALUE`` items, as the CLI's
+    ``--engine-option`` (e.g. ``dtype=float32``)."""
 
     kind: Literal["hf", "vllm"] = "hf"
     batch_size: int = 8
+    vllm_options: list[str] = []
 
     def load(self, path: str):
         if self.kind == "vllm":
+            from training.engines.vllm import parse_options
             from training.engines.vllm_async import VLLMAsyncEngine
 
-            return VLLMAsyncEngine(path)
+            return VLLMAsyncEngine(path, **parse_options(self.vllm_options))
         if self.kind != "hf":
             raise ValueError(f"engine.kind={self.kind!r}: use 'hf' or 'vllm'")
         from training.engines.hf import HFEngine

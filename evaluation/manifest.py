@@ -78,12 +78,18 @@ def code_version() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
+# What a manifest without an ``engine`` setting was made with: every run before engines were recorded used the
+# transformers engine in float32.
+LEGACY_ENGINE = {"name": "hf", "dtype": "float32"}
+
+
 def build_manifest(
     *,
     benchmark: str,
     model_id: str,
     media_spec: Any,
     model_revision: str | None = None,
+    engine: dict[str, Any] | None = None,
     adapter_options: dict[str, Any] | None = None,
     sampling: Any,
     prompt_template: str | None,
@@ -97,6 +103,8 @@ def build_manifest(
         "benchmark": benchmark,
         "model_id": model_id,
         "model_revision": model_revision,
+        # the engine and its weights' dtype move scores (bf16 vs float32); engines that do not say are None
+        "engine": engine,
         "media_spec": as_plain(media_spec),
         "sampling": as_plain(sampling),
         "seed": getattr(sampling, "seed", None),
@@ -125,6 +133,7 @@ def check_compatible(out_dir: Path, manifest: dict[str, Any]) -> None:
     except ValueError as e:
         raise ValueError(f"{path}: unreadable manifest ({e}); delete it or use a new out_dir") from e
     old_settings, new_settings = old.get("settings", {}), manifest["settings"]
+    old_settings.setdefault("engine", LEGACY_ENGINE)  # manifests written before engines were recorded
     diff = sorted(
         k for k in set(old_settings) | set(new_settings) if old_settings.get(k) != new_settings.get(k)
     )

@@ -136,7 +136,8 @@ def run_benchmarks(
     outs = [Path(j.out_dir).resolve() for j in jobs]
     if len(set(outs)) != len(outs):
         raise ValueError(f"two benchmarks of one run share an out_dir: {[str(o) for o in outs]}")
-    prepared = [_prepare(j, modes, sampling, model_id, model_revision) for j in jobs]
+    engine_settings = getattr(engine, "settings", None)
+    prepared = [_prepare(j, modes, sampling, model_id, model_revision, engine_settings) for j in jobs]
     pipeline_jobs = [p[0] for p in prepared]
     resumed = sum(p[2] for p in prepared)
     run_pipeline(
@@ -168,7 +169,12 @@ def run_benchmarks(
 
 
 def _prepare(
-    job: BenchmarkJob, modes: list[str], sampling: SamplingParams, model_id: str, model_revision: str | None
+    job: BenchmarkJob,
+    modes: list[str],
+    sampling: SamplingParams,
+    model_id: str,
+    model_revision: str | None,
+    engine_settings: dict[str, Any] | None = None,
 ) -> tuple[Job, list[PromptedRecord], int]:
     """Validate the records, write the manifest (refusing other settings in the same folder), open the
     prediction log and keep only the records without a valid prediction."""
@@ -186,6 +192,7 @@ def _prepare(
         benchmark=adapter.name,
         model_id=model_id,
         model_revision=model_revision,
+        engine=engine_settings,
         media_spec=job.spec,
         sampling=sampling,
         prompt_template=template_path,

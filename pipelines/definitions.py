@@ -5,7 +5,7 @@ Resources read their settings from the environment, so the same Definitions serv
 ``REELRL_HOME`` (artifacts), ``REELRL_CACHE_URI`` (Lance cache; any fsspec/object-store URI),
 ``REELRL_RAY_ADDRESS`` (empty: local Ray), ``REELRL_WATCH_DIRS`` (extra checkpoint folders),
 ``REELRL_BENCHMARKS`` (comma list evaluated for each new checkpoint), ``REELRL_BENCHMARK_FILES`` (a YAML
-file: ``<benchmark>: {annotations: FILE, media_root: DIR}``), ``REELRL_ENGINE`` (hf | vllm).
+file: ``<benchmark>: {annotations: FILE, media_root: DIR}``), ``REELRL_ENGINE`` (hf | vllm), ``REELRL_VLLM_OPTIONS`` (vLLM engine arguments, ``KEY=VALUE,...``).
 """
 
 import os
@@ -28,6 +28,7 @@ from assets.resources import (
 from evaluation.benchmarks.registry import list_benchmarks
 from pipelines.automation import media_cache_changes, new_checkpoints, reevaluate_latest, reevaluation_job
 from pipelines.jobs import TRAINING_ASSETS, demo_job, invalidate_cache
+from training.engines.vllm import parse_options
 
 EVAL_ASSETS = [checkpoint, checkpoint_eval, eval_report]
 ALL_ASSETS = [*TRAINING_ASSETS, *EVAL_ASSETS]
@@ -38,6 +39,8 @@ def resources(home: str = "", cache_uri: str = "", ray_address: str = "", watch_
     env = os.environ.get
     auto = [b.strip() for b in env("REELRL_BENCHMARKS", "").split(",") if b.strip()]
     files = benchmark_files(env("REELRL_BENCHMARK_FILES", ""))
+    vllm_options = [o for o in env("REELRL_VLLM_OPTIONS", "").split(",") if o.strip()]
+    parse_options(vllm_options)  # a malformed item fails when the code loads, naming it
     return {
         "workspace": WorkspaceResource(root=home),
         "cache": MediaCacheResource(uri=cache_uri or env("REELRL_CACHE_URI", "")),
@@ -48,7 +51,7 @@ def resources(home: str = "", cache_uri: str = "", ray_address: str = "", watch_
             media_roots={b: f["media_root"] for b, f in files.items() if f.get("media_root")},
             **({"auto": auto} if auto else {}),
         ),
-        "engine": EngineResource(kind=env("REELRL_ENGINE", "hf")),
+        "engine": EngineResource(kind=env("REELRL_ENGINE", "hf"), vllm_options=vllm_options),
     }
 
 

@@ -148,12 +148,25 @@ def _specs(args: argparse.Namespace, names: list[str], factor: int) -> dict[str,
 
 def _engine(args: argparse.Namespace):
     if args.engine == "vllm":
+        # vLLM logs to stdout unless told otherwise (read when vllm is first imported): stdout is the
+        # results here (--json)
+        os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
         from training.engines.vllm_async import VLLMAsyncEngine
 
-        return VLLMAsyncEngine(args.model)
+        return VLLMAsyncEngine(args.model, **_engine_options(args))
     from training.engines.hf import HFEngine
 
     return HFEngine.from_pretrained(args.model, batch_size=args.batch_size)
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.engine_option:
+        return {}
+    if args.engine != "vllm":
+        raise ValueError("--engine-option sets vLLM engine arguments: use it with --engine vllm")
+    from training.engines.vllm import parse_options
+
+    return parse_options(args.engine_option)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -174,14 +187,16 @@ def _run(args: argparse.Namespace) -> int:
         n=1, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens,
         seed=args.seed,
     )  # fmt: skip
+    engine_options = _engine_options(args)  # checked before any work
     judge = _judge(args)
     revision = model_revision(args.model)
     jobs = []
     for name, ann, root in zip(names, annotations, roots):
         adapter = _adapter(name, args, judge)
         records = adapter.load(ann, root)
+        engine = [args.engine, engine_options] if args.engine != "hf" else []  # hf runs keep their folders
         settings = json.dumps(
-            [args.model, revision, as_plain(specs[name]), as_plain(sampling)], sort_keys=True
+            [args.model, revision, as_plain(specs[name]), as_plain(sampling), *engine], sort_keys=True
         )
         tag = hashlib.sha1(settings.encode()).hexdigest()[:10]
         out = Path(args.out) / f"{Path(args.model).name or 'model'}-{tag}" / name
@@ -205,6 +220,9 @@ def _run(args: argparse.Namespace) -> int:
             "aggregates": res.aggregates,
             "counts": c,
         }
+        failures = [("media", f) for f in res.media_failures] + [("generation", f) for f in res.generation_failures]
+        if failures:  # which samples, and why (also in results.json)
+            doc["failed_samples"] = {str(f.get("id")): f"{stage}: {f.get('reason', '')}" for stage, f in failures}
         _print_results(doc, args.json)
     return EXIT_FAILED_SAMPLES if failed else EXIT_OK
 
@@ -276,6 +294,12 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     _common(r, "many")
     r.add_argument("--model", required=True, help="HF checkpoint folder (or hub id with --engine vllm)")
     r.add_argument("--engine", default="hf", choices=["hf", "vllm"])
+    r.add_argument(
+        "--engine-option",
+        action="append",
+        help="vLLM engine argument KEY=VALUE (repeatable, or comma-separated): dtype=float32, "
+        "enforce_eager=true, max_model_len=8192, tensor_parallel_size=2, kv_cache_memory_bytes=...",
+    )
     r.add_argument("--cache", default=default_root(), help="Lance media cache root")
     r.add_argument("--out", default=os.path.join(os.environ.get("REELRL_HOME") or ".reelrl", "evals"))
     r.add_argument("--mode", default="both", choices=["official", "robust", "both"])
