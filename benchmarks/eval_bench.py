@@ -15,6 +15,11 @@ Inputs: ``N`` synthetic 360p H.264 clips (textured moving scene, 30 fps) with a 
 spec 2 fps, <= 16 frames, 50,176 max pixels. Torch runs on one thread in both runs so the decode worker has a
 core of its own on this 2-core machine (the same setting for both; the ratio is what overlap buys).
 Results: printed and written as JSON; see ``benchmarks/README.md``.
+
+``--engines hf,vllm`` (run with ``.venv-vllm/bin/python``: ``make setup-vllm``) instead compares generation
+engines: the same records through the overlapped runner with a warm cache, once per engine, on the "small"
+tiny Qwen2.5-VL (head_dim 64: vLLM's CPU attention rejects the default tiny size), float32 on both sides so
+the predictions are the same; the ratio is samples/s of vLLM's ``AsyncLLM`` over the HF engine's.
 """
 
 from __future__ import annotations
@@ -116,6 +121,42 @@ def _compare(engine, adapter, records, work: Path, spec, batch_size: int, max_ne
     }
 
 
+def _engines(names: list[str], model: Path, adapter, records, work: Path, spec, args) -> dict:
+    """Samples/s of each engine on the same records (overlapped runner, warm cache), and their predictions."""
+    from training.engines.hf import HFEngine
+
+    seconds, responses = {}, {}
+    for name in names:
+        t0 = time.perf_counter()
+        if name == "vllm":
+            from training.engines.vllm_async import VLLMAsyncEngine
+
+            engine = VLLMAsyncEngine(str(model), dtype="float32", max_model_len=4096)
+        else:
+            engine = HFEngine.from_pretrained(str(model), batch_size=args.batch_size)
+        print(f"  {name}: engine ready in {time.perf_counter() - t0:.1f} s", flush=True)
+        try:  # warm-up: the cache holds every clip, the engine has run once
+            run_case(engine, adapter, records, work / "cache", work / "runs" / f"{name}-warmup", spec, True,
+                     args.batch_size, 8)  # fmt: skip
+            out = work / "runs" / f"{name}-timed"
+            seconds[name], _ = run_case(
+                engine, adapter, records, work / "cache", out, spec, True, args.batch_size, args.max_new_tokens[0]
+            )
+        finally:
+            engine.close()
+        rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+        responses[name] = {r["id"]: r["response"] for r in rows}
+        print(f"  {name}: {seconds[name]:.2f} s, {len(records) / seconds[name]:.2f} samples/s", flush=True)
+    doc = {"seconds": {k: round(v, 3) for k, v in seconds.items()}}
+    if len(names) == 2:
+        a, b = names
+        doc["ratio"] = {f"{b}_vs_{a}": round(seconds[a] / seconds[b], 3)}
+        doc["same_predictions"] = responses[a] == responses[b]
+        print(f"  {b} is {seconds[a] / seconds[b]:.2f}x {a} (samples/s); same predictions: "
+              f"{doc['same_predictions']}", flush=True)  # fmt: skip
+    return doc
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="4 small clips: a smoke test, numbers mean nothing")
@@ -126,6 +167,10 @@ def main() -> int:
     ap.add_argument(
         "--max-new-tokens", type=lambda v: [int(x) for x in v.split(",")], default=[MAX_NEW_TOKENS],
         help="generation length(s), comma-separated: the first is the headline, the rest a sweep",
+    )  # fmt: skip
+    ap.add_argument(
+        "--engines", type=lambda v: v.split(","), default=None,
+        help="compare generation engines instead (hf,vllm; needs .venv-vllm): samples/s on the same records",
     )  # fmt: skip
     args = ap.parse_args()
 
@@ -139,13 +184,26 @@ def main() -> int:
     work = Path(args.workdir)
     n, (h, w, secs) = (4, (128, 160, 2.0)) if args.quick else (args.n, (360, 640, 6.0))
     clips = [synth_clip(work / "clips", secs, 30.0, h, w, seed=i)[0] for i in range(n)]
+    adapter = BenchAdapter()
+    records = _records(adapter, clips)
+    spec = MediaSpec(fps=2.0, max_frames=16, min_frames=4, max_pixels=50_176, min_pixels=3136, factor=28)
+    if args.engines:
+        model = work / "small_qwen2_5_vl"
+        if not (model / "config.json").exists():
+            build_tiny_model("qwen2_5_vl", model, seed=0, size="small")
+        print(f"engines {args.engines}, {n} clips, max_new_tokens {args.max_new_tokens[0]}:", flush=True)
+        doc = _engines(args.engines, model, adapter, records, work, spec, args)
+        doc |= {"samples": n, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens[0],
+                "machine": {"cpus": os.cpu_count(), "loadavg": loadavg()}}  # fmt: skip
+        out = Path(args.out).with_name("engines.json")
+        if not args.quick:
+            out.write_text(json.dumps(doc, indent=2) + "\n")
+            print(f"wrote {out}")
+        return 0
     model = work / "tiny_qwen2_5_vl"
     if not (model / "config.json").exists():
         build_tiny_model("qwen2_5_vl", model, seed=0)
     engine = HFEngine.from_pretrained(str(model), batch_size=args.batch_size)
-    adapter = BenchAdapter()
-    records = _records(adapter, clips)
-    spec = MediaSpec(fps=2.0, max_frames=16, min_frames=4, max_pixels=50_176, min_pixels=3136, factor=28)
 
     # warm-up outside the timings: the decode forkserver starts and the model runs once
     run_case(engine, adapter, records[:1], work / "cache-warmup", work / "runs" / "warmup", spec, True, 1, 8)

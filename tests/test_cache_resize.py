@@ -1,4 +1,5 @@
-"""``resize_frames``: properties here; bit-exactness against real torchvision where it imports."""
+"""``resize_frames``: properties here; bit-exactness against real torchvision (make test-vllm, or wherever it
+imports)."""
 
 from __future__ import annotations
 
@@ -40,24 +41,16 @@ def test_overshoot_is_clamped_not_wrapped():
     assert torch.equal(out, raw.clamp(0, 255).round().to(torch.uint8))
 
 
-def _torchvision_functional():
-    try:  # FIELD_NOTES: PyPI torchvision beside CPU torch fails at import with a RuntimeError
-        from torchvision.transforms import InterpolationMode, functional
-    except Exception:  # noqa: BLE001
-        return None
-    return functional, InterpolationMode
-
-
-@pytest.mark.skipif(
-    _torchvision_functional() is None, reason="needs a working torchvision (e.g. the GPU machine)"
-)
+@pytest.mark.torchvision  # real torchvision: make test-vllm's environment has it
+@pytest.mark.usefixtures("torchvision_env")
 @pytest.mark.parametrize(
     "shape, size",
     [((8, 90, 160), (56, 84)), ((4, 64, 96), (280, 392)), ((3, 100, 75), (84, 56)), ((2, 56, 84), (56, 84))],
 )
 def test_matches_torchvision_bit_for_bit(shape, size):
-    functional, mode = _torchvision_functional()
+    from torchvision.transforms import InterpolationMode, functional
+
     frames = RNG.integers(0, 256, (*shape, 3), dtype=np.uint8)
     video = torch.tensor(frames).permute(0, 3, 1, 2)  # as qwen-vl-utils builds it
-    expected = functional.resize(video, list(size), interpolation=mode.BICUBIC, antialias=True)
+    expected = functional.resize(video, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
     assert torch.equal(torch.from_numpy(resize_frames(frames, *size)), expected.permute(0, 2, 3, 1))

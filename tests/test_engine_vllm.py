@@ -81,6 +81,11 @@ def test_sampling_settings(tiny_models):
     assert sampled["stop_token_ids"] == proc.eos_token_ids
     vision = {proc.vision_start_id, proc.vision_end_id, proc.image_token_id, proc.video_token_id}
     assert sampled["logit_bias"] == dict.fromkeys(vision, BANNED_BIAS)
+    assert sampled["logprobs"] == 0 and sampled["detokenize"] is False  # log-prob per token; text from the ids
+
+
+def _decode(ids):
+    return "-".join(map(str, ids))
 
 
 def test_completions_end_with_the_eos_they_stopped_on():
@@ -91,11 +96,12 @@ def test_completions_end_with_the_eos_they_stopped_on():
             text="x", token_ids=tokens, finish_reason=finish, stop_reason=stop_reason, logprobs=None
         )
 
-    assert to_completion(out([5, 6, 2], "stop"), eos).token_ids == [5, 6, 2]
-    assert to_completion(out([5, 6], "stop", stop_reason=9), eos).token_ids == [5, 6, 9]
-    assert to_completion(out([5, 6], "stop"), eos).token_ids == [5, 6, 2]
-    length = to_completion(out([5, 6], "length"), eos)
+    assert to_completion(out([5, 6, 2], "stop"), eos, _decode).token_ids == [5, 6, 2]
+    assert to_completion(out([5, 6], "stop", stop_reason=9), eos, _decode).token_ids == [5, 6, 9]
+    assert to_completion(out([5, 6], "stop"), eos, _decode).token_ids == [5, 6, 2]
+    length = to_completion(out([5, 6], "length"), eos, _decode)
     assert length.token_ids == [5, 6] and length.finish_reason == "length"
+    assert length.text == "5-6"  # the text is decoded from the ids (vLLM's own text is not used)
 
 
 def test_completions_keep_the_logprob_of_each_sampled_token():
@@ -106,9 +112,9 @@ def test_completions_keep_the_logprob_of_each_sampled_token():
         text="x", token_ids=[5, 2], finish_reason="stop", stop_reason=None,
         logprobs=[step(5, -0.25), step(2, -1.5)],
     )  # fmt: skip
-    assert to_completion(output, [2]).logprobs == [-0.25, -1.5]
+    assert to_completion(output, [2], _decode).logprobs == [-0.25, -1.5]
     output.token_ids, output.logprobs = [5], [step(5, -0.25)]  # EOS not returned: appended, no log-prob for it
-    done = to_completion(output, [2])
+    done = to_completion(output, [2], _decode)
     assert done.token_ids == [5, 2] and done.logprobs is None
 
 

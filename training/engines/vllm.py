@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -67,7 +67,8 @@ def vllm_prompt(processor: QwenVLProcessor, request: GenerationRequest) -> dict:
 def vllm_sampling_kwargs(params: SamplingParams, processor: QwenVLProcessor) -> dict:
     """``vllm.SamplingParams(**this)`` for ``params``: greedy at temperature 0, every EOS id a stop token
     (kept in the output ids, as ``HFEngine`` keeps it), vision tokens banned, the log-prob of each sampled
-    token returned (``logprobs=0``)."""
+    token returned (``logprobs=0``), no text (vLLM's incremental detokenizer holds back a trailing partial
+    UTF-8 character that a whole decode keeps, so the text is made from the ids, as ``HFEngine`` makes it)."""
     banned = [processor.vision_start_id, processor.vision_end_id, processor.image_token_id]
     banned.append(processor.video_token_id)
     greedy = params.temperature == 0
@@ -80,15 +81,15 @@ def vllm_sampling_kwargs(params: SamplingParams, processor: QwenVLProcessor) -> 
         "seed": params.seed,
         "stop_token_ids": list(processor.eos_token_ids),
         "logit_bias": {int(t): BANNED_BIAS for t in banned},
-        "skip_special_tokens": True,
+        "detokenize": False,  # ``to_completion`` decodes the ids as the HF engine does
         "logprobs": 0,
     }
 
 
-def to_completion(output, eos_ids: Sequence[int]) -> Completion:
+def to_completion(output, eos_ids: Sequence[int], decode: Callable[[list[int]], str]) -> Completion:
     """A vLLM ``CompletionOutput`` as a ``Completion``: token ids end with the EOS when generation stopped
-    on one (vLLM reports the stop id in ``stop_reason`` and may leave it out of ``token_ids``); log-probs
-    are kept when vLLM returned one per token."""
+    on one (vLLM reports the stop id in ``stop_reason`` and may leave it out of ``token_ids``); the text is
+    ``decode(ids)``; log-probs are kept when vLLM returned one per token."""
     tokens = [int(t) for t in output.token_ids]
     logprobs = None
     if getattr(output, "logprobs", None) and len(output.logprobs) == len(tokens):
@@ -98,8 +99,8 @@ def to_completion(output, eos_ids: Sequence[int]) -> Completion:
             stop = output.stop_reason if isinstance(output.stop_reason, int) else eos_ids[0]
             tokens.append(int(stop))
             logprobs = None  # none for a token vLLM did not return
-        return Completion(output.text, tokens, "stop", logprobs)
-    return Completion(output.text, tokens, "length", logprobs)
+        return Completion(decode(tokens), tokens, "stop", logprobs)
+    return Completion(decode(tokens), tokens, "length", logprobs)
 
 
 CPU_KV_CACHE_BYTES = 1 << 30  # vLLM's CPU build otherwise reserves a share of the machine's RAM for the KV cache
@@ -180,8 +181,8 @@ class VLLMEngine:
         outputs = self.llm.generate(
             prompts, VSampling(**vllm_sampling_kwargs(params, self.processor)), use_tqdm=False
         )
-        eos = list(self.processor.eos_token_ids)
-        return [[to_completion(o, eos) for o in out.outputs] for out in outputs]
+        eos, decode = list(self.processor.eos_token_ids), self.processor.decode
+        return [[to_completion(o, eos, decode) for o in out.outputs] for out in outputs]
 
     def sync_weights(self, model) -> None:
         """Load ``model``'s current weights (a ``transformers`` Qwen-VL; LoRA merged; under FSDP2 gathered

@@ -88,7 +88,7 @@ class VLLMAsyncEngine:
         if final is None:
             raise RuntimeError(f"vLLM returned no output for request {request_id}")
         eos = list(self.processor.eos_token_ids)
-        return [to_completion(o, eos) for o in final.outputs]
+        return [to_completion(o, eos, self.processor.decode) for o in final.outputs]
 
     def close(self) -> None:
         if self.engine is not None:
