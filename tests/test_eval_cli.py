@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_output import json_docs
 
 from reelrl.cli import main
 from reelrl.synthetic import make_charades_standins
@@ -91,7 +92,7 @@ def test_run_with_a_tiny_model_resumes_and_writes_the_manifest(capsys, tmp_path,
         "--media-workers", "1", "--min-frames", "2", "--min-pixels", str(28 * 28),
     ]  # fmt: skip
     assert main(argv) == 1  # one undecodable video: done, but a sample failed
-    docs = _json_docs(capsys.readouterr().out)
+    docs = json_docs(capsys.readouterr().out)
     charades, heldout = docs
     assert charades["counts"]["media_failed"] == 1 and charades["counts"]["scored"] == 2
     assert heldout["counts"]["scored"] == 2
@@ -103,7 +104,7 @@ def test_run_with_a_tiny_model_resumes_and_writes_the_manifest(capsys, tmp_path,
     assert held_manifest["settings"]["media_spec"]["max_frames"] == 4
     # a second run resumes: nothing generated again, the broken video is tried again and fails again
     assert main(argv) == 1
-    again = _json_docs(capsys.readouterr().out)
+    again = json_docs(capsys.readouterr().out)
     assert [d["counts"]["scored"] for d in again] == [2, 2]
     results = json.loads((Path(charades["out_dir"]) / "results.json").read_text())
     assert results["generated_this_run"] == 0 and results["resumed"] == 2
@@ -132,13 +133,3 @@ def _heldout(tmp_path: Path) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
-
-def _json_docs(text: str) -> list[dict]:
-    decoder, docs, i = json.JSONDecoder(), [], 0
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        doc, i = decoder.raw_decode(text, i)
-        docs.append(doc)
-    return docs

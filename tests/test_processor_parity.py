@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from media_cases import cached_media, cases
 
+from reelrl.synthetic.engine_media import cached_media, cases
 from training.models.processor import QwenVLProcessor, VideoMetadata
 
 pytestmark = [pytest.mark.torchvision, pytest.mark.usefixtures("torchvision_env")]

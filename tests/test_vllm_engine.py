@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from media_cases import cached_media, cases
 
+from reelrl.synthetic.engine_media import cached_media, cases
 from training.engines.base import GenerationRequest, SamplingParams
 from training.models.policy import token_logprobs
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_output import json_docs
 from PIL import Image
 
 from reelrl.cli import main
@@ -57,16 +58,6 @@ def argv(model: str, tmp: Path, out: Path, factor: int) -> list[str]:
         "--media-workers", "1", "--json",
     ]  # fmt: skip
 
-
-def json_docs(text: str) -> list[dict]:
-    decoder, docs, i = json.JSONDecoder(), [], 0
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        doc, i = decoder.raw_decode(text, i)
-        docs.append(doc)
-    return docs
 
 
 def predictions(doc: dict) -> dict[str, dict]:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from media_cases import cached_media
 from safetensors.torch import load_file
 
+from reelrl.synthetic.engine_media import cached_media
 from training.config import load_config
 from training.rollout import TrainItem
 from training.trainer import RLTrainer

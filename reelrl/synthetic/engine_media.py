@@ -1,5 +1,6 @@
-"""Media for the engine and processor parity tests: synthetic videos and an image, built into a real Lance
-cache and read back, plus the shapes a cache never produces (an odd frame count)."""
+"""Media that engine comparisons run on (the processor parity and vLLM tests, ``benchmarks/vllm_logprob_gap.py``):
+synthetic videos and an image built into a real Lance cache and read back, plus what a cache never produces
+(an odd frame count), as prompt cases from text-only to two videos."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def cached_media(root: Path, factor: int) -> dict[str, CachedMedia]:
     cache = MediaCache(root / "cache")
     sources = [(str(video), "video"), (str(long), "video"), (str(image), "image")]
     report = cache.build(sources, spec)
-    assert report.failed == 0, report.failures
+    if report.failed:
+        raise RuntimeError(f"the engine media did not build: {report.failures}")
     short_m, long_m, image_m = cache.get_many([report.digests[s] for s, _ in sources], copy=True)
     return {"video": short_m, "long": long_m, "image": image_m}
 
