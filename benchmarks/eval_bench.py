@@ -121,11 +121,19 @@ def _compare(engine, adapter, records, work: Path, spec, batch_size: int, max_ne
     }
 
 
+def _tree_rss_gb() -> float:
+    """Resident memory of this process and every process it started (vLLM's engine core and worker)."""
+    import psutil
+
+    me = psutil.Process()
+    return sum(p.memory_info().rss for p in [me, *me.children(recursive=True)]) / 2**30
+
+
 def _engines(names: list[str], model: Path, adapter, records, work: Path, spec, args) -> dict:
     """Samples/s of each engine on the same records (overlapped runner, warm cache), and their predictions."""
     from training.engines.hf import HFEngine
 
-    seconds, responses = {}, {}
+    seconds, responses, starts = {}, {}, {}
     for name in names:
         t0 = time.perf_counter()
         if name == "vllm":
@@ -134,7 +142,9 @@ def _engines(names: list[str], model: Path, adapter, records, work: Path, spec, 
             engine = VLLMAsyncEngine(str(model), dtype="float32", max_model_len=4096)
         else:
             engine = HFEngine.from_pretrained(str(model), batch_size=args.batch_size)
-        print(f"  {name}: engine ready in {time.perf_counter() - t0:.1f} s", flush=True)
+        ready_s, rss = time.perf_counter() - t0, _tree_rss_gb()
+        print(f"  {name}: engine ready in {ready_s:.1f} s; this process and its children: {rss:.2f} GB", flush=True)
+        starts[name] = {"ready_s": round(ready_s, 1), "rss_gb": round(rss, 2)}
         try:  # warm-up: the cache holds every clip, the engine has run once
             run_case(engine, adapter, records, work / "cache", work / "runs" / f"{name}-warmup", spec, True,
                      args.batch_size, 8)  # fmt: skip
@@ -147,7 +157,7 @@ def _engines(names: list[str], model: Path, adapter, records, work: Path, spec, 
         rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
         responses[name] = {r["id"]: r["response"] for r in rows}
         print(f"  {name}: {seconds[name]:.2f} s, {len(records) / seconds[name]:.2f} samples/s", flush=True)
-    doc = {"seconds": {k: round(v, 3) for k, v in seconds.items()}}
+    doc = {"seconds": {k: round(v, 3) for k, v in seconds.items()}, "engine_start": starts}
     if len(names) == 2:
         a, b = names
         doc["ratio"] = {f"{b}_vs_{a}": round(seconds[a] / seconds[b], 3)}
