@@ -259,3 +259,25 @@ def test_t_grpo_step_generates_a_shuffled_group_for_video_items(tiny_models, tmp
 def test_t_grpo_settings_are_checked_at_load():
     with pytest.raises(ConfigError, match="temporal_alpha >= 0"):
         load_config(overrides=["algorithm.temporal_alpha=-1"])
+
+
+def test_the_rollout_logprob_gap_compares_engine_and_trainer_logprobs_of_on_policy_rows():
+    from training.update import rollout_logprob_gap
+
+    def rollout(logprobs, off_policy=False):
+        completion = Completion("x", [5] * (len(logprobs) if logprobs else 2), "stop", logprobs)
+        return Rollout(0, completion, {"overall": 0.0}, off_policy=off_policy)
+
+    rollouts = [
+        rollout([-1.0, -2.0]),
+        rollout(None),  # the HF engine reports no log-probs
+        rollout([-0.5, -0.25, -4.0]),
+        rollout([-9.0, -9.0], off_policy=True),  # an offline answer: no behaviour log-probs to compare
+    ]
+    old = [  # the trainer's log-probs, two micro-batches of two rows, right-padded with 0
+        torch.tensor([[-1.5, -2.0, 0.0], [-3.0, -3.0, 0.0]]),
+        torch.tensor([[-0.5, -0.5, -4.0], [-1.0, -1.0, 0.0]]),
+    ]
+    gap = rollout_logprob_gap(rollouts, old, [[0, 1], [2, 3]])
+    assert gap == {"rollout/logprob_diff_mean": [0.75 / 5], "rollout/logprob_diff_max": [0.5]}
+    assert rollout_logprob_gap(rollouts[1:2], old[:1], [[0]]) == {}

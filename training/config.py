@@ -116,8 +116,9 @@ class RolloutConfig:
     # process (the `gpu` extra, or vLLM's CPU build: `make setup-vllm`) that takes the policy's weights
     # before every step
     engine: str = "hf"
-    # vllm only: the share of GPU memory vLLM may take (on CPU, VLLM_CPU_KVCACHE_SPACE in GiB sizes the KV
-    # cache instead), the weights' dtype ("auto": the checkpoint's), eager mode (no torch.compile warm-up)
+    # vllm only: the share of GPU memory vLLM may take (on vLLM's CPU build the KV cache takes 1 GiB, or
+    # VLLM_CPU_KVCACHE_SPACE GiB), the weights' dtype ("auto": vLLM's choice, a 16-bit checkpoint's own dtype
+    # and bfloat16 for a float32 one), eager mode (no torch.compile warm-up)
     gpu_memory_utilization: float = 0.5
     dtype: str = "auto"
     enforce_eager: bool = False
