@@ -153,7 +153,7 @@ class VLLMEngine:
         if llm is None:
             from vllm import LLM
 
-            options = engine_options(distributed_executor_backend="uni", **llm_kwargs)
+            options = engine_options(**({"distributed_executor_backend": "uni"} | llm_kwargs))
             # read by vLLM while the engine is built: its core then runs in this process, so ``sync_weights``
             # reaches the model; restored after, so engines built later by other code are not affected
             previous = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
