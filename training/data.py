@@ -12,6 +12,7 @@ into ``CachedMedia`` in the ``collate_fn`` of ``iter_torch_batches``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
@@ -46,8 +47,15 @@ def write_prepared(rows: list[dict], path: str | Path) -> Path:
     return path
 
 
+LOOPBACK_IP = "127.0.0.1"
+
+
 def ensure_ray(num_cpus: int | None = None, object_store_mb: int = 512, address: str | None = None) -> None:
-    """Start (or join) Ray once per process with a bounded object store (Ray reserves ~7.5 GB by default)."""
+    """Start (or join) Ray once per process with a bounded object store (Ray reserves ~7.5 GB by default).
+
+    ``address`` (``REELRL_RAY_ADDRESS``) joins that cluster exactly as given. Without it a private local Ray
+    is started that listens on loopback only (see ``_loopback_node_ip``); the dashboard stays off.
+    """
     import ray
 
     if ray.is_initialized():
@@ -56,13 +64,49 @@ def ensure_ray(num_cpus: int | None = None, object_store_mb: int = 512, address:
     if address:
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
         return
-    ray.init(
-        num_cpus=num_cpus or os.cpu_count(),
-        object_store_memory=object_store_mb * 1024 * 1024,
-        include_dashboard=False,
-        log_to_driver=False,
-        ignore_reinit_error=True,
-    )
+    # Security: a local Ray must have no listener beyond this machine. Every Ray process (GCS, raylet
+    # with its object manager, workers, the driver's core worker, the runtime-env agent) binds to all
+    # interfaces unless the node IP is exactly 127.0.0.1, and ``ray.init`` rewrites a loopback
+    # ``_node_ip_address`` to the machine's external IP; ``_loopback_node_ip`` keeps it 127.0.0.1.
+    # ``address="local"`` always starts a fresh instance (never joins a ``ray start`` cluster or RAY_ADDRESS).
+    with _loopback_node_ip():
+        ray.init(
+            address="local",
+            num_cpus=num_cpus or os.cpu_count(),
+            object_store_memory=object_store_mb * 1024 * 1024,
+            include_dashboard=False,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+            _node_ip_address=LOOPBACK_IP,
+        )
+    node_ip = ray._private.worker.global_worker.node.node_ip_address
+    if node_ip != LOOPBACK_IP:  # fail closed if a Ray upgrade changes how the node IP is chosen
+        ray.shutdown()
+        raise RuntimeError(
+            f"local Ray came up on node IP {node_ip!r}, not {LOOPBACK_IP}, so it would listen on the "
+            "network; set REELRL_RAY_ADDRESS to a Ray cluster you started and secured yourself"
+        )
+
+
+@contextlib.contextmanager
+def _loopback_node_ip():
+    """While starting a local Ray, make Ray treat this machine as a single-node, loopback-only host.
+
+    ``ray.init(_node_ip_address="127.0.0.1")`` passes the IP through ``services.resolve_ip_for_localhost``,
+    which swaps any loopback address for ``services.get_node_ip_address()``: the external IP, unless
+    ``ray_constants.ENABLE_RAY_CLUSTER`` is false (Ray's macOS/Windows default, env
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read once at ``import ray``), in which case it is 127.0.0.1.
+    The flag is restored afterwards so a later ``ensure_ray(address=...)`` in this process is unaffected;
+    Ray's processes receive the node IP on their command line, not through this flag.
+    """
+    from ray._private import ray_constants
+
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
 class AttachCachedFrames:

@@ -20,7 +20,8 @@ step on the union of the rollouts, as with ``replicate``.
 from __future__ import annotations
 
 import logging
-import socket
+import os
+import tempfile
 
 import torch
 import torch.distributed as dist
@@ -46,14 +47,16 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
 
 
 def ensure_process_group() -> None:
-    """A one-rank process group when none exists (a single-process run with ``strategy=fsdp2``)."""
+    """A one-rank process group when none exists (a single-process run with ``strategy=fsdp2``).
+
+    Its rendezvous is a file store in a private temporary file: a TCP store listens on every interface even
+    when given 127.0.0.1, and one rank needs no network at all."""
     if dist.is_initialized():
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    fd, store = tempfile.mkstemp(prefix="reelrl-process-group-")
+    os.close(fd)  # the file store wants an empty file it can open itself
     backend = "nccl" if torch.cuda.is_available() else "gloo"
-    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    dist.init_process_group(backend, init_method=f"file://{store}", rank=0, world_size=1)
     log.info("fsdp2: started a one-rank %s process group", backend)
 
 
