@@ -17,7 +17,7 @@ setup-vllm: $(VLLM_STAMP)
 
 # vLLM engines against the HF engine and the trainer, and the tests that need torchvision.
 test-vllm: $(VLLM_STAMP)
-	REELRL_REQUIRE_VLLM=1 $(VLLM_VENV)/bin/python -m pytest -q -m "vllm or torchvision"
+	REELRL_REQUIRE_VLLM=1 $(VLLM_VENV)/bin/python -m pytest -q -m "vllm or needs_torchvision"
 
 setup: $(STAMP)
 

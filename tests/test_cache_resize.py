@@ -41,7 +41,7 @@ def test_overshoot_is_clamped_not_wrapped():
     assert torch.equal(out, raw.clamp(0, 255).round().to(torch.uint8))
 
 
-@pytest.mark.torchvision  # real torchvision: make test-vllm's environment has it
+@pytest.mark.needs_torchvision  # real torchvision: make test-vllm's environment has it
 @pytest.mark.usefixtures("torchvision_env")
 @pytest.mark.parametrize(
     "shape, size",

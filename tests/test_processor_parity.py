@@ -10,7 +10,7 @@ import torch
 from reelrl.synthetic.engine_media import cached_media, cases
 from training.models.processor import QwenVLProcessor, VideoMetadata
 
-pytestmark = [pytest.mark.torchvision, pytest.mark.usefixtures("torchvision_env")]
+pytestmark = [pytest.mark.needs_torchvision, pytest.mark.usefixtures("torchvision_env")]
 
 FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
