@@ -39,7 +39,7 @@ def resources(home: str = "", cache_uri: str = "", ray_address: str = "", watch_
     env = os.environ.get
     auto = [b.strip() for b in env("REELRL_BENCHMARKS", "").split(",") if b.strip()]
     files = benchmark_files(env("REELRL_BENCHMARK_FILES", ""))
-    vllm_options = [o for o in env("REELRL_VLLM_OPTIONS", "").split(",") if o.strip()]
+    vllm_options = [env("REELRL_VLLM_OPTIONS")] if env("REELRL_VLLM_OPTIONS") else []
     parse_options(vllm_options)  # a malformed item fails when the code loads, naming it
     return {
         "workspace": WorkspaceResource(root=home),

@@ -146,14 +146,15 @@ def _specs(args: argparse.Namespace, names: list[str], factor: int) -> dict[str,
     return specs
 
 
-def _engine(args: argparse.Namespace):
+def _engine(args: argparse.Namespace, options: dict[str, Any]):
+    """The generation engine of ``--engine``; ``options`` (``--engine-option``) go to vLLM."""
     if args.engine == "vllm":
         # vLLM logs to stdout unless told otherwise (read when vllm is first imported): stdout is the
         # results here (--json)
         os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
         from training.engines.vllm_async import VLLMAsyncEngine
 
-        return VLLMAsyncEngine(args.model, **_engine_options(args))
+        return VLLMAsyncEngine(args.model, **options)
     from training.engines.hf import HFEngine
 
     return HFEngine.from_pretrained(args.model, batch_size=args.batch_size)
@@ -201,7 +202,7 @@ def _run(args: argparse.Namespace) -> int:
         tag = hashlib.sha1(settings.encode()).hexdigest()[:10]
         out = Path(args.out) / f"{Path(args.model).name or 'model'}-{tag}" / name
         jobs.append(BenchmarkJob(adapter, records, out, specs[name], ann))
-    engine = _engine(args)
+    engine = _engine(args, engine_options)
     try:
         results = run_benchmarks(
             engine, jobs, MediaCache(args.cache), model_id=args.model, model_revision=revision, sampling=sampling,

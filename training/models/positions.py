@@ -22,6 +22,7 @@ truncation ``⌊i_t · interval⌋`` agrees even where float32 arithmetic would 
 
 from __future__ import annotations
 
+import itertools
 import types
 
 import numpy as np
@@ -42,6 +43,19 @@ def item_positions(start: int, grid: tuple[int, int, int], interval: float = 1.0
     return idx + start
 
 
+def runs(token_types: list[int]) -> list[tuple[int, int, int]]:
+    """``(type, start, end)`` of each run of equal token types.
+
+    >>> runs([0, 0, 2, 2, 2, 0, 1])
+    [(0, 0, 2), (2, 2, 5), (0, 5, 6), (1, 6, 7)]
+    """
+    types_ = np.asarray(token_types)
+    if not types_.size:
+        return []
+    bounds = [0, *(np.flatnonzero(np.diff(types_)) + 1).tolist(), len(types_)]
+    return [(int(types_[a]), a, b) for a, b in itertools.pairwise(bounds)]
+
+
 def sequence_positions(
     token_types: list[int], grids: list[tuple[int, int, int]], intervals: list[float]
 ) -> np.ndarray:
@@ -53,26 +67,23 @@ def sequence_positions(
     >>> sequence_positions([0, 0, 2, 2, 2, 2, 2, 2, 0], [(3, 1, 2)], [8.0])[0].tolist()
     [0, 1, 2, 2, 10, 10, 18, 18, 19]
     """
-    parts, pos, k, i = [], 0, 0, 0
-    n = len(token_types)
-    while i < n:
-        j = i
-        while j < n and token_types[j] == token_types[i]:
-            j += 1
-        if token_types[i] == 0:
-            parts.append(np.broadcast_to(np.arange(pos, pos + j - i), (3, j - i)))
-            pos += j - i
-        else:
-            grid = grids[k]
-            if int(np.prod(grid)) != j - i:
-                raise ValueError(f"visual item {k}: {j - i} placeholder tokens for a merged grid of {grid}")
-            block = item_positions(pos, grid, intervals[k])
-            parts.append(block)
-            pos = int(block.max()) + 1  # vLLM's rule (see the module docstring)
-            k += 1
-        i = j
-    if k != len(grids):
-        raise ValueError(f"{len(grids)} visual items given, {k} found in the token types")
+    spans = runs(token_types)
+    found = sum(kind != 0 for kind, _, _ in spans)
+    if found != len(grids):
+        raise ValueError(f"{len(grids)} visual items given, {found} found in the token types")
+    parts, pos, k = [], 0, 0
+    for kind, start, end in spans:
+        if kind == 0:
+            parts.append(np.broadcast_to(np.arange(pos, pos + end - start), (3, end - start)))
+            pos += end - start
+            continue
+        grid = grids[k]
+        if int(np.prod(grid)) != end - start:
+            raise ValueError(f"visual item {k}: {end - start} placeholder tokens for a merged grid of {grid}")
+        block = item_positions(pos, grid, intervals[k])
+        parts.append(block)
+        pos = int(block.max()) + 1  # vLLM's rule (see the module docstring)
+        k += 1
     return np.concatenate(parts, axis=1) if parts else np.zeros((3, 0), dtype=np.int64)
 
 
@@ -99,17 +110,18 @@ def rope_index(
     position_ids = torch.zeros(3, *input_ids.shape, dtype=input_ids.dtype, device=input_ids.device)
     deltas = []
     for row in range(input_ids.shape[0]):
-        keep = attention_mask[row].bool() if attention_mask is not None else torch.ones_like(input_ids[row]).bool()
+        keep = torch.ones_like(input_ids[row], dtype=torch.bool)
+        if attention_mask is not None:
+            keep = attention_mask[row].bool()
         types_ = mm_token_type_ids[row][keep].tolist()
         grids, intervals = [], []
-        prev = 0
-        for t in types_:
-            if t != 0 and t != prev:  # a new visual run
-                t_, h, w = next(images) if t == 1 else next(videos)
-                grids.append((t_, h // merge, w // merge))
-                # vLLM: seconds (a float32 tensor's value as a Python float) * tokens_per_second, in float64
-                intervals.append(float(next(seconds, 1.0)) * tokens_per_second if t == 2 else 1.0)
-            prev = t
+        for kind, _, _ in runs(types_):
+            if kind == 0:
+                continue
+            t, h, w = next(images) if kind == 1 else next(videos)
+            grids.append((t, h // merge, w // merge))
+            # vLLM: seconds (a float32 tensor's value as a Python float) * tokens_per_second, in float64
+            intervals.append(float(next(seconds, 1.0)) * tokens_per_second if kind == 2 else 1.0)
         pos = torch.from_numpy(np.ascontiguousarray(sequence_positions(types_, grids, intervals)))
         position_ids[:, row, keep] = pos.to(position_ids)
         deltas.append(int(pos.max()) + 1 - len(types_) if pos.numel() else 0)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cache_store.sampling import sample_fps
 from cache_store.types import CachedMedia
 
 FAMILIES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl"}
@@ -140,10 +141,11 @@ class VideoMetadata:
 
     @property
     def sampled_fps(self) -> float:
-        """``len(indices) / total · fps``, as ``transformers.video_utils.VideoMetadata.sampled_fps``."""
+        """``len(indices) / total · fps``, as ``transformers.video_utils.VideoMetadata.sampled_fps`` (and the
+        cache's ``sample_fps``)."""
         if self.fps is None:
             return UNKNOWN_FPS
-        return len(self.frames_indices) / self.total_num_frames * self.fps
+        return sample_fps(len(self.frames_indices), self.total_num_frames, self.fps)
 
     def as_dict(self) -> dict:
         """The metadata dict vLLM's multimodal parser turns into transformers' ``VideoMetadata``."""
