@@ -1,5 +1,7 @@
 """SVG (rendered ink IoU × colour agreement) and HTML (tag LCS + tag-multiset F1) scorers."""
 
+import base64
+import io
 import itertools
 import math
 import time
@@ -10,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from training.rewards import score
+from training.rewards import sandbox, score
 from training.rewards.markup import (
     MAX_SVG_CHARS,
     SIZE,
@@ -119,6 +121,53 @@ def test_exponential_use_chain_is_contained():
     start = time.monotonic()
     assert svg_code(f"<answer>{bomb}</answer>", REFERENCE)["accuracy"] == 0.0
     assert time.monotonic() - start < 7.0  # the render limit is 5 s
+
+
+def red_png() -> bytes:
+    from PIL import Image as PILImage
+
+    out = io.BytesIO()
+    PILImage.new("RGB", (64, 64), "red").save(out, format="PNG")
+    return out.getvalue()
+
+
+XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink"'
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        '<image href="{path}" width="64" height="64"/>',
+        '<image xlink:href="{path}" width="64" height="64"/>',
+        '<image q:href="{path}" xmlns:q="http://www.w3.org/1999/xlink" width="64" height="64"/>',
+        '<image href="file://{path}" width="64" height="64"/>',
+        '<image href=" {path}" width="64" height="64"/>',
+        '<image href="&p;" width="64" height="64"/>',  # an entity declared below
+        '<filter id="f"><feImage href="{path}"/></filter><rect width="64" height="64" filter="url(#f)"/>',
+    ],
+)
+def test_svg_renderer_loads_no_file(image, tmp_path, monkeypatch):
+    """An <image> naming a file is refused even where the sandbox could read it (here: a directory
+    added to its read roots); only data: URLs and #fragments are followed."""
+    (tmp_path / "red.png").write_bytes(red_png())
+    monkeypatch.setattr(sandbox, "_SYSTEM_DIRECTORIES", (*sandbox._SYSTEM_DIRECTORIES, str(tmp_path)))
+    sandbox._read_roots.cache_clear()
+    try:
+        body = image.format(path=tmp_path / "red.png")
+        doctype = f'<!DOCTYPE svg [<!ENTITY p "{tmp_path / "red.png"}">]>'
+        drawing = doctype + svg(body).replace("<svg ", f"<svg {XLINK} ", 1)
+        result = svg_code(f"<answer>{drawing}</answer>", REFERENCE)
+        readable = sandbox.run_python(f"print(len(open({str(tmp_path / 'red.png')!r}, 'rb').read()))")
+    finally:
+        sandbox._read_roots.cache_clear()
+    assert readable.stdout == f"{len(red_png())}\n", readable.stderr  # the file was within reach
+    assert result == {"accuracy": 0.0, "render_failed": 1.0}
+
+
+def test_svg_data_url_image_still_renders():
+    data = base64.b64encode(red_png()).decode("ascii")
+    drawing = svg(f'<image href="data:image/png;base64,{data}" width="64" height="64"/>')
+    assert np.array_equal(render_svg(drawing), canvas((0, 0, 64, 64, RED)))
 
 
 @pytest.mark.parametrize(

@@ -301,3 +301,131 @@ def test_output_closed_early_still_times_out():
 def test_limits_are_validated(kwargs):
     with pytest.raises(ValueError, match="SandboxLimits"):
         SandboxLimits(**kwargs)
+
+
+# ------------------------------------------------------------------ reads outside the sandbox
+
+SECRET = "reelrl-secret-7f3a9c"  # the content of the host files below; never in any program's text
+
+# Each program tries to read the host file at SECRET_PATH (or, for the last ones, learn what another
+# host process is reading) and prints whatever it got; the test fails if SECRET reaches its output.
+READ_ROUTES = {
+    "open": "print(open(SECRET_PATH).read())",
+    "bytes-path": "print(open(SECRET_PATH.encode(), 'rb').read())",
+    "os.open": "import os\nprint(os.read(os.open(SECRET_PATH, os.O_RDONLY), 100))",
+    "str-subclass": (  # its methods lie about the path; the kernel gets its characters
+        "import os\nhere = os.getcwd()\n"
+        "class P(str):\n"
+        "    def __getitem__(self, i):\n"
+        "        return here if i == slice(None, 0) else str.__getitem__(self, i)\n"
+        "    def startswith(self, *a):\n        return False\n"
+        "    def partition(self, sep):\n        return ('main.py', '', '')\n"
+        "    def __fspath__(self):\n        return 'main.py'\n"
+        "print(open(P(SECRET_PATH)).read())"
+    ),
+    "pathlike-flip": (  # its first __fspath__ (the kernel's) differs from later ones (a checker's)
+        "import os\ncalls = []\n"
+        "class P:\n    def __fspath__(self):\n"
+        "        calls.append(1)\n        return SECRET_PATH if len(calls) == 1 else os.path.abspath('main.py')\n"
+        "print(open(P()).read())"
+    ),
+    "mmap": (
+        "import mmap, os\nfd = os.open(SECRET_PATH, os.O_RDONLY)\n"
+        "print(mmap.mmap(fd, 0, prot=mmap.PROT_READ)[:100])"
+    ),
+    "import": "import sys\nsys.path.insert(0, SECRET_DIR)\nimport secret_module\nprint(secret_module.TOKEN)",
+    "listdir": "import os\nprint(os.listdir(SECRET_DIR))",  # file names are secrets too
+    "symlink": "import os\nos.symlink(SECRET_PATH, 'link')\nprint(open('link').read())",
+    "ctypes": (
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nbuf = ctypes.create_string_buffer(100)\n"
+        "fd = libc.open(SECRET_PATH.encode(), 0)\nif fd < 0:\n    raise OSError(ctypes.get_errno(), 'open')\n"
+        "libc.read(fd, buf, 100)\nprint(buf.value)"
+    ),
+    "proc-cmdline": (  # the scorer's command line names its input file
+        "import os\nfor pid in os.listdir('/proc'):\n    try:\n"
+        "        print(open(f'/proc/{pid}/cmdline', 'rb').read())\n    except OSError:\n        pass"
+    ),
+    "proc-fd-and-cwd": (  # a host process holding the file open, or sitting in its directory
+        "import os\nfor pid in os.listdir('/proc'):\n"
+        "    for path in [f'/proc/{pid}/cwd/secret.txt', f'/proc/{pid}/root' + SECRET_PATH]:\n"
+        "        try:\n            print(open(path).read())\n        except OSError:\n            pass\n"
+        "    try:\n        fds = os.listdir(f'/proc/{pid}/fd')\n    except OSError:\n        continue\n"
+        "    for fd in fds:\n        try:\n            print(open(f'/proc/{pid}/fd/{fd}').read())\n"
+        "        except OSError:\n            pass"
+    ),
+    "dev-fd": "import os\nfor fd in range(3, 64):\n    try:\n        print(open(f'/dev/fd/{fd}').read())\n"
+    "    except OSError:\n        pass",
+}
+READ_LAYERS = [
+    pytest.param("all", True, id="all-layers"),
+    pytest.param("all", False, id="no-namespaces"),
+    pytest.param("kernel", True, id="kernel-only"),  # the audit hook taken out
+    pytest.param("kernel", False, id="landlock-only"),
+]
+
+
+@pytest.fixture
+def host_secret(tmp_path):
+    """A host directory holding SECRET (as a text file and a module), and a host process (a stand-in
+    for the scorer) that holds the file open, sits in its directory and has SECRET in its argv."""
+    (tmp_path / "secret.txt").write_text(SECRET)
+    (tmp_path / "secret_module.py").write_text(f"TOKEN = {SECRET!r}\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-S", "-c", "import sys, time\nf = open('secret.txt')\ntime.sleep(60)", SECRET],
+        cwd=tmp_path,
+    )
+    try:
+        yield tmp_path
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize(("layers", "namespaces"), READ_LAYERS)
+@pytest.mark.parametrize("route", sorted(READ_ROUTES))
+def test_no_route_reads_a_host_file(route, layers, namespaces, host_secret, monkeypatch):
+    if layers == "kernel":
+        if landlock_abi() < 1:
+            pytest.skip("no Landlock on this kernel: the audit hook is the only file layer")
+        monkeypatch.setattr(
+            sandbox, "_BOOTSTRAP", sandbox._BOOTSTRAP.replace("sys.addaudithook(hook)", "pass")
+        )
+        monkeypatch.setattr(sandbox, "_BOOTSTRAP", sandbox._BOOTSTRAP.replace('"ctypes", "_ctypes", ', ""))
+    header = f"SECRET_DIR = {str(host_secret)!r}\nSECRET_PATH = {str(host_secret / 'secret.txt')!r}\n"
+    result = run_python(header + READ_ROUTES[route], limits=limits(namespaces))
+    assert SECRET not in result.stdout + result.stderr
+    if route != "dev-fd":  # which tries every descriptor, quietly
+        assert not result.ok  # the route raised (its error names the path, never the content)
+    assert "secret_module.py" not in result.stdout
+
+
+@pytest.mark.skipif(not sandbox.private_proc_available(), reason="no private /proc mount here")
+def test_proc_lists_only_the_sandbox_processes(host_secret, monkeypatch):
+    """Even with every file layer taken out, the private /proc shows no host process."""
+    monkeypatch.setattr(sandbox, "_BOOTSTRAP", sandbox._BOOTSTRAP.replace("sys.addaudithook(hook)", "pass"))
+    monkeypatch.setattr(
+        sandbox, "_LANDLOCK", "import os, sys\nos.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+    )
+    code = "import os\nprint(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))"
+    result = run_python(code)
+    assert result.stdout == "[1]\n", result.stderr
+
+
+def test_reads_inside_the_sandbox_and_the_python_installation_work():
+    code = (
+        "import json, os, zoneinfo, sqlite3, decimal, hashlib, lzma, bz2, zlib, ssl, time\n"
+        "open('data.txt', 'w').write('kept')\nprint(open('data.txt').read(), sorted(os.listdir('.')))\n"
+        "print(len(open(json.__file__).read()) > 0, time.localtime().tm_year > 2000)"
+    )
+    result = run_python(code)
+    assert result.stdout == "kept ['data.txt', 'main.py']\nTrue True\n", result.stderr
+
+
+def test_a_failed_landlock_confinement_runs_nothing(monkeypatch):
+    if landlock_abi() < 1:
+        pytest.skip("no Landlock on this kernel")
+    broken = sandbox._LANDLOCK.replace('roots["files"])', '[*roots["files"], "/no/such/file"] + [1])')
+    monkeypatch.setattr(sandbox, "_LANDLOCK", broken)
+    result = run_python("print('ran')")
+    assert result.returncode == 126 and result.stdout == ""
+    assert "Landlock confinement failed, program not run" in result.stderr

@@ -13,7 +13,9 @@ and candidate::
     colour = mean over p in R ∩ C of 1 − (|Δr| + |Δg| + |Δb|) / 765   (0 if R ∩ C is empty)
 
 Only ink counts, so a blank candidate scores 0 against any drawing, however much of the reference is
-white. Rendering runs in the sandbox (an SVG of 100000×100000 px makes resvg abort its process; deep
+white. An SVG that refers to anything outside itself (an ``href`` that is neither a ``#fragment``
+nor a ``data:`` URL: a file, a ``file://`` or web URL) does not render: the renderer loads no file.
+Rendering runs in the sandbox (an SVG of 100000×100000 px makes resvg abort its process; deep
 ``<use>`` chains take exponential time), with SVGs over ``MAX_SVG_CHARS`` refused before rendering.
 A candidate that is missing, too large, or does not render scores 0 with ``render_failed = 1``.
 
@@ -56,10 +58,18 @@ RENDER_LIMITS = SandboxLimits(timeout_s=5.0, site_packages=True)
 
 # Generic font families mapped to DejaVu (on most Linux images): text renders the same for candidate
 # and reference on one machine; where DejaVu is missing, text renders as nothing for both.
+# Every ``href`` (any namespace: ``<image>``, ``<feImage>``, ``<use>``, …) must be a ``#fragment`` or a
+# ``data:`` URL, so that resvg loads no file (a nested SVG image may hold no ``<image>`` at all).
 _RENDER = f"""
-import base64, sys, resvg_py
+import base64, sys, xml.etree.ElementTree as ET, resvg_py
+svg = sys.stdin.read()
+for element in ET.fromstring(svg).iter():
+    for name, value in element.attrib.items():
+        link = value.strip(" \\t\\n\\r")
+        if name.rpartition("}}")[2] == "href" and not link.startswith("#") and link[:5].lower() != "data:":
+            sys.exit("svg refers to a resource outside itself: " + repr(value[:100]))
 png = resvg_py.svg_to_bytes(
-    svg_string=sys.stdin.read(), background="#ffffff", width={SIZE}, height={SIZE},
+    svg_string=svg, background="#ffffff", width={SIZE}, height={SIZE},
     font_family="DejaVu Sans", serif_family="DejaVu Serif", sans_serif_family="DejaVu Sans",
     monospace_family="DejaVu Sans Mono")
 sys.stdout.write(base64.b64encode(png).decode("ascii"))

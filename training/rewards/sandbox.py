@@ -9,17 +9,23 @@ an unprivileged user on Linux (each kernel-dependent one detected at run time, n
    the temporary directory, deleted afterwards; the environment is replaced, not inherited
    (``-s -P`` and a fixed ``PYTHONHASHSEED``: ``python -I`` with the environment written rather than
    ignored, so that set order, and so the output, is the same on every run).
-2. **Namespaces** (``unshare --user --net --pid``): no network but a down loopback; a private PID
-   namespace whose init is the program, so it sees no outside process and all it starts dies with it.
+2. **Namespaces** (``unshare --user --net --pid --mount-proc``): no network but a down loopback; a
+   private PID namespace whose init is the program, so all it starts dies with it, and its own
+   ``/proc`` (a new mount namespace), which lists no host process (where mounting it is refused,
+   ``--mount-proc`` is dropped and layers 4-5 keep ``/proc`` unreadable).
 3. **rlimits** the child sets on itself: address space (``memory_mb``; also bounds threads, each
    reserving its stack), CPU seconds, file size, open files, no core dumps. ``RLIMIT_NPROC`` is left
    alone: it counts every process and thread of the uid system-wide, so any value either blocks
    nothing or also blocks threads (which competitive-programming solutions start for deep recursion).
 4. **Landlock** (Linux 5.13+), applied by a first-stage interpreter that then execs the real one
-   (so the program's interpreter never loads ``ctypes``): the kernel lets the process read anywhere
-   but write, create, rename or delete only beneath the temporary directory (and write ``/dev/null``),
-   execute no file but the Python binary, and, from Landlock ABI 4 and 6, neither bind/connect TCP
-   nor signal processes outside itself.
+   (so the program's interpreter never loads ``ctypes``): the kernel lets the process read only
+   beneath the temporary directory, the standard library (and the site-packages with
+   ``site_packages``), the directories of the shared libraries the interpreter maps, fonts, time zones
+   and ``/dev/null``/``(u)random`` (``_read_roots``: not the working directory, the user's data,
+   ``/proc`` or ``/sys``); write, create, rename or delete only beneath the temporary directory (and
+   write ``/dev/null``); execute no file but the Python binary; and, from Landlock ABI 4 and 6,
+   neither bind/connect TCP nor signal processes outside itself. Where the kernel has Landlock but it
+   cannot be applied, the program is not run (exit status 126, the reason on stderr).
 5. **Audit hook** (``sys.addaudithook`` before the program's first line; it cannot be removed),
    refusing with PermissionError: sockets (``socket.*`` but an AF_UNIX pair), processes and signals
    (``os.fork``/``forkpty``/``posix_spawn``/``system``/``exec``, ``subprocess.Popen``,
@@ -28,33 +34,41 @@ an unprivileged user on Linux (each kernel-dependent one detected at run time, n
    subinterpreters afresh), ``fcntl.ioctl``, raising a hard rlimit, ``os.symlink``/``os.link``;
    opening for writing, creating, renaming, deleting or chmod-ing outside the temporary directory
    (``realpath``-resolved; a relative ``os.open`` and any ``dir_fd`` are refused: the hook cannot see
-   that directory); reading outside the temporary directory and the Python installation; device
-   nodes but ``/dev/null``/``(u)random``.
+   that directory); opening or listing for reading outside what layer 4 allows; device nodes but
+   ``/dev/null``/``(u)random``. A path is checked as the kernel receives it: a ``str``/``bytes``
+   subclass by its characters (its methods are never called), any other path object (``os.PathLike``,
+   pathlib included: its ``__fspath__`` could answer the check differently) is refused.
 
 An audit hook is not a security boundary (the CPython docs say so: hand-made bytecode can get past
 it, and ``code.replace`` must stay allowed because ``asyncio`` needs it); layers 1-4 are what contain
 a program that does. Not covered: disk filled inside the temporary directory (``max_file_mb`` per
-file until the timeout), and CPU shared with the caller.
+file until the timeout); CPU shared with the caller; metadata (``os.stat``, ``os.readlink``: whether
+a host path exists, its size and times, never its content); and, on a kernel without Landlock, reads
+by hand-made bytecode that gets past the audit hook.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import selectors
 import shutil
 import signal
+import site
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
 
 # Stage 1 (a separate exec, so that the program's interpreter never loads ctypes): confine this
-# process with Landlock when the kernel has it, then exec stage 2 (``_BOOTSTRAP``), argv[1:].
+# process with Landlock when the kernel has it, then exec stage 2, argv[2:]. argv[1] is the JSON of
+# ``_read_roots``: the directories and files the interpreter may read besides its temporary directory.
 _LANDLOCK = r"""
-import ctypes, os, struct, sys
+import ctypes, json, os, struct, sys
 
 def elf_interpreter(path):  # the dynamic loader, which the kernel executes along with the binary
     with open(path, "rb") as file:
@@ -70,7 +84,13 @@ def elf_interpreter(path):  # the dynamic loader, which the kernel executes alon
                 return os.path.realpath(file.read(length).rstrip(b"\0").decode())
     return None
 
-def confine(tmp, programs):
+def mapped_directories(program):  # where this interpreter's shared libraries (and locale files) lie
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+        fields = [line.split(maxsplit=5) for line in maps]
+    files = {f[5].strip() for f in fields if len(f) == 6}
+    return {os.path.dirname(f) for f in files if f.startswith("/") and os.path.isfile(f) and f != program}
+
+def confine(tmp, programs, directories, files):
     libc = ctypes.CDLL(None, use_errno=True)
     call, size = libc.syscall, ctypes.c_size_t
     call.restype = ctypes.c_long
@@ -80,28 +100,36 @@ def confine(tmp, programs):
     fs = (1 << 13) - 1 | (abi >= 2) << 13 | (abi >= 3) << 14  # EXECUTE..MAKE_SYM, REFER, TRUNCATE
     attr = struct.pack("QQQ", fs, 3 * (abi >= 4), 3 * (abi >= 6))[: 8 if abi < 4 else 16 if abi < 6 else 24]
     ruleset = call(444, attr, size(len(attr)), ctypes.c_uint32(0))
-    rules = [("/", 4 | 8), (tmp, fs & ~(1 | 64 | 2048)), ("/dev/null", 2 | 4 | 1 << 14)]
-    rules += [(program, 1 | 4) for program in programs]  # read and execute: exactly these files
+    read_file, read_dir = 4, 8
+    rules = [(tmp, fs & ~(1 | 64 | 2048)), ("/dev/null", 2 | 4 | 1 << 14)]  # no EXECUTE, MAKE_CHAR/BLOCK
+    rules += [(program, 1 | read_file) for program in programs]  # read and execute: exactly these files
+    rules += [(path, read_file | read_dir) for path in directories if os.path.isdir(path)]
+    rules += [(path, read_file) for path in files if os.path.exists(path)]
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     for path, rights in rules:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         ok = call(445, ruleset, 1, struct.pack("<Qi", rights & fs, fd), 0) == 0  # rule: path beneath
         os.close(fd)
         if not ok:
-            return  # all or nothing
-    if ruleset >= 0 and libc.prctl(38, 1, 0, 0, 0) == 0:  # PR_SET_NO_NEW_PRIVS
-        call(446, ruleset, 0)  # landlock_restrict_self
+            raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
+    if libc.prctl(38, 1, 0, 0, 0) != 0 or call(446, ruleset, 0) != 0:  # NO_NEW_PRIVS, restrict_self
+        raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
 
-try:
-    python = os.path.realpath(sys.executable)
-    confine(os.path.realpath(os.getcwd()), [p for p in (python, elf_interpreter(python)) if p])
-except (OSError, ValueError, struct.error):
-    pass
-os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+try:  # a kernel without Landlock runs the program under the other layers; one that fails to apply it, never
+    python, roots = os.path.realpath(sys.executable), json.loads(sys.argv[1])
+    programs = [p for p in (python, elf_interpreter(python)) if p]
+    directories = [*roots["directories"], *mapped_directories(python)]
+    confine(os.path.realpath(os.getcwd()), programs, directories, roots["files"])
+except Exception as err:
+    sys.stderr.write(f"sandbox: Landlock confinement failed, program not run: {err}\n")
+    sys.exit(126)
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
 """
 
 _BOOTSTRAP = r"""
-def _sandbox(mem, cpu, fsize, nofile):
-    import os, resource, stat, sys
+def _sandbox(mem, cpu, fsize, nofile, roots):
+    import json, os, resource, stat, sys
     inf = resource.RLIM_INFINITY
     for res, soft, hard in ((resource.RLIMIT_AS, mem, mem), (resource.RLIMIT_CPU, cpu, cpu + 1),
                             (resource.RLIMIT_FSIZE, fsize, fsize), (resource.RLIMIT_NOFILE, nofile, nofile),
@@ -110,8 +138,8 @@ def _sandbox(mem, cpu, fsize, nofile):
         hard = hard if old == inf else min(hard, old)
         resource.setrlimit(res, (min(soft, hard), hard))
     realpath, fsdecode, isabs = os.path.realpath, os.fsdecode, os.path.isabs
-    tmp = realpath(os.getcwd())
-    readable = (tmp, *{realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+    tmp, roots = realpath(os.getcwd()), json.loads(roots)
+    readable, readable_files = (tmp, *roots["directories"]), set(roots["files"])
     devices = {"/dev/null": True, "/dev/urandom": False, "/dev/random": False}  # path: writable
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
     deny = {"os.fork", "os.forkpty", "os.posix_spawn", "os.system", "os.exec", "os.spawn",
@@ -132,6 +160,13 @@ def _sandbox(mem, cpu, fsize, nofile):
     def inside(path, roots):
         return any(path == root or path.startswith(root + os.sep) for root in roots)
 
+    def plain(event, path):  # the path as the kernel gets it, read without calling the program's methods
+        if isinstance(path, str):
+            return str.__str__(path)  # an exact str: a subclass's overridden methods are not called
+        if isinstance(path, bytes):
+            return fsdecode(bytes.__bytes__(path))
+        refuse(event, f"of a {type(path).__name__} path (pass it as str)")
+
     def is_device(path):
         mode = os.stat(path).st_mode if os.path.exists(path) else 0
         return stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
@@ -141,21 +176,28 @@ def _sandbox(mem, cpu, fsize, nofile):
             path, mode, flags = args
             if isinstance(path, int):
                 return
-            path, write = fsdecode(path), bool(flags & write_flags)
+            path, write = plain(event, path), bool(flags & write_flags)
             if mode is None and not isabs(path):
                 refuse("os.open", "of a relative path")
             real = realpath(path)
             if real in devices:
                 if write and not devices[real]:
                     refuse(event, f"{path!r} for writing")
-            elif not inside(real, (tmp,) if write else readable) or is_device(real):
-                refuse(event, f"{path!r}" + (" for writing" if write else ""))
+            elif write and not inside(real, (tmp,)) or is_device(real):
+                refuse(event, f"{path!r} for writing" if write else f"{path!r}")
+            elif not write and not (inside(real, readable) or real in readable_files):
+                refuse(event, f"{path!r}")
+        elif event in ("os.listdir", "os.scandir"):
+            path = args[0]
+            if path is not None and not isinstance(path, int):
+                if not inside(realpath(plain(event, path)), readable):
+                    refuse(event, f"{path!r}")
         elif event in paths:
             where, dir_fds = paths[event]
             if any(args[i] not in (None, -1) for i in dir_fds):
                 refuse(event, "with dir_fd")
             for i in where:
-                if not isinstance(args[i], int) and not inside(realpath(fsdecode(args[i])), (tmp,)):
+                if not isinstance(args[i], int) and not inside(realpath(plain(event, args[i])), (tmp,)):
                     refuse(event, f"{args[i]!r}")
         elif event == "resource.setrlimit":  # lowering, or raising a soft limit up to its hard one
             old, new = resource.getrlimit(args[0])[1], args[1][1]
@@ -180,7 +222,7 @@ def _sandbox(mem, cpu, fsize, nofile):
     sys.addaudithook(hook)
     return compile(source, "main.py", "exec")
 
-exec(_sandbox(*map(int, __import__("sys").argv[1:])))
+exec(_sandbox(*map(int, __import__("sys").argv[1:5]), __import__("sys").argv[5]))
 """
 
 
@@ -241,23 +283,58 @@ class SandboxResult:
 
 @functools.cache
 def _namespace_prefix() -> tuple[str, ...]:
-    """``unshare`` arguments if a user+net+pid namespace can be created here, else ()."""
+    """``unshare`` arguments for the namespace layer this machine allows: user+net+pid+mount with a
+    private ``/proc``, else user+net+pid (``/proc`` then still lists the host's processes; Landlock
+    and the audit hook keep it unreadable), else ()."""
     exe = shutil.which("unshare")
     if exe is None:
         return ()
-    prefix = (exe, "--user", "--net", "--pid", "--fork", "--kill-child", "--")
-    try:
-        probe = subprocess.run(
-            [*prefix, sys.executable, "-S", "-c", "pass"], capture_output=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    return prefix if probe.returncode == 0 else ()
+    for private_proc in (("--mount-proc",), ()):
+        prefix = (exe, "--user", "--net", "--pid", *private_proc, "--fork", "--kill-child", "--")
+        try:
+            probe = subprocess.run(
+                [*prefix, sys.executable, "-S", "-c", "pass"], capture_output=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ()
+        if probe.returncode == 0:
+            return prefix
+    return ()
 
 
 def network_isolation_available() -> bool:
     """Whether runs get the namespace layer (no network, private PIDs) on this machine."""
     return bool(_namespace_prefix())
+
+
+def private_proc_available() -> bool:
+    """Whether runs get their own ``/proc``, listing only the sandbox's processes."""
+    return "--mount-proc" in _namespace_prefix()
+
+
+# Read by the interpreter besides its standard library and shared libraries (found at run time):
+# the loader's cache, time zones and fonts (resvg renders text with the system's fonts).
+_SYSTEM_DIRECTORIES = ("/usr/share/zoneinfo", "/usr/share/fonts", "/usr/local/share/fonts", "/etc/fonts")
+_SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/dev/urandom", "/dev/random")
+
+
+@functools.cache
+def _read_roots(site_packages: bool) -> str:
+    """JSON of what a run may read besides its temporary directory: ``directories`` (the standard
+    library, lib-dynload, the site-packages when ``site_packages``, fonts and time zones) and
+    ``files``; stage 1 adds the directories of the shared libraries the interpreter maps. Nothing
+    else: not the working directory, not the user's data, not ``/proc``."""
+    directories = [os.path.dirname(os.__file__), sysconfig.get_config_var("DESTSHARED") or ""]
+    if site_packages:
+        directories += [sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]
+        directories += site.getsitepackages()
+    files = [os.path.join(sys.prefix, "pyvenv.cfg"), *_SYSTEM_FILES]
+    directories += _SYSTEM_DIRECTORIES
+    return json.dumps({"directories": _existing(directories), "files": _existing(files)})
+
+
+def _existing(paths: list[str]) -> list[str]:
+    return sorted({os.path.realpath(path) for path in paths if path and os.path.exists(path)})
 
 
 def _kill_group(pid: int) -> None:
@@ -334,8 +411,9 @@ def run_python(code: str, stdin: str | bytes = b"", limits: SandboxLimits = DEFA
             file.write(code)
         env = {"HOME": tmp, "TMPDIR": tmp, "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1",
                "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}  # fmt: skip
-        stage2 = [*flags, "-c", _BOOTSTRAP, *map(str, numbers)]
-        command = [*prefix, sys.executable, "-s", "-P", "-B", "-S", "-c", _LANDLOCK, *stage2]
+        roots = _read_roots(limits.site_packages)
+        stage2 = [*flags, "-c", _BOOTSTRAP, *map(str, numbers), roots]
+        command = [*prefix, sys.executable, "-s", "-P", "-B", "-S", "-c", _LANDLOCK, roots, *stage2]
         with tempfile.TemporaryFile() as stdin_file:
             stdin_file.write(data)
             stdin_file.seek(0)
