@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import subprocess
 import sys
 
 import pytest
@@ -257,3 +258,42 @@ def test_judge_options_must_come_together(tmp_path, capsys):
     source = write_jsonl(tmp_path / "in.jsonl", OPEN)
     assert run("score", "--input", source, "--judge-url", "http://127.0.0.1:9/v1") == 2
     assert "the judge URL and model go together" in capsys.readouterr().err
+
+
+# A policy's program that hunts for the scorer's input (its path is in the scorer's command line), reads
+# the expected outputs from it and prints the one for its own input: a reward hack if it worked.
+# Its paths are a str subclass whose methods lie to a checker written in Python.
+HUNTER = r"""
+import json, os, sys
+here = os.getcwd()
+class P(str):
+    def __getitem__(self, i):
+        return here if i == slice(None, 0) else str.__getitem__(self, i)
+    def startswith(self, *a):
+        return False
+    def partition(self, sep):
+        return ('main.py', '', '')
+given = sys.stdin.read()
+for pid in os.listdir(P('/proc')):
+    try:
+        argv = open(P(f'/proc/{pid}/cmdline'), 'rb').read().split(b'\0')
+        path = argv[argv.index(b'--input') + 1].decode()
+        for line in open(P(path)):
+            tests = json.loads(json.loads(line)['answer'])
+            for stdin, stdout in zip(tests['inputs'], tests['outputs']):
+                if stdin == given:
+                    print(stdout)
+                    sys.exit(0)
+    except Exception:
+        pass
+print('not found')
+"""
+
+
+def test_a_program_cannot_read_the_scorers_input_to_earn_reward(tmp_path):
+    tests = {"inputs": ["3\n", "5\n"], "outputs": ["unguessable-17", "unguessable-29"]}
+    record = {"problem_type": "code", "response": f"```python\n{HUNTER}\n```", "answer": json.dumps(tests)}
+    source = write_jsonl(tmp_path / "in.jsonl", record)
+    command = [sys.executable, "-m", "reelrl.cli", "reward", "score", "--input", source]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout.splitlines()[0])["scores"]["accuracy"] == 0.0
