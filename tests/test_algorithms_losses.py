@@ -15,6 +15,8 @@ from training.algorithms import (
     masked_var,
     masked_whiten,
 )
+from training.algorithms.luffy import compute_luffy_loss
+from training.algorithms.registry import get_policy_loss
 
 VALUES = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 MASK = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])  # kept: 1, 2 | 4
@@ -132,15 +134,25 @@ def test_ppo_seq_mean_aggregation():
     torch.testing.assert_close(loss, torch.tensor((0.355 + 1.75 / 3) / 2))
 
 
-def test_ppo_extreme_log_ratio_stays_finite():
+@pytest.mark.parametrize("name", ["ppo", "gspo", "gspo_token", "cispo", "luffy", "luffy_no_clip"])
+def test_extreme_log_ratio_is_clamped_so_loss_gradient_and_metrics_stay_finite(name):
+    """A log-ratio of 100: exp overflows float32 (exp(30) would not), so only the ±20 clamp keeps the
+    unclipped ratio, its gradient (0 · inf = NaN through max/min) and ``ratio_mean`` finite."""
     old = torch.zeros(1, 2)
-    logp = torch.tensor([[30.0, 30.0]], requires_grad=True)  # exp(30) clamped to exp(20)
+    logp = torch.tensor([[100.0, 100.0]], requires_grad=True)
     adv = torch.tensor([[-1.0, 1.0]])
-    loss, _ = compute_ppo_loss(old, logp, adv, torch.ones(1, 2))
-    # t0: dual clip -> 3 ; t1: clipped at 1 + 0.3 (EasyR1 default) -> -1.3
-    torch.testing.assert_close(loss, torch.tensor((3.0 - 1.3) / 2))
+    mask = torch.ones(1, 2)
+    if name.startswith("luffy"):
+        loss, metrics = compute_luffy_loss(old, logp, adv, mask, loss_remove_clip=name == "luffy_no_clip")
+    else:
+        loss, metrics = get_policy_loss(name)(old, logp, adv, mask)
     loss.backward()
-    assert torch.isfinite(logp.grad).all()
+    assert torch.isfinite(loss) and torch.isfinite(logp.grad).all()
+    assert metrics["ratio_mean"] == pytest.approx(math.exp(20.0), rel=1e-6)
+    if name == "ppo":  # t0: dual clip -> 3 ; t1: clipped at 1 + 0.3 (EasyR1 default) -> -1.3
+        torch.testing.assert_close(loss, torch.tensor((3.0 - 1.3) / 2))
+    if name == "luffy_no_clip":  # -A · exp(20) per token: e20 - e20 = 0
+        torch.testing.assert_close(loss, torch.tensor(0.0))
 
 
 def test_ppo_bad_arguments():

@@ -65,6 +65,17 @@ def test_option_text_maps_to_its_letter():
     assert extract_choice("a dog", None) is None  # without options the text means nothing
 
 
+def test_option_text_shared_by_two_options_matches_neither():
+    assert extract_choice("<answer>red</answer>", ["A. red", "B. Red!", "C. blue"]) is None
+    assert extract_choice("<answer>blue</answer>", ["A. red", "B. Red!", "C. blue"]) == "C"
+
+
+def test_line_fallback_reads_the_last_line_first():
+    # Rules 1-7 find nothing in the whole text (it starts with a word); of the lines, the last wins.
+    assert extract_choice("Let me look again.\nB. blue\nC. green\n") == "C"
+    assert extract_choice("Let me look again.\nB. blue\nno wait\n") == "B"
+
+
 def test_without_options_letters_a_to_j_are_valid():
     assert extract_choice("<answer>J</answer>") == "J"
     assert extract_choice("<answer>K</answer>") is None
