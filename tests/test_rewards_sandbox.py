@@ -187,7 +187,7 @@ def test_asyncio_runs():  # needs code.replace and an AF_UNIX socketpair
     "code",
     [
         "import socket\nsocket.socketpair()[0].connect('/var/run/docker.sock')",  # no unix connect
-        "import socket\nsocket.socket(socket.AF_UNIX).bind('\\0abstract')",
+        "import socket\nsocket.socketpair()[0].bind('\\0abstract')",
         "open('/etc/passwd').read()",  # reading outside the temp dir and the Python installation
         "open('/proc/self/fd/0').read()",  # stdin cannot be reopened by path
         "open('/dev/zero', 'rb').read(1)",
@@ -249,8 +249,9 @@ def landlock_abi() -> int:
 @pytest.mark.skipif(landlock_abi() < 4, reason="needs Landlock ABI 4+ (Linux 6.7+)")
 @pytest.mark.parametrize("namespaces", LAYERS)
 def test_landlock_layer_alone_confines_files_exec_network_and_signals(namespaces, tmp_path, monkeypatch):
-    """With the audit hook taken out of the bootstrap, the kernel still refuses each escape."""
+    """With the audit hook and the seccomp filter taken out, Landlock still refuses each escape."""
     monkeypatch.setattr(sandbox, "_BOOTSTRAP", sandbox._BOOTSTRAP.replace("sys.addaudithook(hook)", "pass"))
+    monkeypatch.setattr(sandbox, "_LANDLOCK", sandbox._LANDLOCK.replace("    seccomp(libc)\n", ""))
     target = tmp_path / "escaped.txt"
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -421,11 +422,88 @@ def test_reads_inside_the_sandbox_and_the_python_installation_work():
     assert result.stdout == "kept ['data.txt', 'main.py']\nTrue True\n", result.stderr
 
 
-def test_a_failed_landlock_confinement_runs_nothing(monkeypatch):
+@pytest.mark.parametrize("call", ["    confine(libc, os.path", "    seccomp(libc)\nexcept"])
+def test_a_failed_confinement_runs_nothing(call, monkeypatch):
     if landlock_abi() < 1:
         pytest.skip("no Landlock on this kernel")
-    broken = sandbox._LANDLOCK.replace('roots["files"])', '[*roots["files"], "/no/such/file"] + [1])')
-    monkeypatch.setattr(sandbox, "_LANDLOCK", broken)
+    assert call in sandbox._LANDLOCK
+    monkeypatch.setattr(sandbox, "_LANDLOCK", sandbox._LANDLOCK.replace(call, call.replace("libc", "None")))
     result = run_python("print('ran')")
     assert result.returncode == 126 and result.stdout == ""
-    assert "Landlock confinement failed, program not run" in result.stderr
+    assert "sandbox: confinement failed, program not run" in result.stderr
+
+
+SYSCALLS = {  # x86_64 numbers, as the filter lists them
+    "socket(AF_INET)": "libc.socket(2, 1, 0)",
+    "socket(AF_UNIX)": "libc.socket(1, 1, 0)",
+    "shmget": "libc.shmget(0, 4096, 0o1600)",  # System V IPC: no IPC namespace without unshare
+    "msgget": "libc.msgget(0, 0o1600)",
+    "keyctl": "libc.syscall(250, 1, -3)",  # KEYCTL_JOIN_SESSION... read of the session keyring: -3
+    "add_key": "libc.syscall(248, b'user', b'k', b'v', 1, -3)",
+    "io_uring_setup": "libc.syscall(425, 1, ctypes.create_string_buffer(120))",
+    "setsid": "libc.setsid()",
+    "unshare(NEWUSER)": "libc.unshare(0x10000000)",
+    "ptrace(TRACEME)": "libc.ptrace(0, 0, 0, 0)",
+}
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64" or landlock_abi() < 1, reason="x86_64 with Landlock")
+@pytest.mark.parametrize("namespaces", LAYERS)
+def test_seccomp_layer_alone_refuses_sockets_ipc_keyrings_io_uring_and_new_sessions(namespaces, monkeypatch):
+    """With the audit hook out and ctypes made loadable, each syscall fails with EPERM; socketpair works."""
+    monkeypatch.setattr(sandbox, "_BOOTSTRAP", sandbox._BOOTSTRAP.replace("sys.addaudithook(hook)", "pass"))
+    monkeypatch.setattr(sandbox, "_UNLOADABLE", ("_test",))
+    sandbox._read_roots.cache_clear()
+    calls = "".join(f"print({name!r}, {call}, ctypes.get_errno())\n" for name, call in SYSCALLS.items())
+    code = "import ctypes, socket\nlibc = ctypes.CDLL(None, use_errno=True)\n" + calls
+    code += "print('socketpair', len(socket.socketpair()))\n"
+    try:
+        result = run_python(code, limits=limits(namespaces))
+    finally:
+        sandbox._read_roots.cache_clear()
+    lines = result.stdout.splitlines()
+    assert lines[:-1] == [f"{name} -1 1" for name in SYSCALLS], result.stderr
+    assert lines[-1] == "socketpair 2"
+
+
+def test_ctypes_cannot_be_loaded_even_past_the_audit_hook(monkeypatch):
+    if landlock_abi() < 1:
+        pytest.skip("no Landlock on this kernel")
+    monkeypatch.setattr(sandbox, "_BOOTSTRAP", sandbox._BOOTSTRAP.replace("sys.addaudithook(hook)", "pass"))
+    result = run_python("import ctypes")
+    assert (
+        "ImportError: " in result.stderr
+        and "_ctypes" in result.stderr
+        and "Permission denied" in result.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "code",
+    [  # each would reach the hook's closure (and switch the hook off by rewriting it)
+        "import sys\nsys._getframe()",
+        "import gc\ngc.get_objects()",
+        "import gc\ngc.get_referrers(print)",
+        "try:\n    import ctypes\nexcept PermissionError as err:\n    err.__traceback__.tb_frame",
+        "def g():\n    yield\ng().gi_frame",
+        "import sys\nsys.settrace(lambda *a: None)",
+    ],
+)
+def test_frames_and_the_object_graph_are_not_available(code):
+    assert "ValueError: sandbox:" in run_python(code).stderr
+
+
+def test_the_disarmed_fork_exec_leads_nowhere():
+    """Its replacement holds no closure (it used to close over the hook's refuse function)."""
+    code = "import _posixsubprocess\nprint(_posixsubprocess.fork_exec.__closure__)"
+    assert run_python(code).stdout == "None\n"
+
+
+def test_common_modules_still_work_without_frames():
+    code = (
+        "import asyncio, collections, dataclasses, enum, logging, typing\n"
+        "print(collections.namedtuple('P', 'x')(1), enum.Enum('E', 'a').a)\n"
+        "logging.warning('w')\nasyncio.run(asyncio.sleep(0))\nprint(typing.TypeVar('T'))"
+    )
+    result = run_python(code)
+    assert result.stdout == "P(x=1) E.a\n~T\n" and result.stderr == "WARNING:root:w\n", result.stderr

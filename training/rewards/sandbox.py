@@ -9,24 +9,34 @@ an unprivileged user on Linux (each kernel-dependent one detected at run time, n
    the temporary directory, deleted afterwards; the environment is replaced, not inherited
    (``-s -P`` and a fixed ``PYTHONHASHSEED``: ``python -I`` with the environment written rather than
    ignored, so that set order, and so the output, is the same on every run).
-2. **Namespaces** (``unshare --user --net --pid --mount-proc``): no network but a down loopback; a
-   private PID namespace whose init is the program, so all it starts dies with it, and its own
-   ``/proc`` (a new mount namespace), which lists no host process (where mounting it is refused,
-   ``--mount-proc`` is dropped and layers 4-5 keep ``/proc`` unreadable).
+2. **Namespaces** (``unshare --user --net --pid --ipc --uts --mount-proc``): no network but a down
+   loopback; a private PID namespace whose init is the program, so all it starts dies with it; its
+   own System V IPC and hostname; and its own ``/proc`` (a new mount namespace), which lists no host
+   process (where mounting it is refused, ``--mount-proc`` is dropped and layers 4-6 keep ``/proc``
+   unreadable).
 3. **rlimits** the child sets on itself: address space (``memory_mb``; also bounds threads, each
    reserving its stack), CPU seconds, file size, open files, no core dumps. ``RLIMIT_NPROC`` is left
    alone: it counts every process and thread of the uid system-wide, so any value either blocks
    nothing or also blocks threads (which competitive-programming solutions start for deep recursion).
 4. **Landlock** (Linux 5.13+), applied by a first-stage interpreter that then execs the real one
    (so the program's interpreter never loads ``ctypes``): the kernel lets the process read only
-   beneath the temporary directory, the standard library (and the site-packages with
-   ``site_packages``), the directories of the shared libraries the interpreter maps, fonts, time zones
-   and ``/dev/null``/``(u)random`` (``_read_roots``: not the working directory, the user's data,
-   ``/proc`` or ``/sys``); write, create, rename or delete only beneath the temporary directory (and
-   write ``/dev/null``); execute no file but the Python binary; and, from Landlock ABI 4 and 6,
-   neither bind/connect TCP nor signal processes outside itself. Where the kernel has Landlock but it
-   cannot be applied, the program is not run (exit status 126, the reason on stderr).
-5. **Audit hook** (``sys.addaudithook`` before the program's first line; it cannot be removed),
+   beneath the temporary directory, the standard library's modules and lib-dynload's extension
+   modules but ``_UNLOADABLE`` (``_ctypes``, CPython's test and subinterpreter modules: not loadable
+   even by a program that gets past the audit hook), the site-packages with ``site_packages``, the
+   folders of the shared libraries the interpreter maps, fonts, time zones and ``/dev/null``,
+   ``/dev/(u)random`` (``_read_roots``; not the working directory, the user's data, ``/proc`` or
+   ``/sys``); write, create, rename or delete only beneath the temporary directory (and write
+   ``/dev/null``); execute no file but the Python binary; and, from Landlock ABI 4 and 6, neither
+   bind/connect TCP nor signal processes outside itself.
+5. **seccomp** (x86_64 and aarch64), installed by the same first stage: ``socket()`` (so no
+   connection to a host's Unix sockets, which Landlock does not cover: Ray's object store, a
+   container runtime), System V and POSIX message-queue IPC, kernel keyrings, ``io_uring``,
+   ``ptrace``/``process_vm_*``, new namespaces, mounts, ``bpf``/``perf_event_open``/``userfaultfd``
+   and ``setsid``/``setpgid`` (so nothing leaves the process group) fail with EPERM; a syscall of
+   another ABI (x32, i386) with ENOSYS. ``socketpair`` stays (asyncio's self-pipe). Where the kernel
+   has Landlock but layer 4 or 5 cannot be applied, the program is not run (exit status 126, the
+   reason on stderr).
+6. **Audit hook** (``sys.addaudithook`` before the program's first line; it cannot be removed),
    refusing with PermissionError: sockets (``socket.*`` but an AF_UNIX pair), processes and signals
    (``os.fork``/``forkpty``/``posix_spawn``/``system``/``exec``, ``subprocess.Popen``,
    ``_posixsubprocess.fork_exec``, ``os.kill``/``killpg``, ``signal.pthread_kill``; ``os.pidfd_open``
@@ -37,10 +47,16 @@ an unprivileged user on Linux (each kernel-dependent one detected at run time, n
    that directory); opening or listing for reading outside what layer 4 allows; device nodes but
    ``/dev/null``/``(u)random``. A path is checked as the kernel receives it: a ``str``/``bytes``
    subclass by its characters (its methods are never called), any other path object (``os.PathLike``,
-   pathlib included: its ``__fspath__`` could answer the check differently) is refused.
+   pathlib included: its ``__fspath__`` could answer the check differently) is refused. Frames and the
+   object graph (``sys._getframe``, ``tb_frame``/``gi_frame``/…, ``sys.settrace``, ``gc.get_objects``
+   and ``get_referrers``/``get_referents``) are refused with ValueError, as ``namedtuple``, ``typing``,
+   ``enum`` and ``logging`` expect: a refused event's traceback holds the hook's frame, through which
+   a program could rewrite the hook. Nothing else of the hook is reachable (the disarmed
+   ``fork_exec`` holds no closure). Interpreter-printed tracebacks still work; the ``traceback``
+   module's ``format_exc`` and ``inspect.stack`` do not.
 
 An audit hook is not a security boundary (the CPython docs say so: hand-made bytecode can get past
-it, and ``code.replace`` must stay allowed because ``asyncio`` needs it); layers 1-4 are what contain
+it, and ``code.replace`` must stay allowed because ``asyncio`` needs it); layers 1-5 are what contain
 a program that does. Not covered: disk filled inside the temporary directory (``max_file_mb`` per
 file until the timeout); CPU shared with the caller; metadata (``os.stat``, ``os.readlink``: whether
 a host path exists, its size and times, never its content); and, on a kernel without Landlock, reads
@@ -65,8 +81,8 @@ import time
 from dataclasses import dataclass
 
 # Stage 1 (a separate exec, so that the program's interpreter never loads ctypes): confine this
-# process with Landlock when the kernel has it, then exec stage 2, argv[2:]. argv[1] is the JSON of
-# ``_read_roots``: the directories and files the interpreter may read besides its temporary directory.
+# process with Landlock and seccomp, then exec stage 2, argv[2:]. argv[1] is the JSON of
+# ``_read_roots``: what the interpreter may read besides its temporary directory.
 _LANDLOCK = r"""
 import ctypes, json, os, struct, sys
 
@@ -84,16 +100,17 @@ def elf_interpreter(path):  # the dynamic loader, which the kernel executes alon
                 return os.path.realpath(file.read(length).rstrip(b"\0").decode())
     return None
 
-def mapped_directories(program):  # where this interpreter's shared libraries (and locale files) lie
+def mapped_files(program):  # this interpreter's shared libraries and locale files
     with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
         fields = [line.split(maxsplit=5) for line in maps]
     files = {f[5].strip() for f in fields if len(f) == 6}
-    return {os.path.dirname(f) for f in files if f.startswith("/") and os.path.isfile(f) and f != program}
+    return {f for f in files if f.startswith("/") and os.path.isfile(f) and f != program}
 
-def confine(tmp, programs, directories, files):
-    libc = ctypes.CDLL(None, use_errno=True)
+def under(path, root):
+    return path == root or path.startswith(root + os.sep)
+
+def confine(libc, tmp, programs, directories, listable, files):
     call, size = libc.syscall, ctypes.c_size_t
-    call.restype = ctypes.c_long
     abi = call(444, None, size(0), ctypes.c_uint32(1))  # landlock_create_ruleset: ABI version
     if abi < 1:
         return
@@ -104,7 +121,8 @@ def confine(tmp, programs, directories, files):
     rules = [(tmp, fs & ~(1 | 64 | 2048)), ("/dev/null", 2 | 4 | 1 << 14)]  # no EXECUTE, MAKE_CHAR/BLOCK
     rules += [(program, 1 | read_file) for program in programs]  # read and execute: exactly these files
     rules += [(path, read_file | read_dir) for path in directories if os.path.isdir(path)]
-    rules += [(path, read_file) for path in files if os.path.exists(path)]
+    rules += [(path, read_dir) for path in listable if os.path.isdir(path)]  # names, not contents
+    rules += [(path, read_file) for path in files if os.path.isfile(path) or path.startswith("/dev/")]
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     for path, rights in rules:
@@ -113,23 +131,58 @@ def confine(tmp, programs, directories, files):
         os.close(fd)
         if not ok:
             raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
-    if libc.prctl(38, 1, 0, 0, 0) != 0 or call(446, ruleset, 0) != 0:  # NO_NEW_PRIVS, restrict_self
+    if call(446, ruleset, 0) != 0:  # landlock_restrict_self
         raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+
+# Syscalls refused with EPERM: new sockets (socketpair stays: asyncio's self-pipe), System V and POSIX
+# IPC, kernel keyrings, io_uring, ptrace and process_vm_*, new namespaces, mounts and root changes,
+# bpf/perf/userfaultfd, and leaving the process group (setsid/setpgid). (x86_64, aarch64 numbers.)
+DENIED = {
+    0xC000003E: (41, 42, 49, 29, 30, 31, 67, 64, 65, 66, 220, 68, 69, 70, 71, *range(240, 246), 248, 249,
+                 250, 425, 426, 427, 101, 310, 311, 272, 308, 165, 166, 155, 161, 321, 298, 323, 112, 109),
+    0xC00000B7: (198, 203, 200, *range(180, 198), 217, 218, 219, 425, 426, 427, 117, 270, 271, 97, 268, 40,
+                 39, 41, 51, 280, 241, 282, 157, 154),
+}
+
+def seccomp(libc):
+    arch = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(os.uname().machine)
+    if arch is None:
+        return  # syscall numbers unknown here: Landlock, namespaces and the hook remain
+    checks = [(0x35, 0x40000000)] if arch == 0xC000003E else []  # x86_64: x32 syscalls (nr | 2**30)
+    checks += [(0x15, nr) for nr in DENIED[arch]]  # jeq
+    code = [(0x20, 0, 0, 4), (0x15, 1, 0, arch), (0x06, 0, 0, 0x50000 | 38), (0x20, 0, 0, 0)]  # arch, nr
+    code += [(op, len(checks) - i, 0, k) for i, (op, k) in enumerate(checks)]  # match: jump to EPERM
+    code += [(0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x50000 | 1)]  # allow ; errno EPERM
+    program = ctypes.create_string_buffer(b"".join(struct.pack("<HBBI", *insn) for insn in code))
+    fprog = struct.pack("<HxxxxxxQ", len(code), ctypes.addressof(program))
+    if libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), "seccomp filter not installed")
 
 try:  # a kernel without Landlock runs the program under the other layers; one that fails to apply it, never
     python, roots = os.path.realpath(sys.executable), json.loads(sys.argv[1])
     programs = [p for p in (python, elf_interpreter(python)) if p]
-    directories = [*roots["directories"], *mapped_directories(python)]
-    confine(os.path.realpath(os.getcwd()), programs, directories, roots["files"])
+    directories, files, stdlib = list(roots["directories"]), list(roots["files"]), roots["stdlib"]
+    for path in mapped_files(python):  # a library's folder; only the file if the folder holds the stdlib
+        folder = os.path.dirname(path)  # (extension modules, _ctypes here, are in roots or nowhere)
+        if under(stdlib, folder):
+            files.append(path)
+        elif not under(folder, stdlib):
+            directories.append(folder)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
+    confine(libc, os.path.realpath(os.getcwd()), programs, directories, roots["listable"], files)
+    seccomp(libc)
 except Exception as err:
-    sys.stderr.write(f"sandbox: Landlock confinement failed, program not run: {err}\n")
+    sys.stderr.write(f"sandbox: confinement failed, program not run: {err}\n")
     sys.exit(126)
 os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
 """
 
 _BOOTSTRAP = r"""
 def _sandbox(mem, cpu, fsize, nofile, roots):
-    import json, os, resource, stat, sys
+    import json, os, resource, stat, sys, types  # types reads a tb_frame when imported: before the hook
     inf = resource.RLIM_INFINITY
     for res, soft, hard in ((resource.RLIMIT_AS, mem, mem), (resource.RLIMIT_CPU, cpu, cpu + 1),
                             (resource.RLIMIT_FSIZE, fsize, fsize), (resource.RLIMIT_NOFILE, nofile, nofile),
@@ -139,20 +192,26 @@ def _sandbox(mem, cpu, fsize, nofile, roots):
         resource.setrlimit(res, (min(soft, hard), hard))
     realpath, fsdecode, isabs = os.path.realpath, os.fsdecode, os.path.isabs
     tmp, roots = realpath(os.getcwd()), json.loads(roots)
-    readable, readable_files = (tmp, *roots["directories"]), set(roots["files"])
-    devices = {"/dev/null": True, "/dev/urandom": False, "/dev/random": False}  # path: writable
+    readable, readable_files = (tmp, *roots["directories"]), frozenset(roots["files"])
+    listable = (*readable, *roots["listable"])
+    devices = types.MappingProxyType({"/dev/null": True, "/dev/urandom": False, "/dev/random": False})  # writable?
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-    deny = {"os.fork", "os.forkpty", "os.posix_spawn", "os.system", "os.exec", "os.spawn",
+    # Frames and the object graph would lead to this hook's closure (a refused event's traceback holds
+    # its frame): refused with ValueError, which namedtuple, typing, enum and logging expect.
+    hidden = frozenset({"sys._getframe", "sys._current_frames", "sys.settrace", "sys.setprofile",
+                        "gc.get_objects", "gc.get_referrers", "gc.get_referents"})
+    frame_attributes = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+    deny = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.system", "os.exec", "os.spawn",
             "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "os.symlink", "os.link",
-            "resource.prlimit", "fcntl.ioctl", "sys.remote_exec"}
-    no_import = {"ctypes", "_ctypes", "cffi", "_cffi_backend", "_posixsubprocess", "os", "posix",
+            "resource.prlimit", "fcntl.ioctl", "sys.remote_exec"})
+    no_import = frozenset({"ctypes", "_ctypes", "cffi", "_cffi_backend", "_posixsubprocess", "os", "posix",
                  "_xxsubinterpreters", "_xxinterpchannels", "_interpreters", "_interpchannels",
-                 "_interpqueues", "_testcapi", "_testinternalcapi"}
+                 "_interpqueues", "_testcapi", "_testinternalcapi"})
     # event: (indices of path arguments, indices of dir_fd arguments)
-    paths = {"os.remove": ((0,), (1,)), "os.rmdir": ((0,), (1,)), "os.mkdir": ((0,), (2,)),
+    paths = types.MappingProxyType({"os.remove": ((0,), (1,)), "os.rmdir": ((0,), (1,)), "os.mkdir": ((0,), (2,)),
              "os.rename": ((0, 1), (2, 3)), "os.chmod": ((0,), (2,)), "os.chown": ((0,), (3,)),
              "os.utime": ((0,), (3,)), "os.truncate": ((0,), ()), "os.setxattr": ((0,), ()),
-             "os.removexattr": ((0,), ()), "os.chflags": ((0,), ()), "os.lchflags": ((0,), ())}
+             "os.removexattr": ((0,), ()), "os.chflags": ((0,), ()), "os.lchflags": ((0,), ())})
 
     def refuse(event, detail=""):
         raise PermissionError(f"sandbox: {event} {detail}".rstrip() + " is not allowed")
@@ -190,8 +249,11 @@ def _sandbox(mem, cpu, fsize, nofile, roots):
         elif event in ("os.listdir", "os.scandir"):
             path = args[0]
             if path is not None and not isinstance(path, int):
-                if not inside(realpath(plain(event, path)), readable):
+                if not inside(realpath(plain(event, path)), listable):
                     refuse(event, f"{path!r}")
+        elif event in hidden or (event == "object.__getattr__" and args[1] in frame_attributes):
+            what = f"{event} {args[1]}" if event == "object.__getattr__" else event
+            raise ValueError(f"sandbox: {what} is not available")
         elif event in paths:
             where, dir_fds = paths[event]
             if any(args[i] not in (None, -1) for i in dir_fds):
@@ -213,8 +275,11 @@ def _sandbox(mem, cpu, fsize, nofile, roots):
 
     for module in (os, sys.modules["posix"]):
         module.__dict__.pop("pidfd_open", None)
+    def fork_exec(*args):  # no closure: nothing of the hook is reachable through it
+        raise PermissionError("sandbox: _posixsubprocess.fork_exec is not allowed")
+
     import _posixsubprocess  # loaded now, disarmed, so that subprocess (and asyncio) import; a fresh
-    _posixsubprocess.fork_exec = lambda *args: refuse("_posixsubprocess.fork_exec")  # load is refused
+    _posixsubprocess.fork_exec = fork_exec  # load is refused
     with open("main.py", encoding="utf-8") as file:
         source = file.read()
     sys.argv[:] = ["main.py"]
@@ -290,7 +355,18 @@ def _namespace_prefix() -> tuple[str, ...]:
     if exe is None:
         return ()
     for private_proc in (("--mount-proc",), ()):
-        prefix = (exe, "--user", "--net", "--pid", *private_proc, "--fork", "--kill-child", "--")
+        prefix = (
+            exe,
+            "--user",
+            "--net",
+            "--pid",
+            "--ipc",
+            "--uts",
+            *private_proc,
+            "--fork",
+            "--kill-child",
+            "--",
+        )
         try:
             probe = subprocess.run(
                 [*prefix, sys.executable, "-S", "-c", "pass"], capture_output=True, timeout=30, check=False
@@ -318,19 +394,47 @@ _SYSTEM_DIRECTORIES = ("/usr/share/zoneinfo", "/usr/share/fonts", "/usr/local/sh
 _SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/dev/urandom", "/dev/random")
 
 
+# Extension modules that are never readable, so never loadable, even by a program that got past the
+# audit hook: native calls (ctypes) and CPython's test and subinterpreter modules.
+_UNLOADABLE = ("_ctypes", "_test", "_xx", "xxlimited")
+
+
 @functools.cache
 def _read_roots(site_packages: bool) -> str:
-    """JSON of what a run may read besides its temporary directory: ``directories`` (the standard
-    library, lib-dynload, the site-packages when ``site_packages``, fonts and time zones) and
-    ``files``; stage 1 adds the directories of the shared libraries the interpreter maps. Nothing
-    else: not the working directory, not the user's data, not ``/proc``."""
-    directories = [os.path.dirname(os.__file__), sysconfig.get_config_var("DESTSHARED") or ""]
+    """JSON of what a run may read besides its temporary directory (module docstring, layer 4):
+
+    - ``directories`` (read beneath): the standard library's subpackages, the site-packages when
+      ``site_packages``, fonts and time zones; stage 1 adds the folders of the shared libraries the
+      interpreter maps (but a folder holding the standard library only gets its mapped files);
+    - ``files``: the standard library's modules, lib-dynload's extension modules but ``_UNLOADABLE``,
+      the venv's ``pyvenv.cfg``, the loader's cache, ``/dev/(u)random``;
+    - ``listable`` (names only): the standard library and lib-dynload folders;
+    - ``stdlib``: the standard library folder.
+
+    Nothing else: not the working directory, the user's data, ``/proc`` or ``/sys``."""
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
+    dynload = os.path.realpath(sysconfig.get_config_var("DESTSHARED") or os.path.join(stdlib, "lib-dynload"))
+    site_dirs = _existing(
+        [sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *site.getsitepackages()]
+    )
+    directories, files = [], []
+    for entry in os.scandir(stdlib):
+        path = os.path.realpath(entry.path)
+        if path != dynload and path not in site_dirs:
+            (directories if entry.is_dir() else files).append(path)
+    files += [e.path for e in os.scandir(dynload) if e.is_file() and not e.name.startswith(_UNLOADABLE)]
     if site_packages:
-        directories += [sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]
-        directories += site.getsitepackages()
-    files = [os.path.join(sys.prefix, "pyvenv.cfg"), *_SYSTEM_FILES]
+        directories += site_dirs
     directories += _SYSTEM_DIRECTORIES
-    return json.dumps({"directories": _existing(directories), "files": _existing(files)})
+    files += [os.path.join(sys.prefix, "pyvenv.cfg"), *_SYSTEM_FILES]
+    return json.dumps(
+        {
+            "directories": _existing(directories),
+            "files": _existing(files),
+            "listable": _existing([stdlib, dynload]),
+            "stdlib": stdlib,
+        }
+    )
 
 
 def _existing(paths: list[str]) -> list[str]:
