@@ -94,6 +94,7 @@ def _row(pid, category, length, options, answer, mbinary_id=None):
         "options": options,
         "solution": f"<answer>{answer}</answer>",
         "path": f"./videos/{pid}.mp4",
+        "data_source": "VideoMathQA",
         "category": category,
         "length": length,
     }

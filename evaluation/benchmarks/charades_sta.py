@@ -28,6 +28,7 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import numbered_id
 from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode, register_benchmark
+from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, check_signature
 from evaluation.official.tvg import extract_time
 from evaluation.records import BenchmarkRecord
 from evaluation.scoring import robust_score
@@ -67,6 +68,8 @@ class CharadesSTA(BenchmarkAdapter):
       ``<answer>``), the format an RL-trained model learned. The official parser cannot read JSON, so
       its numbers are ~0 there by construction (visible as ``extraction_failure_rate``).
     """
+
+    unified_signature = UnifiedSignature(data_source="charades_sta")
 
     def __init__(self, prompt_style: str = "lmms-eval"):
         if prompt_style not in ("reelrl", "lmms-eval"):
@@ -154,6 +157,7 @@ class CharadesSTA(BenchmarkAdapter):
             # a format error of the file (ValueError like every other), not a caller's type error
             kind = type(data).__name__
             raise ValueError(f"{path}: expected a JSON list of EasyVideoR1 records, got {kind}")  # noqa: TRY004
+        check_signature(as_row_list(data, path, "Charades-STA"), path, self.name, self.unified_signature)
         records, ids = [], set()
         for i, item in enumerate(data):
             where = f"{path}: record {i}"

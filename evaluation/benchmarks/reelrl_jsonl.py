@@ -16,7 +16,13 @@ from typing import Any
 
 from cache_store.keys import canonical_source
 from evaluation import metrics
-from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode, register_benchmark
+from evaluation.benchmarks.registry import (
+    BenchmarkAdapter,
+    check_mode,
+    recognised_benchmarks,
+    register_benchmark,
+)
+from evaluation.benchmarks.unified import read_rows
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.scoring import robust_score
 from training.dataset import load_samples
@@ -26,7 +32,17 @@ from training.dataset import load_samples
 class ReelRLJsonl(BenchmarkAdapter):
     def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
         """Records from a ReelRL/EasyR1 file (JSONL, JSON list or Parquet) read by the training loader;
-        relative media paths resolve against ``media_root``, else the file's folder."""
+        relative media paths resolve against ``media_root``, else the file's folder. A registered
+        benchmark's EasyVideoR1 file (its records have that benchmark's ``unified_signature``) is refused:
+        the format is the training format, but its scores belong to that benchmark's adapter."""
+        path = Path(annotation_path)
+        if path.is_file():
+            benchmarks = recognised_benchmarks(read_rows(path))
+            if benchmarks:
+                raise ValueError(
+                    f"{path} is a {' / '.join(benchmarks)} annotation file, not a held-out split: evaluate it "
+                    f"with --benchmark {benchmarks[0]} (its official scoring rules)"
+                )
         records = []
         for sample in load_samples(annotation_path, media_root=media_root):
             media, kind = (sample.videos, "video") if sample.videos else (sample.images, "image")

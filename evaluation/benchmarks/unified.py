@@ -8,6 +8,11 @@ The EasyVideoR1 unified format (``eval/data/valid_data/*.json``) is a list of
 path}`` plus benchmark-specific fields (``duration``, ``task_type``, ``ovo_task`` ...). ``unified_row``
 turns one into the fields every canonical record needs, with the option letters normalised to
 "A. text" in letter order (EasyVideoR1's LongVideo-Reason lists options out of order).
+
+Every benchmark's unified file has the same core fields, so the core alone cannot tell MVBench's file from
+Video-MME's. A ``UnifiedSignature`` states what marks one benchmark's file (its ``data_source`` value, the
+fields only it carries, its media path layout); ``check_signature`` refuses a file whose records lack it,
+naming the file, what was expected and what was found.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +81,63 @@ def is_unified(rows: Any) -> bool:
         and isinstance(rows[0], dict)
         and all(k in rows[0] for k in UNIFIED_KEYS)
     )
+
+
+@dataclass(frozen=True)
+class UnifiedSignature:
+    """What every record of one benchmark's EasyVideoR1 unified file has.
+
+    data_source: a regular expression the record's ``data_source`` must match in full (None: not checked;
+        for the files that have no ``data_source``, MVBench's and Video-MME's);
+    fields: keys every record carries (the benchmark's own fields beside the unified core);
+    path: a regular expression the record's ``path`` must match in full (None: not checked).
+    """
+
+    data_source: str | None = None
+    fields: tuple[str, ...] = ()
+    path: str | None = None
+
+    def expected(self) -> str:
+        parts = []
+        if self.data_source is not None:
+            parts.append(f"data_source matching {self.data_source!r}")
+        if self.fields:
+            parts.append(f"fields {', '.join(self.fields)}")
+        if self.path is not None:
+            parts.append(f"a path matching {self.path!r}")
+        return " and ".join(parts)
+
+    def mismatch(self, row: dict[str, Any]) -> str | None:
+        """What in ``row`` does not fit (for the error message); None when it fits."""
+        if self.data_source is not None:
+            source = row.get("data_source")
+            if not isinstance(source, str) or not re.fullmatch(self.data_source, source):
+                return f"data_source {source!r}"
+        missing = [k for k in self.fields if k not in row]
+        if missing:
+            return f"keys {sorted(row)} (no {', '.join(missing)})"
+        if self.path is not None:
+            rel = row.get("path")
+            if not isinstance(rel, str) or not re.fullmatch(self.path, rel):
+                return f"path {rel!r}"
+        return None
+
+    def matches(self, rows: list[Any]) -> bool:
+        return bool(rows) and all(isinstance(r, dict) and self.mismatch(r) is None for r in rows)
+
+
+def check_signature(
+    rows: list[dict[str, Any]], path: str | Path, benchmark: str, sig: UnifiedSignature
+) -> None:
+    """Raise ``ValueError`` unless every record has ``benchmark``'s signature: another benchmark's file would
+    otherwise be read and scored under this benchmark's rules."""
+    for i, row in enumerate(rows):
+        problem = sig.mismatch(row)
+        if problem is not None:
+            raise ValueError(
+                f"{path} is not a {benchmark} annotation file: EasyVideoR1 unified records of {benchmark} "
+                f"need {sig.expected()}; found {problem} in record {i} (problem_id={row.get('problem_id')!r})"
+            )
 
 
 def media_path(root: str, rel: str) -> str:

@@ -38,6 +38,7 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import ChoiceAdapter, percent
 from evaluation.benchmarks.registry import check_mode, register_benchmark
+from evaluation.benchmarks.unified import UnifiedSignature
 from evaluation.official import judged
 from evaluation.official.videomathqa import extract_letter, mean_step_score, parse_step_score, step_prompt
 from evaluation.records import BenchmarkRecord
@@ -50,6 +51,8 @@ REQUIRED = ("category", "length")
 class VideoMathQA(ChoiceAdapter):
     """``judge``: a ``training.rewards.judge.Judge`` for the CoT step score in official mode (the
     official judge is Qwen/Qwen3-4B in thinking mode; answers never need it)."""
+
+    unified_signature = UnifiedSignature(data_source="VideoMathQA")
 
     official_unanswered = "wrong"
     uses_judge = True
