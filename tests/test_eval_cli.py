@@ -44,9 +44,10 @@ def test_score_counts_missing_unknown_and_empty(capsys, tmp_path):
     ]
     preds.write_text("".join(json.dumps(x) + "\n" for x in lines))
     args = ["eval", "score", "--benchmark", "charades_sta", "--annotations", str(CHARADES)]
-    assert main([*args, "--predictions", str(preds), "--mode", "official", "--json"]) == 0
+    assert main([*args, "--predictions", str(preds), "--mode", "official", "--json", "--partial"]) == 0
     doc = json.loads(capsys.readouterr().out)
     counts, agg = doc["counts"], doc["aggregates"]["official"]
+    assert doc["partial"] is True  # 17 records have no prediction: scored only with --partial
     assert counts["total"] == 20 and counts["scored"] == 3 and counts["missing"] == 17
     assert counts["empty_response"] == 1 and counts["unknown_predictions"] == 1
     assert counts["extraction_failed"] == {"official": 2}

@@ -29,6 +29,7 @@ from evaluation import metrics
 from evaluation.benchmarks.choice import numbered_id
 from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode, register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, check_signature
+from evaluation.inputs import parse_json, read_text
 from evaluation.official.tvg import extract_time
 from evaluation.records import BenchmarkRecord
 from evaluation.scoring import robust_score
@@ -84,7 +85,7 @@ class CharadesSTA(BenchmarkAdapter):
     def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
         """Records from either format; ``media_root`` defaults to the annotation file's folder."""
         path = Path(annotation_path)
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         root = os.path.abspath(media_root if media_root is not None else path.parent)
         head = text.lstrip()[:1]
         if head in ("[", "{"):
@@ -149,10 +150,7 @@ class CharadesSTA(BenchmarkAdapter):
         return records
 
     def _load_easyvideor1(self, path: Path, text: str, root: str) -> list[BenchmarkRecord]:
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from e
+        data = parse_json(text, path)
         if not isinstance(data, list):
             # a format error of the file (ValueError like every other), not a caller's type error
             kind = type(data).__name__

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evaluation.inputs import json_lines, parse_json, read_text
 from training.rewards.choice import parse_options
 from training.rewards.tags import answer_content
 
@@ -33,7 +34,7 @@ _LETTERED = re.compile(r"\s*+\(?([A-Za-z])\s*+[.):：]\s*+(.*)", re.DOTALL)
 
 def read_rows(path: str | Path) -> Any:
     """The parsed content of an annotation file: a list of rows (JSON list, JSONL, Parquet) or the JSON
-    object itself. Errors name the file (and the line for JSONL)."""
+    object itself. Errors name the file and the line (text that is not UTF-8, malformed JSON or JSONL)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
@@ -46,21 +47,16 @@ def read_rows(path: str | Path) -> Any:
             return pq.read_table(path).to_pylist()
         except Exception as e:  # pyarrow raises several types for a damaged file
             raise ValueError(f"{path}: unreadable Parquet file ({e})") from e
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path)
     try:
-        return json.loads(text)
+        return parse_json(text, path)
     except ValueError as whole_error:
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except ValueError as e:
-                if lineno == 1:
-                    raise ValueError(f"{path}: neither JSON nor JSON Lines ({whole_error})") from e
-                raise ValueError(f"{path}:{lineno}: not a JSON line ({e})") from e
-        return rows
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        try:
+            json.loads(first)
+        except ValueError:  # not JSON Lines either: the document's own error, with its line
+            raise whole_error from None
+        return [row for _, row in json_lines(text, path)]
 
 
 def as_row_list(data: Any, path: str | Path, what: str) -> list[dict[str, Any]]:
