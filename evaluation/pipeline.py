@@ -224,9 +224,7 @@ def run_pipeline(
     pools = _DecodePools(media_workers, media_timeout_s)
     try:
         if overlap:
-            _run_overlapped(
-                engine, jobs, _batches(jobs, batch_size), cache, pools, sampling, queue_size, meter
-            )
+            _run_overlapped(engine, jobs, _batches(jobs, batch_size), cache, pools, sampling, queue_size, meter)
         else:
             for job, items in _batches(jobs, batch_size):
                 _score(_generate(_media(job, items, cache, pools), engine, sampling))
