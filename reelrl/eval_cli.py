@@ -223,6 +223,7 @@ def _run(args: argparse.Namespace) -> int:
         doc = {
             "benchmark": res.benchmark,
             "out_dir": str(job.out_dir),
+            "partial": res.partial,
             "aggregates": res.aggregates,
             "counts": c,
         }
