@@ -22,7 +22,7 @@ from typing import Any
 
 from evaluation.benchmarks.registry import BenchmarkAdapter
 from evaluation.inputs import json_lines, read_text
-from evaluation.metrics import mean
+from evaluation.metrics import mean, percent
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.stages import score_many
 
@@ -60,11 +60,13 @@ def aggregate_modes(
     records: Mapping[str, Sequence[BenchmarkRecord]],
     scores: Mapping[str, Sequence[dict[str, Any]]],
 ) -> dict[str, dict[str, Any]]:
-    """Per mode: the adapter's aggregates plus ``extraction_failure_rate`` over the scored samples."""
+    """Per mode: the adapter's aggregates plus ``extraction_failure_rate`` over the scored samples (percent,
+    like every aggregate)."""
     out = {}
     for mode in records:
         agg = dict(adapter.aggregate(records[mode], scores[mode], mode))
-        agg["extraction_failure_rate"] = mean([float(bool(s.get("extraction_failed"))) for s in scores[mode]])
+        failed = [float(bool(s.get("extraction_failed"))) for s in scores[mode]]
+        agg["extraction_failure_rate"] = percent(mean(failed))
         out[mode] = agg
     return out
 

@@ -50,7 +50,8 @@ class EvalResult:
     """Mirror of ``results.json``.
 
     aggregates[mode]: the adapter's official aggregates over the samples scored in that mode, plus
-        ``extraction_failure_rate`` (fraction of those samples with no extractable answer).
+        ``extraction_failure_rate`` (percent of those samples with no extractable answer); every aggregate
+        is in percent (``evaluation.metrics``).
     counts: over the records passed in, whichever run produced their predictions: ``total``,
         ``scored`` (a prediction exists), ``media_failed``, ``generation_failed``, ``empty_response``,
         ``extraction_failed[mode]``, ``scoring_failed[mode]`` and ``unknown_predictions`` (rows in the

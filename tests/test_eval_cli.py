@@ -52,7 +52,7 @@ def test_score_counts_missing_unknown_and_empty(capsys, tmp_path):
     assert counts["empty_response"] == 1 and counts["unknown_predictions"] == 1
     assert counts["extraction_failed"] == {"official": 2}
     assert agg["n"] == 3 and agg["mIoU"] == pytest.approx(100 / 3) and agg["R@0.7"] == pytest.approx(100 / 3)
-    assert agg["extraction_failure_rate"] == pytest.approx(2 / 3)
+    assert agg["extraction_failure_rate"] == pytest.approx(200 / 3)
 
 
 def test_bad_input_exits_2_naming_the_file(capsys, tmp_path):

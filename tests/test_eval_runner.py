@@ -128,10 +128,10 @@ def test_run_resume_and_exact_results(bench):
     assert off["n"] == rob["n"] == 4
     assert (off["R@0.3"], off["R@0.5"], off["R@0.7"]) == pytest.approx((50.0, 25.0, 25.0))
     assert off["mIoU"] == pytest.approx(100 * (1 + 1 / 3) / 4)
-    assert off["extraction_failure_rate"] == pytest.approx(0.5)  # B (JSON) and E (empty)
+    assert off["extraction_failure_rate"] == pytest.approx(50.0)  # B (JSON) and E (empty)
     assert (rob["R@0.3"], rob["R@0.5"], rob["R@0.7"]) == pytest.approx((75.0, 50.0, 25.0))
     assert rob["mIoU"] == pytest.approx(100 * (1 + 0.5 + 1 / 3) / 4)
-    assert rob["extraction_failure_rate"] == pytest.approx(0.25)  # E only
+    assert rob["extraction_failure_rate"] == pytest.approx(25.0)  # E only
     assert results["counts"] == {
         "total": 5,
         "scored": 4,

@@ -13,7 +13,7 @@ A subclass states what differs per benchmark and inherits the rest:
 - ``breakdowns`` (category fields reported per value) and ``headline`` ("micro", or "macro:<field>"
   for a mean of per-value accuracies such as MVBench's task mean).
 
-Aggregates are in percent, as the official scripts print them.
+Aggregates are in percent, as the official scripts print them (``evaluation.metrics``: one scale per result).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode
 from evaluation.benchmarks.unified import check_signature, is_unified, read_rows, unified_row
+from evaluation.metrics import percent
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.scoring import robust_score
 
@@ -163,10 +164,6 @@ class ChoiceAdapter(BenchmarkAdapter):
         else:
             out["overall"] = out["accuracy"]
         return out
-
-
-def percent(x: float | None) -> float | None:
-    return None if x is None else 100.0 * x
 
 
 def content_id(*parts: Any) -> str:

@@ -4,8 +4,8 @@ The file is read by the training data loader (``training.dataset.load_samples``)
 split means exactly what the train split means: same fields, same media resolution, same answer
 conventions. There is no external official script: the reward library *is* the reference scorer,
 so ``official`` and ``robust`` give the same numbers (both modes exist so every benchmark reports
-the same shape). Aggregates: micro accuracy (mean reward ``accuracy``, a fraction), accuracy per problem type,
-and ``overall``: the accuracy in percent, the headline every benchmark reports.
+the same shape). Aggregates, in percent like every benchmark's: ``overall`` and ``accuracy`` (micro accuracy,
+the mean reward ``accuracy``), accuracy per problem type, and the mean reward ``overall`` and ``format``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from evaluation.benchmarks.registry import (
     register_benchmark,
 )
 from evaluation.benchmarks.unified import read_rows
+from evaluation.metrics import percent
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.scoring import robust_score
 from training.dataset import load_samples
@@ -79,11 +80,12 @@ class ReelRLJsonl(BenchmarkAdapter):
     ) -> dict[str, Any]:
         check_mode(mode)
         acc = [float(s["accuracy"]) for s in per_sample_scores]
+        per_type = metrics.category_means(acc, [r.categories["problem_type"] for r in records])
         return {
             "n": len(acc),
-            "overall": None if not acc else 100.0 * metrics.accuracy(acc),  # percent, like every headline
-            "accuracy": metrics.accuracy(acc),
-            "per_problem_type": metrics.category_means(acc, [r.categories["problem_type"] for r in records]),
-            "mean_overall": metrics.mean([float(s["overall"]) for s in per_sample_scores]),
-            "mean_format": metrics.mean([float(s["format"]) for s in per_sample_scores]),
+            "overall": percent(metrics.accuracy(acc)),
+            "accuracy": percent(metrics.accuracy(acc)),
+            "per_problem_type": {k: percent(v) for k, v in per_type.items()},
+            "mean_overall": percent(metrics.mean([float(s["overall"]) for s in per_sample_scores])),
+            "mean_format": percent(metrics.mean([float(s["format"]) for s in per_sample_scores])),
         }
