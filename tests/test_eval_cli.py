@@ -96,7 +96,8 @@ def test_run_with_a_tiny_model_resumes_and_writes_the_manifest(capsys, tmp_path,
     docs = json_docs(capsys.readouterr().out)
     charades, heldout = docs
     assert charades["counts"]["media_failed"] == 1 and charades["counts"]["scored"] == 2
-    assert heldout["counts"]["scored"] == 2
+    assert charades["partial"] is True and charades["counts"]["missing"] == 1  # the headline leaves it out
+    assert heldout["counts"]["scored"] == 2 and heldout["partial"] is False
     manifest = json.loads((Path(charades["out_dir"]) / "manifest.json").read_text())
     settings = manifest["settings"]
     assert settings["media_spec"]["max_frames"] == 2 and settings["sampling"]["temperature"] == 0.0
@@ -114,8 +115,11 @@ def test_run_with_a_tiny_model_resumes_and_writes_the_manifest(capsys, tmp_path,
     plot = tmp_path / "compare.png"
     assert main(["eval", "compare", str(out), "--mode", "robust", "--plot", str(plot)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0] == "| model | charades_sta | reelrl_jsonl |" and len(table) == 3
+    assert table[0] == "| model | charades_sta | reelrl_jsonl |" and len(table) == 4
     assert table[2].startswith("| qwen2_5_vl@" + settings["model_revision"][:8])
+    cells = [c.strip() for c in table[2].split("|")[2:4]]
+    assert cells[0].endswith("*") and not cells[1].endswith("*")  # charades_sta is partial: starred
+    assert table[3] == "* partial: records without a prediction are left out (charades_sta: 1 missing)"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
