@@ -60,24 +60,21 @@ class CheckpointEvalConfig(dg.Config):
 
     max_new_tokens: int = 112
     batch_size: int = 8
-    max_extraction_failure_rate: float = 1.0  # the scores check fails above this
+    max_extraction_failure_rate: float = 100.0  # percent; the scores check fails above this
 
 
 COUNT_METRICS = ("n", "excluded", "unanswered")
 
 
 def scores_in_range(aggregates: dict) -> list[str]:
-    """Metrics outside their range: counts (``n``, ``excluded``, ``unanswered``, ``n_*``) >= 0, the
-    extraction-failure rate in [0, 1], every other aggregate a percentage in [0, 100]."""
+    """Metrics outside their range: counts (``n``, ``excluded``, ``unanswered``, ``n_*``) >= 0, every other
+    aggregate (the extraction-failure rate included) a percentage in [0, 100]."""
     bad = []
     for mode, agg in aggregates.items():
         for metric, value in agg.items():
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
-            if metric in COUNT_METRICS or metric.startswith("n_"):
-                hi = float("inf")
-            else:
-                hi = 1.0 if metric == "extraction_failure_rate" else 100.0
+            hi = float("inf") if metric in COUNT_METRICS or metric.startswith("n_") else 100.0
             if not 0.0 <= value <= hi:  # NaN fails too
                 bad.append(f"{mode}/{metric}={value}")
     return bad
@@ -94,7 +91,7 @@ def scores_in_range(aggregates: dict) -> list[str]:
         dg.AssetCheckSpec(
             "scores_in_range",
             asset="checkpoint_eval",
-            description="aggregates are percentages in [0, 100], the extraction-failure rate in [0, 1]",
+            description="aggregates (the extraction-failure rate included) are percentages in [0, 100]",
         )
     ],
 )

@@ -23,7 +23,8 @@ PER_BENCHMARK = ("benchmark", "media_spec", "prompt_template_hash", "adapter_opt
 
 def collect(roots: list[str | Path]) -> list[dict[str, Any]]:
     """One row per run folder found under ``roots``: ``{model, revision, settings, benchmark, mode,
-    overall, n, counts, out_dir}`` per scoring mode; folders without both files are skipped."""
+    overall, n, counts, partial, missing, out_dir}`` per scoring mode; folders without both files are
+    skipped. ``partial``: the run's aggregates leave out ``missing`` records that have no prediction."""
     rows = []
     for root in roots:
         for results_path in sorted(Path(root).rglob(RESULTS_FILE)):
@@ -48,6 +49,8 @@ def collect(roots: list[str | Path]) -> list[dict[str, Any]]:
                             json.dumps(settings, sort_keys=True).encode()
                         ).hexdigest()[:8],
                         "counts": results.get("counts", {}),
+                        "partial": bool(results.get("partial")),
+                        "missing": results.get("counts", {}).get("missing", 0),
                         "out_dir": str(results_path.parent),
                     }
                 )
@@ -74,13 +77,23 @@ def pivot(rows: list[dict[str, Any]], mode: str) -> tuple[list[str], list[str], 
 
 
 def comparison_table(rows: list[dict[str, Any]], mode: str = "official") -> str:
-    """Markdown: one line per (model, revision, settings), one column per benchmark, headline in percent."""
+    """Markdown: one line per (model, revision, settings), one column per benchmark, headline in percent; a
+    partial run's cell is starred, and a last line says how many records each left out."""
     labels, benchmarks, cells = pivot(rows, mode)
+    partial = {(_label(r), r["benchmark"]): r["missing"] for r in rows if r["mode"] == mode and r["partial"]}
     head = "| model | " + " | ".join(benchmarks) + " |\n|---|" + "---|" * len(benchmarks)
     lines = []
     for label in labels:
-        vals = [cells.get((label, b)) for b in benchmarks]
-        lines.append(f"| {label} | " + " | ".join("—" if v is None else f"{v:.1f}" for v in vals) + " |")
+        vals = [
+            "—"
+            if cells.get((label, b)) is None
+            else f"{cells[(label, b)]:.1f}" + ("*" if (label, b) in partial else "")
+            for b in benchmarks
+        ]
+        lines.append(f"| {label} | " + " | ".join(vals) + " |")
+    if partial:
+        missing = ", ".join(f"{b}: {n} missing" for (_, b), n in partial.items())
+        lines.append(f"* partial: records without a prediction are left out ({missing})")
     return "\n".join([head, *lines])
 
 

@@ -3,7 +3,8 @@
 Scores move with frames, fps, pixels, prompt wording, decoding settings, model and code (users of
 lmms-eval report 3-10 point gaps from these alone), so a number without them cannot be compared.
 ``settings`` holds what must be identical for predictions in one ``out_dir`` to be poolable; a rerun
-with different settings is refused instead of silently mixing two configurations.
+with different settings is refused instead of silently mixing two configurations. After each run,
+``partial`` and ``missing`` say whether its results cover every record (``record_coverage``).
 """
 
 from __future__ import annotations
@@ -150,6 +151,15 @@ def check_compatible(out_dir: Path, manifest: dict[str, Any]) -> None:
             manifest["code_version"],
             old.get("code_version"),
         )
+
+
+def record_coverage(out_dir: Path, *, partial: bool, missing: int) -> None:
+    """Note in ``out_dir``'s manifest whether the last run's results cover every record: ``partial`` (some
+    record has no prediction, so the aggregates leave it out) and ``missing`` (how many)."""
+    path = out_dir / MANIFEST_FILE
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest.update(partial=partial, missing=missing)
+    write_json(path, manifest)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -1,13 +1,26 @@
 """Pure aggregate metrics of benchmark scoring: no I/O, stdlib only.
 
-Every function returns a fraction in [0, 1] (callers scale to percent where the official script
-does) and ``None`` for an empty input, because "no scored sample" is not the same as a score of 0 and
-NaN is not valid JSON.
+Every function returns a fraction in [0, 1] and ``None`` for an empty input, because "no scored sample"
+is not the same as a score of 0 and NaN is not valid JSON.
+
+One scale per result: every aggregate a benchmark reports (headline, breakdowns, rates such as the
+extraction-failure rate) is a percentage in [0, 100], as the official scripts print them; adapters turn
+these fractions into percent with ``percent``. Counts (``n``, ``excluded`` ...) stay counts, and per-sample
+values keep their own scale (the reward library's [0, 1], VideoMathQA's 0-10 judge step score).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
+
+def percent(x: float | None) -> float | None:
+    """A fraction as a percentage; ``None`` stays ``None``.
+
+    >>> percent(0.25)
+    25.0
+    """
+    return None if x is None else 100.0 * x
 
 
 def mean(values: Sequence[float]) -> float | None:

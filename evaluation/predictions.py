@@ -50,19 +50,23 @@ class PredictionLog:
                 f.truncate(keep)
 
     def _load(self) -> None:
-        with self.path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    rid = row["id"]
-                except (ValueError, KeyError, TypeError) as e:
-                    # One corrupt line must not sink the run: that sample is simply run again.
-                    self.bad_lines += 1
-                    log.warning("%s:%d: unreadable prediction line skipped (%s)", self.path, lineno, e)
-                    continue
-                self.rows[str(rid)] = row
+        for lineno, raw in enumerate(self.path.read_bytes().split(b"\n"), 1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+                rid = row["id"]
+            except (ValueError, KeyError, TypeError) as e:
+                # One corrupt line must not sink the run: that sample is simply run again.
+                reason = (
+                    f"not UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1}"
+                    if isinstance(e, UnicodeDecodeError)
+                    else repr(e)
+                )
+                self.bad_lines += 1
+                log.warning("%s:%d: unreadable prediction line skipped (%s)", self.path, lineno, reason)
+                continue
+            self.rows[str(rid)] = row
 
     def done(self, record_id: str, key: str) -> bool:
         row = self.rows.get(record_id)

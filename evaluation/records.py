@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from evaluation.inputs import json_lines, read_text
+
 MEDIA_KINDS = ("video", "image", "none")
 
 
@@ -118,15 +120,13 @@ def write_records(path: str | Path, records: Iterable[BenchmarkRecord]) -> Path:
 
 
 def read_records(path: str | Path) -> list[BenchmarkRecord]:
-    """Read records written by ``write_records``; a bad line raises naming file and line."""
+    """Read records written by ``write_records``; a bad line (not UTF-8, not JSON, not a record) raises
+    naming file and line."""
     path = Path(path)
     out: list[BenchmarkRecord] = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(BenchmarkRecord.from_dict(json.loads(line)))
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"{path}:{lineno}: not a canonical benchmark record: {e}") from e
+    for lineno, row in json_lines(read_text(path), path):
+        try:
+            out.append(BenchmarkRecord.from_dict(row))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{path}:{lineno}: not a canonical benchmark record: {e}") from e
     return out

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.benchmarks.registry import MODES, BenchmarkAdapter, check_mode, get_adapter
-from evaluation.manifest import MANIFEST_FILE, as_plain, build_manifest, check_compatible, write_json
+from evaluation.manifest import (
+    MANIFEST_FILE,
+    as_plain,
+    build_manifest,
+    check_compatible,
+    record_coverage,
+    write_json,
+)
 from evaluation.offline import aggregate_modes
 from evaluation.pipeline import Job, run_pipeline
 from evaluation.predictions import PredictionLog
@@ -43,11 +50,16 @@ class EvalResult:
     """Mirror of ``results.json``.
 
     aggregates[mode]: the adapter's official aggregates over the samples scored in that mode, plus
-        ``extraction_failure_rate`` (fraction of those samples with no extractable answer).
+        ``extraction_failure_rate`` (percent of those samples with no extractable answer); every aggregate
+        is in percent (``evaluation.metrics``).
     counts: over the records passed in, whichever run produced their predictions: ``total``,
         ``scored`` (a prediction exists), ``media_failed``, ``generation_failed``, ``empty_response``,
         ``extraction_failed[mode]``, ``scoring_failed[mode]`` and ``unknown_predictions`` (rows in the
-        log for ids not among the records). total == scored + media_failed + generation_failed.
+        log for ids not among the records), ``missing`` (records with no prediction: media_failed +
+        generation_failed). total == scored + missing.
+    partial: True when some record has no prediction, so the aggregates cover only the scored ones; a
+        rerun in the same ``out_dir`` that predicts them (a resumed run) is no longer partial and scores
+        exactly like an uninterrupted run. Also written to ``manifest.json`` (``partial``, ``missing``).
     stage_seconds: busy seconds of the media, generate and score stages in this run (overlapping in time).
     """
 
@@ -57,6 +69,7 @@ class EvalResult:
     modes: list[str]
     aggregates: dict[str, dict[str, Any]]
     counts: dict[str, Any]
+    partial: bool = False
     media_failures: list[dict[str, str]] = field(default_factory=list)
     generation_failures: list[dict[str, str]] = field(default_factory=list)
     generated_this_run: int = 0
@@ -160,6 +173,9 @@ def run_benchmarks(
         result.media_failures, result.generation_failures = job.media_failures, job.generation_failures
         result.counts["media_failed"] = len(job.media_failures)
         result.counts["generation_failed"] = len(job.generation_failures)
+        result.counts["missing"] = result.counts["total"] - result.counts["scored"]
+        result.partial = result.counts["missing"] > 0
+        record_coverage(job.plog.path.parent, partial=result.partial, missing=result.counts["missing"])
         result.generated_this_run, result.resumed = job.generated, n_resumed
         result.elapsed_s = elapsed
         result.stage_seconds = {k: round(v, 3) for k, v in job.stage_seconds.items()}

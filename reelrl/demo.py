@@ -64,7 +64,7 @@ def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
     if len(rewards) >= 20:
         first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
         lines.append(f"                mean of the first 10 steps {first:.3f}, of the last 10 {last:.3f}")
-    lines.append("scores (robust mode; official mode in the UI, eval_report and results.json):")
+    lines.append("scores in percent (robust mode; official mode in the UI, eval_report and results.json):")
     cells = {k: v for k, v in out.items() if k.startswith("checkpoint_eval[")}
     for bench, metric in HEADLINE.items():
         vals = []
@@ -72,7 +72,7 @@ def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
             cell = cells.get(f"checkpoint_eval[{name}|{bench}]")
             value = cell and cell["aggregates"].get("robust", {}).get(metric)
             if isinstance(value, (int, float)):
-                vals.append(f"{label} {value:.3f}")
+                vals.append(f"{label} {value:.1f}")
         if vals:
             lines.append(f"  {bench:14s} {metric:9s} " + "  ".join(vals))
     lines.append("checkpoints   : " + ", ".join(f"{k}={v}" for k, v in out["checkpoints"].items()))

@@ -2,8 +2,10 @@
 
 - ``reelrl eval list``: the registered benchmarks;
 - ``reelrl eval samples --benchmark B --annotations F [--media-root R]``: the canonical records as JSONL;
-- ``reelrl eval score --benchmark B --annotations F --predictions P [--mode official|robust|both] [--json]``:
-  every metric and aggregate of a JSONL of ``{id, response}`` (missing, unknown, empty and unscorable counted);
+- ``reelrl eval score --benchmark B --annotations F --predictions P [--mode official|robust|both] [--json]
+  [--partial] [--dedupe first|last]``: every metric and aggregate of a JSONL of ``{id, response}`` (unknown,
+  empty and unscorable counted); a record without a prediction is an error unless ``--partial`` (then the
+  result says ``partial: true`` and ``counts.missing``), and so is a repeated id unless ``--dedupe``;
 - ``reelrl eval compare DIR… [--plot out.png]``: the headline of every run under the folders, models x
   benchmarks (a row per model, revision and settings), as a table and a grouped bar chart;
 - ``reelrl eval run --model PATH --benchmark B[,B…] --annotations F[,F…] [--media-root R[,R…]] [--cache ROOT]``:
@@ -110,7 +112,10 @@ def _score(args: argparse.Namespace) -> int:
 
     adapter = _adapter(args.benchmark, args, _judge(args))
     records = adapter.load(args.annotations, args.media_root)
-    result = score_predictions(adapter, records, read_predictions(args.predictions), resolve_modes(args.mode))
+    predictions = read_predictions(args.predictions, dedupe=args.dedupe)
+    result = score_predictions(
+        adapter, records, predictions, resolve_modes(args.mode), partial=args.partial, source=args.predictions
+    )
     doc = {"benchmark": args.benchmark, **result}
     _print_results(doc, args.json)
     failed = result["counts"]["scoring_failed"]
@@ -218,12 +223,17 @@ def _run(args: argparse.Namespace) -> int:
         doc = {
             "benchmark": res.benchmark,
             "out_dir": str(job.out_dir),
+            "partial": res.partial,
             "aggregates": res.aggregates,
             "counts": c,
         }
-        failures = [("media", f) for f in res.media_failures] + [("generation", f) for f in res.generation_failures]
+        failures = [("media", f) for f in res.media_failures] + [
+            ("generation", f) for f in res.generation_failures
+        ]
         if failures:  # which samples, and why (also in results.json)
-            doc["failed_samples"] = {str(f.get("id")): f"{stage}: {f.get('reason', '')}" for stage, f in failures}
+            doc["failed_samples"] = {
+                str(f.get("id")): f"{stage}: {f.get('reason', '')}" for stage, f in failures
+            }
         _print_results(doc, args.json)
     return EXIT_FAILED_SAMPLES if failed else EXIT_OK
 
@@ -280,6 +290,18 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     _common(sc)
     sc.add_argument("--predictions", required=True)
     sc.add_argument("--mode", default="both", choices=["official", "robust", "both"])
+    sc.add_argument(
+        "--partial",
+        action="store_true",
+        help="score only the records that have a prediction (the result says partial: true and counts the "
+        "missing); without it a record with no prediction is an error",
+    )
+    sc.add_argument(
+        "--dedupe",
+        choices=["first", "last"],
+        default=None,
+        help="which copy of an id on several lines counts; without it a repeated id is an error",
+    )
     sc.add_argument("--json", action="store_true", help="one JSON document")
     _judge_flags(sc)
     sc.set_defaults(func=_guarded(_score))

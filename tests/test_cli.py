@@ -38,13 +38,13 @@ def test_demo_summary_reports_cache_filter_rewards_and_scores(tmp_path):
         "training_run": {"history": [{"reward/overall": i / 20} for i in range(20)], "checkpoint": "/ckpt"},
         "checkpoints": {"base": "b-1", "warm_start": "w-2", "trained": "t-3"},
         "checkpoint_eval[b-1|reelrl_jsonl]": cell(0.0),
-        "checkpoint_eval[t-3|reelrl_jsonl]": cell(0.25),
+        "checkpoint_eval[t-3|reelrl_jsonl]": cell(25.0),
     }
     text = summarize(out, tmp_path, tmp_path / "dh", 90.0)
     assert "2 hits, 3 misses decoded, 1 failed (Lance version 7, data version ab12)" in text
     assert "kept 4, dropped 5" in text
     assert "mean of the first 10 steps 0.225, of the last 10 0.725" in text
-    assert "reelrl_jsonl   accuracy  base 0.000  trained 0.250" in text  # the warm start was not evaluated
+    assert "reelrl_jsonl   accuracy  base 0.0  trained 25.0" in text  # the warm start was not evaluated
     assert "charades_sta" not in text
     assert "checkpoints   : base=b-1, warm_start=w-2, trained=t-3" in text
     assert f"DAGSTER_HOME={tmp_path / 'dh'} .venv/bin/dagster dev -w workspace.yaml" in text

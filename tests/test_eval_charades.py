@@ -75,6 +75,7 @@ def test_official_format_errors_name_file_and_line(adapter, tmp_path, content, m
 def _evr1(**overrides):
     rec = {
         "data_type": "video",
+        "data_source": "charades_sta",
         "path": "V1.mp4",
         "problem": "p.",
         "problem_id": 7,
@@ -94,7 +95,7 @@ def _evr1(**overrides):
             r"ann\.json: record 1 \(problem_id=8\): solution holds no",
         ),
         (
-            [{"path": "V.mp4", "problem": "p", "solution": "x"}],
+            [{"data_source": "charades_sta", "path": "V.mp4", "problem": "p", "solution": "x"}],
             r"record 0 \(problem_id=None\): missing fields \['problem_id'\]",
         ),
         ([_evr1(), _evr1()], r"record 1 \(problem_id=7\): duplicate problem_id '7'"),

@@ -44,14 +44,15 @@ def test_score_counts_missing_unknown_and_empty(capsys, tmp_path):
     ]
     preds.write_text("".join(json.dumps(x) + "\n" for x in lines))
     args = ["eval", "score", "--benchmark", "charades_sta", "--annotations", str(CHARADES)]
-    assert main([*args, "--predictions", str(preds), "--mode", "official", "--json"]) == 0
+    assert main([*args, "--predictions", str(preds), "--mode", "official", "--json", "--partial"]) == 0
     doc = json.loads(capsys.readouterr().out)
     counts, agg = doc["counts"], doc["aggregates"]["official"]
+    assert doc["partial"] is True  # 17 records have no prediction: scored only with --partial
     assert counts["total"] == 20 and counts["scored"] == 3 and counts["missing"] == 17
     assert counts["empty_response"] == 1 and counts["unknown_predictions"] == 1
     assert counts["extraction_failed"] == {"official": 2}
     assert agg["n"] == 3 and agg["mIoU"] == pytest.approx(100 / 3) and agg["R@0.7"] == pytest.approx(100 / 3)
-    assert agg["extraction_failure_rate"] == pytest.approx(2 / 3)
+    assert agg["extraction_failure_rate"] == pytest.approx(200 / 3)
 
 
 def test_bad_input_exits_2_naming_the_file(capsys, tmp_path):
@@ -95,7 +96,8 @@ def test_run_with_a_tiny_model_resumes_and_writes_the_manifest(capsys, tmp_path,
     docs = json_docs(capsys.readouterr().out)
     charades, heldout = docs
     assert charades["counts"]["media_failed"] == 1 and charades["counts"]["scored"] == 2
-    assert heldout["counts"]["scored"] == 2
+    assert charades["partial"] is True and charades["counts"]["missing"] == 1  # the headline leaves it out
+    assert heldout["counts"]["scored"] == 2 and heldout["partial"] is False
     manifest = json.loads((Path(charades["out_dir"]) / "manifest.json").read_text())
     settings = manifest["settings"]
     assert settings["media_spec"]["max_frames"] == 2 and settings["sampling"]["temperature"] == 0.0
@@ -113,8 +115,11 @@ def test_run_with_a_tiny_model_resumes_and_writes_the_manifest(capsys, tmp_path,
     plot = tmp_path / "compare.png"
     assert main(["eval", "compare", str(out), "--mode", "robust", "--plot", str(plot)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0] == "| model | charades_sta | reelrl_jsonl |" and len(table) == 3
+    assert table[0] == "| model | charades_sta | reelrl_jsonl |" and len(table) == 4
     assert table[2].startswith("| qwen2_5_vl@" + settings["model_revision"][:8])
+    cells = [c.strip() for c in table[2].split("|")[2:4]]
+    assert cells[0].endswith("*") and not cells[1].endswith("*")  # charades_sta is partial: starred
+    assert table[3] == "* partial: records without a prediction are left out (charades_sta: 1 missing)"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

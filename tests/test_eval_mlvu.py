@@ -141,7 +141,7 @@ def test_bad_rows(adapter, tmp_path, change, match):
 
 def test_malformed_files(adapter, tmp_path):
     (tmp_path / "broken.json").write_text('[{"video": ')
-    with pytest.raises(ValueError, match=r"broken\.json: neither JSON nor JSON Lines"):
+    with pytest.raises(ValueError, match=r"broken\.json:1: malformed JSON"):
         adapter.load(tmp_path / "broken.json", None)
     with pytest.raises(ValueError, match=r"object\.json: expected a list of MLVU records"):
         adapter.load(write_json(tmp_path / "object.json", {"video": "x"}), None)

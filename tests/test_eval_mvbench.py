@@ -170,7 +170,7 @@ def test_bad_official_files(adapter, tmp_path, name, rows, match):
 def test_bad_files(adapter, tmp_path):
     broken = tmp_path / "action_antonym.json"
     broken.write_text("[{not json")
-    with pytest.raises(ValueError, match=r"action_antonym\.json: neither JSON nor JSON Lines"):
+    with pytest.raises(ValueError, match=r"action_antonym\.json:1: malformed JSON"):
         adapter.load(broken, tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=r"empty: folder holds no mvbench annotation files"):

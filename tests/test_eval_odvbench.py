@@ -176,7 +176,9 @@ def test_unified_format_errors(adapter, tmp_path):
     rows = _unified_rows()
     del rows[0]["odv_subtask"]
     with pytest.raises(
-        ValueError, match=r"odv\.json: record 0 \(problem_id=1\): missing fields \['odv_subtask'\]"
+        ValueError,
+        match=r"odv\.json is not a odvbench annotation file: .*need fields odv_task, odv_subtask; "
+        r"found keys .* \(no odv_subtask\) in record 0 \(problem_id=1\)",
     ):
         adapter.load(_write(tmp_path, rows), tmp_path)
 

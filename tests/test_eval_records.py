@@ -59,3 +59,16 @@ def test_digest_ignores_order_and_sees_content():
     a, b = _rec("a"), _rec("b")
     assert records_digest([a, b]) == records_digest([b, a])
     assert records_digest([a, b]) != records_digest([a, _rec("b", answer="B")])
+
+
+def test_non_utf8_and_malformed_lines_name_file_and_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    good = json.dumps(_rec("a").to_dict()).encode()
+    path.write_bytes(good + b"\n" + good.replace(b'"a"', b'"\xe9"', 1) + b"\n")
+    with pytest.raises(
+        ValueError, match=r"r\.jsonl:2: not UTF-8 text \(byte 0xe9 at column 9\); save the file as UTF-8"
+    ):
+        read_records(path)
+    path.write_text(json.dumps(_rec("a").to_dict()) + "\n{bad\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"r\.jsonl:2: not a JSON line"):
+        read_records(path)

@@ -97,11 +97,11 @@ def test_scores_and_aggregates_exact(split):
     agg = adapter.aggregate(recs, scores, "robust")
     assert agg == {
         "n": 4,
-        "accuracy": 0.5,
+        "accuracy": 50.0,  # percent, like every aggregate
         "overall": 50.0,
-        "per_problem_type": {"boolean": 1.0, "multiple choice": 0.5, "numerical": 0.0},
-        "mean_overall": pytest.approx((1.0 + 0.1 + 0.0 + 1.0) / 4),  # 0.9·acc + 0.1·format
-        "mean_format": 0.75,
+        "per_problem_type": {"boolean": 100.0, "multiple choice": 50.0, "numerical": 0.0},
+        "mean_overall": pytest.approx(100 * (1.0 + 0.1 + 0.0 + 1.0) / 4),  # 0.9·acc + 0.1·format
+        "mean_format": 75.0,
     }
 
 
@@ -148,6 +148,6 @@ def test_run_with_video_image_and_text(split, tmp_path):
         "txt1": [],
     }
     for mode in ("robust", "official"):
-        assert result.aggregates[mode]["accuracy"] == 0.5
-        assert result.aggregates[mode]["extraction_failure_rate"] == 0.25
+        assert result.aggregates[mode]["accuracy"] == 50.0
+        assert result.aggregates[mode]["extraction_failure_rate"] == 25.0
     assert result.counts["scored"] == 4 and result.counts["media_failed"] == 0

@@ -128,10 +128,10 @@ def test_run_resume_and_exact_results(bench):
     assert off["n"] == rob["n"] == 4
     assert (off["R@0.3"], off["R@0.5"], off["R@0.7"]) == pytest.approx((50.0, 25.0, 25.0))
     assert off["mIoU"] == pytest.approx(100 * (1 + 1 / 3) / 4)
-    assert off["extraction_failure_rate"] == pytest.approx(0.5)  # B (JSON) and E (empty)
+    assert off["extraction_failure_rate"] == pytest.approx(50.0)  # B (JSON) and E (empty)
     assert (rob["R@0.3"], rob["R@0.5"], rob["R@0.7"]) == pytest.approx((75.0, 50.0, 25.0))
     assert rob["mIoU"] == pytest.approx(100 * (1 + 0.5 + 1 / 3) / 4)
-    assert rob["extraction_failure_rate"] == pytest.approx(0.25)  # E only
+    assert rob["extraction_failure_rate"] == pytest.approx(25.0)  # E only
     assert results["counts"] == {
         "total": 5,
         "scored": 4,
@@ -141,7 +141,9 @@ def test_run_resume_and_exact_results(bench):
         "extraction_failed": {"robust": 1, "official": 2},
         "scoring_failed": {"robust": 0, "official": 0},
         "unknown_predictions": 0,
+        "missing": 1,
     }
+    assert result.partial is True
     assert result.generated_this_run == 4 and result.resumed == 0
     assert progress[-1]["done"] == progress[-1]["total"] == 5 and progress[-1]["pending"] == 0
     assert {"rate_per_s", "eta_s", "media_failed"} <= set(progress[-1])
@@ -248,3 +250,24 @@ def test_moved_media_and_corrected_answer_reuse_responses(bench, tmp_path):
     assert first.aggregates["robust"]["mIoU"] == pytest.approx(100 * (1 + 0.5 + 1 / 3) / 4)
     assert again.aggregates["robust"]["mIoU"] == pytest.approx(100 * (1 + 1 + 1 / 3) / 4)
     assert again.aggregates["official"] == first.aggregates["official"]  # B still has no official parse
+
+
+def test_a_run_with_unscored_records_says_partial_and_a_resumed_completed_run_scores_like_a_full_one(
+    bench, tmp_path
+):
+    first = _run(bench, CannedEngine(bench["responses"]))  # D's video is missing: 4 of 5 scored
+    assert first.partial is True and first.counts["missing"] == 1
+    manifest = json.loads((bench["out"] / "manifest.json").read_text())
+    assert (manifest["partial"], manifest["missing"]) == (True, 1)
+    assert json.loads((bench["out"] / "results.json").read_text())["partial"] is True
+
+    write_video(bench["videos"] / "DDDDD.mp4", np.full((8, 32, 32, 3), 90, np.uint8), fps=4)
+    resumed = _run(bench, CannedEngine(bench["responses"]))  # generates D only
+    assert resumed.resumed == 4 and resumed.generated_this_run == 1
+    assert resumed.partial is False and resumed.counts["missing"] == 0
+    manifest = json.loads((bench["out"] / "manifest.json").read_text())
+    assert (manifest["partial"], manifest["missing"]) == (False, 0)
+
+    full = _run({**bench, "out": tmp_path / "full"}, CannedEngine(bench["responses"]))
+    assert full.resumed == 0 and full.generated_this_run == 5 and full.partial is False
+    assert resumed.aggregates == full.aggregates and resumed.counts == full.counts

@@ -141,7 +141,7 @@ def test_bad_files(adapter, tmp_path):
         adapter.load(other, None)
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "yes_no.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"yes_no\.json: neither JSON nor JSON Lines"):
+    with pytest.raises(ValueError, match=r"yes_no\.json:1: malformed JSON"):
         adapter.load(tmp_path / "broken", None)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=r"empty: folder holds none of the TempCompass files"):

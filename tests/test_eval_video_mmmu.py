@@ -126,6 +126,7 @@ def _row(pid, **extra):
         "options": ["A. x", "B. y"],
         "solution": "<answer>A</answer>",
         "path": "./validation_Math_1.mp4",
+        "data_source": "https://www.youtube.com/watch?v=TpylyLZisTU",
     }
     return {**row, **extra}
 

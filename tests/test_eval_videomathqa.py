@@ -94,6 +94,7 @@ def _row(pid, category, length, options, answer, mbinary_id=None):
         "options": options,
         "solution": f"<answer>{answer}</answer>",
         "path": f"./videos/{pid}.mp4",
+        "data_source": "VideoMathQA",
         "category": category,
         "length": length,
     }
@@ -240,7 +241,7 @@ def test_step_score_with_judge(rating_judge, tmp_path):
         out["cot_step_unparsed"],
         out["cot_step_judge_needed"],
     ) == (
-        7.0,
+        70.0,  # percent: the official 0-10 mean (7) x 10
         10,
         0,
         0,
@@ -269,7 +270,7 @@ def test_step_aggregate_counts_unparsed_as_zero(adapter, tmp_path):
         {"score": 0.0, "judge_needed": True},
     ]
     out = adapter.aggregate(recs, scores, "official")
-    assert out["cot_step_score"] == 5.0 and out["cot_step_n"] == 3
+    assert out["cot_step_score"] == 50.0 and out["cot_step_n"] == 3  # the 0-10 mean 5.0, in percent
     assert out["cot_step_unparsed"] == 1 and out["cot_step_judge_needed"] == 1
 
 

@@ -256,7 +256,7 @@ def test_unified_format_errors(adapter, tmp_path):
 
 def test_malformed_file_names_the_file(adapter, tmp_path):
     (tmp_path / "bad.json").write_text("{not json\n")
-    with pytest.raises(ValueError, match=r"bad\.json: neither JSON nor JSON Lines"):
+    with pytest.raises(ValueError, match=r"bad\.json:1: malformed JSON"):
         adapter.load(tmp_path / "bad.json", tmp_path)
     (tmp_path / "obj.json").write_text(json.dumps({"id": 1}))
     with pytest.raises(ValueError, match=r"obj\.json: expected a list of VSI-Bench records"):

@@ -28,6 +28,8 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import numbered_id
 from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode, register_benchmark
+from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, check_signature
+from evaluation.inputs import parse_json, read_text
 from evaluation.official.tvg import extract_time
 from evaluation.records import BenchmarkRecord
 from evaluation.scoring import robust_score
@@ -68,6 +70,8 @@ class CharadesSTA(BenchmarkAdapter):
       its numbers are ~0 there by construction (visible as ``extraction_failure_rate``).
     """
 
+    unified_signature = UnifiedSignature(data_source="charades_sta")
+
     def __init__(self, prompt_style: str = "lmms-eval"):
         if prompt_style not in ("reelrl", "lmms-eval"):
             raise ValueError(
@@ -81,7 +85,7 @@ class CharadesSTA(BenchmarkAdapter):
     def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
         """Records from either format; ``media_root`` defaults to the annotation file's folder."""
         path = Path(annotation_path)
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         root = os.path.abspath(media_root if media_root is not None else path.parent)
         head = text.lstrip()[:1]
         if head in ("[", "{"):
@@ -146,14 +150,12 @@ class CharadesSTA(BenchmarkAdapter):
         return records
 
     def _load_easyvideor1(self, path: Path, text: str, root: str) -> list[BenchmarkRecord]:
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from e
+        data = parse_json(text, path)
         if not isinstance(data, list):
             # a format error of the file (ValueError like every other), not a caller's type error
             kind = type(data).__name__
             raise ValueError(f"{path}: expected a JSON list of EasyVideoR1 records, got {kind}")  # noqa: TRY004
+        check_signature(as_row_list(data, path, "Charades-STA"), path, self.name, self.unified_signature)
         records, ids = [], set()
         for i, item in enumerate(data):
             where = f"{path}: record {i}"

@@ -4,7 +4,8 @@ A subclass states what differs per benchmark and inherits the rest:
 
 - ``load_official(data, path, root)``: the official release format (``data`` is the parsed file, see
   ``unified.read_rows``); the EasyVideoR1 unified format is recognised and read here, with the
-  subclass's ``categories_from_unified`` picking the category fields it carries;
+  subclass's ``categories_from_unified`` picking the category fields it carries, after checking that
+  every record has the subclass's ``unified_signature`` (another benchmark's file is refused);
 - ``official_choice(response, record)``: the letter the official script reads ("" = none);
   ``official_other(record, response)`` scores a non-multiple-choice record in official mode;
 - ``official_unanswered``: whether the official script counts an unreadable answer as wrong
@@ -12,7 +13,7 @@ A subclass states what differs per benchmark and inherits the rest:
 - ``breakdowns`` (category fields reported per value) and ``headline`` ("micro", or "macro:<field>"
   for a mean of per-value accuracies such as MVBench's task mean).
 
-Aggregates are in percent, as the official scripts print them.
+Aggregates are in percent, as the official scripts print them (``evaluation.metrics``: one scale per result).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode
-from evaluation.benchmarks.unified import is_unified, read_rows, unified_row
+from evaluation.benchmarks.unified import check_signature, is_unified, read_rows, unified_row
+from evaluation.metrics import percent
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.scoring import robust_score
 
@@ -77,6 +79,8 @@ class ChoiceAdapter(BenchmarkAdapter):
     def load_file(self, path: Path, root: str) -> list[BenchmarkRecord]:
         data = read_rows(path)
         if is_unified(data):
+            if self.unified_signature is not None:
+                check_signature(data, path, self.name, self.unified_signature)
             return [self.unified_record(row, i, path, root) for i, row in enumerate(data)]
         return self.load_official(data, path, root)
 
@@ -160,10 +164,6 @@ class ChoiceAdapter(BenchmarkAdapter):
         else:
             out["overall"] = out["accuracy"]
         return out
-
-
-def percent(x: float | None) -> float | None:
-    return None if x is None else 100.0 * x
 
 
 def content_id(*parts: Any) -> str:

@@ -58,7 +58,13 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import ChoiceAdapter, content_id, numbered_id, percent
 from evaluation.benchmarks.registry import register_benchmark
-from evaluation.benchmarks.unified import as_row_list, choice_letter, lettered_options, media_path
+from evaluation.benchmarks.unified import (
+    UnifiedSignature,
+    as_row_list,
+    choice_letter,
+    lettered_options,
+    media_path,
+)
 from evaluation.official.easyvideor1 import extract_answer
 from evaluation.records import BenchmarkRecord
 
@@ -72,6 +78,7 @@ _CLIP = re.compile(r"^(.+)_([\d.]+)_([\d.]+)\.mp4$")
 
 @register_benchmark("livesports_qa")
 class LiveSportsQA(ChoiceAdapter):
+    unified_signature = UnifiedSignature(data_source="LiveSports-3K-QA")
     breakdowns = ("q_type",)
     official_unanswered = "wrong"
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from evaluation.benchmarks.choice import ChoiceAdapter
 from evaluation.benchmarks.registry import register_benchmark
+from evaluation.benchmarks.unified import UnifiedSignature
 from evaluation.official.easyvideor1 import extract_answer
 from evaluation.records import BenchmarkRecord
 
 
 @register_benchmark("longvideo_reason")
 class LongVideoReason(ChoiceAdapter):
+    unified_signature = UnifiedSignature(data_source="LongVideo-Reason")
     official_unanswered = "wrong"
 
     def official_choice(self, response: str, record: BenchmarkRecord) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter
 from evaluation.benchmarks.registry import check_mode, register_benchmark
-from evaluation.benchmarks.unified import as_row_list, media_path
+from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.lmms_mcq import parse_longvideobench
 from evaluation.records import BenchmarkRecord
 from evaluation.scoring import robust_score
@@ -40,6 +40,7 @@ PADDING = "N/A"
 
 @register_benchmark("longvideobench")
 class LongVideoBench(ChoiceAdapter):
+    unified_signature = UnifiedSignature(data_source="LongVideoBench")
     breakdowns = CATEGORY_FIELDS
     headline = "micro"
 

@@ -27,7 +27,7 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import ChoiceAdapter, percent
 from evaluation.benchmarks.registry import check_mode, register_benchmark
-from evaluation.benchmarks.unified import as_row_list, media_path
+from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.lvbench import polish_answer
 from evaluation.records import BenchmarkRecord
 
@@ -85,6 +85,7 @@ def require(row: dict[str, Any], keys: Sequence[str], where: str) -> None:
 
 @register_benchmark("lvbench")
 class LVBench(ChoiceAdapter):
+    unified_signature = UnifiedSignature(data_source="LVBench")
     official_unanswered = "wrong"
 
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:

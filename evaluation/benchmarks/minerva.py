@@ -26,7 +26,7 @@ from typing import Any
 from evaluation.benchmarks.choice import ChoiceAdapter
 from evaluation.benchmarks.lvbench import require
 from evaluation.benchmarks.registry import register_benchmark
-from evaluation.benchmarks.unified import as_row_list, media_path
+from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.easyvideor1 import extract_answer
 from evaluation.records import BenchmarkRecord
 
@@ -38,6 +38,9 @@ FIELDS = ("key", "video_id", "question", "answer", "answer_id", "split", "catego
 
 @register_benchmark("minerva")
 class Minerva(ChoiceAdapter):
+    unified_signature = UnifiedSignature(
+        data_source="(?i)minerva|minderva"
+    )  # EasyVideoR1 spells it "Minderva"
     breakdowns = ("question_type", "split", "category")
     official_unanswered = "wrong"
 

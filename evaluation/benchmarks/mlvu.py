@@ -35,7 +35,7 @@ from typing import Any
 
 from evaluation.benchmarks.choice import ChoiceAdapter, content_id
 from evaluation.benchmarks.registry import register_benchmark
-from evaluation.benchmarks.unified import as_row_list, media_path
+from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.mlvu import read_option
 from evaluation.records import BenchmarkRecord
 
@@ -69,6 +69,7 @@ def type_from_video(name: str) -> tuple[str, str]:
 
 @register_benchmark("mlvu")
 class MLVU(ChoiceAdapter):
+    unified_signature = UnifiedSignature(data_source="MLVU")
     breakdowns = ("question_type",)
     headline = "macro:question_type"
     official_unanswered = "wrong"

@@ -31,7 +31,13 @@ from typing import Any
 
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter
 from evaluation.benchmarks.registry import register_benchmark
-from evaluation.benchmarks.unified import as_row_list, choice_letter, lettered_options, media_path
+from evaluation.benchmarks.unified import (
+    UnifiedSignature,
+    as_row_list,
+    choice_letter,
+    lettered_options,
+    media_path,
+)
 from evaluation.official import judged
 from evaluation.official.easyvideor1 import extract_answer
 from evaluation.records import BenchmarkRecord
@@ -56,6 +62,10 @@ OFFICIAL_KEYS = ("id", "video", "question_type", "question", "choices", "answer"
 class MMVU(ChoiceAdapter):
     """``judge``: a ``training.rewards.judge.Judge`` for the open-ended answers in official mode;
     ``judge_prompt``: "benchmark" (MMVU's GPT-4o prompt) or "easyvideor1" (module docstring)."""
+
+    unified_signature = UnifiedSignature(
+        data_source=r"https?://.+", fields=("original_question_type",), path=r"(\./)?videos/[^/]+/[^/]+"
+    )  # data_source is the video's URL; the path is videos/<Subject>/<n>.mp4
 
     uses_judge = True
     breakdowns = ("question_type", "discipline", "field")

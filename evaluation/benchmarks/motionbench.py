@@ -28,13 +28,14 @@ from typing import Any
 from evaluation.benchmarks.choice import ChoiceAdapter
 from evaluation.benchmarks.lvbench import one_line_jsonl, require, split_inline_options
 from evaluation.benchmarks.registry import register_benchmark
-from evaluation.benchmarks.unified import as_row_list, media_path
+from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.lvbench import NA, polish_answer
 from evaluation.records import BenchmarkRecord
 
 
 @register_benchmark("motionbench")
 class MotionBench(ChoiceAdapter):
+    unified_signature = UnifiedSignature(data_source="MotionBench")
     breakdowns = ("question_type",)
     official_unanswered = "wrong"
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter, content_id, numbered_id
 from evaluation.benchmarks.registry import check_mode, register_benchmark
-from evaluation.benchmarks.unified import as_row_list, media_path
+from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.mvbench import check_ans, ground_truth, matching_letters
 from evaluation.records import BenchmarkRecord
 
@@ -90,6 +90,7 @@ def task_from_path(rel: str) -> tuple[str, str]:
 
 @register_benchmark("mvbench")
 class MVBench(ChoiceAdapter):
+    unified_signature = UnifiedSignature(fields=("video", "question", "answer"))  # no data_source
     breakdowns = ("task",)
     headline = "macro:task"
     official_unanswered = "wrong"

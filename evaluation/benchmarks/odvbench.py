@@ -33,7 +33,7 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import ChoiceAdapter, content_id, numbered_id, percent
 from evaluation.benchmarks.registry import check_mode, register_benchmark
-from evaluation.benchmarks.unified import as_row_list, media_path
+from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official import odvbench
 from evaluation.records import BenchmarkRecord
 
@@ -43,6 +43,7 @@ _CLIP = re.compile(r"^(\d+)_(.+)_s([\d.]+)_e([\d.]+)\.mp4$")
 
 @register_benchmark("odvbench")
 class ODVBench(ChoiceAdapter):
+    unified_signature = UnifiedSignature(fields=("odv_task", "odv_subtask"))
     breakdowns = ("task", "subtask")
     headline = "micro"
     official_unanswered = "excluded"  # only the empty response: see ``counted``

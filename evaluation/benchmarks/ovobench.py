@@ -38,7 +38,13 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, TEMPLATES, ChoiceAdapter, percent
 from evaluation.benchmarks.registry import check_mode, register_benchmark
-from evaluation.benchmarks.unified import as_row_list, media_path, solution_text, unified_row
+from evaluation.benchmarks.unified import (
+    UnifiedSignature,
+    as_row_list,
+    media_path,
+    solution_text,
+    unified_row,
+)
 from evaluation.official import ovobench
 from evaluation.records import BenchmarkRecord
 
@@ -72,6 +78,8 @@ def _yes_no_type(value: Any, where: str) -> int:
 @register_benchmark("ovobench")
 class OVOBench(ChoiceAdapter):
     """OVO-Bench; ``prompt_style`` "letter" (default) renders the official OVO prompts."""
+
+    unified_signature = UnifiedSignature(data_source="OVO-Bench")
 
     official_unanswered = "wrong"
 

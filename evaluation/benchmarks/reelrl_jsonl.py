@@ -4,8 +4,8 @@ The file is read by the training data loader (``training.dataset.load_samples``)
 split means exactly what the train split means: same fields, same media resolution, same answer
 conventions. There is no external official script: the reward library *is* the reference scorer,
 so ``official`` and ``robust`` give the same numbers (both modes exist so every benchmark reports
-the same shape). Aggregates: micro accuracy (mean reward ``accuracy``, a fraction), accuracy per problem type,
-and ``overall``: the accuracy in percent, the headline every benchmark reports.
+the same shape). Aggregates, in percent like every benchmark's: ``overall`` and ``accuracy`` (micro accuracy,
+the mean reward ``accuracy``), accuracy per problem type, and the mean reward ``overall`` and ``format``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from typing import Any
 
 from cache_store.keys import canonical_source
 from evaluation import metrics
-from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode, register_benchmark
+from evaluation.benchmarks.registry import (
+    BenchmarkAdapter,
+    check_mode,
+    recognised_benchmarks,
+    register_benchmark,
+)
+from evaluation.benchmarks.unified import read_rows
+from evaluation.metrics import percent
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.scoring import robust_score
 from training.dataset import load_samples
@@ -26,7 +33,17 @@ from training.dataset import load_samples
 class ReelRLJsonl(BenchmarkAdapter):
     def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
         """Records from a ReelRL/EasyR1 file (JSONL, JSON list or Parquet) read by the training loader;
-        relative media paths resolve against ``media_root``, else the file's folder."""
+        relative media paths resolve against ``media_root``, else the file's folder. A registered
+        benchmark's EasyVideoR1 file (its records have that benchmark's ``unified_signature``) is refused:
+        the format is the training format, but its scores belong to that benchmark's adapter."""
+        path = Path(annotation_path)
+        if path.is_file():
+            benchmarks = recognised_benchmarks(read_rows(path))
+            if benchmarks:
+                raise ValueError(
+                    f"{path} is a {' / '.join(benchmarks)} annotation file, not a held-out split: evaluate it "
+                    f"with --benchmark {benchmarks[0]} (its official scoring rules)"
+                )
         records = []
         for sample in load_samples(annotation_path, media_root=media_root):
             media, kind = (sample.videos, "video") if sample.videos else (sample.images, "image")
@@ -63,11 +80,12 @@ class ReelRLJsonl(BenchmarkAdapter):
     ) -> dict[str, Any]:
         check_mode(mode)
         acc = [float(s["accuracy"]) for s in per_sample_scores]
+        per_type = metrics.category_means(acc, [r.categories["problem_type"] for r in records])
         return {
             "n": len(acc),
-            "overall": None if not acc else 100.0 * metrics.accuracy(acc),  # percent, like every headline
-            "accuracy": metrics.accuracy(acc),
-            "per_problem_type": metrics.category_means(acc, [r.categories["problem_type"] for r in records]),
-            "mean_overall": metrics.mean([float(s["overall"]) for s in per_sample_scores]),
-            "mean_format": metrics.mean([float(s["format"]) for s in per_sample_scores]),
+            "overall": percent(metrics.accuracy(acc)),
+            "accuracy": percent(metrics.accuracy(acc)),
+            "per_problem_type": {k: percent(v) for k, v in per_type.items()},
+            "mean_overall": percent(metrics.mean([float(s["overall"]) for s in per_sample_scores])),
+            "mean_format": percent(metrics.mean([float(s["format"]) for s in per_sample_scores])),
         }

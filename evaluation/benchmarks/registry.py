@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from evaluation.benchmarks.unified import UnifiedSignature
 from evaluation.records import BenchmarkRecord
 
 MODES = ("robust", "official")
@@ -42,12 +43,16 @@ class BenchmarkAdapter(ABC):
     uses_judge: bool = False
     #: Jinja2 template used to render prompts; ``None`` = the training library's default template.
     prompt_template: str | Path | None = None
+    #: What marks this benchmark's EasyVideoR1 unified file (None: the adapter reads no unified file);
+    #: ``load`` refuses a unified file whose records lack it, i.e. another benchmark's file.
+    unified_signature: UnifiedSignature | None = None
 
     @abstractmethod
     def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
         """Parse an annotation file (format detected from its content) into canonical records.
 
-        Format errors raise ``ValueError`` naming the file and the line or record.
+        Format errors raise ``ValueError`` naming the file and the line or record; so does another
+        benchmark's file (the message says what was expected and what was found).
         """
 
     @abstractmethod
@@ -111,3 +116,14 @@ def get_adapter(name: str, **options: Any) -> BenchmarkAdapter:
 
 def list_benchmarks() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def recognised_benchmarks(rows: Any) -> list[str]:
+    """The benchmarks whose unified signature every row of ``rows`` has (sorted; [] for none)."""
+    return sorted(
+        name
+        for name, cls in _REGISTRY.items()
+        if cls.unified_signature is not None
+        and isinstance(rows, list)
+        and cls.unified_signature.matches(rows)
+    )

@@ -27,7 +27,14 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import percent
 from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode, register_benchmark
-from evaluation.benchmarks.unified import as_row_list, is_unified, read_rows, unified_row
+from evaluation.benchmarks.unified import (
+    UnifiedSignature,
+    as_row_list,
+    check_signature,
+    is_unified,
+    read_rows,
+    unified_row,
+)
 from evaluation.official import stvg
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.scoring import robust_score
@@ -52,6 +59,8 @@ def read_prediction(response: str) -> tuple[tuple[float, float] | None, dict[flo
 class STVG(BenchmarkAdapter):
     """STVG; prompts: the training library's spatial-temporal grounding template (JSON answer)."""
 
+    unified_signature = UnifiedSignature(data_source="stvg")
+
     def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
         """Records from EasyVideoR1's unified JSON; relative video paths resolve against ``media_root``,
         else the file's folder. Every ground truth is parsed here, so a bad one fails at load."""
@@ -63,7 +72,9 @@ class STVG(BenchmarkAdapter):
                 f"{path}: not an EasyVideoR1 unified STVG file (a list of objects with problem, "
                 "problem_id, solution); no other STVG format is read"
             )
-        records = [self._record(row, i, path, root) for i, row in enumerate(as_row_list(data, path, "STVG"))]
+        rows = as_row_list(data, path, "STVG")
+        check_signature(rows, path, self.name, self.unified_signature)
+        records = [self._record(row, i, path, root) for i, row in enumerate(rows)]
         try:
             check_unique_ids(records)
         except ValueError as e:

@@ -8,6 +8,11 @@ The EasyVideoR1 unified format (``eval/data/valid_data/*.json``) is a list of
 path}`` plus benchmark-specific fields (``duration``, ``task_type``, ``ovo_task`` ...). ``unified_row``
 turns one into the fields every canonical record needs, with the option letters normalised to
 "A. text" in letter order (EasyVideoR1's LongVideo-Reason lists options out of order).
+
+Every benchmark's unified file has the same core fields, so the core alone cannot tell MVBench's file from
+Video-MME's. A ``UnifiedSignature`` states what marks one benchmark's file (its ``data_source`` value, the
+fields only it carries, its media path layout); ``check_signature`` refuses a file whose records lack it,
+naming the file, what was expected and what was found.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evaluation.inputs import json_lines, parse_json, read_text
 from training.rewards.choice import parse_options
 from training.rewards.tags import answer_content
 
@@ -27,7 +34,7 @@ _LETTERED = re.compile(r"\s*+\(?([A-Za-z])\s*+[.):：]\s*+(.*)", re.DOTALL)
 
 def read_rows(path: str | Path) -> Any:
     """The parsed content of an annotation file: a list of rows (JSON list, JSONL, Parquet) or the JSON
-    object itself. Errors name the file (and the line for JSONL)."""
+    object itself. Errors name the file and the line (text that is not UTF-8, malformed JSON or JSONL)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
@@ -40,21 +47,16 @@ def read_rows(path: str | Path) -> Any:
             return pq.read_table(path).to_pylist()
         except Exception as e:  # pyarrow raises several types for a damaged file
             raise ValueError(f"{path}: unreadable Parquet file ({e})") from e
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path)
     try:
-        return json.loads(text)
+        return parse_json(text, path)
     except ValueError as whole_error:
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except ValueError as e:
-                if lineno == 1:
-                    raise ValueError(f"{path}: neither JSON nor JSON Lines ({whole_error})") from e
-                raise ValueError(f"{path}:{lineno}: not a JSON line ({e})") from e
-        return rows
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        try:
+            json.loads(first)
+        except ValueError:  # not JSON Lines either: the document's own error, with its line
+            raise whole_error from None
+        return [row for _, row in json_lines(text, path)]
 
 
 def as_row_list(data: Any, path: str | Path, what: str) -> list[dict[str, Any]]:
@@ -75,6 +77,63 @@ def is_unified(rows: Any) -> bool:
         and isinstance(rows[0], dict)
         and all(k in rows[0] for k in UNIFIED_KEYS)
     )
+
+
+@dataclass(frozen=True)
+class UnifiedSignature:
+    """What every record of one benchmark's EasyVideoR1 unified file has.
+
+    data_source: a regular expression the record's ``data_source`` must match in full (None: not checked;
+        for the files that have no ``data_source``, MVBench's and Video-MME's);
+    fields: keys every record carries (the benchmark's own fields beside the unified core);
+    path: a regular expression the record's ``path`` must match in full (None: not checked).
+    """
+
+    data_source: str | None = None
+    fields: tuple[str, ...] = ()
+    path: str | None = None
+
+    def expected(self) -> str:
+        parts = []
+        if self.data_source is not None:
+            parts.append(f"data_source matching {self.data_source!r}")
+        if self.fields:
+            parts.append(f"fields {', '.join(self.fields)}")
+        if self.path is not None:
+            parts.append(f"a path matching {self.path!r}")
+        return " and ".join(parts)
+
+    def mismatch(self, row: dict[str, Any]) -> str | None:
+        """What in ``row`` does not fit (for the error message); None when it fits."""
+        if self.data_source is not None:
+            source = row.get("data_source")
+            if not isinstance(source, str) or not re.fullmatch(self.data_source, source):
+                return f"data_source {source!r}"
+        missing = [k for k in self.fields if k not in row]
+        if missing:
+            return f"keys {sorted(row)} (no {', '.join(missing)})"
+        if self.path is not None:
+            rel = row.get("path")
+            if not isinstance(rel, str) or not re.fullmatch(self.path, rel):
+                return f"path {rel!r}"
+        return None
+
+    def matches(self, rows: list[Any]) -> bool:
+        return bool(rows) and all(isinstance(r, dict) and self.mismatch(r) is None for r in rows)
+
+
+def check_signature(
+    rows: list[dict[str, Any]], path: str | Path, benchmark: str, sig: UnifiedSignature
+) -> None:
+    """Raise ``ValueError`` unless every record has ``benchmark``'s signature: another benchmark's file would
+    otherwise be read and scored under this benchmark's rules."""
+    for i, row in enumerate(rows):
+        problem = sig.mismatch(row)
+        if problem is not None:
+            raise ValueError(
+                f"{path} is not a {benchmark} annotation file: EasyVideoR1 unified records of {benchmark} "
+                f"need {sig.expected()}; found {problem} in record {i} (problem_id={row.get('problem_id')!r})"
+            )
 
 
 def media_path(root: str, rel: str) -> str:

@@ -47,7 +47,13 @@ from typing import Any
 
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter, percent
 from evaluation.benchmarks.registry import register_benchmark
-from evaluation.benchmarks.unified import as_row_list, choice_letter, lettered_options, media_path
+from evaluation.benchmarks.unified import (
+    UnifiedSignature,
+    as_row_list,
+    choice_letter,
+    lettered_options,
+    media_path,
+)
 from evaluation.official import judged, vcr_cot
 from evaluation.official.easyvideor1 import extract_answer
 from evaluation.records import BenchmarkRecord
@@ -62,6 +68,8 @@ BREAKDOWNS = ("question_type", "dimension", "duration", "source")
 class VCRBench(ChoiceAdapter):
     """``judge``: a ``training.rewards.judge.Judge`` for the open-ended answers in official mode;
     ``judge_prompt``: "benchmark" (VCR-Bench's two-step GPT-4o grading) or "easyvideor1"."""
+
+    unified_signature = UnifiedSignature(data_source="VCR-Bench")
 
     uses_judge = True
 

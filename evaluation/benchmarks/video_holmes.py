@@ -24,7 +24,7 @@ from typing import Any
 from evaluation.benchmarks.choice import ChoiceAdapter, content_id
 from evaluation.benchmarks.lvbench import require
 from evaluation.benchmarks.registry import register_benchmark
-from evaluation.benchmarks.unified import as_row_list, lettered_options, media_path
+from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, lettered_options, media_path
 from evaluation.official.video_holmes import holmes_choice
 from evaluation.records import BenchmarkRecord
 
@@ -33,6 +33,7 @@ FIELDS = ("video ID", "Question", "Options", "Answer", "Question Type")
 
 @register_benchmark("video_holmes")
 class VideoHolmes(ChoiceAdapter):
+    unified_signature = UnifiedSignature(data_source="Video-Holmes")
     breakdowns = ("question_type",)
     official_unanswered = "wrong"
 

@@ -28,7 +28,13 @@ from typing import Any
 
 from evaluation.benchmarks.choice import ChoiceAdapter
 from evaluation.benchmarks.registry import register_benchmark
-from evaluation.benchmarks.unified import as_row_list, choice_letter, lettered_options, media_path
+from evaluation.benchmarks.unified import (
+    UnifiedSignature,
+    as_row_list,
+    choice_letter,
+    lettered_options,
+    media_path,
+)
 from evaluation.official.videomme import extract_characters_regex
 from evaluation.records import BenchmarkRecord
 
@@ -51,6 +57,9 @@ CATEGORY_FIELDS = ("duration", "domain", "sub_category", "task_type")
 
 @register_benchmark("video_mme")
 class VideoMME(ChoiceAdapter):
+    unified_signature = UnifiedSignature(
+        fields=("videoID", "question_id", "duration", "domain", "task_type")
+    )  # no data_source
     breakdowns = CATEGORY_FIELDS
     headline = "micro"
     official_unanswered = "excluded"

@@ -31,7 +31,7 @@ from typing import Any
 
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter
 from evaluation.benchmarks.registry import register_benchmark
-from evaluation.benchmarks.unified import media_path
+from evaluation.benchmarks.unified import UnifiedSignature, media_path
 from evaluation.official.videommmu import API_ERROR, open_correct, parse_choice, parse_open
 from evaluation.records import BenchmarkRecord
 
@@ -43,6 +43,8 @@ _ID_BLOCKS = ((301, 600, "Comprehension"), (601, 900, "Perception"))
 
 @register_benchmark("video_mmmu")
 class VideoMMMU(ChoiceAdapter):
+    unified_signature = UnifiedSignature(data_source=r"https?://.+", path=r"(\./)?[^/_]+_[^/]+_\d+\.mp4")
+    # data_source is the video's URL; the path is ./<split>_<Subject>_<n>.mp4
     breakdowns = ("track", "question_type")
 
     def unified_record(self, row: dict[str, Any], index: int, path: Path, root: str) -> BenchmarkRecord:

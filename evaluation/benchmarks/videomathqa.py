@@ -19,7 +19,8 @@ CoT step evaluation (official mode, lmms-eval ``videomathqa/cot_step_evaluation.
 call with the official prompt (question, options as the parquet cell prints them, ``json.dumps(steps,
 indent=2)``, the answer letter, the full response cut to the judge's field limit); the reply's last
 "SCORE_CARD: {...}" gives ``cot_step_score`` (an int, 0 for an unreadable reply, as there, flagged
-``cot_step_unparsed`` with the reply kept). Aggregate ``cot_step_score`` is the mean on the 0-10 scale, with
+``cot_step_unparsed`` with the reply kept). Aggregate ``cot_step_score`` is the official mean on the 0-10 scale
+times 10, a percentage like every aggregate (the official 6.5 reads 65.0), with
 ``cot_step_n``, ``cot_step_unparsed`` and ``cot_step_judge_needed``. Without a judge the answers score as
 before, eligible records are marked ``judge_needed`` (rescored once a judge is configured) and the aggregate
 has ``cot_unavailable`` (the reason) instead of a score. Not reproduced: the official judge model and
@@ -38,6 +39,7 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import ChoiceAdapter, percent
 from evaluation.benchmarks.registry import check_mode, register_benchmark
+from evaluation.benchmarks.unified import UnifiedSignature
 from evaluation.official import judged
 from evaluation.official.videomathqa import extract_letter, mean_step_score, parse_step_score, step_prompt
 from evaluation.records import BenchmarkRecord
@@ -50,6 +52,8 @@ REQUIRED = ("category", "length")
 class VideoMathQA(ChoiceAdapter):
     """``judge``: a ``training.rewards.judge.Judge`` for the CoT step score in official mode (the
     official judge is Qwen/Qwen3-4B in thinking mode; answers never need it)."""
+
+    unified_signature = UnifiedSignature(data_source="VideoMathQA")
 
     official_unanswered = "wrong"
     uses_judge = True
@@ -142,7 +146,7 @@ def _step_scored(record: BenchmarkRecord) -> bool:
 def _step_aggregates(
     records: Sequence[BenchmarkRecord], scores: Sequence[dict[str, Any]], mode: str
 ) -> dict[str, Any]:
-    """``cot_step_score`` (mean 0-10) with its counts, or ``cot_unavailable`` saying why there is none."""
+    """``cot_step_score`` (the 0-10 mean, in percent) with its counts, or ``cot_unavailable`` saying why."""
     eligible = [s for r, s in zip(records, scores) if _step_scored(r)]
     judged_scores = [s["cot_step_score"] for s in eligible if "cot_step_score" in s]
     waiting = sum(bool(s.get("judge_needed")) for s in eligible)
@@ -153,7 +157,7 @@ def _step_aggregates(
     if not judged_scores:
         return {"cot_unavailable": f"no judge configured: {waiting} MCQ responses await the step judge"}
     return {
-        "cot_step_score": mean_step_score(judged_scores),
+        "cot_step_score": percent(mean_step_score(judged_scores) / 10),  # 0-10 scale -> percent
         "cot_step_n": len(judged_scores),
         "cot_step_unparsed": sum(bool(s.get("cot_step_unparsed")) for s in eligible),
         "cot_step_judge_needed": waiting,

@@ -47,7 +47,7 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import TEMPLATES, ChoiceAdapter, percent
 from evaluation.benchmarks.registry import register_benchmark
-from evaluation.benchmarks.unified import media_path
+from evaluation.benchmarks.unified import UnifiedSignature, media_path
 from evaluation.official import judged
 from evaluation.official import videoreasonbench_sim as sim
 from evaluation.records import BenchmarkRecord
@@ -107,6 +107,8 @@ EXTRACTION_PROMPTS = {
 class VideoReasonBench(ChoiceAdapter):
     """``judge``: a ``training.rewards.judge.Judge`` (official mode needs it for every record);
     ``judge_prompt``: "benchmark" (VideoReasonBench's prompt and parsing) or "easyvideor1"."""
+
+    unified_signature = UnifiedSignature(data_source="VideoReasonBench")
 
     uses_judge = True
 

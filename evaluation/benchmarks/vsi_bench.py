@@ -33,7 +33,13 @@ from typing import Any
 from evaluation import metrics
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, TEMPLATES, ChoiceAdapter, percent
 from evaluation.benchmarks.registry import check_mode, register_benchmark
-from evaluation.benchmarks.unified import as_row_list, choice_letter, lettered_options, media_path
+from evaluation.benchmarks.unified import (
+    UnifiedSignature,
+    as_row_list,
+    choice_letter,
+    lettered_options,
+    media_path,
+)
 from evaluation.official import vsibench
 from evaluation.records import BenchmarkRecord
 
@@ -60,6 +66,8 @@ def _number(answer: Any, where: str) -> str:
 @register_benchmark("vsi_bench")
 class VSIBench(ChoiceAdapter):
     """VSI-Bench; ``prompt_style`` "letter" (default) renders the official VSI-Bench prompts."""
+
+    unified_signature = UnifiedSignature(data_source="VSIBench")
 
     official_unanswered = "wrong"
 
