@@ -3,7 +3,6 @@
 import json
 import math
 import time
-from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -313,7 +312,7 @@ any_text = st.one_of(st.text(max_size=200), st.lists(st.sampled_from(FRAGMENTS),
 
 @settings(
     max_examples=25,
-    deadline=timedelta(seconds=10),
+    deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

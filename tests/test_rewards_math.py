@@ -6,7 +6,6 @@ import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 import pytest
 import sympy
@@ -215,7 +214,7 @@ FRAGMENTS = [
 any_text = st.one_of(st.text(max_size=100), st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join))
 
 
-@settings(max_examples=60, deadline=timedelta(seconds=3), database=None,
+@settings(max_examples=60, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 @given(response=any_text, truth=st.sampled_from(["5", "x^2+1", "[1,2)", r"\frac{1}{2}", r"\{1,2\}"]))
 def test_any_response_scores_in_range(response, truth):
