@@ -171,7 +171,7 @@ def spy_on_runs(monkeypatch) -> list:
 
 def test_stdin_cases_stop_after_a_timeout(monkeypatch):
     runs = spy_on_runs(monkeypatch)
-    truth = json.dumps({"inputs": ["1", "2", "3", "4"], "outputs": ["1", "2", "3", "4"], "timeout_s": 0.5})
+    truth = json.dumps({"inputs": ["1", "2", "3", "4"], "outputs": ["1", "2", "3", "4"], "timeout_s": 3})
     result = code(fenced("x = input()\nwhile x == '2':\n    pass\nprint(x)"), truth)
     assert result == {"accuracy": 1 / 4, "compile_error": 0.0, "timeouts": 1.0}
     # One timeout (case 2); cases 3 and 4 are not run.
