@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from reelrl.synthetic import make_demo_dataset
+from training import rewards
 from training.dataset import DatasetError, Sample, load_samples, write_samples_jsonl
 
 KNOWN = {"multiple choice", "numerical", "temporal grounding", "spatial grounding", "boolean"}
@@ -210,7 +211,6 @@ def test_file_level_errors(tmp_path):
 
 
 def test_default_resolver_is_the_reward_registry(tmp_path):
-    rewards = pytest.importorskip("training.rewards")
     path = write_jsonl(
         tmp_path / "t.jsonl", [{"problem": "q", "answer": "B", "problem_type": "Multiple_Choice"}]
     )

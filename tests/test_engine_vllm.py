@@ -3,6 +3,7 @@ models), everywhere. vLLM itself runs in the ``vllm``-marked tests (``tests/test
 
 from __future__ import annotations
 
+import importlib.util
 from types import SimpleNamespace
 
 import numpy as np
@@ -119,8 +120,6 @@ def test_completions_keep_the_logprob_of_each_sampled_token():
 
 
 def test_engine_setting_is_checked_at_load():
-    import importlib.util
-
     from training.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match=r"worker.rollout.engine='sglang'; allowed: \('hf', 'vllm'\)"):
@@ -129,9 +128,41 @@ def test_engine_setting_is_checked_at_load():
         load_config(overrides=["worker.rollout.gpu_memory_utilization=1.5"])
     with pytest.raises(ConfigError, match=r"worker.rollout.dtype='fp8'; allowed"):
         load_config(overrides=["worker.rollout.dtype=fp8"])
-    if importlib.util.find_spec("vllm") is None:
-        with pytest.raises(ConfigError, match="engine=vllm needs vLLM, which this environment lacks: .*make setup-vllm"):
-            load_config(overrides=["worker.rollout.engine=vllm"])
-    else:  # vLLM's CPU build counts: no GPU needed
-        assert load_config(overrides=["worker.rollout.engine=vllm"]).worker.rollout.engine == "vllm"
     assert load_config(overrides=["worker.rollout.engine=hf"]).worker.rollout.engine == "hf"
+
+
+VLLM_MISSING = "engine=vllm needs vLLM, which this environment lacks: .*make setup-vllm"
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_engine_vllm_is_checked_against_the_environment(monkeypatch, installed):
+    # Both answers on every machine: find_spec("vllm") is what the check asks (vLLM's CPU build counts).
+    from training import hardware
+    from training.config import ConfigError, load_config
+
+    find_spec = importlib.util.find_spec
+    fake = SimpleNamespace(name="vllm") if installed else None
+    monkeypatch.setattr(
+        hardware.importlib.util, "find_spec", lambda name, *a: fake if name == "vllm" else find_spec(name, *a)
+    )
+    if installed:
+        assert load_config(overrides=["worker.rollout.engine=vllm"]).worker.rollout.engine == "vllm"
+    else:
+        with pytest.raises(ConfigError, match=VLLM_MISSING):
+            load_config(overrides=["worker.rollout.engine=vllm"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
+def test_engine_vllm_without_vllm_is_a_clear_error():
+    from training.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=VLLM_MISSING):
+        load_config(overrides=["worker.rollout.engine=vllm"])
+
+
+@pytest.mark.vllm
+@pytest.mark.usefixtures("vllm_env")  # make test-vllm: a missing vLLM fails this
+def test_engine_vllm_loads_where_vllm_is_installed():
+    from training.config import load_config
+
+    assert load_config(overrides=["worker.rollout.engine=vllm"]).worker.rollout.engine == "vllm"

@@ -316,7 +316,7 @@ def test_settle_counts_every_file(tmp_path):
     assert isinstance(inspect_checkpoint(ckpt, settle_s=10.0, now=OLD + 111), CheckpointInfo)
 
 
-def test_many_files_scan_fast(tmp_path):
+def _many_files(tmp_path):
     for d in range(20):
         folder = tmp_path / "data" / f"shard{d}"
         folder.mkdir(parents=True)
@@ -326,7 +326,18 @@ def test_many_files_scan_fast(tmp_path):
     for i in range(1000):
         (ckpt / f"extra{i}.txt").touch()
     _age(ckpt)
+    return ckpt
 
+
+def test_many_files_scan(tmp_path):
+    ckpt = _many_files(tmp_path)
+    found, skipped = discover_checkpoints([tmp_path])
+    assert [f.path for f in found] == [str(ckpt)] and skipped == []
+
+
+@pytest.mark.slow
+def test_many_files_scan_fast(tmp_path):
+    ckpt = _many_files(tmp_path)
     start = time.perf_counter()
     found, skipped = discover_checkpoints([tmp_path])
     elapsed = time.perf_counter() - start

@@ -3,7 +3,6 @@
 import json
 import math
 import time
-from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +16,7 @@ from training.rewards.code import (
     parse_code_ground_truth,
     program_is_valid,
 )
-from training.rewards.sandbox import SandboxLimits
+from training.rewards.sandbox import SandboxLimits, run_python
 
 ADD_TESTS = json.dumps(
     {"tests": ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]}
@@ -136,11 +135,10 @@ def test_asserts_and_stdin_cases_together_with_setup():
     assert code(fenced("def area(r):\n    return 3.14 * r * r"), truth)["accuracy"] == 1 / 3  # only area(0)
 
 
-def test_compile_error_scores_zero_without_running():
-    start = time.monotonic()
+def test_compile_error_scores_zero_without_running(monkeypatch):
+    monkeypatch.setattr("training.rewards.code.run_python", None)  # would raise TypeError if called
     result = code(fenced("def add(a, b):\n    return a +"), ADD_TESTS)
     assert result == {"accuracy": 0.0, "compile_error": 1.0, "timeouts": 0.0}
-    assert time.monotonic() - start < 0.1
 
 
 @pytest.mark.parametrize("response", ["", "<answer>  </answer>", "<answer>```python\n```</answer>"])
@@ -158,12 +156,37 @@ def test_hanging_test_keeps_earlier_passes_and_counts_a_timeout():
     assert code(fenced(program), truth) == {"accuracy": 1 / 3, "compile_error": 0.0, "timeouts": 1.0}
 
 
-def test_stdin_cases_stop_after_a_timeout():
-    truth = json.dumps({"inputs": ["1", "2", "3", "4"], "outputs": ["1", "2", "3", "4"], "timeout_s": 0.5})
-    start = time.monotonic()
+def spy_on_runs(monkeypatch) -> list:
+    """Records (stdin, result) of every sandbox run the code scorer starts."""
+    runs = []
+
+    def recording(source, stdin="", **kwargs):
+        result = run_python(source, stdin=stdin, **kwargs)
+        runs.append((stdin, result))
+        return result
+
+    monkeypatch.setattr("training.rewards.code.run_python", recording)
+    return runs
+
+
+def test_stdin_cases_stop_after_a_timeout(monkeypatch):
+    runs = spy_on_runs(monkeypatch)
+    truth = json.dumps({"inputs": ["1", "2", "3", "4"], "outputs": ["1", "2", "3", "4"], "timeout_s": 3})
     result = code(fenced("x = input()\nwhile x == '2':\n    pass\nprint(x)"), truth)
     assert result == {"accuracy": 1 / 4, "compile_error": 0.0, "timeouts": 1.0}
-    assert time.monotonic() - start < 2.0  # one timeout, cases 3 and 4 not run
+    # One timeout (case 2); cases 3 and 4 are not run.
+    assert [stdin for stdin, _ in runs] == ["1", "2"]
+    assert [r.timed_out for _, r in runs] == [False, True] and runs[1][1].kill_reason == "timeout"
+
+
+@pytest.mark.slow
+def test_stdin_cases_after_a_timeout_cost_no_wall_time():
+    # Every case hangs: stopping after the first timeout takes ~3.5 s, running all four over 12 s.
+    truth = json.dumps({"inputs": ["1", "2", "3", "4"], "outputs": ["1", "2", "3", "4"], "timeout_s": 3})
+    start = time.monotonic()
+    result = code(fenced("while True:\n    pass"), truth)
+    assert result == {"accuracy": 0.0, "compile_error": 0.0, "timeouts": 1.0}
+    assert time.monotonic() - start < 11.0
 
 
 def test_limits_keyword_reaches_the_sandbox():
@@ -313,7 +336,7 @@ any_text = st.one_of(st.text(max_size=200), st.lists(st.sampled_from(FRAGMENTS),
 
 @settings(
     max_examples=25,
-    deadline=timedelta(seconds=10),
+    deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -343,7 +366,15 @@ ADVERSARIAL_UNITS = [
 @pytest.mark.parametrize("unit", ADVERSARIAL_UNITS)
 def test_100kb_adversarial_responses_are_bounded(unit):
     response = (unit * (100_000 // len(unit) + 1))[:100_000]
-    start = time.perf_counter()
     result = score(response, ADD_TESTS, "code", limits=SandboxLimits(timeout_s=2.0))
     assert 0.0 <= result["accuracy"] <= 1.0
-    assert time.perf_counter() - start < 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", ADVERSARIAL_UNITS)
+def test_100kb_adversarial_responses_are_fast(unit):
+    # Extraction is linear (~0.05 s); a run is one sandbox start (~1 s on a loaded 2-core machine) plus
+    # at most the 2 s timeout. A quadratic extraction of 100 KB takes minutes.
+    start = time.perf_counter()
+    test_100kb_adversarial_responses_are_bounded(unit)
+    assert time.perf_counter() - start < 10.0

@@ -9,8 +9,8 @@ import logging
 import os
 import threading
 import time
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -150,7 +150,7 @@ REPLY_FRAGMENTS = ["Score", "score", ":", "=", " ", "**", "/", "10", "7", "0.5",
                    "1e999", "99999999999999999999", "-", ".", "\n", "Rating", "é"]  # fmt: skip
 
 
-@settings(max_examples=200, deadline=timedelta(seconds=1), database=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(st.one_of(st.text(max_size=200), st.lists(st.sampled_from(REPLY_FRAGMENTS), max_size=30).map("".join)))
 def test_parse_score_in_range_on_any_reply(text):
     value = parse_score(text)
@@ -160,12 +160,20 @@ def test_parse_score_in_range_on_any_reply(text):
 @pytest.mark.parametrize(
     "unit", ["Score: ", "Score: 1", "1/", "9", "score:**", "1.1.", " out of ", "Score: 7/"]
 )
-def test_parse_score_100kb_is_linear(unit):
+def test_parse_score_100kb(unit):
     text = (unit * (100_000 // len(unit) + 1))[:100_000]
-    start = time.perf_counter()
     value = parse_score(text)
     assert value is None or 0.0 <= value <= 1.0
-    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "unit", ["Score: ", "Score: 1", "1/", "9", "score:**", "1.1.", " out of ", "Score: 7/"]
+)
+def test_parse_score_100kb_is_linear(unit):
+    start = time.perf_counter()  # linear: milliseconds; a quadratic regex: minutes
+    test_parse_score_100kb(unit)
+    assert time.perf_counter() - start < 3.0
 
 
 def test_docstring_examples():
@@ -246,7 +254,7 @@ class FixedJudge:
         return [self.verdict for _ in requests]
 
 
-@settings(max_examples=80, deadline=timedelta(seconds=2), database=None)
+@settings(max_examples=80, deadline=None, database=None)
 @given(
     response=st.one_of(st.text(max_size=300), st.sampled_from(["", "<answer></answer>", "<answer>x"])),
     problem_type=st.sampled_from(["open-ended", "preference"]),
@@ -313,11 +321,20 @@ def test_gives_up_after_max_retries(scripted):
 def test_timeout_is_retried_then_fails(scripted):
     server = scripted(reply("Score: 5", delay=0.6))
     judge = client_for(server.url, timeout_s=0.15, max_retries=1)
+    verdict = judge.grade(request())
+    assert verdict.failed and "timed out" in verdict.error
+    assert "failed after 2 attempt(s)" in verdict.error and judge.stats["retries"] == 1
+    assert len(server.requests) == 2
+
+
+@pytest.mark.slow
+def test_timeout_ends_an_attempt_without_waiting_for_the_reply(scripted):
+    server = scripted(reply("Score: 5", delay=10.0))
+    judge = client_for(server.url, timeout_s=0.15, max_retries=1)
     start = time.perf_counter()
     verdict = judge.grade(request())
-    assert time.perf_counter() - start < 1.0  # two 0.15 s attempts (~0.3 s), not 2 x 0.6 s
+    assert time.perf_counter() - start < 5.0  # two 0.15 s attempts (~0.3 s), not 2 x 10 s
     assert verdict.failed and "timed out" in verdict.error
-    assert len(server.requests) == 2
 
 
 def test_timeout_then_success(scripted):
@@ -343,11 +360,21 @@ def test_malformed_200_fails_without_retry(scripted, body):
     assert len(server.requests) == 1
 
 
-def test_retry_after_header_is_honoured(scripted):
+def test_retry_after_header_is_honoured(scripted, monkeypatch):
+    waits = []  # the delays the client chose (not slept: only the judge module's time is replaced)
+    monkeypatch.setattr(judge_module, "time", SimpleNamespace(sleep=waits.append))
+    server = scripted(status(429, headers={"Retry-After": "0"}), status(503), reply("Score: 1"))
+    assert client_for(server.url, backoff_s=30.0).grade(request()).score == 0.1
+    assert waits == [0.0, 60.0]  # Retry-After 0, not the 30 s backoff; then backoff_s·2^1 without one
+    assert len(server.requests) == 3
+
+
+@pytest.mark.slow
+def test_retry_after_header_is_honoured_in_wall_time(scripted):
     server = scripted(status(429, headers={"Retry-After": "0"}), reply("Score: 1"))
     start = time.perf_counter()
     assert client_for(server.url, backoff_s=30.0).grade(request()).score == 0.1
-    assert time.perf_counter() - start < 5.0  # Retry-After 0, not the 30 s backoff
+    assert time.perf_counter() - start < 10.0  # Retry-After 0, not the 30 s backoff
 
 
 def test_concurrency_is_bounded(scripted):

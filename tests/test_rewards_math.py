@@ -6,7 +6,6 @@ import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 import pytest
 import sympy
@@ -141,27 +140,64 @@ PATHOLOGICAL = [
 ]  # fmt: skip
 
 
+@pytest.fixture
+def deadlines(monkeypatch) -> list:
+    """What each ``call_with_deadline`` in the math scorer returned (None: its deadline ended it)."""
+    mathematics("<answer>5</answer>", "5")  # math-verify's parser built outside any short deadline
+    results = []
+
+    def recording(fn, seconds):
+        results.append(call_with_deadline(fn, seconds))
+        return results[-1]
+
+    monkeypatch.setattr(math_module, "call_with_deadline", recording)
+    return results
+
+
+@pytest.mark.parametrize("answer", PATHOLOGICAL)
+def test_pathological_answers_return(answer, deadlines):
+    # Most are refused by the guards in milliseconds, the rest by the deadline (timed in a slow test).
+    assert mathematics(f"<answer>{answer}</answer>", "5", timeout_s=0.5) == 0.0
+    assert deadlines[-1] in (None, False)  # the comparison timed out or was refused
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", PATHOLOGICAL)
 def test_pathological_answers_return_quickly(answer):
-    start = time.perf_counter()  # most are refused by the guards in milliseconds, the rest by the deadline
+    mathematics("<answer>5</answer>", "5")  # parser built before the clock starts
+    start = time.perf_counter()
     assert mathematics(f"<answer>{answer}</answer>", "5", timeout_s=0.5) == 0.0
-    assert time.perf_counter() - start < 1.5
+    assert time.perf_counter() - start < 5.0  # at most the 0.5 s deadline and a 50 ms refire
 
 
-def test_deadline_stops_slow_verification():
+def test_deadline_stops_slow_verification(deadlines):
     # solve() on a degree-40 equation runs for minutes; the deadline ends it.
+    assert mathematics("<answer>x = 2</answer>", "(x+1)^{40} = 3", timeout_s=0.5) == 0.0
+    assert deadlines[-1] is None  # the comparison ran into its deadline (not a quick False)
+
+
+@pytest.mark.slow
+def test_deadline_stops_slow_verification_in_time():
+    mathematics("<answer>5</answer>", "5")  # parser built before the clock starts
     start = time.perf_counter()
     assert mathematics("<answer>x = 2</answer>", "(x+1)^{40} = 3", timeout_s=0.5) == 0.0
-    assert time.perf_counter() - start < 1.5
+    assert time.perf_counter() - start < 5.0
 
 
-def test_big_number_next_to_a_log_in_the_key_is_refused():
+def test_big_number_next_to_a_log_in_the_key_is_refused(deadlines):
     # gold − answer over the common denominator ln 10 holds 99999999·log(10), which simplify's
     # logcombine would turn into log(10^99999999): one C-level power no deadline can stop.
+    assert mathematics("<answer>99999999</answer>", r"\frac{9e}{\ln 10}", timeout_s=0.5) == 0.0
+    assert deadlines[-1] is False  # refused by the log guard, not stopped by the deadline
+    assert mathematics(r"<answer>\log_2 1024</answer>", "10") == 1.0
+
+
+@pytest.mark.slow
+def test_big_number_next_to_a_log_in_the_key_is_refused_quickly():
+    mathematics("<answer>5</answer>", "5")  # parser built before the clock starts
     start = time.perf_counter()
     assert mathematics("<answer>99999999</answer>", r"\frac{9e}{\ln 10}", timeout_s=0.5) == 0.0
-    assert time.perf_counter() - start < 1.5
-    assert mathematics(r"<answer>\log_2 1024</answer>", "10") == 1.0
+    assert time.perf_counter() - start < 5.0
 
 
 def test_call_with_deadline():
@@ -177,13 +213,24 @@ def test_call_with_deadline():
         spin()
 
     for fn in (spin, swallow_first_deadline):
-        start = time.perf_counter()
         assert call_with_deadline(fn, 0.2) is None
-        assert 0.2 <= time.perf_counter() - start < 1.0
     assert call_with_deadline(lambda: 7, 0.05) == 7
+    total = call_with_deadline(lambda: sum(i for i in range(3 * 10**6)), 60.0)  # bytecode: interruptible
+    assert total == sum(range(3 * 10**6))  # the deadline does not fire early
     end = time.perf_counter() + 0.2
     while time.perf_counter() < end:  # a deadline that has passed raises nothing later
         pass
+
+
+@pytest.mark.slow
+def test_call_with_deadline_timing():
+    def spin():
+        while True:
+            pass
+
+    start = time.perf_counter()
+    assert call_with_deadline(spin, 0.2) is None
+    assert 0.2 <= time.perf_counter() - start < 2.0  # not before the deadline; soon after it
 
 
 def test_scoring_in_threads_needs_no_signals():
@@ -215,7 +262,7 @@ FRAGMENTS = [
 any_text = st.one_of(st.text(max_size=100), st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join))
 
 
-@settings(max_examples=60, deadline=timedelta(seconds=3), database=None,
+@settings(max_examples=60, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 @given(response=any_text, truth=st.sampled_from(["5", "x^2+1", "[1,2)", r"\frac{1}{2}", r"\{1,2\}"]))
 def test_any_response_scores_in_range(response, truth):
@@ -231,6 +278,13 @@ UNITS = ["9^", "\\boxed{", "{", "\\frac{", "<answer>", "(", "1", "x^{", "9!", "<
 @pytest.mark.parametrize("unit", UNITS)
 def test_100kb_adversarial_responses(unit):
     response = (unit * (100_000 // len(unit) + 1))[:100_000]
-    start = time.perf_counter()
     assert score(response, "5", "math", timeout_s=1.0)["accuracy"] == 0.0
-    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", UNITS)
+def test_100kb_adversarial_responses_are_fast(unit):
+    mathematics("<answer>5</answer>", "5")  # parser built before the clock starts
+    start = time.perf_counter()
+    test_100kb_adversarial_responses(unit)
+    assert time.perf_counter() - start < 6.0  # guards refuse in milliseconds; the deadline is 1 s

@@ -3,7 +3,6 @@
 import doctest
 import math
 import time
-from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -91,7 +90,7 @@ FRAGMENTS = ["<answer>", "</answer>", "<think>", "</think>", "word", "WORD", " "
 texts = st.one_of(st.text(max_size=200), st.lists(st.sampled_from(FRAGMENTS), max_size=30).map("".join))
 
 
-@settings(max_examples=150, deadline=timedelta(seconds=1), database=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(response=texts, truth=texts, ignore_punctuation=st.booleans())
 def test_any_strings_score_in_range(response, truth, ignore_punctuation):
     result = score(response, truth, "ocr", ignore_punctuation=ignore_punctuation)
@@ -104,8 +103,14 @@ def test_any_strings_score_in_range(response, truth, ignore_punctuation):
 @pytest.mark.parametrize("unit", ["word ", "<answer>", "</answer>", "<think>", "a", " ", "é ", "<answer>a b"])
 def test_100kb_adversarial_responses(unit):
     response = (unit * (100_000 // len(unit) + 1))[:100_000]
-    start = time.perf_counter()
     for truth in ("the quick brown fox", "", "word " * 200):
         result = score(response, truth, "ocr")
         assert 0.0 <= result["accuracy"] <= 1.0 and math.isfinite(result["wer"])
-    assert time.perf_counter() - start < 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", ["word ", "<answer>", "</answer>", "<think>", "a", " ", "é ", "<answer>a b"])
+def test_100kb_adversarial_responses_are_fast(unit):
+    start = time.perf_counter()
+    test_100kb_adversarial_responses(unit)
+    assert time.perf_counter() - start < 6.0  # ~0.15 s; a quadratic alignment takes minutes

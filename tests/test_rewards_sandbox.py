@@ -70,17 +70,24 @@ def test_hash_seed_is_fixed_so_output_is_reproducible():
 
 @pytest.mark.parametrize("namespaces", LAYERS)
 def test_infinite_loop_is_killed_by_the_wall_clock(namespaces, no_leftover_processes):
-    start = time.monotonic()
     result = run_python("while True:\n    pass\n", limits=limits(namespaces, timeout_s=1.0))
     assert result.timed_out and result.kill_reason == "timeout" and result.returncode == -9
-    assert 1.0 <= result.wall_s < 2.0 and time.monotonic() - start < 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("namespaces", LAYERS)
+def test_infinite_loop_is_killed_at_its_timeout(namespaces, no_leftover_processes):
+    start = time.monotonic()
+    result = run_python("while True:\n    pass\n", limits=limits(namespaces, timeout_s=1.0))
+    assert result.timed_out and result.kill_reason == "timeout"
+    assert 1.0 <= result.wall_s < 4.0 and time.monotonic() - start < 6.0  # not before 1 s; soon after
 
 
 @pytest.mark.parametrize("namespaces", LAYERS)
 def test_cpu_limit_ends_a_run_before_the_wall_clock(namespaces):
-    result = run_python("while True:\n    pass\n", limits=limits(namespaces, timeout_s=10.0, cpu_s=1))
+    result = run_python("while True:\n    pass\n", limits=limits(namespaces, timeout_s=60.0, cpu_s=1))
+    # Not timed out: the CPU limit (1-2 CPU seconds) ended it long before the 60 s wall clock.
     assert not result.timed_out and result.kill_reason == "cpu_limit" and not result.ok
-    assert result.wall_s < 9.0  # 1-2 CPU seconds; more wall time only when the machine is busy
 
 
 FORK_BOMBS = {
@@ -119,8 +126,10 @@ def test_signalling_the_parent_is_refused(namespaces):
 def test_memory_bomb_fails_and_the_parent_is_fine(code, namespaces):
     rss = psutil.Process().memory_info().rss
     result = run_python(code, limits=limits(namespaces, memory_mb=256))
-    assert not result.ok
-    assert "MemoryError" in result.stderr or result.kill_reason is not None
+    # The address-space limit makes the allocation raise inside the program: it exits with the
+    # traceback, nothing has to kill it.
+    assert result.returncode == 1 and result.kill_reason is None and not result.timed_out
+    assert result.stderr.splitlines()[-1] == "MemoryError"
     assert psutil.Process().memory_info().rss < rss + (64 << 20)
 
 
@@ -175,7 +184,16 @@ def test_thread_bomb_is_bounded_by_the_address_space(no_leftover_processes):
     )
     result = run_python(code, limits=SandboxLimits(timeout_s=1.5, memory_mb=256))
     assert "RuntimeError: can't start new thread" in result.stderr  # then exit waits for the sleepers
-    assert result.kill_reason == "timeout" and result.wall_s < 2.5
+    assert result.kill_reason == "timeout" and result.timed_out  # killed, sleepers and all
+
+
+@pytest.mark.slow
+def test_thread_bomb_is_killed_at_its_timeout(no_leftover_processes):
+    code = (
+        "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(60,)).start()\n"
+    )
+    result = run_python(code, limits=SandboxLimits(timeout_s=1.5, memory_mb=256))
+    assert result.kill_reason == "timeout" and result.wall_s < 6.0  # 1.5 s, not the sleepers' 60 s
 
 
 def test_asyncio_runs():  # needs code.replace and an AF_UNIX socketpair
@@ -282,10 +300,18 @@ def test_landlock_layer_alone_confines_files_exec_network_and_signals(namespaces
 @pytest.mark.parametrize("stream", ["sys.stdout", "sys.stderr"])
 def test_huge_output_is_truncated_without_hanging(stream, namespaces, no_leftover_processes):
     code = f"import sys\nwhile True:\n    {stream}.write('x' * 10000)\n"
-    result = run_python(code, limits=limits(namespaces, max_output_bytes=50_000, timeout_s=5.0))
+    result = run_python(code, limits=limits(namespaces, max_output_bytes=50_000, timeout_s=30.0))
+    # Killed for its output, not by the 30 s wall clock.
     assert result.kill_reason == "output_limit" and result.truncated and not result.timed_out
     assert len(result.stdout) <= 50_000 and len(result.stderr) <= 50_000
-    assert result.wall_s < 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("namespaces", LAYERS)
+def test_huge_output_is_cut_at_once(namespaces, no_leftover_processes):
+    code = "import sys\nwhile True:\n    sys.stdout.write('x' * 10000)\n"
+    result = run_python(code, limits=limits(namespaces, max_output_bytes=50_000, timeout_s=30.0))
+    assert result.kill_reason == "output_limit" and result.wall_s < 6.0  # ~0.2 s
 
 
 def test_output_closed_early_still_times_out():

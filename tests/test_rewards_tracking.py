@@ -4,7 +4,6 @@ import doctest
 import json
 import math
 import time
-from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -203,7 +202,7 @@ def check(result: dict) -> None:
     assert 0.0 <= result["accuracy"] <= 1.0 and result["format"] in (0.0, 0.5, 1.0)
 
 
-@settings(max_examples=150, deadline=timedelta(seconds=1), database=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(response=any_text, case=st.sampled_from(CASES), common=st.booleans())
 def test_any_response_scores_in_range(response, case, common):
     problem_type, truth = case
@@ -218,7 +217,13 @@ UNITS = ["{", '{"boxes": {"1": [', '{"time": [1, ', "[", "[[", "'", '"', '{"a": 
 @pytest.mark.parametrize("unit", UNITS)
 def test_100kb_adversarial_responses(unit):
     response = (unit * (100_000 // len(unit) + 1))[:100_000]
-    start = time.perf_counter()
     for problem_type, truth in CASES:
         check(score(response, truth, problem_type))
-    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unit", UNITS)
+def test_100kb_adversarial_responses_are_fast(unit):
+    start = time.perf_counter()
+    test_100kb_adversarial_responses(unit)
+    assert time.perf_counter() - start < 3.0  # ~0.06 s; a quadratic scan takes minutes

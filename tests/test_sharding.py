@@ -221,8 +221,31 @@ def test_strategy_and_device_are_checked_at_load():
         load_config(overrides=["worker.actor.strategy=ddp"])
     with pytest.raises(ConfigError, match="fsdp2 does not support LoRA"):
         load_config(overrides=["worker.actor.strategy=fsdp2", "worker.actor.lora_rank=8"])
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="trainer.device=cuda but torch sees no CUDA GPU"):
-            load_config(overrides=["trainer.device=cuda"])
     with pytest.raises(ConfigError, match=r"trainer.device='tpu'; allowed: \('auto', 'cpu', 'cuda'\)"):
         load_config(overrides=["trainer.device=tpu"])
+
+
+NO_CUDA = "trainer.device=cuda but torch sees no CUDA GPU"
+
+
+@pytest.mark.parametrize("cuda", [False, True])
+def test_device_cuda_is_checked_against_torch(monkeypatch, cuda):
+    # Both answers on every machine: torch.cuda.is_available() is what the check asks.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    if cuda:
+        assert load_config(overrides=["trainer.device=cuda"]).trainer.device == "cuda"
+    else:
+        with pytest.raises(ConfigError, match=NO_CUDA):
+            load_config(overrides=["trainer.device=cuda"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="torch sees a CUDA GPU here")
+def test_device_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(ConfigError, match=NO_CUDA):
+        load_config(overrides=["trainer.device=cuda"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_device_cuda_loads_with_a_gpu():
+    assert load_config(overrides=["trainer.device=cuda"]).trainer.device == "cuda"
