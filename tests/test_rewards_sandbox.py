@@ -5,6 +5,7 @@ the layers below it are shown to hold by themselves; the namespace and Landlock 
 tested alone (without the audit hook), where the kernel allows them.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -470,6 +471,11 @@ SYSCALLS = {  # x86_64 numbers, as the filter lists them
     "setsid": "libc.setsid()",
     "unshare(NEWUSER)": "libc.unshare(0x10000000)",
     "ptrace(TRACEME)": "libc.ptrace(0, 0, 0, 0)",
+    "fork": "libc.syscall(57)",
+    "clone(SIGCHLD)": "libc.syscall(56, 17, 0, 0, 0, 0)",  # a process; threads (CLONE_THREAD) still start
+    "memfd_create": "libc.memfd_create(b'x', 0)",  # with execveat: running a binary from memory
+    "execveat": "libc.syscall(322, -1, b'', 0, 0, 0x1000)",
+    "inotify_init1": "libc.inotify_init1(0)",  # would watch names in folders Landlock hides
 }
 
 
@@ -483,13 +489,14 @@ def test_seccomp_layer_alone_refuses_sockets_ipc_keyrings_io_uring_and_new_sessi
     calls = "".join(f"print({name!r}, {call}, ctypes.get_errno())\n" for name, call in SYSCALLS.items())
     code = "import ctypes, socket\nlibc = ctypes.CDLL(None, use_errno=True)\n" + calls
     code += "print('socketpair', len(socket.socketpair()))\n"
+    code += "import threading\nt = threading.Thread(target=print, args=('thread',))\nt.start()\nt.join()\n"
     try:
         result = run_python(code, limits=limits(namespaces))
     finally:
         sandbox._read_roots.cache_clear()
     lines = result.stdout.splitlines()
-    assert lines[:-1] == [f"{name} -1 1" for name in SYSCALLS], result.stderr
-    assert lines[-1] == "socketpair 2"
+    assert lines[:-2] == [f"{name} -1 1" for name in SYSCALLS], result.stderr
+    assert lines[-2:] == ["socketpair 2", "thread"]
 
 
 def test_ctypes_cannot_be_loaded_even_past_the_audit_hook(monkeypatch):
@@ -504,19 +511,40 @@ def test_ctypes_cannot_be_loaded_even_past_the_audit_hook(monkeypatch):
     )
 
 
+FRAMES = "ValueError: sandbox:"
+
+
 @pytest.mark.parametrize(
-    "code",
+    ("code", "refusal"),
     [  # each would reach the hook's closure (and switch the hook off by rewriting it)
-        "import sys\nsys._getframe()",
-        "import gc\ngc.get_objects()",
-        "import gc\ngc.get_referrers(print)",
-        "try:\n    import ctypes\nexcept PermissionError as err:\n    err.__traceback__.tb_frame",
-        "def g():\n    yield\ng().gi_frame",
-        "import sys\nsys.settrace(lambda *a: None)",
+        ("import sys\nsys._getframe()", FRAMES),
+        ("import gc\ngc.get_objects()", FRAMES),
+        ("import gc\ngc.get_referrers(print)", FRAMES),
+        ("try:\n    import ctypes\nexcept PermissionError as err:\n    err.__traceback__.tb_frame", FRAMES),
+        ("def g():\n    yield\ng().gi_frame", FRAMES),
+        ("import sys\nsys.settrace(lambda *a: None)", FRAMES),
+        # DEBUG_SAVEALL would keep frames (a refused event's: the hook's) in gc.garbage
+        (
+            "import gc\ngc.set_debug(gc.DEBUG_SAVEALL)",
+            "AttributeError: module 'gc' has no attribute 'set_debug'",
+        ),
+        (
+            "import sys\ndel sys.modules['gc']\nimport gc",
+            "PermissionError: sandbox: import gc is not allowed",
+        ),
     ],
 )
-def test_frames_and_the_object_graph_are_not_available(code):
-    assert "ValueError: sandbox:" in run_python(code).stderr
+def test_frames_and_the_object_graph_are_not_available(code, refusal):
+    assert refusal in run_python(code).stderr
+
+
+@pytest.mark.parametrize("site_packages", [False, True])
+def test_no_site_packages_is_readable_without_site_packages(site_packages):
+    """The base interpreter's own site-packages sits inside the standard library's folder; it holds
+    native-call modules (``_cffi_backend``) and is no part of the standard library."""
+    roots = json.loads(sandbox._read_roots(site_packages))
+    granted = [*roots["directories"], *roots["files"]]
+    assert any("site-packages" in path for path in granted) == site_packages
 
 
 def test_the_disarmed_fork_exec_leads_nowhere():

@@ -37,7 +37,10 @@ its stdin and may keep state, so cases cannot share one). Sharing is safe for th
 
 The program runs in its own namespace with ``__name__ == "__solution__"``, so its ``__main__`` block
 does not run. What no harness can stop: a tested function that returns an object whose ``__eq__``
-always says True, or that rebinds a builtin the test looks up after calling it.
+always says True, or that rebinds a builtin the test looks up after calling it; and a program that
+runs crafted bytecode or its own native code (see the sandbox's docstring) can read the nonces, so
+asserts can be forged by such a program. Stdin cases cannot: their verdict is taken here, from the
+program's output, and the expected output never enters the sandbox.
 
 After a stdin case times out, the remaining cases are not run and count as failed, which bounds a
 sample's cost at one timeout plus its fast cases.

@@ -31,11 +31,14 @@ an unprivileged user on Linux (each kernel-dependent one detected at run time, n
 5. **seccomp** (x86_64 and aarch64), installed by the same first stage: ``socket()`` (so no
    connection to a host's Unix sockets, which Landlock does not cover: Ray's object store, a
    container runtime), System V and POSIX message-queue IPC, kernel keyrings, ``io_uring``,
-   ``ptrace``/``process_vm_*``, new namespaces, mounts, ``bpf``/``perf_event_open``/``userfaultfd``
-   and ``setsid``/``setpgid`` (so nothing leaves the process group) fail with EPERM; a syscall of
-   another ABI (x32, i386) with ENOSYS. ``socketpair`` stays (asyncio's self-pipe). Where the kernel
-   has Landlock but layer 4 or 5 cannot be applied, the program is not run (exit status 126, the
-   reason on stderr).
+   ``ptrace``/``process_vm_*``, new namespaces, mounts, ``bpf``/``perf_event_open``/``userfaultfd``,
+   ``setsid``/``setpgid`` (so nothing leaves the process group), new processes (``fork``, ``vfork``,
+   ``clone`` without ``CLONE_THREAD``), ``memfd_create``/``execveat`` (running a binary from memory),
+   ``inotify``/``fanotify`` (names in folders Landlock hides) and ``open_by_handle_at`` fail with
+   EPERM, as do x32 syscalls; ``clone3`` fails with ENOSYS (threads fall back to ``clone``), as does
+   any syscall of another ABI (i386). ``socketpair`` stays (asyncio's self-pipe), threads start.
+   Where the kernel has Landlock but layer 4 or 5 cannot be applied, the program is not run (exit
+   status 126, the reason on stderr).
 6. **Audit hook** (``sys.addaudithook`` before the program's first line; it cannot be removed),
    refusing with PermissionError: sockets (``socket.*`` but an AF_UNIX pair), processes and signals
    (``os.fork``/``forkpty``/``posix_spawn``/``system``/``exec``, ``subprocess.Popen``,
@@ -49,7 +52,7 @@ an unprivileged user on Linux (each kernel-dependent one detected at run time, n
    subclass by its characters (its methods are never called), any other path object (``os.PathLike``,
    pathlib included: its ``__fspath__`` could answer the check differently) is refused. Frames and the
    object graph (``sys._getframe``, ``tb_frame``/``gi_frame``/…, ``sys.settrace``, ``gc.get_objects``
-   and ``get_referrers``/``get_referents``) are refused with ValueError, as ``namedtuple``, ``typing``,
+   and ``get_referrers``/``get_referents``; ``gc.set_debug`` is removed) are refused with ValueError, as ``namedtuple``, ``typing``,
    ``enum`` and ``logging`` expect: a refused event's traceback holds the hook's frame, through which
    a program could rewrite the hook. Nothing else of the hook is reachable (the disarmed
    ``fork_exec`` holds no closure). Interpreter-printed tracebacks still work; the ``traceback``
@@ -57,7 +60,10 @@ an unprivileged user on Linux (each kernel-dependent one detected at run time, n
 
 An audit hook is not a security boundary (the CPython docs say so: hand-made bytecode can get past
 it, and ``code.replace`` must stay allowed because ``asyncio`` needs it); layers 1-5 are what contain
-a program that does. Not covered: disk filled inside the temporary directory (``max_file_mb`` per
+a program that does, and a program can run native code of its own (crafted bytecode reads and writes
+the interpreter's memory; an extension module written to its directory loads, since Landlock does not
+govern executable mappings): it is then confined by the kernel layers alone, and anything held in its
+own process (the code reward's assert-harness secrets) is readable by it. Not covered: disk filled inside the temporary directory (``max_file_mb`` per
 file until the timeout); CPU shared with the caller; metadata (``os.stat``, ``os.readlink``: whether
 a host path exists, its size and times, never its content); and, on a kernel without Landlock, reads
 by hand-made bytecode that gets past the audit hook.
@@ -136,25 +142,43 @@ def confine(libc, tmp, programs, directories, listable, files):
 
 # Syscalls refused with EPERM: new sockets (socketpair stays: asyncio's self-pipe), System V and POSIX
 # IPC, kernel keyrings, io_uring, ptrace and process_vm_*, new namespaces, mounts and root changes,
-# bpf/perf/userfaultfd, and leaving the process group (setsid/setpgid). (x86_64, aarch64 numbers.)
-DENIED = {
-    0xC000003E: (41, 42, 49, 29, 30, 31, 67, 64, 65, 66, 220, 68, 69, 70, 71, *range(240, 246), 248, 249,
-                 250, 425, 426, 427, 101, 310, 311, 272, 308, 165, 166, 155, 161, 321, 298, 323, 112, 109),
-    0xC00000B7: (198, 203, 200, *range(180, 198), 217, 218, 219, 425, 426, 427, 117, 270, 271, 97, 268, 40,
-                 39, 41, 51, 280, 241, 282, 157, 154),
+# bpf/perf/userfaultfd, leaving the process group (setsid/setpgid), new processes (fork, vfork, clone
+# without CLONE_THREAD; clone3 gets ENOSYS, so threads fall back to clone), memfd_create/execveat
+# (running an unnamed binary), inotify/fanotify and open_by_handle_at. (x86_64 and aarch64 numbers.)
+SYSCALLS = {
+    0xC000003E: {"clone": 56, "clone3": 435, "denied": (
+        41, 42, 49, 29, 30, 31, 67, 64, 65, 66, 220, 68, 69, 70, 71, *range(240, 246), 248, 249, 250, 425,
+        426, 427, 101, 310, 311, 272, 308, 165, 166, 155, 161, 321, 298, 323, 112, 109, 57, 58, 319, 322,
+        253, 254, 294, 300, 304)},
+    0xC00000B7: {"clone": 220, "clone3": 435, "denied": (
+        198, 203, 200, *range(180, 198), 217, 218, 219, 425, 426, 427, 117, 270, 271, 97, 268, 40, 39, 41,
+        51, 280, 241, 282, 157, 154, 279, 281, 26, 27, 262, 265)},
 }
 
 def seccomp(libc):
     arch = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(os.uname().machine)
     if arch is None:
         return  # syscall numbers unknown here: Landlock, namespaces and the hook remain
-    checks = [(0x35, 0x40000000)] if arch == 0xC000003E else []  # x86_64: x32 syscalls (nr | 2**30)
-    checks += [(0x15, nr) for nr in DENIED[arch]]  # jeq
-    code = [(0x20, 0, 0, 4), (0x15, 1, 0, arch), (0x06, 0, 0, 0x50000 | 38), (0x20, 0, 0, 0)]  # arch, nr
-    code += [(op, len(checks) - i, 0, k) for i, (op, k) in enumerate(checks)]  # match: jump to EPERM
-    code += [(0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x50000 | 1)]  # allow ; errno EPERM
-    program = ctypes.create_string_buffer(b"".join(struct.pack("<HBBI", *insn) for insn in code))
-    fprog = struct.pack("<HxxxxxxQ", len(code), ctypes.addressof(program))
+    calls = SYSCALLS[arch]
+    allow, eperm, enosys = 0x7FFF0000, 0x50000 | 1, 0x50000 | 38
+    # (code, jump if true, jump if false, k); a jump is a label, resolved below (BPF jumps forward only)
+    code = [(0x20, 0, 0, 4), (0x15, 0, "enosys", arch), (0x20, 0, 0, 0)]  # other ABIs (i386): ENOSYS
+    if arch == 0xC000003E:
+        code.append((0x35, "eperm", 0, 0x40000000))  # x32 syscalls (nr | 2**30): EPERM
+    code += [(0x15, "enosys", 0, calls["clone3"]), (0x15, "clone", 0, calls["clone"])]
+    code += [(0x15, "eperm", 0, nr) for nr in calls["denied"]]
+    code += [(0x06, 0, 0, allow), "clone", (0x20, 0, 0, 16), (0x45, "allow", "eperm", 0x10000)]  # CLONE_THREAD?
+    code += ["allow", (0x06, 0, 0, allow), "eperm", (0x06, 0, 0, eperm), "enosys", (0x06, 0, 0, enosys)]
+    labels, program = {}, []
+    for item in code:
+        if isinstance(item, str):
+            labels[item] = len(program)
+        else:
+            program.append(item)
+    jump = lambda to, at: labels[to] - at - 1 if isinstance(to, str) else to
+    raw = b"".join(struct.pack("<HBBI", c, jump(t, i), jump(f, i), k) for i, (c, t, f, k) in enumerate(program))
+    buffer = ctypes.create_string_buffer(raw)
+    fprog = struct.pack("<HxxxxxxQ", len(program), ctypes.addressof(buffer))
     if libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
         raise OSError(ctypes.get_errno(), "seccomp filter not installed")
 
@@ -204,7 +228,7 @@ def _sandbox(mem, cpu, fsize, nofile, roots):
     deny = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.system", "os.exec", "os.spawn",
             "subprocess.Popen", "os.kill", "os.killpg", "signal.pthread_kill", "os.symlink", "os.link",
             "resource.prlimit", "fcntl.ioctl", "sys.remote_exec"})
-    no_import = frozenset({"ctypes", "_ctypes", "cffi", "_cffi_backend", "_posixsubprocess", "os", "posix",
+    no_import = frozenset({"ctypes", "_ctypes", "cffi", "_cffi_backend", "_posixsubprocess", "os", "posix", "gc",
                  "_xxsubinterpreters", "_xxinterpchannels", "_interpreters", "_interpchannels",
                  "_interpqueues", "_testcapi", "_testinternalcapi"})
     # event: (indices of path arguments, indices of dir_fd arguments)
@@ -275,6 +299,8 @@ def _sandbox(mem, cpu, fsize, nofile, roots):
 
     for module in (os, sys.modules["posix"]):
         module.__dict__.pop("pidfd_open", None)
+    import gc  # DEBUG_SAVEALL would keep frames (a refused event's: the hook's) in gc.garbage
+    del gc.set_debug  # and "gc" is in no_import: no fresh copy of the module
     def fork_exec(*args):  # no closure: nothing of the hook is reachable through it
         raise PermissionError("sandbox: _posixsubprocess.fork_exec is not allowed")
 
@@ -418,9 +444,9 @@ def _read_roots(site_packages: bool) -> str:
         [sysconfig.get_path("purelib"), sysconfig.get_path("platlib"), *site.getsitepackages()]
     )
     directories, files = [], []
-    for entry in os.scandir(stdlib):
+    for entry in os.scandir(stdlib):  # the base interpreter's own site-packages (cffi, …) are no stdlib
         path = os.path.realpath(entry.path)
-        if path != dynload and path not in site_dirs:
+        if path != dynload and path not in site_dirs and entry.name not in ("site-packages", "dist-packages"):
             (directories if entry.is_dir() else files).append(path)
     files += [e.path for e in os.scandir(dynload) if e.is_file() and not e.name.startswith(_UNLOADABLE)]
     if site_packages:
