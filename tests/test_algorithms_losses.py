@@ -220,3 +220,14 @@ def test_cispo_clipped_weight_keeps_gradient():
     loss, metrics = compute_cispo_loss(old, logp, adv, mask, clip_ratio_low=0.0, clip_ratio_high=0.28)
     torch.testing.assert_close(loss, torch.tensor((0.64 - 4.0) / 2))
     assert metrics["clipfrac"] == pytest.approx(1.0)
+
+
+def test_cispo_default_upper_bound_is_five_and_a_ratio_on_it_is_not_clipped():
+    """Defaults ε_low = 1 (no lower bound), ε_high = 4: the weight is capped at r = 5; a log-ratio of
+    exactly log 5 leaves the weight as it is, so it does not count as clipped."""
+    old = torch.zeros(1, 2)
+    logp = torch.tensor([[math.log(5.0), 3.0]])  # r = 5 (on the bound) and e^3 = 20.1 (capped to 5)
+    adv = torch.ones(1, 2)
+    loss, metrics = compute_cispo_loss(old, logp, adv, torch.ones(1, 2))
+    torch.testing.assert_close(loss, torch.tensor(-(5.0 * math.log(5.0) + 5.0 * 3.0) / 2))
+    assert metrics["clipfrac"] == 0.5
