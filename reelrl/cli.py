@@ -39,7 +39,7 @@ def _demo_data(args) -> int:
 def _ui(args) -> int:
     from reelrl.demo import prepare_dagster_home
 
-    prepare_dagster_home(os.path.abspath(args.home))
+    prepare_dagster_home(Path(args.home).resolve())
     # the dagster next to this interpreter: works without activating the venv
     dagster = str(Path(sys.executable).with_name("dagster"))
     cmd = [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
@@ -80,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_demo_data)
 
     u = sub.add_parser("ui", help="open the Dagster UI on 127.0.0.1 with the demo's instance")
-    u.add_argument("--home", default=os.environ.get("REELRL_HOME", ".reelrl"))
+    u.add_argument(
+        "--home",
+        default=os.environ.get("REELRL_HOME", ".reelrl"),
+        help="artifact folder; the instance is $DAGSTER_HOME, or <home>/dagster_home when unset",
+    )
     u.add_argument("--port", type=int, default=3000)
     u.set_defaults(func=_ui)
 

@@ -14,9 +14,10 @@ telemetry:
 """
 
 
-def prepare_dagster_home(home: Path) -> Path:
-    """A persistent instance under the ReelRL workspace, so `dagster dev` shows the demo's runs."""
-    dh = Path(os.environ.get("DAGSTER_HOME") or home / "dagster_home").resolve()
+def prepare_dagster_home(home: str | Path) -> Path:
+    """A persistent instance under the ReelRL workspace, so `dagster dev` shows the demo's runs:
+    ``$DAGSTER_HOME`` when set, else ``<home>/dagster_home``."""
+    dh = Path(os.environ.get("DAGSTER_HOME") or Path(home) / "dagster_home").resolve()
     dh.mkdir(parents=True, exist_ok=True)
     if not (dh / "dagster.yaml").exists():
         (dh / "dagster.yaml").write_text(DAGSTER_YAML)
