@@ -10,6 +10,7 @@ from pathlib import Path
 
 from reelrl.cache_cli import add_cache_parser
 from reelrl.eval_cli import add_eval_parser
+from reelrl.interrupt import interrupted
 from reelrl.reward_cli import add_reward_parser
 from reelrl.serve import add_serve_parser
 
@@ -98,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # commands that can say more (eval run, demo) catch it themselves
+        return interrupted(f"reelrl {args.command} stopped before it finished")
 
 
 if __name__ == "__main__":
