@@ -218,3 +218,37 @@ def test_failure_records_hold_no_bytes_of_the_file(tmp_path):
     for text in [*outputs, json.dumps(failures, default=str)]:
         for leaked in ("wJalrXUtnFEMI", "AWS_SECRET", "hunter2"):
             assert leaked not in text, text
+
+
+def test_build_skips_rows_outside_the_media_root(tmp_path, capsys):
+    """A row whose video lies outside the media root is recorded and skipped; the rest is built; the opt-out
+    flag builds it too."""
+    media = tmp_path / "data"
+    inside = coloured_video(media / "a.mp4")
+    outside = coloured_video(tmp_path / "elsewhere" / "b.mp4", order=range(29, -1, -1))
+    rows = [
+        {"problem": "?", "answer": "A", "videos": ["a.mp4"]},
+        {"problem": "?", "answer": "B", "videos": [outside]},
+    ]
+    data = media / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = [
+        "cache",
+        "build",
+        "--root",
+        str(tmp_path / "cache"),
+        "--input",
+        str(data),
+        "--workers",
+        "1",
+        *PIXELS,
+    ]
+    code, report = run_json(capsys, *argv)
+    assert code == 1  # finished, but a row was refused
+    assert report["built"] == 1 and set(report["digests"]) == {inside}
+    (skipped,) = report["skipped_rows"]
+    assert (
+        skipped.startswith(f"{data}:2: ") and outside in skipped and "--allow-outside-media-root" in skipped
+    )
+    code, report = run_json(capsys, *argv, "--allow-outside-media-root")
+    assert code == 0 and report["built"] == 1 and report["hits"] == 1 and not report["skipped_rows"]
