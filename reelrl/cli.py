@@ -16,10 +16,9 @@ from reelrl.serve import add_serve_parser
 
 
 def _demo(args) -> int:
-    from reelrl.demo import run_demo
+    from reelrl.demo import demo_command
 
-    run_demo(home=args.home, minimal=args.minimal, ray_address=args.ray_address)
-    return 0
+    return demo_command(home=args.home, minimal=args.minimal, ray_address=args.ray_address)
 
 
 def _tiny(args) -> int:

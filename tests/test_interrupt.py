@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -87,3 +89,41 @@ def test_eval_run_interrupted_says_what_is_saved_and_resumes(tmp_path, tiny_mode
     (results,) = out.glob("*/*/results.json")
     doc = json.loads(results.read_text())
     assert doc["resumed"] == done and doc["generated_this_run"] == n - done
+
+
+@pytest.mark.slow  # ~40 s: the demo gets as far as its media cache before the Ctrl-C
+def test_demo_interrupted_names_the_step_and_exits_130(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # the demo's own instance under --home
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reelrl.cli", "demo", "--minimal", "--home", str(tmp_path / "home")],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []  # list.extend appends each line as it is read
+    reader = threading.Thread(target=lines.extend, args=(proc.stdout,), daemon=True)
+    reader.start()
+    deadline = time.time() + 300
+    while not any(" - media_cache - " in line for line in lines):  # the asset's first log line (progress)
+        assert proc.poll() is None and time.time() < deadline, "".join(lines)
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground process group
+    try:
+        code = proc.wait(120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("no exit within 120 s of the Ctrl-C:\n" + "".join(lines[-60:]))
+    reader.join(10)
+    out = "".join(lines)
+    assert code == EXIT_INTERRUPTED, out
+    assert "Traceback (most recent call last)" not in out, out
+    # one line: the step that was running (media_cache, or a later one if the 12 tiny items were done first)
+    last = out.strip().splitlines()[-1]
+    stopped = re.fullmatch(
+        r"interrupted: during (\w+) \(run [0-9a-f]{8}\); re-run `reelrl demo` to go on: .*", last
+    )
+    assert stopped, out
+    assert f" - {stopped[1]} - " in out and stopped[1] not in {"base_model", "train_demo", "val_demo"}
