@@ -16,6 +16,7 @@ types and malformed rows fail there, naming file and line) and reports its data 
 """
 
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -77,12 +78,15 @@ def dataset_files(config_path: str) -> list[DatasetFile]:
 
 
 def prepare_file(workspace: WorkspaceResource, file: str, media_root: str | None, name: str):
-    """Validate and canonicalize one dataset file: (output value, metadata)."""
-    samples = load_samples(file, media_root=media_root)
+    """Validate and canonicalize one dataset file: (output value, metadata). A row whose media lie outside
+    the media root is left out and listed under ``skipped_rows``; any other malformed row fails the asset."""
+    skipped: list[str] = []
+    samples = load_samples(file, media_root=media_root, skipped=skipped)
     prepared = write_prepared([sample_to_row(s) for s in samples], workspace.path("data", "sources", name))
     value = {"file": str(file), "media_root": media_root, "prepared": str(prepared), "n": len(samples)}
     metadata = {
         "rows": len(samples),
+        "skipped_rows": dg.MetadataValue.json(skipped),
         "file": dg.MetadataValue.path(str(file)),
         "media_root": str(media_root or Path(file).parent),
         "problem_types": dg.MetadataValue.json(dict(Counter(s.problem_type for s in samples))),
@@ -188,13 +192,17 @@ def union_asset(files: list[DatasetFile]) -> dg.AssetsDefinition:
 
 def held_out_file(files: list[DatasetFile], sources: dict, workspace: WorkspaceResource):
     """(file, media root) the ``reelrl_jsonl`` benchmark evaluates: the one val file as the user wrote it, or
-    every val file's samples in one JSONL (ids prefixed as in the union, media paths already resolved)."""
+    every val file's samples in one JSONL (ids prefixed as in the union) with its media paths relative to the
+    folder that holds every file's media root, returned as that file's media root."""
     parts = [(f.asset_name, sources[f.asset_name]) for f in files if f.split == "val"]
     if len(parts) <= 1:
         return (parts[0][1]["file"], parts[0][1]["media_root"]) if parts else ("", None)
     samples = [
         replace(s, problem_id=f"{name}/{s.problem_id}")
         for name, p in parts
-        for s in load_samples(p["file"], media_root=p["media_root"])
+        for s in load_samples(p["file"], media_root=p["media_root"], skipped=[])  # skipped: see its asset
     ]
-    return str(write_samples_jsonl(samples, workspace.path("data", "source", "val_all.jsonl"))), None
+    roots = [os.path.abspath(p["media_root"] or Path(p["file"]).parent) for _, p in parts]
+    common = os.path.commonpath(roots)
+    out = write_samples_jsonl(samples, workspace.path("data", "source", "val_all.jsonl"), media_root=common)
+    return str(out), common

@@ -70,13 +70,23 @@ def _require_file(source: str) -> str:
     return path
 
 
+def _is_text(head: bytes) -> bool:
+    """Whether a file's first bytes read as text. Only this verdict is reported, never the bytes: a file
+    named like media may hold anything (credentials, private notes), and failures are stored and printed."""
+    text = head.decode("utf-8", errors="ignore")  # a multibyte character may be cut at the end of ``head``
+    return (
+        bool(text.strip())
+        and len(text) > len(head) // 2
+        and all(c.isprintable() or c.isspace() for c in text)
+    )
+
+
 def _diagnose(path: str) -> str:
     """A plain-words guess at why no backend opens ``path``: a text file, or an MP4 cut short."""
     with open(path, "rb") as f:
         head = f.read(512)
-        text = head.decode("utf-8", errors="ignore")  # a multibyte character may be cut at byte 512
-        if text.strip() and len(text) > len(head) // 2 and all(c.isprintable() or c.isspace() for c in text):
-            return f"it is a text file, not a video (it starts with {text[:40]!r})"
+        if _is_text(head):
+            return "it is a text file, not a video"
         if head[4:8] != b"ftyp":
             return "its content is not a container format FFmpeg recognises"
         size, offset, boxes = os.fstat(f.fileno()).st_size, 0, []
@@ -333,9 +343,11 @@ def decode_image(source: str | os.PathLike, spec: MediaSpec) -> CachedMedia:
         with Image.open(path) as opened:
             image = _to_rgb(opened)
     except Exception as exc:  # PIL raises several unrelated types for unreadable files
-        raise DecodeFailed(
-            f"{path}: cannot read image ({type(exc).__name__}: {exc}); re-save it as PNG/JPEG"
-        ) from exc
+        with open(path, "rb") as f:
+            what = (
+                "it is a text file, not an image" if _is_text(f.read(512)) else f"{type(exc).__name__}: {exc}"
+            )
+        raise DecodeFailed(f"{path}: cannot read image ({what}); re-save it as PNG/JPEG") from exc
     width, height = image.size
     h, w = sampling.smart_resize(height, width, spec.factor, spec.image_min_pixels, spec.image_max_pixels)
     image = image.resize((w, h), resample=Image.Resampling.BICUBIC)

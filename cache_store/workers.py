@@ -87,6 +87,9 @@ def _watch(lifeline) -> None:
 
 
 def _worker_main(conn, lifeline, spec: MediaSpec) -> None:  # runs in the child process
+    # Ctrl-C reaches the whole process group: the builder decides what it means and closes its pool, so a
+    # worker neither dies mid-task nor prints a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch, args=(lifeline,), daemon=True, name="lifeline").start()
     import torch
 

@@ -6,7 +6,7 @@ Subcommands: ``build``, ``show``, ``stale``, ``invalidate``, ``stats``, ``compac
 Progress lines of ``build`` go to stderr, so ``--json`` output stays parseable.
 
 Exit status: 0 done; 1 ``build`` finished but some sources failed (each is in the failures table with its
-reason); 2 bad arguments, a bad dataset file, or no such entry (the message says what to do).
+reason) or some rows were skipped (media outside the media root: each printed, and under ``skipped_rows``); 2 bad arguments, a bad dataset file, or no such entry (the message says what to do).
 
 The build decodes in ``forkserver`` worker processes: a script that calls this module's ``main`` must guard
 its entry point with ``if __name__ == "__main__":`` (the ``reelrl`` console script does).
@@ -112,12 +112,16 @@ def _build(args) -> int:
     from cache_store.progress import Progress
     from training.dataset import DatasetError, load_samples
 
+    skipped: list[str] = []  # rows whose media lie outside the media root: reported, never cached
     try:  # media caching needs no reward type: accept any problem_type, and rows without one
         samples = load_samples(
-            args.input, args.media_root, resolve_problem_type=lambda name: name, default_problem_type="any"
-        )
+            args.input, args.media_root, resolve_problem_type=lambda name: name, default_problem_type="any",
+            allow_outside_media_root=args.allow_outside_media_root or None, skipped=skipped,
+        )  # fmt: skip
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
+    for message in skipped:
+        print(f"[cache build] skipped row: {message}", file=sys.stderr, flush=True)
     media = {(p, "video") for s in samples for p in s.videos} | {
         (p, "image") for s in samples for p in s.images
     }
@@ -132,7 +136,9 @@ def _build(args) -> int:
         flush=True,
     )
     report = cache.build(sources, spec, workers=args.workers, timeout_s=args.timeout, progress=Progress())
-    doc = {"root": cache.root, "samples": len(samples), "spec": spec.to_dict(), **vars(report)}
+    doc = {
+        "root": cache.root, "samples": len(samples), "skipped_rows": skipped, "spec": spec.to_dict(), **vars(report)
+    }  # fmt: skip
     if args.json:
         _emit_json(doc)
     else:
@@ -144,13 +150,14 @@ def _build(args) -> int:
                 ("built", report.built),
                 ("replaced", report.replaced),
                 ("failed", report.failed),
+                ("skipped", len(skipped)),  # rows with media outside the media root
                 ("removed", report.removed),
                 ("version", report.version),
                 ("seconds", f"{report.seconds:.1f}"),
             ]
         )
         _failures(report.failures)
-    return EXIT_FAILED_SOURCES if report.failed else EXIT_OK
+    return EXIT_FAILED_SOURCES if report.failed or skipped else EXIT_OK
 
 
 def _show(args) -> int:
@@ -345,6 +352,12 @@ def add_cache_parser(sub) -> argparse.ArgumentParser:
     )
     b.add_argument("--input", required=True, help="dataset file: .jsonl, .json (list) or .parquet")
     b.add_argument("--media-root", help="folder relative media paths resolve against (default: the file's)")
+    b.add_argument(
+        "--allow-outside-media-root",
+        action="store_true",
+        help="accept media paths that lead outside the media root (absolute, '..', symlinks); by default such "
+        "rows are skipped and reported (also $REELRL_ALLOW_OUTSIDE_MEDIA_ROOT=1)",
+    )
     b.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     b.add_argument(
         "--timeout", type=float, default=120.0, help="seconds per item before its worker is killed"

@@ -10,15 +10,15 @@ from pathlib import Path
 
 from reelrl.cache_cli import add_cache_parser
 from reelrl.eval_cli import add_eval_parser
+from reelrl.interrupt import interrupted
 from reelrl.reward_cli import add_reward_parser
 from reelrl.serve import add_serve_parser
 
 
 def _demo(args) -> int:
-    from reelrl.demo import run_demo
+    from reelrl.demo import demo_command
 
-    run_demo(home=args.home, minimal=args.minimal, ray_address=args.ray_address)
-    return 0
+    return demo_command(home=args.home, minimal=args.minimal, ray_address=args.ray_address)
 
 
 def _tiny(args) -> int:
@@ -39,7 +39,7 @@ def _demo_data(args) -> int:
 def _ui(args) -> int:
     from reelrl.demo import prepare_dagster_home
 
-    prepare_dagster_home(os.path.abspath(args.home))
+    prepare_dagster_home(Path(args.home).resolve())
     # the dagster next to this interpreter: works without activating the venv
     dagster = str(Path(sys.executable).with_name("dagster"))
     cmd = [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
@@ -80,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_demo_data)
 
     u = sub.add_parser("ui", help="open the Dagster UI on 127.0.0.1 with the demo's instance")
-    u.add_argument("--home", default=os.environ.get("REELRL_HOME", ".reelrl"))
+    u.add_argument(
+        "--home",
+        default=os.environ.get("REELRL_HOME", ".reelrl"),
+        help="artifact folder; the instance is $DAGSTER_HOME, or <home>/dagster_home when unset",
+    )
     u.add_argument("--port", type=int, default=3000)
     u.set_defaults(func=_ui)
 
@@ -94,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # commands that can say more (eval run, demo) catch it themselves
+        return interrupted(f"reelrl {args.command} stopped before it finished")
 
 
 if __name__ == "__main__":

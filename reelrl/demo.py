@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+from reelrl.interrupt import interrupted
 
 DAGSTER_YAML = """# written by `reelrl demo`: no onboarding modal, no telemetry
 nux:
@@ -14,14 +20,81 @@ telemetry:
 """
 
 
-def prepare_dagster_home(home: Path) -> Path:
-    """A persistent instance under the ReelRL workspace, so `dagster dev` shows the demo's runs."""
-    dh = Path(os.environ.get("DAGSTER_HOME") or home / "dagster_home").resolve()
+def prepare_dagster_home(home: str | Path) -> Path:
+    """A persistent instance under the ReelRL workspace, so `dagster dev` shows the demo's runs:
+    ``$DAGSTER_HOME`` when set, else ``<home>/dagster_home``."""
+    dh = Path(os.environ.get("DAGSTER_HOME") or Path(home) / "dagster_home").resolve()
     dh.mkdir(parents=True, exist_ok=True)
     if not (dh / "dagster.yaml").exists():
         (dh / "dagster.yaml").write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(dh)
     return dh
+
+
+RUNNER_ENV = "REELRL_DEMO_RUNNER"  # set in the child process that runs the graph
+
+
+def demo_command(home: str | Path, minimal: bool, ray_address: str) -> int:
+    """``reelrl demo``: the graph runs in a child process with a process group of its own, so a terminal's
+    Ctrl-C reaches only this process, which hands it to the child's main process alone. Dagster stops the run
+    there and records it as failed; the helpers it and Ray started (log tails and their watchers, Ray's
+    processes, decode workers) are stopped by their owners instead of each printing a traceback."""
+    if os.environ.get(RUNNER_ENV) == "1":
+        return _run_child(home, minimal, ray_address)
+    argv = [sys.executable, "-m", "reelrl.cli", "demo", "--home", str(home), "--ray-address", ray_address]
+    child = subprocess.Popen(
+        [*argv, *(["--minimal"] if minimal else [])],
+        env={**os.environ, RUNNER_ENV: "1"},
+        start_new_session=True,
+    )
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            os.kill(child.pid, signal.SIGINT)
+
+
+def _run_child(home: str | Path, minimal: bool, ray_address: str) -> int:
+    import dagster as dg
+
+    try:
+        run_demo(home=home, minimal=minimal, ray_address=ray_address)
+    except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+        where = _stopped_at(dg.DagsterInstance.get()) if os.environ.get("DAGSTER_HOME") else "start-up"
+    else:
+        return 0
+    # what the interrupted step left open (a Ray Data iterator) is closed now, while Ray is still up, not at
+    # interpreter exit after Ray's shutdown, where it logs an error with a traceback
+    gc.collect()
+    return interrupted(
+        f"during {where}; re-run `reelrl demo` to go on: what finished is reused (model, demo data, cached "
+        "media), the warm start and training resume from their last checkpoints, evaluation from its saved "
+        "predictions"
+    )
+
+
+def _stopped_at(instance) -> str:
+    """The step(s) the newest run had started and not finished, its partition and run id."""
+    import dagster as dg
+
+    runs = instance.get_runs(limit=1)
+    if not runs:
+        return "start-up (no run had started)"
+    run = runs[0]
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+    started, finished = [], set()
+    for record in instance.get_records_for_run(run.run_id, of_type=kinds).records:
+        event = record.event_log_entry.dagster_event
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            started.append(event.step_key)
+        else:
+            finished.add(event.step_key)
+    running = [k for k in started if k not in finished]
+    if not started:  # the run had just begun: name what it materializes
+        running = sorted(k.to_user_string() for k in run.asset_selection or []) or ["the start of a run"]
+    steps = ", ".join(running) or "a pause between steps"
+    partition = run.tags.get("dagster/partition")
+    return f"{steps}{f' [{partition}]' if partition else ''} (run {run.run_id[:8]})"
 
 
 def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: str = "") -> dict:

@@ -15,7 +15,8 @@
 Media settings: each adapter's defaults, then the global flags (``--fps``, ``--max-frames``, …), then
 ``--media B:key=value,…`` for one benchmark. A judge (``--judge-url``/``--judge-model``) grades the open-ended
 answers of LLM-judged benchmarks. Exit status: 0 done; 1 done but some samples failed (media, generation or
-scoring, each listed in results.json); 2 bad arguments or annotation files.
+scoring, each listed in results.json); 2 bad arguments or annotation files; 130 interrupted (Ctrl-C: the
+predictions saved so far are kept, and the same command resumes after them).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from reelrl.cache_cli import default_root
+from reelrl.interrupt import interrupted
 
 EXIT_OK, EXIT_FAILED_SAMPLES, EXIT_USAGE = 0, 1, 2
 _SPEC_KEYS = ("fps", "max_frames", "min_frames", "max_pixels", "min_pixels", "total_pixels")
@@ -179,6 +181,7 @@ def _run(args: argparse.Namespace) -> int:
     from cache_store import MediaCache
     from cache_store.sampling import factor_for_family
     from evaluation.manifest import as_plain, model_revision
+    from evaluation.predictions import PredictionLog
     from evaluation.runner import BenchmarkJob, run_benchmarks
     from training.engines.base import SamplingParams
 
@@ -207,15 +210,20 @@ def _run(args: argparse.Namespace) -> int:
         tag = hashlib.sha1(settings.encode()).hexdigest()[:10]
         out = Path(args.out) / f"{Path(args.model).name or 'model'}-{tag}" / name
         jobs.append(BenchmarkJob(adapter, records, out, specs[name], ann))
-    engine = _engine(args, engine_options)
     try:
-        results = run_benchmarks(
-            engine, jobs, MediaCache(args.cache), model_id=args.model, model_revision=revision, sampling=sampling,
-            batch_size=args.batch_size, mode=args.mode, media_workers=args.media_workers,
-            queue_size=args.queue_size, overlap=not args.sequential,
-        )  # fmt: skip
-    finally:
-        engine.close()
+        engine = _engine(args, engine_options)
+        try:
+            results = run_benchmarks(
+                engine, jobs, MediaCache(args.cache), model_id=args.model, model_revision=revision,
+                sampling=sampling, batch_size=args.batch_size, mode=args.mode, media_workers=args.media_workers,
+                queue_size=args.queue_size, overlap=not args.sequential,
+            )  # fmt: skip
+        finally:
+            engine.close()
+    except KeyboardInterrupt:  # each appended prediction is complete (fsynced): the next run resumes after it
+        saved = sum(len(set(PredictionLog(j.out_dir).rows) & {r.id for r in j.records}) for j in jobs)
+        total = sum(len(j.records) for j in jobs)
+        return interrupted(f"{saved} of {total} predictions saved; re-run the same command to resume")
     failed = 0
     for job, res in zip(jobs, results):
         c = res.counts

@@ -179,3 +179,76 @@ def test_content_hash_option(tmp_path, capsys):
     _, hashed = run_json(capsys, "cache", "stale", "--root", root, "--content-hash")
     _, plain = run_json(capsys, "cache", "stale", "--root", root)
     assert (len(hashed["stale"]), len(plain["stale"])) == (0, 1)
+
+
+def test_failure_records_hold_no_bytes_of_the_file(tmp_path):
+    """A text file named like a video or an image fails with a short description; its content (here a
+    secret) reaches neither the Lance failures table nor the CLI's output."""
+    import lance
+
+    secret = "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI-K7MDENG-bPxRfiCYzz"
+    media = tmp_path / "data"
+    media.mkdir()
+    (media / "notes.mp4").write_text(secret + "\npassword: hunter2-zz\n")
+    (media / "notes.png").write_text(secret + "\n")
+    rows = [
+        {"problem": "?", "answer": "A", "videos": ["notes.mp4"]},
+        {"problem": "?", "answer": "B", "images": ["notes.png"]},
+    ]
+    (media / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    root = tmp_path / "cache"
+    outputs = []
+    for argv in (
+        ["build", "--root", str(root), "--input", str(media / "train.jsonl"), "--workers", "1", *PIXELS],
+        ["stats", "--root", str(root)],
+        ["stats", "--root", str(root), "--json"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "reelrl.cli", "cache", *argv],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            check=False,  # build exits 1: its sources failed
+            text=True,
+        )
+        outputs.append(done.stdout + done.stderr)
+    assert "notes.mp4" in outputs[0] and "notes.png" in outputs[0]  # the failures are reported...
+    failures = lance.dataset(str(root / "failures.lance")).to_table().to_pylist()
+    assert {Path(f["source"]).name for f in failures} == {"notes.mp4", "notes.png"}
+    assert all("text file" in f["message"] for f in failures), failures  # ...with a plain-words reason
+    for text in [*outputs, json.dumps(failures, default=str)]:
+        for leaked in ("wJalrXUtnFEMI", "AWS_SECRET", "hunter2"):
+            assert leaked not in text, text
+
+
+def test_build_skips_rows_outside_the_media_root(tmp_path, capsys):
+    """A row whose video lies outside the media root is recorded and skipped; the rest is built; the opt-out
+    flag builds it too."""
+    media = tmp_path / "data"
+    inside = coloured_video(media / "a.mp4")
+    outside = coloured_video(tmp_path / "elsewhere" / "b.mp4", order=range(29, -1, -1))
+    rows = [
+        {"problem": "?", "answer": "A", "videos": ["a.mp4"]},
+        {"problem": "?", "answer": "B", "videos": [outside]},
+    ]
+    data = media / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = [
+        "cache",
+        "build",
+        "--root",
+        str(tmp_path / "cache"),
+        "--input",
+        str(data),
+        "--workers",
+        "1",
+        *PIXELS,
+    ]
+    code, report = run_json(capsys, *argv)
+    assert code == 1  # finished, but a row was refused
+    assert report["built"] == 1 and set(report["digests"]) == {inside}
+    (skipped,) = report["skipped_rows"]
+    assert (
+        skipped.startswith(f"{data}:2: ") and outside in skipped and "--allow-outside-media-root" in skipped
+    )
+    code, report = run_json(capsys, *argv, "--allow-outside-media-root")
+    assert code == 0 and report["built"] == 1 and report["hits"] == 1 and not report["skipped_rows"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,14 @@ def test_demo_summary_reports_cache_filter_rewards_and_scores(tmp_path):
     assert "charades_sta" not in text
     assert "checkpoints   : base=b-1, warm_start=w-2, trained=t-3" in text
     assert f"DAGSTER_HOME={tmp_path / 'dh'} .venv/bin/dagster dev -w workspace.yaml" in text
+
+
+def test_ui_instance_without_dagster_home(tmp_path, monkeypatch):
+    """`reelrl ui` passes --home as a string; with DAGSTER_HOME unset the instance is <home>/dagster_home."""
+    from reelrl.demo import prepare_dagster_home
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    dh = prepare_dagster_home(str(tmp_path / "home"))
+    assert dh == (tmp_path / "home" / "dagster_home").resolve()
+    assert "telemetry" in (dh / "dagster.yaml").read_text()
+    assert os.environ["DAGSTER_HOME"] == str(dh)

@@ -80,7 +80,8 @@ def test_easyr1_json_list_with_fallback_keys_ids_and_media_root(tmp_path):
     ]
     path = tmp_path / "data.json"
     path.write_text(json.dumps(rows))
-    got = load_samples(path, media_root=tmp_path / "media", resolve_problem_type=strict)
+    # /abs/v.mp4 lies outside the media root: listed on purpose, so the opt-out
+    got = load_samples(path, tmp_path / "media", resolve_problem_type=strict, allow_outside_media_root=True)
     assert [(s.problem_id, s.problem, s.answer, s.data_type) for s in got] == [
         ("data.json#0", "How many squares?", "3", "image"),
         ("data.json#1", "When is the flash?", '{"time": [1.0, 2.5]}', "video"),
@@ -230,8 +231,54 @@ def test_demo_dataset_loads_and_round_trips(tmp_path):
         assert s.extra["solution"] == f"<answer>{raw['answer']}</answer>"
         assert all(Path(p).is_file() for p in s.videos + s.images)
         assert bool(s.videos) == (s.data_type == "video") and bool(s.images) == (s.data_type == "image")
-    out = write_samples_jsonl(samples, tmp_path / "copy" / "samples.jsonl")
-    assert load_samples(out) == samples
+    out = write_samples_jsonl(samples, tmp_path / "copy" / "samples.jsonl", media_root=demo.root)
+    assert '"videos":["media/train/' in out.read_text()  # relative to the media root: confined on reload
+    assert load_samples(out, media_root=demo.root) == samples
     bad = Sample("x", "q", "boolean", "text", "yes", extra={"videos": ["v.mp4"]})
     with pytest.raises(DatasetError, match=r"sample 'x': extra keys \['videos'\] would shadow"):
         write_samples_jsonl([bad], tmp_path / "bad.jsonl")
+
+
+def test_media_paths_outside_the_media_root_are_refused(tmp_path):
+    """`..`, an absolute path and a symlink that lead out of the media root are refused (naming file, line and
+    the fix), or skipped and recorded when the caller collects them; an explicit opt-out allows them."""
+    root, outside = tmp_path / "media", tmp_path / "private"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret.mp4").write_bytes(b"x")
+    (root / "link.mp4").symlink_to(outside / "secret.mp4")
+    row = {"problem": "?", "answer": "A", "problem_type": "boolean"}
+    data = write_jsonl(
+        tmp_path / "rows.jsonl",
+        [
+            {**row, "videos": ["ok.mp4"]},
+            {**row, "videos": ["../private/secret.mp4"]},
+            {**row, "videos": [str(outside / "secret.mp4")]},
+            {**row, "images": ["link.mp4"]},
+            {**row, "videos": [str(root / "sub" / "inside.mp4")]},  # absolute, but under the root
+            {**row, "videos": ["s3://bucket/remote.mp4"]},  # a URI is not a local path
+        ],
+    )
+    with pytest.raises(DatasetError) as err:
+        load_samples(data, media_root=root, resolve_problem_type=strict)
+    message = str(err.value)
+    assert f"{data}:2:" in message and "../private/secret.mp4" in message and str(root) in message
+    assert "allow_outside_media_root" in message and "--allow-outside-media-root" in message
+
+    skipped: list[str] = []
+    kept = load_samples(data, media_root=root, resolve_problem_type=strict, skipped=skipped)
+    assert [s.problem_id for s in kept] == ["rows.jsonl:1", "rows.jsonl:5", "rows.jsonl:6"]
+    assert [m.split(": ")[0] for m in skipped] == [f"{data}:2", f"{data}:3", f"{data}:4"]
+
+    every = load_samples(data, media_root=root, resolve_problem_type=strict, allow_outside_media_root=True)
+    assert len(every) == 6 and every[1].videos == [str(root / "../private/secret.mp4")]
+
+
+def test_the_default_media_root_is_the_files_folder(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    rows = [{"problem": "?", "answer": "A", "problem_type": "boolean", "videos": ["../up.mp4"]}]
+    data = write_jsonl(tmp_path / "data" / "rows.jsonl", rows)
+    with pytest.raises(DatasetError, match=r"rows.jsonl:1: .*outside the media root"):
+        load_samples(data, resolve_problem_type=strict)
+    monkeypatch.setenv("REELRL_ALLOW_OUTSIDE_MEDIA_ROOT", "1")  # the documented opt-out for every door
+    assert load_samples(data, resolve_problem_type=strict)[0].videos == [str(tmp_path / "data" / "../up.mp4")]

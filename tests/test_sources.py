@@ -102,7 +102,8 @@ def test_two_train_files_are_one_split_with_prefixed_ids(tmp_path):
     # the held-out benchmark reads both val files as one, ids as in the union
     val = [json.loads(line) for line in Path(out["val_file"]).read_text().splitlines()]
     assert [(v["problem_id"], v["answer"]) for v in val] == [("val_c/p7", "yes"), ("val_d/p7", "no")]
-    assert val[0]["videos"] == [str(tmp_path / "v.mp4")]
+    # media paths relative to the folder holding both files' media roots, returned as the file's root
+    assert val[0]["videos"] == ["v.mp4"] and out["media_root"] == str(tmp_path)
     mat = result.asset_materializations_for_node("source_dataset")[0]
     assert mat.metadata["test_files"].value == {"val_c": 1, "val_d": 1}
 
@@ -145,3 +146,18 @@ def test_malformed_row_fails_in_its_files_asset_naming_file_and_line(tmp_path):
     files = datasets_yaml(tmp_path, f"train: [{train}]\n")
     with pytest.raises(Exception, match=r"train\.jsonl:2"):
         materialize(tmp_path, files, ["train_train"])
+
+
+def test_rows_outside_the_media_root_are_recorded_and_skipped(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    train = write_jsonl(
+        data / "train.jsonl", [row(0, "a.mp4"), row(1, "../private/b.mp4"), row(2, "/etc/c.mp4")]
+    )
+    files = datasets_yaml(tmp_path, f"train: [{train}]\n")
+    result = materialize(tmp_path, files, ["train_train", "source_dataset"])
+    assert result.success and result.asset_value("source_dataset")["n_train"] == 1
+    (mat,) = [m for m in result.asset_materializations_for_node("train_train")]
+    skipped = mat.metadata["skipped_rows"].value
+    assert [m.split(": ")[0] for m in skipped] == [f"{train}:2", f"{train}:3"]
+    assert all("outside the media root" in m and "REELRL_ALLOW_OUTSIDE_MEDIA_ROOT=1" in m for m in skipped)

@@ -81,3 +81,39 @@ def test_webserver_serves_the_asset_graph(webserver):
     assert set(nodes) == {k.to_user_string() for a in ALL_ASSETS for k in a.keys}  # exactly what Definitions holds
     assert nodes["training_run"] == {"sft_warm_start", "media_cache", "filtered_train_set"}
     assert nodes["filtered_train_set"] == {"media_cache", "rollout_pass_rates"}
+
+
+@pytest.mark.slow  # ~60 s on 2 cores; test_cli.py checks the same instance folder in a second
+def test_reelrl_ui_starts_without_dagster_home(tmp_path):
+    """`reelrl ui` with no DAGSTER_HOME uses the demo's instance folder under --home and serves the UI."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reelrl.cli", "ui", "--home", str(tmp_path / "home"), "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            out = proc.stdout.read() if proc.poll() is not None else ""
+            pytest.fail(f"`reelrl ui` did not serve within 120 s (exit {proc.poll()}):\n{out}")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert (tmp_path / "home" / "dagster_home" / "dagster.yaml").is_file()
+    assert str(tmp_path / "home" / "dagster_home") in proc.stdout.read()

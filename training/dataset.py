@@ -8,18 +8,24 @@ Field mapping (first present key wins):
 - media: ``videos`` / ``images`` lists (EasyR1); if both are empty, Video-R1's ``path`` goes to
   videos or images by ``data_type`` or file extension; ``image_path`` (Video-R1 eval) adds an image.
   Relative paths resolve against ``media_root`` or else the data file's folder; URIs stay as they are.
+  A local path must stay inside that media root once ``..`` and symlinks are resolved (an absolute path
+  too): a row that points elsewhere is refused, unless ``allow_outside_media_root`` (or the environment
+  variable ``REELRL_ALLOW_OUTSIDE_MEDIA_ROOT=1``) opts out for datasets that list absolute paths on purpose.
   A sample with both images and videos is rejected, as EasyVideoR1 rejects it.
 - ``data_type``: ``video`` | ``image`` | ``text``, inferred from the media when missing.
 - ``problem_id``: kept as text; when missing, ``<file name>:<line>`` (JSONL) or ``<file name>#<index>``.
 - everything else (``solution``, ``process``, ``data_source``, …) is kept in ``extra``.
 
 Every malformed row raises ``DatasetError`` naming ``file:line`` (JSONL, 1-based) or ``file record
-<index>`` (JSON/Parquet, 0-based) and what to change: one bad row must be fixed, not silently dropped.
+<index>`` (JSON/Parquet, 0-based) and what to change: one bad row must be fixed, not silently dropped. A caller
+that must go on despite rows whose media lie outside the root (a cache build) passes ``skipped``: those rows
+are left out and their messages recorded there.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +46,21 @@ _MEDIA_KEYS = ("videos", "images", "path", "image_path")
 
 class DatasetError(ValueError):
     """A malformed sample file or row; the message names the file, the line or record, and the fix."""
+
+
+class OutsideMediaRoot(DatasetError):
+    """A row's media path leads out of the media root (``..``, an absolute path, a symlink)."""
+
+
+ALLOW_OUTSIDE_ENV = "REELRL_ALLOW_OUTSIDE_MEDIA_ROOT"
+
+
+def outside_media_root_allowed(flag: bool | None = None) -> bool:
+    """The opt-out's one resolver: an explicit ``flag`` (a CLI option), else ``$REELRL_ALLOW_OUTSIDE_MEDIA_ROOT``
+    (``1``/``true``/``yes``), which reaches every door (Dagster runs, evaluation) alike."""
+    if flag is not None:
+        return flag
+    return os.environ.get(ALLOW_OUTSIDE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 @dataclass
@@ -134,10 +155,21 @@ def _path_list(value: object, key: str, where: str) -> list[str]:
     return out
 
 
-def _resolve(p: str, base: Path) -> str:
-    if "://" in p or Path(p).is_absolute():
+def _resolve(p: str, base: Path, confine: Path | None, where: str) -> str:
+    """``p`` against ``base``; with ``confine`` (the media root, real path) a local path whose real path,
+    symlinks and ``..`` resolved, is not inside it is refused."""
+    if "://" in p:
         return p
-    return str(base / p)
+    path = p if Path(p).is_absolute() else str(base / p)
+    if confine is not None and not Path(os.path.realpath(path)).is_relative_to(confine):
+        raise OutsideMediaRoot(
+            f"{where}: media path {p!r} leads outside the media root {str(base)!r} (to "
+            f"{os.path.realpath(path)!r}); put the file under the media root and list it relative to it, set "
+            f"media_root to the folder that holds the media, or, if the dataset lists paths elsewhere on "
+            f"purpose, opt out with allow_outside_media_root (reelrl cache build --allow-outside-media-root, "
+            f"or {ALLOW_OUTSIDE_ENV}=1)"
+        )
+    return path
 
 
 def _media(row: dict, data_type: str | None, where: str) -> tuple[list[str], list[str]]:
@@ -166,6 +198,7 @@ def _sample(
     base: Path,
     resolve: Callable[[str], str],
     default_problem_type: str | None,
+    confine: Path | None,
 ) -> Sample:
     if not isinstance(row, dict):
         raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
@@ -229,8 +262,8 @@ def _sample(
         data_type=data_type,
         answer=answer,
         options=[str(o) for o in options],
-        videos=[_resolve(p, base) for p in videos],
-        images=[_resolve(p, base) for p in images],
+        videos=[_resolve(p, base, confine, where) for p in videos],
+        images=[_resolve(p, base, confine, where) for p in images],
         extra={k: v for k, v in row.items() if k not in consumed},
     )
 
@@ -240,12 +273,16 @@ def load_samples(
     media_root: str | Path | None = None,
     resolve_problem_type: Callable[[str], str] | None = None,
     default_problem_type: str | None = None,
+    allow_outside_media_root: bool | None = None,
+    skipped: list[str] | None = None,
 ) -> list[Sample]:
     """Read every sample of a ``.json`` (list), ``.jsonl`` or ``.parquet`` file, validating each row.
 
     ``resolve_problem_type(name) -> canonical name`` raises KeyError/ValueError for an unknown type;
     default: ``training.rewards.resolve_problem_type`` if importable, else identity.
     ``default_problem_type`` fills rows without one (e.g. an all-math EasyR1 file).
+    ``allow_outside_media_root``: see ``outside_media_root_allowed``. A row with media outside the root raises
+    ``OutsideMediaRoot``, or, when ``skipped`` is a list, is left out and its message appended there.
     """
     path = Path(path)
     if path.is_dir():
@@ -254,19 +291,33 @@ def load_samples(
         raise DatasetError(f"{path}: no such file")
     base = Path(media_root) if media_root is not None else path.parent
     resolve = resolve_problem_type or _default_resolver()
-    return [
-        _sample(row, where, default_id, base, resolve, default_problem_type)
-        for where, default_id, row in _rows(path)
-    ]
+    confine = None if outside_media_root_allowed(allow_outside_media_root) else Path(os.path.realpath(base))
+    samples = []
+    for where, default_id, row in _rows(path):
+        try:
+            samples.append(_sample(row, where, default_id, base, resolve, default_problem_type, confine))
+        except OutsideMediaRoot as e:
+            if skipped is None:
+                raise
+            skipped.append(str(e))
+    return samples
 
 
-def write_samples_jsonl(samples: list[Sample], path: str | Path) -> Path:
-    """Write ``samples`` as JSONL that ``load_samples`` reads back to equal ``Sample`` objects.
+def write_samples_jsonl(
+    samples: list[Sample], path: str | Path, media_root: str | Path | None = None
+) -> Path:
+    """Write ``samples`` as JSONL that ``load_samples(path, media_root)`` reads back to equal ``Sample`` objects.
 
-    ``extra`` keys are written at top level beside the canonical fields (as in the source files).
+    ``extra`` keys are written at top level beside the canonical fields (as in the source files). Media paths
+    are written relative to ``media_root`` (they must lie under it, as confined paths do), so the file reloads
+    inside its media root; without one, as they are.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+
+    def rel(paths: list[str]) -> list[str]:
+        return [p if media_root is None or "://" in p else os.path.relpath(p, media_root) for p in paths]
+
     lines = []
     for s in samples:
         record = {
@@ -276,8 +327,8 @@ def write_samples_jsonl(samples: list[Sample], path: str | Path) -> Path:
             "data_type": s.data_type,
             "answer": s.answer,
             "options": list(s.options),
-            "videos": list(s.videos),
-            "images": list(s.images),
+            "videos": rel(s.videos),
+            "images": rel(s.images),
         }
         clash = sorted(set(s.extra) & (set(record) | set(_MEDIA_KEYS)))
         if clash:
