@@ -1,6 +1,7 @@
 """The policy checkpoint every later asset starts from."""
 
 import json
+import shutil
 from pathlib import Path
 from typing import Literal
 
@@ -40,9 +41,13 @@ def base_model(
             )
     else:
         path = workspace.path("models", f"tiny-{config.tiny_family}")
-        if not (path / "config.json").exists():
-            context.log.info(f"building tiny {config.tiny_family} at {path}")
-            build_tiny_model(config.tiny_family, path, seed=config.seed)
+        if not (path / "config.json").exists():  # built aside and renamed: an interrupted build leaves
+            context.log.info(f"building tiny {config.tiny_family} at {path}")  # no half checkpoint
+            partial = path.with_name(path.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            build_tiny_model(config.tiny_family, partial, seed=config.seed)
+            shutil.rmtree(path, ignore_errors=True)
+            partial.rename(path)
     model_type = json.loads((path / "config.json").read_text()).get("model_type", "?")
     name = checkpoints.register(path, workspace)
     register_checkpoints(context.instance, [name])  # evaluable as partition `name` of checkpoint_eval

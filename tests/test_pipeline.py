@@ -299,3 +299,21 @@ def test_schedule_requests_only_unevaluated_cells_of_the_latest(minimal_run):
     evaluated = {f"{b}|{c}" for c in out["checkpoints"].values() for b in ("charades_sta", "reelrl_jsonl")}
     expected = {f"{b}|{c}" for c in latest for b in ("charades_sta", "reelrl_jsonl")} - evaluated
     assert requested == expected
+
+
+def test_an_interrupted_tiny_model_build_is_redone_not_reused(tmp_path):
+    """A build cut off mid-way (here: a folder with a stray file, and a leftover ``.partial``) leaves
+    no folder that looks finished: base_model builds aside, renames, and rebuilds what it finds."""
+    home = tmp_path / "home"
+    models = home / "models"
+    (models / "tiny-qwen2_vl").mkdir(parents=True)
+    (models / "tiny-qwen2_vl" / "model.safetensors").write_bytes(b"half")
+    (models / "tiny-qwen2_vl.partial").mkdir()
+    result = dg.materialize(
+        [*ALL_ASSETS], selection=["base_model"], resources=resources(home=str(home)),
+        run_config={"ops": {"base_model": {"config": {"tiny_family": "qwen2_vl"}}}},
+    )  # fmt: skip
+    path = Path(result.output_for_node("base_model")["path"])
+    assert path == models / "tiny-qwen2_vl" and (path / "config.json").exists()
+    assert (path / "model.safetensors").read_bytes() != b"half"
+    assert not (models / "tiny-qwen2_vl.partial").exists()
