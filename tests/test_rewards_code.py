@@ -7,6 +7,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sandbox_runs import record_runs
 
 from training.rewards import score
 from training.rewards.code import (
@@ -16,7 +17,7 @@ from training.rewards.code import (
     parse_code_ground_truth,
     program_is_valid,
 )
-from training.rewards.sandbox import SandboxLimits, run_python
+from training.rewards.sandbox import SandboxLimits
 
 ADD_TESTS = json.dumps(
     {"tests": ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(-1, 1) == 0"]}
@@ -158,15 +159,7 @@ def test_hanging_test_keeps_earlier_passes_and_counts_a_timeout():
 
 def spy_on_runs(monkeypatch) -> list:
     """Records (stdin, result) of every sandbox run the code scorer starts."""
-    runs = []
-
-    def recording(source, stdin="", **kwargs):
-        result = run_python(source, stdin=stdin, **kwargs)
-        runs.append((stdin, result))
-        return result
-
-    monkeypatch.setattr("training.rewards.code.run_python", recording)
-    return runs
+    return record_runs(monkeypatch, "training.rewards.code")
 
 
 def test_stdin_cases_stop_after_a_timeout(monkeypatch):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sandbox_runs import record_runs
 
 from training.rewards import sandbox, score
 from training.rewards.markup import (
@@ -25,7 +26,6 @@ from training.rewards.markup import (
     svg_code,
     svg_similarity,
 )
-from training.rewards.sandbox import run_python
 
 WHITE, BLACK, RED = (255, 255, 255), (0, 0, 0), (255, 0, 0)
 
@@ -101,15 +101,7 @@ def test_svg_code_scores_renderings(candidate, expected):
 def renders(monkeypatch) -> list:
     """(stdin, result) of every candidate render (the reference is rendered and cached first)."""
     parse_svg_ground_truth(REFERENCE)
-    runs = []
-
-    def recording(source, stdin="", **kwargs):
-        result = run_python(source, stdin=stdin, **kwargs)
-        runs.append((stdin, result))
-        return result
-
-    monkeypatch.setattr("training.rewards.markup.run_python", recording)
-    return runs
+    return record_runs(monkeypatch, "training.rewards.markup")
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,27 @@ def _gql(port: int, query: str, variables: dict | None = None) -> dict:
     return body["data"]
 
 
+def _serving(port: int, proc: subprocess.Popen, seconds: float) -> bool:
+    """Whether the webserver on ``port`` answers within ``seconds`` (False as soon as ``proc`` exits)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
+            return True
+        except OSError:
+            time.sleep(1)
+    return False
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
@@ -55,22 +76,11 @@ def webserver(tmp_path_factory):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
+    if not _serving(port, proc, 120):
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("dagster-webserver did not come up within 120 s")
     yield port
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+    _stop(proc)
 
 
 def test_webserver_serves_the_asset_graph(webserver):
@@ -98,22 +108,10 @@ def test_reelrl_ui_starts_without_dagster_home(tmp_path):
         start_new_session=True,
     )
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
+        if not _serving(port, proc, 120):
             out = proc.stdout.read() if proc.poll() is not None else ""
             pytest.fail(f"`reelrl ui` did not serve within 120 s (exit {proc.poll()}):\n{out}")
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        _stop(proc)
     assert (tmp_path / "home" / "dagster_home" / "dagster.yaml").is_file()
     assert str(tmp_path / "home" / "dagster_home") in proc.stdout.read()
