@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sandbox_runs import record_runs
 
+from training.rewards import code as code_module
 from training.rewards import score
 from training.rewards.code import (
     CodeTests,
@@ -16,6 +17,7 @@ from training.rewards.code import (
     extract_program,
     parse_code_ground_truth,
     program_is_valid,
+    value_test,
 )
 from training.rewards.sandbox import SandboxLimits
 
@@ -371,3 +373,71 @@ def test_100kb_adversarial_responses_are_fast(unit):
     start = time.perf_counter()
     test_100kb_adversarial_responses_are_bounded(unit)
     assert time.perf_counter() - start < 10.0
+
+
+# --- value tests: decided outside the sandbox -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "test, expected",
+    [
+        ("assert add(1, 2) == 3", ("add(1, 2)", 3)),
+        ("assert 3 == add(1, 2)", ("add(1, 2)", 3)),
+        ("assert (f('a') == ['b', (1, -2.5)]), 'message'", ("f('a')", ["b", (1, -2.5)])),
+        ("assert f() == set()", ("f()", set())),
+        ("assert f() == {'k': None}", ("f()", {"k": None})),
+        ("assert f() == g()", None),  # no literal side: the nonce path
+        ("assert f() != 3", None),
+        ("assert 1 < f() == 3", None),
+        ("assert f()", None),
+        ("x = f()\nassert x == 3", None),
+        ("assert math.isclose(f(), 3.0)", None),
+    ],
+)
+def test_value_test_recognises_expression_equals_literal(test, expected):
+    assert value_test(test) == expected
+
+
+RETURNS = {  # what add returns -> passes "assert add(1, 2) == 3"?
+    "3": True,
+    "3.0": True,
+    "True + 2": True,
+    "'3'": False,
+    "type('AlwaysEqual', (int,), {'__eq__': lambda self, other: True})(0)": False,  # compared as the int 0
+    "type('Three', (int,), {})(3)": True,
+    "object()": False,  # not plain data
+    "[3]": False,
+}
+
+
+@pytest.mark.parametrize("returned", sorted(RETURNS))
+def test_value_tests_compare_plain_data_outside_the_sandbox(returned):
+    truth = json.dumps({"tests": ["assert add(1, 2) == 3"]})
+    result = code(fenced(f"def add(a, b):\n    return {returned}"), truth)
+    assert result["accuracy"] == float(RETURNS[returned])
+
+
+def test_nested_values_round_trip():
+    value = "[(1, 'a', None), {2: frozenset({3})}, {4.5, -1}, b'\\x00', 1j, True]"
+    truth = json.dumps({"tests": [f"assert f() == {value}"]})
+    assert code(fenced(f"def f():\n    return {value}"), truth)["accuracy"] == 1.0
+
+
+def test_stolen_nonces_do_not_pass_value_tests(monkeypatch):
+    """A program that reads the harness's memory (crafted bytecode, its own native code) has every
+    nonce; simulated here by a harness that reports them all up front. Value tests still fail, since
+    their verdict is the value, compared here with an expected value the sandbox never held; only the
+    other asserts can be forged this way."""
+    leaky = code_module._ASSERT_HARNESS.replace(
+        "    os.close(0)\n", "    os.close(0)\n    os.write(1, blob)\n", 1
+    )
+    assert leaky != code_module._ASSERT_HARNESS
+    monkeypatch.setattr(code_module, "_ASSERT_HARNESS", leaky)
+    truth = json.dumps({"tests": ["assert add(1, 2) == 3", "assert add(2, 2) in (4,)"]})
+    assert code(fenced("def add(a, b):\n    return 0"), truth)["accuracy"] == 0.5  # the `in` test: forged
+
+
+def test_a_value_reported_twice_fails():
+    program = 'import os\nfor fd in range(3, 12):\n    try:\n        os.write(fd, b\'value 0 ["i", "3"]\\n\')\n    except OSError:\n        pass\ndef add(a, b):\n    return a + b'
+    truth = json.dumps({"tests": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]})
+    assert code(fenced(program), truth)["accuracy"] == 0.5  # test 0 reported twice; test 1 once

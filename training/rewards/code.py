@@ -14,8 +14,12 @@ else the whole response. The program is dedented and leading and trailing blank 
 
 At least one test; every test and the setup must compile; anything else raises ValueError.
 
-**Score**: ``accuracy = passed / (len(tests) + len(inputs))``. An assert passes when it runs without
-raising. A stdin case passes when the program exits 0 in time and its stdout equals the expected
+**Score**: ``accuracy = passed / (len(tests) + len(inputs))``. A test ``assert EXPRESSION == LITERAL``
+(either side a literal ``ast.literal_eval`` reads: numbers, strings, bytes, tuples, lists, dicts, sets,
+booleans, None; ``value_test``) is a *value test*: only the expression goes into the sandbox, its value
+comes back as plain data (a subclass as its base type: an ``int`` whose ``__eq__`` always says True is
+the int it holds; any other object fails), and it passes when that value ``==`` the literal, compared
+here. Any other assert passes when it runs without raising. A stdin case passes when the program exits 0 in time and its stdout equals the expected
 output line by line after trailing whitespace is stripped from each line and trailing blank lines
 are dropped. A program that does not compile, or is empty, scores 0 without running (so that
 ``validate_ground_truth``, which scores an empty response, starts no process). Extras: ``compile_error``
@@ -27,8 +31,9 @@ its stdin and may keep state, so cases cannot share one). Sharing is safe for th
 - each test's pass is reported the moment it passes, so a test that hangs, crashes the interpreter
   or exits keeps the passes before it and fails itself and the rest (never more credit than due);
 - an exception in one test (SystemExit included) fails only that test;
-- the report of test *i* is a secret random nonce, written to a private copy of stdout only after
-  the test passed; the program's own stdout goes to ``/dev/null``, so printing "passed" or exiting
+- the report of a value test is its value, which a program can only produce by computing it (the
+  expected one never enters the sandbox; a test reported twice fails); the report of any other test
+  *i* is a secret random nonce, written to a private copy of stdout only after the test passed; the program's own stdout goes to ``/dev/null``, so printing "passed" or exiting
   early earns nothing. The harness takes ``exec``/``compile`` before the program runs and restores
   the builtins module before each test (patching ``builtins`` earns nothing), and refuses the program
   every way to a frame or to the object graph (``sys._getframe``, ``tb_frame``/``gi_frame``,
@@ -36,11 +41,12 @@ its stdin and may keep state, so cases cannot share one). Sharing is safe for th
   ``logging`` expect), so it cannot read the nonces.
 
 The program runs in its own namespace with ``__name__ == "__solution__"``, so its ``__main__`` block
-does not run. What no harness can stop: a tested function that returns an object whose ``__eq__``
-always says True, or that rebinds a builtin the test looks up after calling it; and a program that
-runs crafted bytecode or its own native code (see the sandbox's docstring) can read the nonces, so
-asserts can be forged by such a program. Stdin cases cannot: their verdict is taken here, from the
-program's output, and the expected output never enters the sandbox.
+does not run. What no harness can stop, in asserts that are not value tests: a tested function that
+returns an object whose ``__eq__`` always says True, or that rebinds a builtin the test looks up after
+calling it; and a program that runs crafted bytecode or its own native code (see the sandbox's
+docstring) can read the nonces, so such asserts can be forged by it. Value tests and stdin cases
+cannot: their verdict is taken here, from values or output the program must compute, against
+expected ones that never enter the sandbox.
 
 After a stdin case times out, the remaining cases are not run and count as failed, which bounds a
 sample's cost at one timeout plus its fast cases.
@@ -48,6 +54,7 @@ sample's cost at one timeout plus its fast cases.
 
 from __future__ import annotations
 
+import ast
 import json
 import secrets
 import textwrap
@@ -63,9 +70,26 @@ _GROUND_TRUTH_KEYS = frozenset({"tests", "inputs", "outputs", "setup", "timeout_
 
 _ASSERT_HARNESS = """
 def _reelrl_tests(setup, program, tests):
-    import builtins, os, sys, types  # types reads a tb_frame when imported: before the hook
+    import builtins, json, os, sys, types  # types reads a tb_frame when imported: before the hook
     run, build, caught, write, table = exec, compile, BaseException, os.write, builtins.__dict__
-    original = dict(table)
+    evaluate, dumps, original = eval, json.dumps, dict(table)
+    plain = ((bool, "b", bool.__repr__), (int, "i", int.__repr__), (float, "f", float.__repr__),
+             (complex, "c", complex.__repr__), (str, "s", str.__str__), (bytes, "y", bytes.hex))
+    nested = ((list, "l"), (tuple, "t"), (set, "S"), (frozenset, "F"))
+
+    def encode(value, depth=0):  # plain data, tagged; subclasses as their base (their methods unused)
+        if value is None or depth > 100:
+            return ["n"] if value is None else None
+        for kind, tag, text in plain:
+            if isinstance(value, kind):
+                return [tag, text(value)]
+        for kind, tag in nested:
+            if isinstance(value, kind):
+                return [tag, [encode(item, depth + 1) for item in kind.__iter__(value)]]
+        if isinstance(value, dict):
+            return ["d", [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in dict.items(value)]]
+        return None
+
     blob = b""  # the nonces, 33 bytes each; one bytes object, in no container the program could list
     while chunk := os.read(0, 65536):
         blob += chunk
@@ -83,22 +107,25 @@ def _reelrl_tests(setup, program, tests):
         if event in hidden or (event == "object.__getattr__" and args[1] in frame_attributes):
             raise ValueError(f"{event} is not available to a program under test")
 
-    checks = [build(test, "<test>", "exec") for test in tests]
+    checks = [(kind, build(test, "<test>", "exec" if kind == "assert" else "eval")) for kind, test in tests]
     sys.addaudithook(hide_frames)
     namespace = {"__name__": "__solution__", "__builtins__": builtins}
     run(build(setup, "<setup>", "exec"), namespace)
     run(build(program, "<program>", "exec"), namespace)
     table.clear()
     table.update(original)
-    for index, check in enumerate(checks):
+    for index, (kind, check) in enumerate(checks):
         table.clear()  # builtins as they were before the program ran
         table.update(original)
         namespace["__builtins__"] = builtins
         try:
-            run(check, namespace)
+            if kind == "assert":
+                run(check, namespace)
+                write(report, blob[33 * index : 33 * index + 33])
+            else:  # the value goes out; the expected one never came in
+                write(report, f"value {index} {dumps(encode(evaluate(check, namespace)))}\\n".encode())
         except caught:
             continue
-        write(report, blob[33 * index : 33 * index + 33])
 """
 
 _STDIN_HARNESS = """
@@ -222,13 +249,93 @@ def _normalized_lines(output: str) -> list[str]:
     return [line.rstrip() for line in output.rstrip().splitlines()]
 
 
+_NO_VALUE = object()  # a reported value that is not plain data
+
+
+def value_test(test: str) -> tuple[str, object] | None:
+    """``(expression, expected)`` of a test ``assert EXPRESSION == LITERAL`` (or ``LITERAL == …``;
+    literal as ``ast.literal_eval`` reads it), else None."""
+    body = ast.parse(test).body
+    if len(body) != 1 or not isinstance(body[0], ast.Assert):
+        return None
+    check = body[0].test
+    if not (isinstance(check, ast.Compare) and len(check.ops) == 1 and isinstance(check.ops[0], ast.Eq)):
+        return None
+    for expression, literal in ((check.left, check.comparators[0]), (check.comparators[0], check.left)):
+        try:
+            expected = ast.literal_eval(literal)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        return ast.unparse(expression), expected
+    return None
+
+
+def _decode(tagged: object, depth: int = 0) -> object:
+    """The value the harness encoded (plain data), or ``_NO_VALUE`` for anything else."""
+    if not isinstance(tagged, list) or not tagged or depth > 100:
+        return _NO_VALUE
+    tag, *rest = tagged
+    try:
+        if tag == "n" and not rest:
+            return None
+        (data,) = rest
+        if tag in _SCALARS and isinstance(data, str):
+            return _SCALARS[tag](data)
+        if tag in _SEQUENCES and isinstance(data, list):
+            items = [_decode(item, depth + 1) for item in data]
+            return _NO_VALUE if any(i is _NO_VALUE for i in items) else _SEQUENCES[tag](items)
+        if tag == "d" and isinstance(data, list):
+            pairs = [(_decode(k, depth + 1), _decode(v, depth + 1)) for k, v in data]
+            return _NO_VALUE if any(_NO_VALUE in pair for pair in pairs) else dict(pairs)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        pass
+    return _NO_VALUE
+
+
+_SCALARS = {"b": {"True": True, "False": False}.__getitem__, "i": int, "f": float, "c": complex,
+            "s": str, "y": bytes.fromhex}  # fmt: skip
+_SEQUENCES = {"l": list, "t": tuple, "S": set, "F": frozenset}
+
+
 def _run_asserts(program: str, tests: CodeTests, limits: SandboxLimits) -> tuple[int, int]:
-    """(passed, timeouts) of all asserts, run in one process."""
+    """(passed, timeouts) of all asserts, run in one process. A value test (``value_test``) passes when
+    the harness reports exactly one value for it and that value equals the expected literal, compared
+    here; any other test when its nonce is reported."""
+    plans = [value_test(test) for test in tests.asserts]
+    checks = [("assert", t) if p is None else ("value", p[0]) for t, p in zip(tests.asserts, plans)]
     nonces = [secrets.token_hex(16) for _ in tests.asserts]
-    harness = _ASSERT_HARNESS + f"\n_reelrl_tests({tests.setup!r}, {program!r}, {tests.asserts!r})\n"
+    harness = _ASSERT_HARNESS + f"\n_reelrl_tests({tests.setup!r}, {program!r}, {checks!r})\n"
     result = run_python(harness, stdin="".join(nonce + "\n" for nonce in nonces), limits=limits)
-    reported = set(result.stdout.split())
-    return sum(nonce in reported for nonce in nonces), int(result.timed_out)
+    reported, values = set(), {}
+    for line in result.stdout.splitlines():
+        kind, _, rest = line.partition(" ")
+        index, _, data = rest.partition(" ")
+        if kind == "value" and index.isdigit():
+            values.setdefault(int(index), []).append(data)
+        else:
+            reported.update(line.split())
+    passed = 0
+    for index, (nonce, plan) in enumerate(zip(nonces, plans)):
+        if plan is None:
+            passed += nonce in reported
+        elif len(values.get(index, [])) == 1:
+            value = _decode(_json_or_none(values[index][0]))
+            passed += value is not _NO_VALUE and _equal(value, plan[1])
+    return passed, int(result.timed_out)
+
+
+def _json_or_none(text: str) -> object:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _equal(value: object, expected: object) -> bool:
+    try:
+        return bool(value == expected)
+    except (RecursionError, ValueError, TypeError):
+        return False
 
 
 def _run_stdin_cases(program: str, tests: CodeTests, limits: SandboxLimits) -> tuple[int, int]:

@@ -63,7 +63,7 @@ it, and ``code.replace`` must stay allowed because ``asyncio`` needs it); layers
 a program that does, and a program can run native code of its own (crafted bytecode reads and writes
 the interpreter's memory; an extension module written to its directory loads, since Landlock does not
 govern executable mappings): it is then confined by the kernel layers alone, and anything held in its
-own process (the code reward's assert-harness secrets) is readable by it. Not covered: disk filled inside the temporary directory (``max_file_mb`` per
+own process (the code reward's assert-harness nonces) is readable by it. Not covered: disk filled inside the temporary directory (``max_file_mb`` per
 file until the timeout); CPU shared with the caller; metadata (``os.stat``, ``os.readlink``: whether
 a host path exists, its size and times, never its content); and, on a kernel without Landlock, reads
 by hand-made bytecode that gets past the audit hook.
