@@ -105,6 +105,14 @@ def test_spatial_grounding_pixels_and_norm1000():
     norm = '<answer>{"boxes": [0, 0, 500, 500]}</answer>'
     assert spatial_grounding(norm, truth, coords="norm1000", image_width=200, image_height=100) == 1.0
     assert spatial_grounding(norm, truth) == 5000 / 250000  # read as pixels: the GT box inside a 500² box
+    # each corner scaled on its own axis: [100, 200, 300, 400] of a 2000x1000 image is [200, 200, 600, 400]
+    skewed = '<answer>{"boxes": [100, 200, 300, 400]}</answer>'
+    assert (
+        spatial_grounding(
+            skewed, "[200, 200, 600, 400]", coords="norm1000", image_width=2000, image_height=1000
+        )
+        == 1.0
+    )
     assert score(norm, truth, "spatial grounding", coords="norm1000", image_width=200, image_height=100)[
         "overall"
     ] == pytest.approx(1.0, abs=1e-15)
