@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def prepare_dagster_home(home: str | Path) -> Path:
     return dh
 
 
-RUNNER_ENV = "REELRL_DEMO_RUNNER"  # set in the child process that runs the graph
+RUNNER_ENV = "REELRL_DEMO_RUNNER"  # set in the child process that runs the graph: the parent's pid
 
 
 def demo_command(home: str | Path, minimal: bool, ray_address: str) -> int:
@@ -39,12 +40,12 @@ def demo_command(home: str | Path, minimal: bool, ray_address: str) -> int:
     Ctrl-C reaches only this process, which hands it to the child's main process alone. Dagster stops the run
     there and records it as failed; the helpers it and Ray started (log tails and their watchers, Ray's
     processes, decode workers) are stopped by their owners instead of each printing a traceback."""
-    if os.environ.get(RUNNER_ENV) == "1":
+    if os.environ.get(RUNNER_ENV, "").isdigit():
         return _run_child(home, minimal, ray_address)
     argv = [sys.executable, "-m", "reelrl.cli", "demo", "--home", str(home), "--ray-address", ray_address]
     child = subprocess.Popen(
         [*argv, *(["--minimal"] if minimal else [])],
-        env={**os.environ, RUNNER_ENV: "1"},
+        env={**os.environ, RUNNER_ENV: str(os.getpid())},
         start_new_session=True,
     )
     while True:
@@ -54,9 +55,23 @@ def demo_command(home: str | Path, minimal: bool, ray_address: str) -> int:
             os.kill(child.pid, signal.SIGINT)
 
 
+def _stop_when_orphaned() -> None:
+    """Stop the run as on Ctrl-C if `reelrl demo` dies without handing one over (killed, or its terminal
+    closed): the runner has a session of its own, so nothing else would stop it."""
+    parent = int(os.environ[RUNNER_ENV])  # not getppid() now: the parent may be gone already
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 def _run_child(home: str | Path, minimal: bool, ray_address: str) -> int:
     import dagster as dg
 
+    _stop_when_orphaned()
     try:
         run_demo(home=home, minimal=minimal, ray_address=ray_address)
     except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):

@@ -127,3 +127,29 @@ def test_demo_interrupted_names_the_step_and_exits_130(tmp_path):
     )
     assert stopped, out
     assert f" - {stopped[1]} - " in out and stopped[1] not in {"base_model", "train_demo", "val_demo"}
+
+
+@pytest.mark.slow  # ~40 s
+def test_demo_runner_stops_when_reelrl_demo_is_killed(tmp_path):
+    """The graph runs in a child with a session of its own; if `reelrl demo` is killed (no Ctrl-C to hand
+    over), the child notices and stops instead of running on unattended."""
+    import psutil
+
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reelrl.cli", "demo", "--minimal", "--home", str(tmp_path / "home")],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while not (children := psutil.Process(proc.pid).children()):
+        assert proc.poll() is None and time.time() < deadline, "reelrl demo started no runner"
+        time.sleep(0.2)
+    runner = children[0]
+    time.sleep(5)  # well into its start-up
+    proc.kill()
+    proc.wait()
+    try:
+        runner.wait(120)
+    except psutil.TimeoutExpired:
+        os.killpg(runner.pid, signal.SIGKILL)
+        pytest.fail("the runner went on for 120 s after `reelrl demo` was killed")
