@@ -181,3 +181,17 @@ def test_shaping_keys_load_from_yaml_and_overrides(tmp_path):
 def test_bad_shaping_settings_fail_at_load_naming_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(overrides=overrides)
+
+
+def test_launchpad_shaping_settings_reach_the_typed_config_and_are_checked_at_run_start():
+    from assets.training_runs import TrainingRunConfig, rl_config
+
+    reward = {
+        "overlong_buffer": {"enable": True, "len": 16, "penalty_factor": 0.5},
+        "length_bonus": {"enable": True, "min_length": 20},
+    }
+    cfg = rl_config(TrainingRunConfig(worker={"reward": reward}), "/models/tiny")
+    assert cfg.worker.reward.overlong_buffer.len == 16 and cfg.worker.reward.length_bonus.min_length == 20
+    assert TrainingRunConfig().worker.reward.overlong_buffer.len == 4096
+    with pytest.raises(ConfigError, match=r"worker\.reward\.overlong_buffer\.len=4096 exceeds"):
+        rl_config(TrainingRunConfig(worker={"reward": {"overlong_buffer": {"enable": True}}}), "/m")
