@@ -34,6 +34,19 @@ def run_config(ops: dict, log_level: str = "INFO") -> dict:
     return {"ops": ops, "loggers": {"console": {"config": {"log_level": log_level}}}}
 
 
+def failed_steps(result) -> str:
+    """``step: error`` for each step of a run that failed, from its events."""
+    out = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            err = event.step_failure_data.error
+            cause = err.cause or err
+            out.append(
+                f"{event.step_key}: {cause.message.strip().splitlines()[-1] if cause.message else cause.cls_name}"
+            )
+    return "; ".join(out) or "see the log above"
+
+
 def materialize_all(
     instance: dg.DagsterInstance,
     resources: dict,
@@ -41,13 +54,17 @@ def materialize_all(
     eval_ops: dict | None = None,
     benchmarks: list[str] = DEMO_BENCHMARKS,
     log_level: str = "INFO",
+    training: list[dg.AssetsDefinition] | None = None,
 ) -> dict:
     """Training graph, then base / warm-start / trained checkpoints x ``benchmarks``, then the report.
-    Returns every asset's output (cells keyed ``checkpoint_eval[<ckpt>|<bench>]``); raises on a failed run."""
-    from pipelines.definitions import ALL_ASSETS, ASSET_CHECKS
+    ``training``: the training assets (default: the code location's, from ``$REELRL_DATASETS``; ``reelrl
+    train`` passes those of its run config). Returns every asset's output (cells keyed
+    ``checkpoint_eval[<ckpt>|<bench>]``); raises on a failed run."""
+    from pipelines.definitions import ASSET_CHECKS, EVAL_ASSETS
     from pipelines.jobs import TRAINING_ASSETS
 
-    everything = [*ALL_ASSETS, *ASSET_CHECKS]
+    training = training or TRAINING_ASSETS
+    everything = [*training, *EVAL_ASSETS, *ASSET_CHECKS]
 
     def run(selection, partition_key=None, config=None):
         result = dg.materialize(
@@ -57,12 +74,15 @@ def materialize_all(
             resources=resources,
             run_config=run_config(config or {}, log_level),
             instance=instance,
+            raise_on_error=False,  # the failed step is in the log once; the caller gets one line
         )
         if not result.success:
-            raise RuntimeError(f"materializing {selection} ({partition_key or 'unpartitioned'}) failed")
+            raise RuntimeError(
+                f"materializing {selection} ({partition_key or 'unpartitioned'}) failed: {failed_steps(result)}"
+            )
         return result
 
-    keys = [k for a in TRAINING_ASSETS for k in a.keys]
+    keys = [k for a in training for k in a.keys]
     result = run(keys, config=ops)
     out = {k.to_user_string(): result.asset_value(k) for k in keys}
     names = list(
@@ -80,6 +100,7 @@ def materialize_all(
             key = dg.MultiPartitionKey({"checkpoint": name, "benchmark": bench})
             cell = run(["checkpoint_eval"], key, eval_ops).output_for_node("checkpoint_eval")
             out[f"checkpoint_eval[{name}|{bench}]"] = cell
-    run(["eval_report"])
+    if benchmarks:
+        run(["eval_report"])
     out["checkpoints"] = {"base": names[0], "warm_start": names[min(1, len(names) - 1)], "trained": names[-1]}
     return out

@@ -13,6 +13,7 @@ from reelrl.eval_cli import add_eval_parser
 from reelrl.interrupt import interrupted
 from reelrl.reward_cli import add_reward_parser
 from reelrl.serve import add_serve_parser
+from reelrl.train_cli import add_train_parser
 
 
 def _demo(args) -> int:
@@ -37,7 +38,7 @@ def _demo_data(args) -> int:
 
 
 def _ui(args) -> int:
-    from reelrl.demo import prepare_dagster_home
+    from reelrl.runner import prepare_dagster_home
 
     prepare_dagster_home(Path(args.home).resolve())
     # the dagster next to this interpreter: works without activating the venv
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--port", type=int, default=3000)
     u.set_defaults(func=_ui)
 
+    add_train_parser(sub)  # reelrl train --config run.yaml [key=value ...] [--dry-run]
     add_cache_parser(sub)  # reelrl cache build|show|stale|invalidate|stats|compact
     add_reward_parser(sub)  # reelrl reward score|types
     add_eval_parser(sub)  # reelrl eval list|samples|score|run
