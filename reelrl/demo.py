@@ -28,9 +28,7 @@ def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: s
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     dagster_home = prepare_dagster_home(home)
-    ops = MINIMAL_OPS if minimal else DEMO_OPS
-    if os.environ.get("REELRL_DATASETS"):  # your dataset files replace the synthetic set: no demo_dataset
-        ops = {k: v for k, v in ops.items() if k != "demo_dataset"}
+    ops = demo_ops(MINIMAL_OPS if minimal else DEMO_OPS)
     t0 = time.perf_counter()
     try:
         outputs = materialize_all(
@@ -44,6 +42,14 @@ def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: s
     summary = summarize(outputs, home, dagster_home, time.perf_counter() - t0)
     print(summary)
     return outputs
+
+
+def demo_ops(ops: dict) -> dict:
+    """The demo's asset configs for the graph the code location serves: with ``$REELRL_DATASETS`` or
+    ``$REELRL_RUN_CONFIG`` your files replace the synthetic set, so ``demo_dataset``'s config goes."""
+    if os.environ.get("REELRL_DATASETS") or os.environ.get("REELRL_RUN_CONFIG"):
+        return {k: v for k, v in ops.items() if k != "demo_dataset"}
+    return ops
 
 
 HEADLINE = {"reelrl_jsonl": "accuracy", "charades_sta": "mIoU"}

@@ -161,3 +161,26 @@ def test_rows_outside_the_media_root_are_recorded_and_skipped(tmp_path):
     skipped = mat.metadata["skipped_rows"].value
     assert [m.split(": ")[0] for m in skipped] == [f"{train}:2", f"{train}:3"]
     assert all("outside the media root" in m and "REELRL_ALLOW_OUTSIDE_MEDIA_ROOT=1" in m for m in skipped)
+
+
+@pytest.mark.parametrize("minimal", [False, True])
+def test_the_demo_configs_fit_a_graph_of_your_files(tmp_path, monkeypatch, minimal):
+    """``REELRL_DATASETS=… reelrl demo [--minimal]``: the demo's asset configs, less demo_dataset's, are a
+    valid run config of the training job over your files (it used to be refused: `unexpected config entry
+    "demo_dataset"`)."""
+    from pipelines.demo import DEMO_OPS, MINIMAL_OPS
+    from reelrl.demo import demo_ops
+
+    monkeypatch.setenv("REELRL_DATASETS", str(tmp_path / "datasets.yaml"))
+    files = [DatasetFile(str(tmp_path / "train.jsonl"), "train", "mine")]
+    defs = dg.Definitions(
+        assets=training_assets(files),
+        jobs=[dg.define_asset_job("demo", selection=dg.AssetSelection.all())],
+        resources=resources(home=str(tmp_path / "home")),
+    )
+    job = defs.get_repository_def().get_job("demo")
+    ops = demo_ops(MINIMAL_OPS if minimal else DEMO_OPS)
+    assert dg.validate_run_config(job, run_config(ops))
+    if minimal:  # what the fix removed is what made it invalid
+        with pytest.raises(dg.DagsterInvalidConfigError, match="demo_dataset"):
+            dg.validate_run_config(job, run_config(MINIMAL_OPS))

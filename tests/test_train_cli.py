@@ -7,11 +7,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -113,43 +110,58 @@ def test_the_readme_walkthrough_runs_from_a_fresh_clone(tmp_path):
     assert load_run_config(ui).experiment_name == "easyvideor1"
 
 
-@pytest.mark.slow  # ~1 min
-def test_train_interrupted_says_where_and_exits_130(tmp_path):
-    data = REPO / "recipes" / "gspo.yaml"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REELRL_", "DAGSTER_"))}
-    demo = tmp_path / "demo"
-    subprocess.run(
-        [sys.executable, "-m", "reelrl.cli", "demo-data", "--out", str(demo), "--n-train", "4", "--n-test", "2"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    argv = ["train", "--config", str(data), f"data.train_files={demo}/train.jsonl",
-            f"data.val_files={demo}/test.jsonl", "--home", str(tmp_path / "home"),
-            "--cache-uri", str(tmp_path / "cache")]  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reelrl.cli", *argv], cwd=REPO, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    reader = threading.Thread(target=lines.extend, args=(proc.stdout,), daemon=True)
-    reader.start()
-    deadline = time.time() + 300
-    while not any(" - media_cache - " in line for line in lines):
-        assert proc.poll() is None and time.time() < deadline, "".join(lines)
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        code = proc.wait(120)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("no exit within 120 s of the Ctrl-C:\n" + "".join(lines[-60:]))
-    reader.join(10)
-    out = "".join(lines)
-    assert code == EXIT_INTERRUPTED, out
-    assert "Traceback (most recent call last)" not in out, out
-    last = out.strip().splitlines()[-1]
-    assert re.fullmatch(
-        r"interrupted: during \w+ \(run [0-9a-f]{8}\); run the same `reelrl train` command to go on: .*", last
-    ), out
+def test_an_interrupted_run_says_where_it_stood_and_how_to_go_on(monkeypatch, capsys):
+    """The runner's Ctrl-C path (``reelrl demo``'s, tested end to end in test_interrupt.py) with train's
+    words: one line, exit status 130."""
+    from reelrl.runner import RUNNER_ENV, run_graph
+
+    monkeypatch.setenv(RUNNER_ENV, str(os.getppid()))  # the orphan watch sees its parent alive
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+    def body():
+        raise KeyboardInterrupt
+
+    assert run_graph(body, rerun="run the same `reelrl train` command") == EXIT_INTERRUPTED
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("interrupted: during start-up; run the same `reelrl train` command to go on: ")
+
+
+def test_the_code_location_serves_a_run_config(tmp_path):
+    """REELRL_RUN_CONFIG: the run config's files are the source assets and its settings the launchpad
+    defaults of the reelrl_train job (a fresh interpreter: the code location reads the variable on import)."""
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        f"data: {{train_files: {_data(tmp_path)}}}\ntrainer: {{max_steps: 4}}\n"
+        "evaluation: {benchmarks: [charades_sta]}\n"
+    )
+    code = (
+        "import json; from pipelines.definitions import defs; "
+        "repo = defs.get_repository_def(); job = repo.get_job('reelrl_train'); "
+        "print(json.dumps({'assets': sorted(k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()), "
+        "'ops': job.run_config['ops'] if isinstance(job.run_config, dict) else None, "
+        "'auto': defs.resources['benchmarks'].auto}))"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("REELRL_")},
+        "REELRL_RUN_CONFIG": str(cfg),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "train_train" in got["assets"] and "demo_dataset" not in got["assets"]
+    assert got["ops"] == json.loads(json.dumps(load_run_config(cfg).ops))
+    assert got["ops"]["training_run"]["config"]["trainer"]["total_steps"] == 4
+    assert got["auto"] == ["charades_sta"]
 
 
 def test_walkthrough_commands_are_the_documented_ones():
