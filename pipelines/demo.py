@@ -85,15 +85,13 @@ def materialize_all(
     keys = [k for a in training for k in a.keys]
     result = run(keys, config=ops)
     out = {k.to_user_string(): result.asset_value(k) for k in keys}
-    names = list(
-        dict.fromkeys(
-            [
-                out["base_model"]["checkpoint_name"],
-                out["sft_warm_start"]["checkpoint_name"],
-                out["training_run"]["checkpoint_name"],
-            ]
-        )
-    )
+    # the checkpoints each label names (the warm start is the base model when it made no step)
+    labelled = {
+        "base": out["base_model"]["checkpoint_name"],
+        "warm_start": out["sft_warm_start"]["checkpoint_name"],
+        "trained": out["training_run"]["checkpoint_name"],
+    }
+    names = list(dict.fromkeys(labelled.values()))
     for name in names:
         out[f"checkpoint[{name}]"] = run(["checkpoint"], name).output_for_node("checkpoint")
         for bench in benchmarks:
@@ -102,5 +100,5 @@ def materialize_all(
             out[f"checkpoint_eval[{name}|{bench}]"] = cell
     if benchmarks:
         run(["eval_report"])
-    out["checkpoints"] = {"base": names[0], "warm_start": names[min(1, len(names) - 1)], "trained": names[-1]}
+    out["checkpoints"] = labelled
     return out
