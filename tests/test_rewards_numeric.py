@@ -131,3 +131,17 @@ def test_numeric_format_half_credit():
     assert score("<answer>3 meters</answer>", "3", "numerical")["format"] == 1.0
     assert score("<answer>2 or 3</answer>", "3", "numerical")["format"] == 0.5
     assert score("<answer>many</answer>", "3", "regression")["format"] == 0.5
+
+
+WORD_VALUES = [
+    *zip("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+         "seventeen eighteen nineteen".split(), range(20)),
+    *zip("twenty thirty forty fifty sixty seventy eighty ninety".split(), range(20, 100, 10)),
+    ("one thousand", 1e3), ("one million", 1e6), ("one billion", 1e9), ("three billion two hundred and one", 3_000_000_201),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("words", "value"), WORD_VALUES)
+def test_every_number_word_has_its_value(words, value):
+    """Each word of the documented vocabulary, read alone (a wrong table entry changes every answer using it)."""
+    assert find_numbers(f"I count {words} of them") == [float(value)]
