@@ -45,7 +45,7 @@ VIDEO_R1_ROW = {
 
 def test_video_r1_jsonl_row_maps_exactly(tmp_path):
     path = write_jsonl(tmp_path / "train.jsonl", [VIDEO_R1_ROW])
-    assert load_samples(path, resolve_problem_type=strict) == [
+    assert load_samples(path, resolve_problem_type=strict, check_media=False) == [
         Sample(
             problem_id="17",
             problem="Which colour appears first?",
@@ -81,7 +81,13 @@ def test_easyr1_json_list_with_fallback_keys_ids_and_media_root(tmp_path):
     path = tmp_path / "data.json"
     path.write_text(json.dumps(rows))
     # /abs/v.mp4 lies outside the media root: listed on purpose, so the opt-out
-    got = load_samples(path, tmp_path / "media", resolve_problem_type=strict, allow_outside_media_root=True)
+    got = load_samples(
+        path,
+        tmp_path / "media",
+        resolve_problem_type=strict,
+        allow_outside_media_root=True,
+        check_media=False,
+    )
     assert [(s.problem_id, s.problem, s.answer, s.data_type) for s in got] == [
         ("data.json#0", "How many squares?", "3", "image"),
         ("data.json#1", "When is the flash?", '{"time": [1.0, 2.5]}', "video"),
@@ -106,7 +112,7 @@ def test_parquet_rows_and_text_only_samples(tmp_path):
         ]
     )
     pq.write_table(table, tmp_path / "d.parquet")
-    got = load_samples(tmp_path / "d.parquet", resolve_problem_type=strict)
+    got = load_samples(tmp_path / "d.parquet", resolve_problem_type=strict, check_media=False)
     assert [(s.problem_id, s.data_type, s.images) for s in got] == [
         ("d.parquet#0", "text", []),
         ("d.parquet#1", "image", [str(tmp_path / "a.png")]),
@@ -247,6 +253,9 @@ def test_media_paths_outside_the_media_root_are_refused(tmp_path):
     outside.mkdir()
     (outside / "secret.mp4").write_bytes(b"x")
     (root / "link.mp4").symlink_to(outside / "secret.mp4")
+    (root / "sub").mkdir()
+    (root / "ok.mp4").write_bytes(b"x")
+    (root / "sub" / "inside.mp4").write_bytes(b"x")
     row = {"problem": "?", "answer": "A", "problem_type": "boolean"}
     data = write_jsonl(
         tmp_path / "rows.jsonl",
@@ -278,6 +287,7 @@ def test_the_default_media_root_is_the_files_folder(tmp_path, monkeypatch):
     (tmp_path / "data").mkdir()
     rows = [{"problem": "?", "answer": "A", "problem_type": "boolean", "videos": ["../up.mp4"]}]
     data = write_jsonl(tmp_path / "data" / "rows.jsonl", rows)
+    (tmp_path / "up.mp4").write_bytes(b"x")
     with pytest.raises(DatasetError, match=r"rows.jsonl:1: .*outside the media root"):
         load_samples(data, resolve_problem_type=strict)
     monkeypatch.setenv("REELRL_ALLOW_OUTSIDE_MEDIA_ROOT", "1")  # the documented opt-out for every door
