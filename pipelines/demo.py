@@ -7,6 +7,9 @@ CPU machine), so "Materialize all" in the UI and ``reelrl demo`` run the same th
 """
 
 import dagster as dg
+from dagster._core.errors import (
+    DagsterAssetCheckFailedError,
+)  # not exported by dagster; raised by blocking checks
 
 DEMO_OPS: dict = {}
 DEMO_BENCHMARKS = ["reelrl_jsonl", "charades_sta"]
@@ -34,6 +37,18 @@ def run_config(ops: dict, log_level: str = "INFO") -> dict:
     return {"ops": ops, "loggers": {"console": {"config": {"log_level": log_level}}}}
 
 
+def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """``<asset>:<check>: <description>`` of every asset check that failed in the run."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    out = []
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if not evaluation.passed:
+            name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            out.append(f"{name}: {evaluation.description or 'failed'}")
+    return out
+
+
 def materialize_all(
     instance: dg.DagsterInstance,
     resources: dict,
@@ -41,28 +56,39 @@ def materialize_all(
     eval_ops: dict | None = None,
     benchmarks: list[str] = DEMO_BENCHMARKS,
     log_level: str = "INFO",
+    files: list | None = None,
 ) -> dict:
     """Training graph, then base / warm-start / trained checkpoints x ``benchmarks``, then the report.
-    Returns every asset's output (cells keyed ``checkpoint_eval[<ckpt>|<bench>]``); raises on a failed run."""
-    from pipelines.definitions import ALL_ASSETS, ASSET_CHECKS
-    from pipelines.jobs import TRAINING_ASSETS
+    ``files`` (``assets.sources.DatasetFile``s) replaces the code location's dataset files (``$REELRL_DATASETS``).
+    Returns every asset's output (cells keyed ``checkpoint_eval[<ckpt>|<bench>]``); raises RuntimeError on a
+    failed run (for a failed blocking check, such as ``failed_media_rate``, with what the check found)."""
+    from pipelines.definitions import ALL_ASSETS, ASSET_CHECKS, EVAL_ASSETS
+    from pipelines.jobs import TRAINING_ASSETS, training_assets
 
-    everything = [*ALL_ASSETS, *ASSET_CHECKS]
+    training = TRAINING_ASSETS if files is None else training_assets(files)
+    everything = [*(ALL_ASSETS if files is None else [*training, *EVAL_ASSETS]), *ASSET_CHECKS]
 
     def run(selection, partition_key=None, config=None):
-        result = dg.materialize(
-            everything,
-            selection=selection,
-            partition_key=partition_key,
-            resources=resources,
-            run_config=run_config(config or {}, log_level),
-            instance=instance,
-        )
+        try:
+            result = dg.materialize(
+                everything,
+                selection=selection,
+                partition_key=partition_key,
+                resources=resources,
+                run_config=run_config(config or {}, log_level),
+                instance=instance,
+            )
+        except DagsterAssetCheckFailedError:  # its message names only the check: say what it found
+            failed = "\n".join(failed_checks(instance, instance.get_runs(limit=1)[0].run_id))
+            raise RuntimeError(
+                f"materializing {selection} ({partition_key or 'unpartitioned'}) stopped at a blocking check:\n"
+                f"{failed}"
+            ) from None
         if not result.success:
             raise RuntimeError(f"materializing {selection} ({partition_key or 'unpartitioned'}) failed")
         return result
 
-    keys = [k for a in TRAINING_ASSETS for k in a.keys]
+    keys = [k for a in training for k in a.keys]
     result = run(keys, config=ops)
     out = {k.to_user_string(): result.asset_value(k) for k in keys}
     names = list(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -109,6 +110,7 @@ def test_two_train_files_are_one_split_with_prefixed_ids(tmp_path):
 
 
 def test_a_file_whose_bytes_change_gets_a_new_data_version(tmp_path):
+    (tmp_path / "v.mp4").write_bytes(b"x")  # present (the file's asset checks that; it decodes nothing)
     write_jsonl(tmp_path / "a.jsonl", [row(0, "v.mp4")])
     files = datasets_yaml(tmp_path, f"train: [{tmp_path}/a.jsonl]\n")
     with dg.instance_for_test() as instance:
@@ -126,16 +128,21 @@ def test_a_file_whose_bytes_change_gets_a_new_data_version(tmp_path):
 def test_bad_media_is_recorded_and_skipped_not_cached(tmp_path):
     write_video(tmp_path / "good.mp4", np.zeros((8, 56, 56, 3), np.uint8), fps=4)
     (tmp_path / "corrupt.mp4").write_bytes(b"this is not a video" * 50)
-    write_jsonl(tmp_path / "train.jsonl", [row(0, "good.mp4"), row(1, "corrupt.mp4"), row(2, "missing.mp4")])
+    write_jsonl(tmp_path / "train.jsonl", [row(0, "good.mp4"), row(1, "corrupt.mp4")])
     write_jsonl(tmp_path / "val.jsonl", [row(3, "good.mp4")])
     files = datasets_yaml(tmp_path, f"train: [{tmp_path}/train.jsonl]\nval: [{tmp_path}/val.jsonl]\n")
     names = ["base_model", "train_train", "val_val", "source_dataset", "media_cache"]
-    result = materialize(tmp_path, files, names, {"media_cache": {"config": {"workers": 1}}})
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(tmp_path, files, names, {"media_cache": {"config": {"workers": 1}}}, instance)
     assert result.success
     cache = result.asset_value("media_cache")
-    assert (cache["built"], cache["failed"], cache["n_train"], cache["n_test"]) == (1, 2, 1, 1)
+    assert (cache["built"], cache["failed"], cache["n_train"], cache["n_test"]) == (1, 1, 1, 1)
     reasons = {Path(f["source"]).name: f["error"] for f in cache["failures"]}
-    assert reasons == {"corrupt.mp4": "DecodeFailed", "missing.mp4": "FileNotFoundError"}
+    assert reasons == {"corrupt.mp4": "DecodeFailed"}
+    # the failed file reaches the console (a WARNING of the asset), not only the failures table
+    logs = instance.all_logs(result.run_id)
+    (warning,) = [e.user_message for e in logs if e.level == logging.WARNING and "decoded" in e.user_message]
+    assert "1 of 2 media" in warning and f"{tmp_path / 'corrupt.mp4'}: cannot decode" in warning
     entries = lance.dataset(cache["uri"] + "/entries.lance").to_table(columns=["source"]).to_pylist()
     assert [Path(e["source"]).name for e in entries] == ["good.mp4"]
 
@@ -151,6 +158,7 @@ def test_malformed_row_fails_in_its_files_asset_naming_file_and_line(tmp_path):
 def test_rows_outside_the_media_root_are_recorded_and_skipped(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
+    (data / "a.mp4").write_bytes(b"x")
     train = write_jsonl(
         data / "train.jsonl", [row(0, "a.mp4"), row(1, "../private/b.mp4"), row(2, "/etc/c.mp4")]
     )
