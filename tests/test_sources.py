@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -14,7 +15,7 @@ import pytest
 from assets.sources import DatasetFile, dataset_files
 from cache_store import write_video
 from pipelines.definitions import resources
-from pipelines.demo import run_config
+from pipelines.demo import materialize_all, run_config
 from pipelines.jobs import training_assets
 
 
@@ -169,3 +170,72 @@ def test_rows_outside_the_media_root_are_recorded_and_skipped(tmp_path):
     skipped = mat.metadata["skipped_rows"].value
     assert [m.split(": ")[0] for m in skipped] == [f"{train}:2", f"{train}:3"]
     assert all("outside the media root" in m and "REELRL_ALLOW_OUTSIDE_MEDIA_ROOT=1" in m for m in skipped)
+
+
+def bad_rows(tmp_path: Path) -> Path:
+    """A train file: good rows 1 and 5 around answers their problem type cannot hold and a missing video."""
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    mc = {**row(0, "v.mp4"), "problem_type": "multiple choice", "options": ["A. red", "B. blue"]}
+    return write_jsonl(
+        tmp_path / "train.jsonl",
+        [
+            {**mc, "problem_id": "ok", "answer": "A"},
+            {**mc, "problem_id": "mc", "answer": "E"},
+            {**mc, "problem_id": "tg", "problem_type": "temporal grounding", "answer": "at the beginning"},
+            {**mc, "problem_id": "gone", "answer": "B", "videos": ["gone.mp4"]},
+            {**mc, "problem_id": "ok2", "answer": "B"},
+        ],
+    )
+
+
+def test_invalid_rows_fail_their_files_asset_naming_each_one(tmp_path):
+    train = bad_rows(tmp_path)
+    files = datasets_yaml(tmp_path, f"train: [{train}]\n")
+    with pytest.raises(Exception, match="3 invalid row") as err:
+        materialize(tmp_path, files, ["train_train"])
+    message = str(err.value)
+    for line, sample in [(2, "mc"), (3, "tg"), (4, "gone")]:
+        assert re.search(rf"{re.escape(str(train))}:{line}: .*\[sample '{sample}'\]", message)
+    assert "skip_invalid" in message and "gone.mp4' does not exist" in message
+
+
+def test_skip_invalid_drops_the_rows_and_lists_them_in_the_metadata(tmp_path):
+    train = bad_rows(tmp_path)
+    files = datasets_yaml(tmp_path, f"train: [{train}]\nval: [{train}]\n")
+    ops = {name: {"config": {"skip_invalid": True}} for name in ("train_train", "val_train")}
+    result = materialize(tmp_path, files, ["train_train", "val_train", "source_dataset"], ops)
+    assert result.success
+    out = result.asset_value("source_dataset")
+    assert (out["n_train"], out["n_test"]) == (2, 2)
+    (mat,) = result.asset_materializations_for_node("train_train")
+    listed = mat.metadata["invalid_rows"].value
+    assert mat.metadata["invalid_row_count"].value == 3 and mat.metadata["rows"].value == 2
+    assert [m.split(": ")[0] for m in listed] == [f"{train}:2", f"{train}:3", f"{train}:4"]
+    # the held-out benchmark reads the kept rows, not the file with its invalid rows
+    val = [json.loads(line)["problem_id"] for line in Path(out["val_file"]).read_text().splitlines()]
+    assert val == ["ok", "ok2"]
+
+
+def test_too_many_undecodable_media_stop_the_run_naming_the_files(tmp_path):
+    """3 of 7 videos are text files named .mp4 (43 % > 5 %): the blocking check fails, nothing downstream of
+    media_cache runs, and materialize_all (reelrl demo's runner) raises naming each file and why."""
+    videos = [f"v{i}.mp4" for i in range(7)]
+    for name in videos[:4]:
+        write_video(tmp_path / name, np.zeros((8, 56, 56, 3), np.uint8), fps=4)
+    for name in videos[4:]:
+        (tmp_path / name).write_text("this is a text file, not a video\n" * 20)
+    write_jsonl(tmp_path / "train.jsonl", [row(i, v) for i, v in enumerate(videos)])
+    write_jsonl(tmp_path / "val.jsonl", [row(9, "v0.mp4")])
+    files = datasets_yaml(tmp_path, f"train: [{tmp_path}/train.jsonl]\nval: [{tmp_path}/val.jsonl]\n")
+    instance = dg.DagsterInstance.ephemeral()
+    res = resources(home=str(tmp_path / "home"))
+    with pytest.raises(RuntimeError, match="stopped at a blocking check") as err:
+        materialize_all(instance, res, {"media_cache": {"config": {"workers": 1}}}, files=files)
+    message = str(err.value)
+    assert "media_cache:failed_media_rate: 3 of 7 media (43%) could not be decoded, above" in message
+    for name in videos[4:]:
+        assert f"{tmp_path / name}: cannot decode: it is a text file" in message
+    assert "v0.mp4" not in message
+    assert instance.get_latest_materialization_event(dg.AssetKey("media_cache")) is not None
+    for downstream in ("sft_warm_start", "rollout_pass_rates", "training_run"):
+        assert instance.get_latest_materialization_event(dg.AssetKey(downstream)) is None
