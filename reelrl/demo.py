@@ -2,114 +2,21 @@
 
 from __future__ import annotations
 
-import gc
 import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
-from reelrl.interrupt import interrupted
-
-DAGSTER_YAML = """# written by `reelrl demo`: no onboarding modal, no telemetry
-nux:
-  enabled: false
-telemetry:
-  enabled: false
-"""
-
-
-def prepare_dagster_home(home: str | Path) -> Path:
-    """A persistent instance under the ReelRL workspace, so `dagster dev` shows the demo's runs:
-    ``$DAGSTER_HOME`` when set, else ``<home>/dagster_home``."""
-    dh = Path(os.environ.get("DAGSTER_HOME") or Path(home) / "dagster_home").resolve()
-    dh.mkdir(parents=True, exist_ok=True)
-    if not (dh / "dagster.yaml").exists():
-        (dh / "dagster.yaml").write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(dh)
-    return dh
-
-
-RUNNER_ENV = "REELRL_DEMO_RUNNER"  # set in the child process that runs the graph: the parent's pid
+from reelrl.runner import in_runner, launch, prepare_dagster_home, run_graph
 
 
 def demo_command(home: str | Path, minimal: bool, ray_address: str) -> int:
-    """``reelrl demo``: the graph runs in a child process with a process group of its own, so a terminal's
-    Ctrl-C reaches only this process, which hands it to the child's main process alone. Dagster stops the run
-    there and records it as failed; the helpers it and Ray started (log tails and their watchers, Ray's
-    processes, decode workers) are stopped by their owners instead of each printing a traceback."""
-    if os.environ.get(RUNNER_ENV, "").isdigit():
-        return _run_child(home, minimal, ray_address)
-    argv = [sys.executable, "-m", "reelrl.cli", "demo", "--home", str(home), "--ray-address", ray_address]
-    child = subprocess.Popen(
-        [*argv, *(["--minimal"] if minimal else [])],
-        env={**os.environ, RUNNER_ENV: str(os.getpid())},
-        start_new_session=True,
+    """``reelrl demo``: the graph runs in a runner process of its own (``reelrl.runner``)."""
+    if not in_runner():
+        argv = ["demo", "--home", str(home), "--ray-address", ray_address]
+        return launch([*argv, *(["--minimal"] if minimal else [])])
+    return run_graph(
+        lambda: run_demo(home=home, minimal=minimal, ray_address=ray_address), rerun="re-run `reelrl demo`"
     )
-    while True:
-        try:
-            return child.wait()
-        except KeyboardInterrupt:
-            os.kill(child.pid, signal.SIGINT)
-
-
-def _stop_when_orphaned() -> None:
-    """Stop the run as on Ctrl-C if `reelrl demo` dies without handing one over (killed, or its terminal
-    closed): the runner has a session of its own, so nothing else would stop it."""
-    parent = int(os.environ[RUNNER_ENV])  # not getppid() now: the parent may be gone already
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
-
-
-def _run_child(home: str | Path, minimal: bool, ray_address: str) -> int:
-    import dagster as dg
-
-    _stop_when_orphaned()
-    try:
-        run_demo(home=home, minimal=minimal, ray_address=ray_address)
-    except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
-        where = _stopped_at(dg.DagsterInstance.get()) if os.environ.get("DAGSTER_HOME") else "start-up"
-    else:
-        return 0
-    # what the interrupted step left open (a Ray Data iterator) is closed now, while Ray is still up, not at
-    # interpreter exit after Ray's shutdown, where it logs an error with a traceback
-    gc.collect()
-    return interrupted(
-        f"during {where}; re-run `reelrl demo` to go on: what finished is reused (model, demo data, cached "
-        "media), the warm start and training resume from their last checkpoints, evaluation from its saved "
-        "predictions"
-    )
-
-
-def _stopped_at(instance) -> str:
-    """The step(s) the newest run had started and not finished, its partition and run id."""
-    import dagster as dg
-
-    runs = instance.get_runs(limit=1)
-    if not runs:
-        return "start-up (no run had started)"
-    run = runs[0]
-    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
-    started, finished = [], set()
-    for record in instance.get_records_for_run(run.run_id, of_type=kinds).records:
-        event = record.event_log_entry.dagster_event
-        if event.event_type == dg.DagsterEventType.STEP_START:
-            started.append(event.step_key)
-        else:
-            finished.add(event.step_key)
-    running = [k for k in started if k not in finished]
-    if not started:  # the run had just begun: name what it materializes
-        running = sorted(k.to_user_string() for k in run.asset_selection or []) or ["the start of a run"]
-    steps = ", ".join(running) or "a pause between steps"
-    partition = run.tags.get("dagster/partition")
-    return f"{steps}{f' [{partition}]' if partition else ''} (run {run.run_id[:8]})"
 
 
 def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: str = "") -> dict:
@@ -121,12 +28,13 @@ def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: s
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     dagster_home = prepare_dagster_home(home)
+    ops = demo_ops(MINIMAL_OPS if minimal else DEMO_OPS)
     t0 = time.perf_counter()
     try:
         outputs = materialize_all(
             dg.DagsterInstance.get(),
             resources(home=str(home), ray_address=ray_address),
-            MINIMAL_OPS if minimal else DEMO_OPS,
+            ops,
             MINIMAL_EVAL_OPS if minimal else None,
         )
     except RuntimeError as exc:
@@ -134,6 +42,14 @@ def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: s
     summary = summarize(outputs, home, dagster_home, time.perf_counter() - t0)
     print(summary)
     return outputs
+
+
+def demo_ops(ops: dict) -> dict:
+    """The demo's asset configs for the graph the code location serves: with ``$REELRL_DATASETS`` or
+    ``$REELRL_RUN_CONFIG`` your files replace the synthetic set, so ``demo_dataset``'s config goes."""
+    if os.environ.get("REELRL_DATASETS") or os.environ.get("REELRL_RUN_CONFIG"):
+        return {k: v for k, v in ops.items() if k != "demo_dataset"}
+    return ops
 
 
 HEADLINE = {"reelrl_jsonl": "accuracy", "charades_sta": "mIoU"}
@@ -146,7 +62,7 @@ def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
         f"media cache   : {cache['hits']} hits, {cache['built']} misses decoded, {cache['failed']} failed "
         f"(Lance version {cache['version']}, data version {cache['data_version']}) at {cache['uri']}"
     )
-    lines.append(f"filter        : kept {filt['kept']}, dropped {filt['dropped']} (0 < pass rate < 1)")
+    lines.append(f"filter        : {filter_line(filt)}")
     rewards = [h["reward/overall"] for h in run["history"]]
     lines.append(f"reward / step : {' '.join(f'{r:.2f}' for r in rewards)}")
     if len(rewards) >= 20:
@@ -166,10 +82,29 @@ def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
     lines.append("checkpoints   : " + ", ".join(f"{k}={v}" for k, v in out["checkpoints"].items()))
     lines.append(f"checkpoint    : {run['checkpoint']}")
     lines.append(f"artifacts     : {home}  (models/, data/, cache/, runs/, evals/, reports/)")
-    lines.append(
-        f"open the UI   : make ui   (= DAGSTER_HOME={dagster_home} .venv/bin/dagster dev -w workspace.yaml"
-    )
-    lines.append(
-        "                -h 127.0.0.1 -p 3000), then http://127.0.0.1:3000 -> Assets (the runs are under Runs)"
-    )
+    lines += ui_lines(home, dagster_home)
     return "\n".join(lines)
+
+
+def filter_line(filt: dict) -> str:
+    """What the pass-rate filter did, with the bounds it used (not the defaults)."""
+    kept = f"kept {filt['kept']}, dropped {filt['dropped']}"
+    if not filt.get("enabled", True):
+        return f"{kept} (off: no pass-rate rollouts, every row kept)"
+    low, high = filt.get("low", 0.0), filt.get("high", 1.0)
+    note = "" if (low, high) == (0.0, 1.0) else " (widened: keeps every row)" if low < 0 and high > 1 else ""
+    return f"{kept} ({low:g} < pass rate < {high:g}{note})"
+
+
+def ui_lines(home: Path, dagster_home: Path, env: dict[str, str] | None = None) -> list[str]:
+    """How to open the UI on the instance this run wrote to, with the code location's ``env`` (e.g. the run
+    config whose assets it should show)."""
+    env = dict(env or {})
+    if dagster_home.resolve() != (home / "dagster_home").resolve():
+        env["DAGSTER_HOME"] = str(dagster_home)
+    prefix = "".join(f"{k}={v} " for k, v in env.items())
+    return [
+        f"open the UI   : {prefix}.venv/bin/reelrl ui --home {home}",
+        f"                (dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000 on DAGSTER_HOME={dagster_home}),",
+        "                then http://127.0.0.1:3000 -> Assets (the runs are under Runs)",
+    ]

@@ -230,7 +230,9 @@ def test_too_many_undecodable_media_stop_the_run_naming_the_files(tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     res = resources(home=str(tmp_path / "home"))
     with pytest.raises(RuntimeError, match="stopped at a blocking check") as err:
-        materialize_all(instance, res, {"media_cache": {"config": {"workers": 1}}}, files=files)
+        materialize_all(
+            instance, res, {"media_cache": {"config": {"workers": 1}}}, training=training_assets(files)
+        )
     message = str(err.value)
     assert "media_cache:failed_media_rate: 3 of 7 media (43%) could not be decoded, above" in message
     for name in videos[4:]:
@@ -239,3 +241,26 @@ def test_too_many_undecodable_media_stop_the_run_naming_the_files(tmp_path):
     assert instance.get_latest_materialization_event(dg.AssetKey("media_cache")) is not None
     for downstream in ("sft_warm_start", "rollout_pass_rates", "training_run"):
         assert instance.get_latest_materialization_event(dg.AssetKey(downstream)) is None
+
+
+@pytest.mark.parametrize("minimal", [False, True])
+def test_the_demo_configs_fit_a_graph_of_your_files(tmp_path, monkeypatch, minimal):
+    """``REELRL_DATASETS=… reelrl demo [--minimal]``: the demo's asset configs, less demo_dataset's, are a
+    valid run config of the training job over your files (it used to be refused: `unexpected config entry
+    "demo_dataset"`)."""
+    from pipelines.demo import DEMO_OPS, MINIMAL_OPS
+    from reelrl.demo import demo_ops
+
+    monkeypatch.setenv("REELRL_DATASETS", str(tmp_path / "datasets.yaml"))
+    files = [DatasetFile(str(tmp_path / "train.jsonl"), "train", "mine")]
+    defs = dg.Definitions(
+        assets=training_assets(files),
+        jobs=[dg.define_asset_job("demo", selection=dg.AssetSelection.all())],
+        resources=resources(home=str(tmp_path / "home")),
+    )
+    job = defs.get_repository_def().get_job("demo")
+    ops = demo_ops(MINIMAL_OPS if minimal else DEMO_OPS)
+    assert dg.validate_run_config(job, run_config(ops))
+    if minimal:  # what the fix removed is what made it invalid
+        with pytest.raises(dg.DagsterInvalidConfigError, match="demo_dataset"):
+            dg.validate_run_config(job, run_config(MINIMAL_OPS))

@@ -8,6 +8,7 @@ fails before any work starts, with the dotted key and the allowed values in the 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -125,6 +126,28 @@ class RolloutConfig:
 
 
 @dataclass
+class OverlongBufferConfig:
+    """DAPO soft overlong punishment (verl ``reward_model.overlong_buffer``): a response longer than
+    ``worker.rollout.max_new_tokens - len`` tokens loses ``(L - (max_new_tokens - len)) / len * penalty_factor``
+    from its ``overall`` reward, reaching ``-penalty_factor`` at ``max_new_tokens``."""
+
+    enable: bool = False
+    len: int = 4096  # verl's default; must be <= worker.rollout.max_new_tokens when enabled
+    penalty_factor: float = 1.0
+
+
+@dataclass
+class LengthBonusConfig:
+    """Video-R1 ``--len_control``: when more than one response of a group has accuracy > 0.1, each of those
+    with ``min_length <= L <= max_length`` tokens gets ``+bonus`` on its ``overall`` reward."""
+
+    enable: bool = False
+    min_length: int = 320  # Video-R1's bounds, both inclusive
+    max_length: int = 512
+    bonus: float = 0.2
+
+
+@dataclass
 class RewardConfig:
     accuracy_weight: float = 0.9
     format_weight: float = 0.1
@@ -134,6 +157,10 @@ class RewardConfig:
     judge_model: str = ""
     judge_api_key_env: str = "REELRL_JUDGE_API_KEY"  # the key is read from this variable, never stored
     judge_cache: str = ""  # JSONL of judge replies, so a resumed run sends no repeated request
+    # group shaping added to overall before advantages (lengths in response tokens, EOS included);
+    # accuracy, which the filters read, is unchanged
+    overlong_buffer: OverlongBufferConfig = field(default_factory=OverlongBufferConfig)
+    length_bonus: LengthBonusConfig = field(default_factory=LengthBonusConfig)
 
     def judge_config(self):
         """The ``JudgeConfig`` these settings describe, or None when no judge is configured."""
@@ -206,7 +233,36 @@ class RLConfig:
         if self.trainer.total_steps < 0:
             raise ConfigError("trainer.total_steps must be >= 0")
         self.worker.reward.judge_config()  # a bad judge setting fails at load
+        self._validate_shaping()
         return self
+
+    def _validate_shaping(self) -> None:
+        """``worker.reward.overlong_buffer`` / ``length_bonus``: signs always, lengths against
+        ``worker.rollout.max_new_tokens`` when switched on."""
+        max_new = self.worker.rollout.max_new_tokens
+        over, bonus = self.worker.reward.overlong_buffer, self.worker.reward.length_bonus
+        key = "worker.reward.overlong_buffer"
+        if over.len <= 0:
+            raise ConfigError(f"{key}.len must be > 0, got {over.len}")
+        if not math.isfinite(over.penalty_factor) or over.penalty_factor < 0:
+            raise ConfigError(f"{key}.penalty_factor must be >= 0, got {over.penalty_factor}")
+        if over.enable and over.len > max_new:
+            raise ConfigError(
+                f"{key}.len={over.len} exceeds worker.rollout.max_new_tokens={max_new}: every response "
+                f"would be penalised; set {key}.len to at most the maximum response length"
+            )
+        key = "worker.reward.length_bonus"
+        if bonus.min_length < 0 or bonus.min_length > bonus.max_length:
+            raise ConfigError(
+                f"need 0 <= {key}.min_length <= {key}.max_length, got {bonus.min_length} and {bonus.max_length}"
+            )
+        if not math.isfinite(bonus.bonus) or bonus.bonus < 0:
+            raise ConfigError(f"{key}.bonus must be >= 0, got {bonus.bonus}")
+        if bonus.enable and bonus.min_length > max_new:
+            raise ConfigError(
+                f"{key}.min_length={bonus.min_length} exceeds worker.rollout.max_new_tokens={max_new}: "
+                "no response could get the bonus"
+            )
 
     def _validate_kl_and_groups(self) -> None:
         from training.algorithms import KL_KINDS

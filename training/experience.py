@@ -1,4 +1,5 @@
-"""One step's experience: rollouts, mixed offline slots, dynamic sampling, T-GRPO bonus, ReMax baseline.
+"""One step's experience: rollouts, mixed offline slots, dynamic sampling, T-GRPO bonus, length shaping,
+ReMax baseline.
 
 Order, and why:
 
@@ -13,7 +14,11 @@ Order, and why:
    ``trainer.max_try_make_batch`` batches were sampled. It sees the mixed groups (what is trained on).
 4. T-GRPO (``algorithm.temporal``): the kept video prompts get ``n // 2`` responses on shuffled frames;
    the bonus enters ``overall`` after filtering (filtering reads accuracy before any bonus).
-5. ReMax: one greedy response per kept prompt, its ``overall`` the baseline of every row of the group.
+5. Length shaping of the kept groups (``ExperienceMaker.shape``): DAPO's overlong penalty
+   (``worker.reward.overlong_buffer``) and Video-R1's length bonus (``worker.reward.length_bonus``), each
+   stored under its own reward key and added to ``overall`` before advantages; accuracy is unchanged.
+6. ReMax: one greedy response per kept prompt, its ``overall`` (with the overlong penalty when it is on)
+   the baseline of every row of the group.
 
 A prompt whose generation fails even after isolation and ``worker.rollout.retries`` (``engines.retry``) is
 left out of the step and appended to ``failures`` (the trainer writes them to ``failed_rollouts.jsonl``);
@@ -33,12 +38,15 @@ from training.engines.base import SamplingParams
 from training.groups import (
     dynamic_sample,
     group_accuracy,
+    length_group_bonus,
     offline_completion,
+    response_length,
     shuffle_video_items,
     substitute_offline,
     temporal_group_bonus,
 )
 from training.rewards import FormatSpec, RewardWeights, score_batch
+from training.rewards.shaping import overlong_penalty
 from training.rollout import Rollout, TrainItem, reward_item, rollout_and_score
 from training.update import Experience
 
@@ -167,9 +175,12 @@ class ExperienceMaker:
             items, rollouts = _keep(first, self.sample(first, base_seed, metrics), set())
         if items and cfg.algorithm.temporal:
             metrics.update(self._temporal_bonus(items, rollouts, base_seed))
+        metrics.update(self.shape(rollouts))
         baselines = None
         if items and cfg.algorithm.adv_estimator == "remax":
             greedy = self._score(items, self._params(base_seed, n=1, temperature=0.0), stage="remax_greedy")
+            if cfg.worker.reward.overlong_buffer.enable:  # a per-response rule: the baseline gets it too
+                self._overlong(greedy)
             per_item = {g.item_index: float(g.reward["overall"]) for g in greedy}
             baselines = [per_item[r.item_index] for r in rollouts if r.item_index in per_item]
             items, rollouts = _keep(items, rollouts, set(range(len(items))) - set(per_item))  # order kept
@@ -206,6 +217,54 @@ class ExperienceMaker:
             rollout.reward["temporal_bonus"] = float(bonus)
             rollout.reward["overall"] += self.weights.accuracy * float(bonus)
         return result.metrics
+
+    def shape(self, rollouts: list[Rollout]) -> dict[str, float]:
+        """Length shaping of the step's rollouts (the kept groups), each term switched on by its key:
+
+        - ``worker.reward.overlong_buffer`` (DAPO, verl ``DAPORewardManager``): ``shaping.overlong_penalty``
+          with ``max_response_length = worker.rollout.max_new_tokens``, stored as
+          ``reward["overlong_penalty"]``; metrics ``reward/overlong_penalty`` (batch mean) and
+          ``reward/overlong_ratio`` (share of rollouts penalised).
+        - ``worker.reward.length_bonus`` (Video-R1 ``--len_control``): ``groups.length_group_bonus`` per
+          group, stored as ``reward["length_bonus"]``; metric ``reward/length_bonus`` (batch mean).
+
+        Lengths are ``groups.response_length`` (response tokens, EOS included). Each term is added, unweighted,
+        to ``reward["overall"]`` (the reward the advantages read), as verl and Video-R1 add them to the total
+        reward; ``accuracy`` and ``format`` are unchanged, so the pass-rate filters, dynamic sampling (which
+        ran before) and the accuracy metrics never see them. A term that is off leaves no key and no metric."""
+        reward = self.cfg.worker.reward
+        metrics: dict[str, float] = {}
+        if not rollouts:
+            return metrics
+        if reward.overlong_buffer.enable:
+            penalty = self._overlong(rollouts)
+            metrics["reward/overlong_penalty"] = float(penalty.mean())
+            metrics["reward/overlong_ratio"] = float((penalty < 0).mean())
+        if reward.length_bonus.enable:
+            lb = reward.length_bonus
+            bonus = length_group_bonus(
+                rollouts, min_length=lb.min_length, max_length=lb.max_length, bonus=lb.bonus
+            )
+            for rollout, term in zip(rollouts, bonus, strict=True):
+                rollout.reward["length_bonus"] = float(term)
+                rollout.reward["overall"] += float(term)
+            metrics["reward/length_bonus"] = float(bonus.mean())
+        return metrics
+
+    def _overlong(self, rollouts: list[Rollout]) -> np.ndarray:
+        """DAPO's overlong penalty of each rollout, stored as ``reward["overlong_penalty"]`` and added to
+        ``reward["overall"]``; returned in rollout order."""
+        over = self.cfg.worker.reward.overlong_buffer
+        penalty = overlong_penalty(
+            [response_length(r) for r in rollouts],
+            max_response_length=self.cfg.worker.rollout.max_new_tokens,
+            overlong_buffer_len=over.len,
+            penalty_factor=over.penalty_factor,
+        )
+        for rollout, term in zip(rollouts, penalty, strict=True):
+            rollout.reward["overlong_penalty"] = float(term)
+            rollout.reward["overall"] += float(term)
+        return penalty
 
 
 def _keep(items: list[TrainItem], rollouts: list[Rollout], drop: set[int]) -> tuple[list, list[Rollout]]:

@@ -1,5 +1,6 @@
 """Rollout groups (the ``n`` rollouts of one prompt, ``Rollout.item_index``): DAPO dynamic sampling,
-mixed offline/online groups (EasyVideoR1 ``enable_mix_policy``), Video-R1 T-GRPO shuffling and bonus.
+mixed offline/online groups (EasyVideoR1 ``enable_mix_policy``), Video-R1 T-GRPO shuffling and bonus,
+Video-R1's length bonus per group.
 Pure: the trainer supplies the sampling callable.
 
 **Dynamic sampling.** A group is kept when ``low < mean accuracy < high`` (``keep_group``), EasyR1 /
@@ -25,7 +26,7 @@ import numpy as np
 from cache_store.types import CachedMedia
 from training.engines.base import Completion
 from training.models.processor import VISION_TOKENS
-from training.rewards.shaping import TemporalBonus, temporal_bonus
+from training.rewards.shaping import TemporalBonus, length_bonus, temporal_bonus
 from training.rollout import Rollout
 
 
@@ -336,3 +337,38 @@ def temporal_group_bonus(
         metrics["temporal/reward"] = sum(g.metric for g in groups.values()) / len(groups)
         metrics["temporal/bonus_mean"] = float(bonus.mean())
     return TemporalGroupBonus(bonus, groups, metrics)
+
+
+# ---- length shaping --------------------------------------------------------------------------------
+def response_length(rollout: Rollout) -> int:
+    """``L``: the response's tokens as the trainer counts them (``completion.token_ids``, EOS included when
+    it was emitted: the tokens the update's response mask covers)."""
+    return len(rollout.completion.token_ids)
+
+
+def length_group_bonus(
+    rollouts: Sequence[Rollout],
+    *,
+    min_length: float = 320,
+    max_length: float = 512,
+    bonus: float = 0.2,
+    key: str = "accuracy",
+) -> np.ndarray:
+    """``training.rewards.shaping.length_bonus`` per item group (Video-R1 ``--len_control``), shape
+    ``[len(rollouts)]``: within each ``item_index`` group, when more than one rollout has ``reward[key] >
+    0.1``, those with ``min_length <= response_length <= max_length`` get ``bonus``. Accuracies are read as
+    stored (the T-GRPO bonus is kept apart, under ``temporal_bonus``, as Video-R1 reads the accuracy before it).
+    """
+    rows: dict[int, list[int]] = {}
+    for j, r in enumerate(rollouts):
+        rows.setdefault(r.item_index, []).append(j)
+    out = np.zeros(len(rollouts))
+    for group in rows.values():
+        out[group] = length_bonus(
+            [rollouts[j].reward[key] for j in group],
+            [response_length(rollouts[j]) for j in group],
+            min_length=min_length,
+            max_length=max_length,
+            bonus=bonus,
+        )
+    return out

@@ -68,6 +68,8 @@ def make_records(
                 "answer": sample.answer,
                 "solution": f"<answer>{sample.answer}</answer>",
                 "process": sample.process,
+                # EasyVideoR1's mixed offline/online field: a reference trajectory (worker.rollout.enable_mix_policy)
+                "offline_output": f"{sample.process}<answer>{sample.answer}</answer>",
                 "videos": [rel] if sample.data_type == "video" else [],
                 "images": [rel] if sample.data_type == "image" else [],
                 "path": rel,
