@@ -74,6 +74,11 @@ def media_cache(
         out[name] = str(write_prepared(kept, workspace.path("data", "prepared", f"{name}.jsonl")))
         out[f"n_{name}"] = len(kept)
     failures = report.failures
+    if failures:  # on the console, not only in the failures table: these samples are gone from training
+        context.log.warning(
+            f"media_cache: {len(failures)} of {len(sources)} media could not be decoded ({dropped} samples "
+            f"dropped; failed_media_rate fails above its limit):\n{failure_lines(failures)}"
+        )
     spec_dict = {k: getattr(spec, k) for k in spec.__dataclass_fields__}
     value = {
         "uri": cache.resolve_uri(workspace),
@@ -104,6 +109,14 @@ def media_cache(
         "dataset_files": dg.MetadataValue.json({k: value[k] for k in ("train", "test", "spec")}),
     }
     return dg.Output(value, data_version=dg.DataVersion(state.fingerprint), metadata=metadata)
+
+
+def failure_lines(failures: list[dict], limit: int = 50) -> str:
+    """One line per failed medium: the cache's message (it names the file, says in plain words what is wrong
+    with it and the fix) and the error class; at most ``limit``, then how many more."""
+    lines = [f"  - {f.get('message') or f['source']} [{f.get('error', '')}]" for f in failures[:limit]]
+    more = len(failures) - limit
+    return "\n".join(lines + ([f"  … and {more} more (media_cache metadata: failures)"] if more > 0 else []))
 
 
 def _failures_table(failures: list[dict]) -> dg.MetadataValue | str:
@@ -143,13 +156,25 @@ class FailedMediaConfig(dg.Config):
 
 @dg.asset_check(
     asset=media_cache,
-    description="Undecodable media stay below max_failed_fraction of all media (their samples are dropped).",
+    blocking=True,
+    description="Undecodable media stay below max_failed_fraction of all media (their samples are dropped). "
+    "Blocking: above it nothing downstream runs, and the run fails naming each file and why.",
 )
-def failed_media_rate(config: FailedMediaConfig, media_cache: dict):
+def failed_media_rate(context: dg.AssetCheckExecutionContext, config: FailedMediaConfig, media_cache: dict):
     total = media_cache.get("media") or (media_cache["built"] + media_cache["hits"] + media_cache["failed"])
     frac = media_cache["failed"] / max(total, 1)
+    passed = frac <= config.max_failed_fraction
+    description = None
+    if not passed:
+        description = (
+            f"{media_cache['failed']} of {total} media ({frac:.0%}) could not be decoded, above "
+            f"max_failed_fraction {config.max_failed_fraction:.0%}; fix or remove these files (or raise "
+            f"max_failed_fraction in this check's config):\n{failure_lines(media_cache['failures'])}"
+        )
+        context.log.error(f"failed_media_rate: {description}")
     return dg.AssetCheckResult(
-        passed=frac <= config.max_failed_fraction,
+        passed=passed,
+        description=description,
         metadata={
             "failed": media_cache["failed"],
             "media": total,

@@ -11,8 +11,10 @@ named by ``$REELRL_DATASETS``::
       - /data/val.jsonl
 
 Without it the code location serves the embedded demo: ``demo_dataset`` generates the synthetic set and
-yields its two files as ``train_demo`` and ``val_demo``. Each file's asset validates every row (unknown problem
-types and malformed rows fail there, naming file and line) and reports its data version from the file's bytes.
+yields its two files as ``train_demo`` and ``val_demo``. Each file's asset validates every row (``load_samples``:
+shape, answer for its problem type, options, media present; every invalid row fails there at once, naming file,
+line, sample id and fix, unless its config ``skip_invalid`` drops them, listed under ``invalid_rows``) and reports
+its data version from the file's bytes.
 """
 
 import json
@@ -29,7 +31,7 @@ from assets.lineage import CODE_VERSION, file_version
 from assets.resources import WorkspaceResource
 from reelrl.synthetic import make_demo_dataset
 from training.data import read_prepared, sample_to_row, write_prepared
-from training.dataset import load_samples, write_samples_jsonl
+from training.dataset import RowProblem, load_samples, write_samples_jsonl
 
 SPLITS = {"train": "train", "val": "test"}  # config name -> name of the split downstream assets read
 
@@ -79,22 +81,55 @@ def dataset_files_of(doc: dict, where: str) -> list[DatasetFile]:
     return files
 
 
-def prepare_file(workspace: WorkspaceResource, file: str, media_root: str | None, name: str):
+def prepare_file(
+    workspace: WorkspaceResource,
+    file: str,
+    media_root: str | None,
+    name: str,
+    skip_invalid: bool = False,
+    log=None,
+):
     """Validate and canonicalize one dataset file: (output value, metadata). A row whose media lie outside
-    the media root is left out and listed under ``skipped_rows``; any other malformed row fails the asset."""
+    the media root is left out and listed under ``skipped_rows``; any other invalid row fails the asset (all of
+    them in one error), or with ``skip_invalid`` is left out and listed under ``invalid_rows`` (and warned on
+    ``log``)."""
     skipped: list[str] = []
-    samples = load_samples(file, media_root=media_root, skipped=skipped)
+    invalid: list[RowProblem] = []
+    samples = load_samples(
+        file, media_root=media_root, skipped=skipped, skip_invalid=skip_invalid, invalid=invalid
+    )
+    if invalid and log is not None:
+        rows = len({p.where for p in invalid})
+        log.warning(
+            f"{file}: skip_invalid dropped {rows} invalid row(s):\n" + "\n".join(f"  {p}" for p in invalid)
+        )
     prepared = write_prepared([sample_to_row(s) for s in samples], workspace.path("data", "sources", name))
-    value = {"file": str(file), "media_root": media_root, "prepared": str(prepared), "n": len(samples)}
+    value = {
+        "file": str(file),
+        "media_root": media_root,
+        "prepared": str(prepared),
+        "n": len(samples),
+        "skip_invalid": skip_invalid,
+        "invalid_rows": len({p.where for p in invalid}),
+    }
     metadata = {
         "rows": len(samples),
         "skipped_rows": dg.MetadataValue.json(skipped),
+        "invalid_rows": dg.MetadataValue.json([str(p) for p in invalid]),
+        "invalid_row_count": len({p.where for p in invalid}),
         "file": dg.MetadataValue.path(str(file)),
         "media_root": str(media_root or Path(file).parent),
         "problem_types": dg.MetadataValue.json(dict(Counter(s.problem_type for s in samples))),
         "data_types": dg.MetadataValue.json(dict(Counter(s.data_type for s in samples))),
     }
     return value, metadata
+
+
+class SourceFileConfig(dg.Config):
+    """``skip_invalid``: drop rows that fail validation (listed in the metadata ``invalid_rows``) instead of
+    failing the asset; off by default, since a bad row is usually a bug to fix."""
+
+    skip_invalid: bool = False
 
 
 def file_asset(spec: DatasetFile) -> dg.AssetsDefinition:
@@ -105,9 +140,16 @@ def file_asset(spec: DatasetFile) -> dg.AssetsDefinition:
         description=f"{spec.split} dataset file {spec.path}: every row validated and made canonical; "
         "data version = the file's bytes.",
     )
-    def _file(workspace: WorkspaceResource) -> dg.Output[dict]:
+    def _file(
+        context: dg.AssetExecutionContext, config: SourceFileConfig, workspace: WorkspaceResource
+    ) -> dg.Output[dict]:
         value, metadata = prepare_file(
-            workspace, spec.path, spec.media_root or None, f"{spec.asset_name}.jsonl"
+            workspace,
+            spec.path,
+            spec.media_root or None,
+            f"{spec.asset_name}.jsonl",
+            skip_invalid=config.skip_invalid,
+            log=context.log,
         )
         return dg.Output(value, data_version=file_version(spec.path), metadata=metadata)
 
@@ -194,15 +236,20 @@ def union_asset(files: list[DatasetFile]) -> dg.AssetsDefinition:
 
 def held_out_file(files: list[DatasetFile], sources: dict, workspace: WorkspaceResource):
     """(file, media root) the ``reelrl_jsonl`` benchmark evaluates: the one val file as the user wrote it, or
-    every val file's samples in one JSONL (ids prefixed as in the union) with its media paths relative to the
+    every val file's samples in one JSONL (ids prefixed as in the union; without the invalid rows a file's
+    ``skip_invalid`` dropped, which also makes one file be rewritten) with its media paths relative to the
     folder that holds every file's media root, returned as that file's media root."""
     parts = [(f.asset_name, sources[f.asset_name]) for f in files if f.split == "val"]
-    if len(parts) <= 1:
+    dropped = any(p.get("invalid_rows") for _, p in parts)
+    if len(parts) <= 1 and not dropped:
         return (parts[0][1]["file"], parts[0][1]["media_root"]) if parts else ("", None)
     samples = [
-        replace(s, problem_id=f"{name}/{s.problem_id}")
+        replace(s, problem_id=f"{name}/{s.problem_id}") if len(parts) > 1 else s
         for name, p in parts
-        for s in load_samples(p["file"], media_root=p["media_root"], skipped=[])  # skipped: see its asset
+        # skipped and invalid rows: listed by the file's asset
+        for s in load_samples(
+            p["file"], media_root=p["media_root"], skipped=[], skip_invalid=p.get("skip_invalid", False)
+        )
     ]
     roots = [os.path.abspath(p["media_root"] or Path(p["file"]).parent) for _, p in parts]
     common = os.path.commonpath(roots)

@@ -47,6 +47,16 @@ def failed_steps(result) -> str:
     return "; ".join(out) or "see the log above"
 
 
+def failed_checks(result) -> list[str]:
+    """``<asset>:<check>: <description>`` of every blocking asset check that failed in the run (its step's
+    error names only the check; the description says what it found, e.g. each undecodable file)."""
+    return [
+        f"{e.asset_key.to_user_string()}:{e.check_name}: {e.description or 'failed'}"
+        for e in result.get_asset_check_evaluations()
+        if e.blocking and not e.passed
+    ]
+
+
 def materialize_all(
     instance: dg.DagsterInstance,
     resources: dict,
@@ -59,7 +69,8 @@ def materialize_all(
     """Training graph, then base / warm-start / trained checkpoints x ``benchmarks``, then the report.
     ``training``: the training assets (default: the code location's, from ``$REELRL_DATASETS``; ``reelrl
     train`` passes those of its run config). Returns every asset's output (cells keyed
-    ``checkpoint_eval[<ckpt>|<bench>]``); raises on a failed run."""
+    ``checkpoint_eval[<ckpt>|<bench>]``); raises RuntimeError on a failed run (for a failed blocking check, such
+    as ``failed_media_rate``, with what the check found)."""
     from pipelines.definitions import ASSET_CHECKS, EVAL_ASSETS
     from pipelines.jobs import TRAINING_ASSETS
 
@@ -76,6 +87,11 @@ def materialize_all(
             instance=instance,
             raise_on_error=False,  # the failed step is in the log once; the caller gets one line
         )
+        if not result.success and (checks := failed_checks(result)):
+            raise RuntimeError(
+                f"materializing {selection} ({partition_key or 'unpartitioned'}) stopped at a blocking check:\n"
+                + "\n".join(checks)
+            )
         if not result.success:
             raise RuntimeError(
                 f"materializing {selection} ({partition_key or 'unpartitioned'}) failed: {failed_steps(result)}"

@@ -6,7 +6,13 @@ Subcommands: ``build``, ``show``, ``stale``, ``invalidate``, ``stats``, ``compac
 Progress lines of ``build`` go to stderr, so ``--json`` output stays parseable.
 
 Exit status: 0 done; 1 ``build`` finished but some sources failed (each is in the failures table with its
-reason) or some rows were skipped (media outside the media root: each printed, and under ``skipped_rows``); 2 bad arguments, a bad dataset file, or no such entry (the message says what to do).
+reason) or some rows were skipped (media outside the media root: each printed, and under ``skipped_rows``; with
+``--skip-invalid``, invalid rows: each printed, and under ``invalid_rows``); 2 bad arguments, a bad dataset file
+(every invalid row listed), or no such entry (the message says what to do).
+
+``build`` checks each row's shape at load (``training.dataset.load_samples``) but not its answer (caching needs
+no problem type) nor whether its media exist: a missing or undecodable file is the build's to record, in the
+failures table.
 
 The build decodes in ``forkserver`` worker processes: a script that calls this module's ``main`` must guard
 its entry point with ``if __name__ == "__main__":`` (the ``reelrl`` console script does).
@@ -113,15 +119,19 @@ def _build(args) -> int:
     from training.dataset import DatasetError, load_samples
 
     skipped: list[str] = []  # rows whose media lie outside the media root: reported, never cached
+    invalid: list = []  # with --skip-invalid, malformed rows: reported, never cached
     try:  # media caching needs no reward type: accept any problem_type, and rows without one
         samples = load_samples(
             args.input, args.media_root, resolve_problem_type=lambda name: name, default_problem_type="any",
             allow_outside_media_root=args.allow_outside_media_root or None, skipped=skipped,
+            skip_invalid=args.skip_invalid, invalid=invalid, check_media=False,
         )  # fmt: skip
     except DatasetError as exc:
         raise UsageError(str(exc)) from exc
     for message in skipped:
         print(f"[cache build] skipped row: {message}", file=sys.stderr, flush=True)
+    for problem in invalid:
+        print(f"[cache build] invalid row dropped (--skip-invalid): {problem}", file=sys.stderr, flush=True)
     media = {(p, "video") for s in samples for p in s.videos} | {
         (p, "image") for s in samples for p in s.images
     }
@@ -137,7 +147,8 @@ def _build(args) -> int:
     )
     report = cache.build(sources, spec, workers=args.workers, timeout_s=args.timeout, progress=Progress())
     doc = {
-        "root": cache.root, "samples": len(samples), "skipped_rows": skipped, "spec": spec.to_dict(), **vars(report)
+        "root": cache.root, "samples": len(samples), "skipped_rows": skipped,
+        "invalid_rows": [str(p) for p in invalid], "spec": spec.to_dict(), **vars(report)
     }  # fmt: skip
     if args.json:
         _emit_json(doc)
@@ -151,13 +162,14 @@ def _build(args) -> int:
                 ("replaced", report.replaced),
                 ("failed", report.failed),
                 ("skipped", len(skipped)),  # rows with media outside the media root
+                ("invalid", len({p.where for p in invalid})),  # rows dropped by --skip-invalid
                 ("removed", report.removed),
                 ("version", report.version),
                 ("seconds", f"{report.seconds:.1f}"),
             ]
         )
         _failures(report.failures)
-    return EXIT_FAILED_SOURCES if report.failed or skipped else EXIT_OK
+    return EXIT_FAILED_SOURCES if report.failed or skipped or invalid else EXIT_OK
 
 
 def _show(args) -> int:
@@ -357,6 +369,12 @@ def add_cache_parser(sub) -> argparse.ArgumentParser:
         action="store_true",
         help="accept media paths that lead outside the media root (absolute, '..', symlinks); by default such "
         "rows are skipped and reported (also $REELRL_ALLOW_OUTSIDE_MEDIA_ROOT=1)",
+    )
+    b.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="drop malformed rows (each printed, listed under invalid_rows, exit status 1) instead of stopping "
+        "with every one of them listed",
     )
     b.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1))
     b.add_argument(

@@ -139,9 +139,12 @@ def _item(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _score(item: dict[str, Any], weights, format_spec, judge=None) -> dict[str, float]:
-    from training.rewards import score_batch
+    from training.rewards import score_batch, validate_ground_truth
 
-    try:
+    try:  # the rule the dataset loader applies too (a multiple-choice key among its options, …)
+        validate_ground_truth(
+            item["ground_truth"], item["problem_type"], options=item["options"], data_type=item["data_type"]
+        )
         return score_batch([item], weights=weights, format_spec=format_spec, judge=judge)[0]
     except ValueError as err:  # the scorer parses the ground truth first: a data error
         raise InvalidLine(
@@ -348,7 +351,9 @@ def add_reward_parser(sub) -> argparse.ArgumentParser:
     j.add_argument("--judge-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     j.add_argument("--judge-model", help="model name the endpoint serves")
     j.add_argument(
-        "--judge-api-key-env", default="REELRL_JUDGE_API_KEY", help="env variable holding the key (%(default)s)"
+        "--judge-api-key-env",
+        default="REELRL_JUDGE_API_KEY",
+        help="env variable holding the key (%(default)s)",
     )
     j.add_argument("--judge-timeout", type=float, default=60.0, help="seconds per request (%(default)s)")
     j.add_argument("--judge-concurrency", type=int, default=8, help="requests in flight (%(default)s)")

@@ -252,3 +252,38 @@ def test_build_skips_rows_outside_the_media_root(tmp_path, capsys):
     )
     code, report = run_json(capsys, *argv, "--allow-outside-media-root")
     assert code == 0 and report["built"] == 1 and report["hits"] == 1 and not report["skipped_rows"]
+
+
+def test_build_lists_every_invalid_row_or_skips_them(tmp_path, capsys):
+    """Without --skip-invalid the build stops before decoding, listing every malformed row; with it, those
+    rows are dropped, printed and listed under invalid_rows, the rest is built, and the exit status is 1."""
+    media = tmp_path / "data"
+    video = coloured_video(media / "a.mp4")
+    data = media / "train.jsonl"
+    data.write_text(
+        json.dumps({"problem": "?", "answer": "A", "videos": ["a.mp4"]})
+        + "\n{not json\n"
+        + json.dumps({"problem": "?", "videos": ["a.mp4"]})
+        + "\n"
+    )
+    argv = [
+        "cache",
+        "build",
+        "--root",
+        str(tmp_path / "cache"),
+        "--input",
+        str(data),
+        "--workers",
+        "1",
+        *PIXELS,
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        "2 invalid row(s)" in err and f"{data}:2: invalid JSON" in err and f"{data}:3: missing answer" in err
+    )
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())  # nothing decoded
+    code, report = run_json(capsys, *argv, "--skip-invalid")
+    assert code == 1 and report["built"] == 1 and set(report["digests"]) == {video}
+    assert [m.split(": ")[0] for m in report["invalid_rows"]] == [f"{data}:2", f"{data}:3"]
+    assert "[sample 'train.jsonl:3']" in report["invalid_rows"][1]

@@ -13,7 +13,15 @@ import pytest
 
 from reelrl.synthetic import make_demo_dataset
 from training import rewards
-from training.dataset import DatasetError, Sample, load_samples, write_samples_jsonl
+from training.dataset import (
+    DatasetError,
+    InvalidRows,
+    OutsideMediaRoot,
+    RowProblem,
+    Sample,
+    load_samples,
+    write_samples_jsonl,
+)
 
 KNOWN = {"multiple choice", "numerical", "temporal grounding", "spatial grounding", "boolean"}
 
@@ -45,7 +53,7 @@ VIDEO_R1_ROW = {
 
 def test_video_r1_jsonl_row_maps_exactly(tmp_path):
     path = write_jsonl(tmp_path / "train.jsonl", [VIDEO_R1_ROW])
-    assert load_samples(path, resolve_problem_type=strict) == [
+    assert load_samples(path, resolve_problem_type=strict, check_media=False) == [
         Sample(
             problem_id="17",
             problem="Which colour appears first?",
@@ -81,7 +89,13 @@ def test_easyr1_json_list_with_fallback_keys_ids_and_media_root(tmp_path):
     path = tmp_path / "data.json"
     path.write_text(json.dumps(rows))
     # /abs/v.mp4 lies outside the media root: listed on purpose, so the opt-out
-    got = load_samples(path, tmp_path / "media", resolve_problem_type=strict, allow_outside_media_root=True)
+    got = load_samples(
+        path,
+        tmp_path / "media",
+        resolve_problem_type=strict,
+        allow_outside_media_root=True,
+        check_media=False,
+    )
     assert [(s.problem_id, s.problem, s.answer, s.data_type) for s in got] == [
         ("data.json#0", "How many squares?", "3", "image"),
         ("data.json#1", "When is the flash?", '{"time": [1.0, 2.5]}', "video"),
@@ -106,7 +120,7 @@ def test_parquet_rows_and_text_only_samples(tmp_path):
         ]
     )
     pq.write_table(table, tmp_path / "d.parquet")
-    got = load_samples(tmp_path / "d.parquet", resolve_problem_type=strict)
+    got = load_samples(tmp_path / "d.parquet", resolve_problem_type=strict, check_media=False)
     assert [(s.problem_id, s.data_type, s.images) for s in got] == [
         ("d.parquet#0", "text", []),
         ("d.parquet#1", "image", [str(tmp_path / "a.png")]),
@@ -247,6 +261,9 @@ def test_media_paths_outside_the_media_root_are_refused(tmp_path):
     outside.mkdir()
     (outside / "secret.mp4").write_bytes(b"x")
     (root / "link.mp4").symlink_to(outside / "secret.mp4")
+    (root / "sub").mkdir()
+    (root / "ok.mp4").write_bytes(b"x")
+    (root / "sub" / "inside.mp4").write_bytes(b"x")
     row = {"problem": "?", "answer": "A", "problem_type": "boolean"}
     data = write_jsonl(
         tmp_path / "rows.jsonl",
@@ -278,7 +295,95 @@ def test_the_default_media_root_is_the_files_folder(tmp_path, monkeypatch):
     (tmp_path / "data").mkdir()
     rows = [{"problem": "?", "answer": "A", "problem_type": "boolean", "videos": ["../up.mp4"]}]
     data = write_jsonl(tmp_path / "data" / "rows.jsonl", rows)
+    (tmp_path / "up.mp4").write_bytes(b"x")
     with pytest.raises(DatasetError, match=r"rows.jsonl:1: .*outside the media root"):
         load_samples(data, resolve_problem_type=strict)
     monkeypatch.setenv("REELRL_ALLOW_OUTSIDE_MEDIA_ROOT", "1")  # the documented opt-out for every door
     assert load_samples(data, resolve_problem_type=strict)[0].videos == [str(tmp_path / "data" / "../up.mp4")]
+
+
+def bad_rows_file(tmp_path: Path) -> Path:
+    """Good rows (lines 1, 10) around one bad row of each kind; the media of every row but line 9 exist."""
+    (tmp_path / "v.mp4").write_bytes(b"x")  # existence is checked here, decoding by the media cache
+    mc = {"problem": "Which colour?", "problem_type": "multiple choice", "videos": ["v.mp4"]}
+    return write_jsonl(
+        tmp_path / "t.jsonl",
+        [
+            {**mc, "problem_id": "ok-1", "options": ["A. red", "B. blue"], "answer": "B"},
+            {**mc, "problem_id": "mc-e", "options": ["A. red", "B. blue"], "answer": "E"},
+            {**mc, "problem_id": "tg", "problem_type": "temporal grounding", "answer": "at the beginning"},
+            {**mc, "problem_id": "num", "problem_type": "numerical", "answer": "abc"},
+            {**mc, "problem_id": "dup", "options": ["A. red", "A. blue"], "answer": "A"},
+            {**mc, "problem_id": "empty", "options": ["A. red", "B."], "answer": "A"},
+            {**mc, "problem_id": "noq", "problem": "", "options": ["A. red", "B. blue"], "answer": "A"},
+            "{not json",
+            {**mc, "problem_id": "lost", "options": ["A. red"], "answer": "A", "videos": ["lost.mp4"]},
+            {**mc, "problem_id": "ok-10", "problem_type": "numerical", "answer": "3"},
+        ],
+    )
+
+
+def test_every_invalid_row_of_a_file_is_reported_together(tmp_path):
+    """Answers their problem type cannot hold, inconsistent options, a malformed row, a bad JSON line and a
+    missing media file: one error lists them all, each with file:line, sample id and the fix."""
+    path = bad_rows_file(tmp_path)
+    with pytest.raises(InvalidRows) as err:
+        load_samples(path)
+    problems = err.value.problems
+    assert [(p.where, p.sample_id) for p in problems] == [
+        (f"{path}:{n}", sid)
+        for n, sid in [
+            (2, "mc-e"),
+            (3, "tg"),
+            (4, "num"),
+            (5, "dup"),
+            (6, "empty"),
+            (7, "noq"),
+            (8, "t.jsonl:8"),
+        ]
+        + [(9, "lost")]
+    ]
+    expected = [
+        (
+            "answer 'E' is not a valid 'multiple choice' ground truth: multiple-choice ground truth 'E' is not "
+            "one of the options ['A', 'B']"
+        ),
+        "answer 'at the beginning' is not a valid 'temporal grounding' ground truth",
+        "answer 'abc' is not a valid 'numerical' ground truth",
+        "options repeat the label(s) ['A']",
+        "option(s) [1] (0-based) are empty",
+        "missing problem text; add a non-empty string under 'problem'",
+        "invalid JSON",
+        f"video {str(tmp_path / 'lost.mp4')!r} does not exist; fix the path",
+    ]
+    for problem, text in zip(problems, expected, strict=True):
+        assert text in problem.message
+    message = str(err.value)
+    assert message.startswith(f"{path}: 8 invalid row(s)")
+    for problem in problems:
+        assert str(problem) in message and f"[sample {problem.sample_id!r}]" in str(problem)
+    assert "fix the answer, the options or the problem_type" in problems[0].message
+
+
+def test_skip_invalid_drops_the_invalid_rows_and_lists_them(tmp_path):
+    path = bad_rows_file(tmp_path)
+    invalid: list[RowProblem] = []
+    kept = load_samples(path, skip_invalid=True, invalid=invalid)
+    assert [s.problem_id for s in kept] == ["ok-1", "ok-10"]
+    assert len(invalid) == 8 and {p.sample_id for p in invalid} >= {"mc-e", "tg", "num", "lost"}
+    # a row both outside the media root and otherwise fine is still the caller's `skipped` when it asks
+    (tmp_path / "data").mkdir()
+    row = {"problem": "?", "answer": "yes", "problem_type": "boolean"}
+    (tmp_path / "data" / "in.mp4").write_bytes(b"x")
+    data = write_jsonl(
+        tmp_path / "data" / "r.jsonl",
+        [{**row, "videos": ["in.mp4"]}, {**row, "videos": ["../v.mp4"]}, {**row, "answer": "maybe"}],
+    )
+    skipped: list[str] = []
+    invalid = []
+    kept = load_samples(data, skipped=skipped, skip_invalid=True, invalid=invalid)
+    assert [s.problem_id for s in kept] == ["r.jsonl:1"]
+    assert [m.split(": ")[0] for m in skipped] == [f"{data}:2"]
+    assert [(p.where, p.outside_media_root) for p in invalid] == [(f"{data}:3", False)]
+    with pytest.raises(OutsideMediaRoot):  # outside rows alone, nobody collecting them: still that error
+        load_samples(write_jsonl(tmp_path / "data" / "o.jsonl", [{**row, "videos": ["../v.mp4"]}]))

@@ -125,6 +125,10 @@ INVALID = [
         '{"problem_type": "temporal grounding", "response": "x", "answer": [5, 1]}\n',
         "answer '[5, 1]' is not a valid 'temporal grounding' ground truth: ",
     ),
+    (  # the dataset loader's rule (training.rewards.validate_ground_truth): options must be told apart
+        '{"problem_type": "mc", "response": "A", "answer": "A", "options": ["A. x", "A. y"]}\n',
+        "answer 'A' is not a valid 'multiple choice' ground truth: options repeat the label(s) ['A']",
+    ),
 ]
 
 

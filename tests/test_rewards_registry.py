@@ -217,6 +217,13 @@ def test_validate_ground_truth():
         validate_ground_truth("lots", "numerical")
     with pytest.raises(UnknownProblemTypeError):
         validate_ground_truth("x", "interpretive dance")
+    # options the scorer would renumber or could not show: wrong as data, though a score exists
+    validate_ground_truth("A", "mc", options=["red", "blue"])
+    with pytest.raises(ValueError, match=r"options repeat the label\(s\) \['A'\]"):
+        validate_ground_truth("A", "mc", options=["A. red", "A. blue"])
+    with pytest.raises(ValueError, match=r"option\(s\) \[0, 1\] \(0-based\) are empty"):
+        validate_ground_truth("A", "mc", options=[" ", "B."])
+    assert score("", "A", "mc", options=["A. red", "A. blue"])["accuracy"] == 0.0  # scoring is unchanged
 
 
 def test_public_api():

@@ -16,10 +16,15 @@ Field mapping (first present key wins):
 - ``problem_id``: kept as text; when missing, ``<file name>:<line>`` (JSONL) or ``<file name>#<index>``.
 - everything else (``solution``, ``process``, ``data_source``, …) is kept in ``extra``.
 
-Every malformed row raises ``DatasetError`` naming ``file:line`` (JSONL, 1-based) or ``file record
-<index>`` (JSON/Parquet, 0-based) and what to change: one bad row must be fixed, not silently dropped. A caller
-that must go on despite rows whose media lie outside the root (a cache build) passes ``skipped``: those rows
-are left out and their messages recorded there.
+Every row is checked once, before anything expensive runs: its shape (the fields above), its answer against
+its problem type (``check_answer``; by default the reward library's ``validate_ground_truth``, the one owner of
+"can this ground truth be scored": a multiple-choice letter among the options, options with unique labels and
+text, a parseable number, time span or box) and its media (each local file exists). Every problem of a file is
+collected and raised together as one ``InvalidRows`` (a ``DatasetError``) whose ``problems`` are ``RowProblem``s
+naming ``file:line`` (JSONL, 1-based) or ``file record <index>`` (JSON/Parquet, 0-based), the sample id and what
+to change: a bad row must be fixed, not silently dropped. ``skip_invalid=True`` drops them instead and appends
+them to ``invalid``. A caller that must go on despite rows whose media lie outside the root (a cache build)
+passes ``skipped``: those rows are left out and their messages recorded there.
 """
 
 from __future__ import annotations
@@ -52,6 +57,37 @@ class OutsideMediaRoot(DatasetError):
     """A row's media path leads out of the media root (``..``, an absolute path, a symlink)."""
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """One invalid row: where it is (``file:line`` or ``file record <i>``), its sample id, and what is wrong
+    with the fix. ``str()`` is ``"<where>: <message> [sample <id>]"``."""
+
+    where: str
+    sample_id: str
+    message: str
+    outside_media_root: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message} [sample {self.sample_id!r}]"
+
+
+class InvalidRows(DatasetError):
+    """Every invalid row of one file (``problems``), reported together; the message lists each one."""
+
+    def __init__(self, path: str | Path, problems: list[RowProblem]):
+        self.path = str(path)
+        self.problems = list(problems)
+        rows = len({p.where for p in self.problems})
+        super().__init__(
+            f"{path}: {rows} invalid row(s); fix each (or drop them with skip_invalid / --skip-invalid):\n"
+            + "\n".join(f"  {p}" for p in self.problems)
+        )
+
+
+class OutsideMediaRootRows(InvalidRows, OutsideMediaRoot):
+    """``InvalidRows`` whose every problem is a media path outside the media root."""
+
+
 ALLOW_OUTSIDE_ENV = "REELRL_ALLOW_OUTSIDE_MEDIA_ROOT"
 
 
@@ -78,6 +114,39 @@ class Sample:
     extra: dict = field(default_factory=dict)
 
 
+def reward_answer_check(sample: Sample) -> None:
+    """ValueError when the reward library cannot score ``sample``'s answer for its problem type (the check
+    ``load_samples`` runs by default; ``training.rewards.validate_ground_truth`` owns the rule)."""
+    from training.rewards import validate_ground_truth
+
+    validate_ground_truth(
+        sample.answer, sample.problem_type, options=sample.options or None, data_type=sample.data_type
+    )
+
+
+def answer_problem(sample: Sample, check_answer: Callable[[Sample], None]) -> str | None:
+    """What is wrong with ``sample``'s answer (and the fix), or None when ``check_answer`` accepts it. Pure."""
+    try:
+        check_answer(sample)
+    except (KeyError, TypeError, ValueError) as e:
+        reason = e.args[0] if isinstance(e, KeyError) and e.args else e
+        return (
+            f"answer {sample.answer!r:.80} is not a valid {sample.problem_type!r} ground truth: {reason}; fix "
+            "the answer, the options or the problem_type"
+        )
+    return None
+
+
+def missing_media(sample: Sample, exists: Callable[[str], bool] = os.path.exists) -> list[str]:
+    """A message (with the fix) per local media file of ``sample`` that does not exist; URIs are not checked."""
+    return [
+        f"{kind} {p!r} does not exist; fix the path (relative to the media root) or add the file"
+        for kind, paths in (("video", sample.videos), ("image", sample.images))
+        for p in paths
+        if "://" not in p and not exists(p)
+    ]
+
+
 def _default_resolver() -> Callable[[str], str]:
     """The reward registry's canonicaliser when importable (it rejects unknown types), else identity."""
     try:
@@ -97,10 +166,10 @@ def _rows(path: Path) -> Iterator[tuple[str, str, object]]:
                     continue
                 try:
                     row = orjson.loads(line)
-                except orjson.JSONDecodeError as e:
-                    raise DatasetError(
+                except orjson.JSONDecodeError as e:  # one bad line: reported with the others
+                    row = DatasetError(
                         f"{path}:{lineno}: invalid JSON ({e}); each line must be one JSON object"
-                    ) from e
+                    )
                 yield f"{path}:{lineno}", f"{path.name}:{lineno}", row
     elif suffix == ".json":
         try:
@@ -200,6 +269,8 @@ def _sample(
     default_problem_type: str | None,
     confine: Path | None,
 ) -> Sample:
+    if isinstance(row, DatasetError):
+        raise row
     if not isinstance(row, dict):
         raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
     prompt_key = next((k for k in PROMPT_KEYS if row.get(k) is not None), None)
@@ -268,6 +339,21 @@ def _sample(
     )
 
 
+_DEFAULT = object()
+
+
+def _problem(where: str, default_id: str, row: object, error: DatasetError) -> RowProblem:
+    """The ``RowProblem`` of a row ``_sample`` refused (its message without the ``where`` prefix)."""
+    message = str(error).removeprefix(f"{where}: ")
+    pid = row.get("problem_id") if isinstance(row, dict) else None
+    return RowProblem(
+        where,
+        default_id if pid is None or pid == "" else str(pid),
+        message,
+        isinstance(error, OutsideMediaRoot),
+    )
+
+
 def load_samples(
     path: str | Path,
     media_root: str | Path | None = None,
@@ -275,14 +361,25 @@ def load_samples(
     default_problem_type: str | None = None,
     allow_outside_media_root: bool | None = None,
     skipped: list[str] | None = None,
+    *,
+    skip_invalid: bool = False,
+    invalid: list[RowProblem] | None = None,
+    check_answer: Callable[[Sample], None] | None = _DEFAULT,  # type: ignore[assignment]
+    check_media: bool = True,
 ) -> list[Sample]:
     """Read every sample of a ``.json`` (list), ``.jsonl`` or ``.parquet`` file, validating each row.
 
     ``resolve_problem_type(name) -> canonical name`` raises KeyError/ValueError for an unknown type;
     default: ``training.rewards.resolve_problem_type`` if importable, else identity.
     ``default_problem_type`` fills rows without one (e.g. an all-math EasyR1 file).
-    ``allow_outside_media_root``: see ``outside_media_root_allowed``. A row with media outside the root raises
-    ``OutsideMediaRoot``, or, when ``skipped`` is a list, is left out and its message appended there.
+    ``check_answer(sample)`` raises ValueError for an answer its problem type cannot hold; default: the
+    reward library's (``reward_answer_check``) when the problem types are the reward registry's (no
+    ``resolve_problem_type`` given), else none. ``check_media``: every local media file must exist.
+    ``allow_outside_media_root``: see ``outside_media_root_allowed``. A row with media outside the root is
+    invalid, unless ``skipped`` is a list: then it is left out and its message appended there.
+
+    Every invalid row of the file is raised at once as ``InvalidRows`` (``OutsideMediaRootRows`` when all
+    are outside the media root); with ``skip_invalid`` they are left out instead and appended to ``invalid``.
     """
     path = Path(path)
     if path.is_dir():
@@ -290,16 +387,31 @@ def load_samples(
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     base = Path(media_root) if media_root is not None else path.parent
+    if check_answer is _DEFAULT:
+        check_answer = reward_answer_check if resolve_problem_type is None else None
     resolve = resolve_problem_type or _default_resolver()
     confine = None if outside_media_root_allowed(allow_outside_media_root) else Path(os.path.realpath(base))
-    samples = []
+    samples, problems = [], []
     for where, default_id, row in _rows(path):
         try:
-            samples.append(_sample(row, where, default_id, base, resolve, default_problem_type, confine))
-        except OutsideMediaRoot as e:
-            if skipped is None:
-                raise
-            skipped.append(str(e))
+            sample = _sample(row, where, default_id, base, resolve, default_problem_type, confine)
+        except DatasetError as e:
+            if isinstance(e, OutsideMediaRoot) and skipped is not None:
+                skipped.append(str(e))
+            else:
+                problems.append(_problem(where, default_id, row, e))
+            continue
+        wrong = [answer_problem(sample, check_answer)] if check_answer is not None else []
+        wrong += missing_media(sample) if check_media else []
+        wrong = [w for w in wrong if w is not None]
+        problems += [RowProblem(where, sample.problem_id, w) for w in wrong]
+        if not wrong:
+            samples.append(sample)
+    if problems and not skip_invalid:
+        outside = all(p.outside_media_root for p in problems)
+        raise (OutsideMediaRootRows if outside else InvalidRows)(path, problems)
+    if invalid is not None:
+        invalid.extend(problems)
     return samples
 
 

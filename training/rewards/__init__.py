@@ -38,12 +38,17 @@ from .registry import (
 def validate_ground_truth(
     ground_truth: str, problem_type: str, *, options: list[str] | None = None, **scorer_kwargs
 ) -> None:
-    """Raise ValueError (or UnknownProblemTypeError) when a sample's key cannot be scored.
+    """Raise ValueError (or UnknownProblemTypeError) when a sample's key cannot be scored, or is wrong
+    as data for its family (``RegisteredScorer.validate``: multiple-choice options with repeated labels).
 
     For the dataset loader: every scorer parses its ground truth before reading the response, so
     scoring an empty response surfaces a malformed key without depending on any model output.
     """
-    score("", ground_truth, problem_type, options=options, **scorer_kwargs)
+    scorer = get_scorer(problem_type)
+    scorer.check_keywords(scorer_kwargs)
+    if not isinstance(ground_truth, str):
+        raise TypeError(f"ground_truth must be str, got {type(ground_truth).__name__}")
+    scorer.validate(ground_truth, options=options, **scorer_kwargs)
 
 
 __all__ = [

@@ -155,6 +155,38 @@ def parse_choice_ground_truth(ground_truth: str, options: list[str] | None = Non
     return letter
 
 
+def check_options(ground_truth: str, options: list[str] | None = None) -> None:
+    """ValueError when ``options`` cannot be told apart: an empty option, or labels that repeat
+    (``["A. red", "A. blue"]``: ``parse_options`` would renumber them, so the letters the model sees and
+    the ones it is scored on differ). No options is fine (any letter A-J).
+
+    >>> check_options("B", ["A. red", "B. blue"])
+    >>> check_options("A", ["A. red", "A. blue"])
+    Traceback (most recent call last):
+    ...
+    ValueError: options repeat the label(s) ['A'] (["A. red", "A. blue"]); give every option its own letter
+    """
+    if not options:
+        return
+    empty = [
+        i
+        for i, o in enumerate(options)
+        if not str(o).strip() or (m := _OPTION.fullmatch(str(o))) and not m.group(2).strip()
+    ]
+    if empty:
+        raise ValueError(
+            f"option(s) {empty} (0-based) are empty in {options!r:.120}; give each option its text"
+        )
+    parsed = [_OPTION.fullmatch(str(o)) for o in options]
+    letters = [m.group(1).upper() for m in parsed if m is not None]
+    repeated = sorted({x for x in letters if letters.count(x) > 1})
+    if len(letters) == len(options) and repeated:
+        shown = "[" + ", ".join(f'"{o}"' for o in options) + "]"
+        raise ValueError(
+            f"options repeat the label(s) {repeated} ({shown:.120}); give every option its own letter"
+        )
+
+
 def choice_answer_is_valid(answer: str, options: list[str] | None = None) -> bool:
     """Format check: an option letter can be read from the answer text itself (no fallbacks)."""
     parsed = parse_options(options)
@@ -162,7 +194,10 @@ def choice_answer_is_valid(answer: str, options: list[str] | None = None) -> boo
 
 
 @register_scorer(
-    "multiple choice", aliases=("multiple_choice", "mc", "mcq"), answer_valid=choice_answer_is_valid
+    "multiple choice",
+    aliases=("multiple_choice", "mc", "mcq"),
+    answer_valid=choice_answer_is_valid,
+    ground_truth_check=check_options,
 )
 def multiple_choice(response: str, ground_truth: str, options: list[str] | None = None) -> float:
     """1.0 when the extracted letter equals the key's letter, else 0.0 (also when none is found).

@@ -10,6 +10,9 @@ A scorer family registers itself with a decorator::
   raises ValueError on a malformed one (a data error); on any response string it must not raise.
 - ``answer_valid(answer, **kwargs)`` says whether an ``<answer>`` content has the family's type
   (drives the format reward's half credit); default: non-empty.
+- ``ground_truth_check(ground_truth, **kwargs)`` (optional) raises ValueError for a sample the scorer
+  would still score but that is wrong as data (multiple choice: options with repeated labels);
+  ``RegisteredScorer.validate`` runs it and then the scorer's own ground-truth parse.
 - Keyword arguments reach a function only if its signature names them: ``options``,
   ``data_type`` and ``judge`` go to whoever takes them; any other keyword given to ``score`` must be
   taken by the scorer or its validator, else TypeError (a typo never silently changes a reward).
@@ -106,6 +109,16 @@ class RegisteredScorer:
     _valid_keywords: frozenset[str] | None
     judge_request: RequestFn | None = None
     _request_keywords: frozenset[str] | None = None
+    ground_truth_check: Callable[..., None] | None = None
+    _check_keywords: frozenset[str] | None = None
+
+    def validate(self, ground_truth: str, **context: Any) -> None:
+        """ValueError when ``ground_truth`` (with its ``options``, …) is not valid data for this family: the
+        family's ``ground_truth_check``, then its scorer on an empty response (every scorer parses the
+        ground truth before it reads the response, so no model output is involved)."""
+        if self.ground_truth_check is not None:
+            self.ground_truth_check(ground_truth, **_take(self._check_keywords, context))
+        self.accuracy("", ground_truth, **context)
 
     def build_judge_request(self, response: str, ground_truth: str, **context: Any) -> JudgeRequest | None:
         """The judge request ``fn`` would send for this sample (None: none needed, or no judge family)."""
@@ -171,6 +184,7 @@ def register_scorer(
     aliases: Iterable[str] = (),
     answer_valid: ValidFn | None = None,
     judge_request: RequestFn | None = None,
+    ground_truth_check: Callable[..., None] | None = None,
 ) -> Callable[[ScorerFn], ScorerFn]:
     """Decorator registering ``fn`` as the scorer of ``name`` and its ``aliases``; returns ``fn`` unchanged.
 
@@ -193,9 +207,11 @@ def register_scorer(
         if judge_request is not None and (fn_keywords is None or "judge" not in fn_keywords):
             raise TypeError(f"scorer {name!r} registers a judge_request but takes no 'judge' keyword")
         request_keywords = None if judge_request is None else _keywords(judge_request, 2)
+        check_keywords = None if ground_truth_check is None else _keywords(ground_truth_check, 1)
         _SCORERS[name] = RegisteredScorer(
-            name, aliases, fn, valid, fn_keywords, _keywords(valid, 1), judge_request, request_keywords
-        )
+            name, aliases, fn, valid, fn_keywords, _keywords(valid, 1), judge_request, request_keywords,
+            ground_truth_check, check_keywords,
+        )  # fmt: skip
         for key in keys:
             _LOOKUP[key] = name
         return fn
