@@ -92,7 +92,7 @@ def filter_line(filt: dict) -> str:
     if not filt.get("enabled", True):
         return f"{kept} (off: no pass-rate rollouts, every row kept)"
     low, high = filt.get("low", 0.0), filt.get("high", 1.0)
-    note = "" if (low, high) == (0.0, 1.0) else " (widened: keeps every row)" if low < 0 and high > 1 else ""
+    note = "" if (low, high) == (0.0, 1.0) else "; widened: keeps every row" if low < 0 and high > 1 else ""
     return f"{kept} ({low:g} < pass rate < {high:g}{note})"
 
 

@@ -34,7 +34,14 @@ def test_demo_summary_reports_cache_filter_rewards_and_scores(tmp_path):
         return {"aggregates": {"robust": {"accuracy": acc}, "official": {"accuracy": 99.0}}}
 
     out = {
-        "media_cache": {"hits": 2, "built": 3, "failed": 1, "version": 7, "uri": "/c", "data_version": "ab12"},
+        "media_cache": {
+            "hits": 2,
+            "built": 3,
+            "failed": 1,
+            "version": 7,
+            "uri": "/c",
+            "data_version": "ab12",
+        },
         "filtered_train_set": {"kept": 4, "dropped": 5},
         "training_run": {"history": [{"reward/overall": i / 20} for i in range(20)], "checkpoint": "/ckpt"},
         "checkpoints": {"base": "b-1", "warm_start": "w-2", "trained": "t-3"},
@@ -43,12 +50,25 @@ def test_demo_summary_reports_cache_filter_rewards_and_scores(tmp_path):
     }
     text = summarize(out, tmp_path, tmp_path / "dh", 90.0)
     assert "2 hits, 3 misses decoded, 1 failed (Lance version 7, data version ab12)" in text
-    assert "kept 4, dropped 5" in text
+    assert "kept 4, dropped 5 (0 < pass rate < 1)" in text  # the bounds it used
     assert "mean of the first 10 steps 0.225, of the last 10 0.725" in text
     assert "reelrl_jsonl   accuracy  base 0.0  trained 25.0" in text  # the warm start was not evaluated
     assert "charades_sta" not in text
     assert "checkpoints   : base=b-1, warm_start=w-2, trained=t-3" in text
-    assert f"DAGSTER_HOME={tmp_path / 'dh'} .venv/bin/dagster dev -w workspace.yaml" in text
+    # the instance is not <home>/dagster_home: the UI command names it
+    assert f"open the UI   : DAGSTER_HOME={tmp_path / 'dh'} .venv/bin/reelrl ui --home {tmp_path}\n" in text
+    out["filtered_train_set"] |= {"low": -1.0, "high": 2.0}  # --minimal's bounds: said, not silent
+    assert "kept 4, dropped 5 (-1 < pass rate < 2; widened: keeps every row)" in summarize(
+        out, tmp_path, tmp_path / "dh", 1
+    )
+    out["filtered_train_set"] |= {"enabled": False}
+    assert "kept 4, dropped 5 (off: no pass-rate rollouts, every row kept)" in summarize(
+        out, tmp_path, tmp_path / "dh", 1
+    )
+    home_text = summarize(out, tmp_path, tmp_path / "dagster_home", 1)
+    assert (
+        f"open the UI   : .venv/bin/reelrl ui --home {tmp_path}\n" in home_text
+    )  # its own instance: no variable
 
 
 def test_ui_instance_without_dagster_home(tmp_path, monkeypatch):
