@@ -41,10 +41,9 @@ def failed_steps(result) -> str:
         if event.is_step_failure:
             err = event.step_failure_data.error
             cause = err.cause or err
-            out.append(
-                f"{event.step_key}: {cause.message.strip().splitlines()[-1] if cause.message else cause.cls_name}"
-            )
-    return "; ".join(out) or "see the log above"
+            # the user's exception as raised (all of it: a data check lists every bad row), not its traceback
+            out.append(f"{event.step_key}: {(cause.message or cause.cls_name).strip()}")
+    return "\n".join(out) or "see the log above"
 
 
 def failed_checks(result) -> list[str]:
@@ -87,15 +86,12 @@ def materialize_all(
             instance=instance,
             raise_on_error=False,  # the failed step is in the log once; the caller gets one line
         )
+        what = "the training graph" if len(selection) > 1 else selection[0]
+        what += f" [{partition_key}]" if partition_key else ""
         if not result.success and (checks := failed_checks(result)):
-            raise RuntimeError(
-                f"materializing {selection} ({partition_key or 'unpartitioned'}) stopped at a blocking check:\n"
-                + "\n".join(checks)
-            )
+            raise RuntimeError(f"{what} stopped at a blocking check:\n" + "\n".join(checks))
         if not result.success:
-            raise RuntimeError(
-                f"materializing {selection} ({partition_key or 'unpartitioned'}) failed: {failed_steps(result)}"
-            )
+            raise RuntimeError(f"{what} failed at {failed_steps(result)}")
         return result
 
     keys = [k for a in training for k in a.keys]

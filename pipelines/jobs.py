@@ -39,7 +39,7 @@ def run_plan_from_env() -> RunPlan | None:
 
 RUN_PLAN = run_plan_from_env()
 if RUN_PLAN is not None:
-    from pipelines.train import plan_files
+    from pipelines.train import plan_files, plan_ops
 
     TRAINING_ASSETS = training_assets(plan_files(RUN_PLAN))
 else:  # $REELRL_DATASETS: a YAML of train/val files, one asset each; unset: the embedded synthetic demo
@@ -53,7 +53,7 @@ demo_job = dg.define_asset_job(
     + (
         "" if RUN_PLAN is None else f" Settings: the run config {RUN_PLAN.source} (the launchpad's defaults)."
     ),
-    config=None if RUN_PLAN is None else {"ops": RUN_PLAN.ops},
+    config=None if RUN_PLAN is None else {"ops": plan_ops(RUN_PLAN)},
 )
 
 

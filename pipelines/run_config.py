@@ -71,6 +71,8 @@ ASSET_KEYS: dict[str, tuple[str, str, Any]] = {
     "data.image_min_pixels": ("media_cache", "image_min_pixels", 128 * 28 * 28),
     "data.image_max_pixels": ("media_cache", "image_max_pixels", 1048576),
     "data.preprocess_workers": ("media_cache", "workers", 2),
+    # the blocking check after the cache build: more undecodable media than this share stops the run
+    "data.max_failed_fraction": ("media_cache_failed_media_rate", "max_failed_fraction", 0.05),
     "filter.k": ("rollout_pass_rates", "k", 8),
     "filter.temperature": ("rollout_pass_rates", "temperature", 1.0),
     "filter.max_new_tokens": ("rollout_pass_rates", "max_new_tokens", 1024),
@@ -92,6 +94,7 @@ RUN_KEYS: dict[str, Any] = {
     "data.train_files": [],
     "data.val_files": [],
     "data.media_root": "",
+    "data.skip_invalid": False,  # drop rows that fail the load check (listed) instead of stopping the run
     "filter.enable": True,
     "evaluation.benchmarks": None,  # None: reelrl_jsonl when there are val files
     "evaluation.annotations": {},  # benchmark -> annotation file
@@ -185,6 +188,7 @@ class RunPlan:
     media_roots: dict[str, str]
     num_workers: int
     filter_enabled: bool
+    skip_invalid: bool
     experiment_name: str
     ignored: list[str] = field(default_factory=list)  # "key: why", printed when the run starts
     resolved: dict = field(default_factory=dict)  # every key with the value used (``--dry-run``)
@@ -328,6 +332,7 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
         media_roots=media_roots,
         num_workers=workers,
         filter_enabled=filter_enabled,
+        skip_invalid=bool(get("data.skip_invalid")),
         experiment_name=experiment,
         resolved=_nest(resolved),
     )

@@ -7,6 +7,8 @@ then the report, all in the Dagster instance under ``<home>/dagster_home``, so t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import dagster as dg
 
 from assets.resources import BenchmarksResource
@@ -30,9 +32,39 @@ def plan_resources(plan: RunPlan, home: str, cache_uri: str = "", ray_address: s
     return out
 
 
-def launchpad_config(plan: RunPlan) -> dict:
-    """The run config of the training job (``ops``), as the launchpad and ``dagster job execute`` take it."""
-    return {"ops": plan.ops}
+@dataclass
+class RowReport:
+    """Rows per dataset file that pass the load check, and every row that does not (all files together)."""
+
+    rows: dict[str, int] = field(default_factory=dict)  # asset name -> valid rows
+    invalid: list[str] = field(default_factory=list)  # "<file>:<line>: <what and the fix> [sample <id>]"
+    skipped: list[str] = field(default_factory=list)  # media outside the media root (left out, as the asset)
+
+
+def check_rows(plan: RunPlan) -> RowReport:
+    """Every row of every file checked against its problem type, as its asset will (answer, options, media
+    present), before anything expensive runs."""
+    from training.dataset import DatasetError, load_samples
+
+    report = RowReport()
+    for f in plan_files(plan):
+        invalid: list = []
+        try:
+            samples = load_samples(
+                f.path, f.media_root or None, skipped=report.skipped, skip_invalid=True, invalid=invalid
+            )
+        except DatasetError as err:  # the file itself (missing, not a dataset)
+            report.invalid.append(str(err))
+            continue
+        report.rows[f.asset_name] = len(samples)
+        report.invalid += [str(p) for p in invalid]
+    return report
+
+
+def plan_ops(plan: RunPlan) -> dict:
+    """Every training asset's config: the plan's, and each dataset file asset's ``skip_invalid``."""
+    files = {f.asset_name: {"config": {"skip_invalid": plan.skip_invalid}} for f in plan_files(plan)}
+    return {**files, **plan.ops}
 
 
 def materialize_plan(instance: dg.DagsterInstance, plan: RunPlan, resources: dict) -> dict:
@@ -43,7 +75,7 @@ def materialize_plan(instance: dg.DagsterInstance, plan: RunPlan, resources: dic
     return materialize_all(
         instance,
         resources,
-        plan.ops,
+        plan_ops(plan),
         plan.eval_ops,
         benchmarks=plan.benchmarks,
         training=training_assets(plan_files(plan)),

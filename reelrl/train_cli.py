@@ -72,10 +72,29 @@ def train_command(args) -> int:
     if not in_runner():
         for note in plan.ignored:
             print(f"note: {note}", file=sys.stderr)
+        if problem := row_problems(plan):
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_CONFIG
         argv = ["train", "--config", args.config, "--home", str(home), "--cache-uri", cache]
         return launch([*argv, "--ray-address", args.ray_address, *args.overrides])
     return run_graph(
         lambda: run_plan(plan, home, cache, args.ray_address), rerun="run the same `reelrl train` command"
+    )
+
+
+def row_problems(plan) -> str:
+    """Every invalid row of every dataset file in one message, or "" (with ``data.skip_invalid`` they are
+    dropped by the file assets, which list them)."""
+    from pipelines.train import check_rows
+
+    if plan.skip_invalid:
+        return ""
+    report = check_rows(plan)
+    if not report.invalid:
+        return ""
+    return (
+        f"{len(report.invalid)} invalid dataset row(s); fix each, or set data.skip_invalid=true to drop them:\n"
+        + "\n".join(f"  {p}" for p in report.invalid)
     )
 
 
@@ -104,14 +123,26 @@ def resolved_yaml(plan) -> str:
 
 def describe(plan, home: Path, cache: str) -> str:
     """``--dry-run``: the resolved config, then what the run will build and where."""
-    from pipelines.train import plan_files
+    from pipelines.train import check_rows, plan_files
 
     files = plan_files(plan)
+    rows = check_rows(plan)
     sft = plan.ops["sft_warm_start"]["config"]["steps"]
     filt = plan.ops["filtered_train_set"]["config"]
     lines = [f"# {plan.source}, resolved (every key, with the value that will be used)", resolved_yaml(plan)]
     lines.append("# plan")
-    lines.append("datasets      : " + ", ".join(f"{f.asset_name} <- {f.path}" for f in files))
+    lines.append(
+        "datasets      : "
+        + ", ".join(
+            f"{f.asset_name} <- {f.path} ({rows.rows.get(f.asset_name, 0)} valid rows)" for f in files
+        )
+    )
+    for problem in rows.invalid:
+        lines.append(
+            f"invalid row   : {problem}" + (" (dropped: data.skip_invalid)" if plan.skip_invalid else "")
+        )
+    for skipped in rows.skipped:
+        lines.append(f"skipped row   : {skipped}")
     lines.append(f"media cache   : {cache}")
     lines.append(
         "filter        : "

@@ -133,11 +133,13 @@ def test_numeric_format_half_credit():
     assert score("<answer>many</answer>", "3", "regression")["format"] == 0.5
 
 
+UNIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+              "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+TENS_WORDS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 WORD_VALUES = [
-    *zip("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-         "seventeen eighteen nineteen".split(), range(20)),
-    *zip("twenty thirty forty fifty sixty seventy eighty ninety".split(), range(20, 100, 10)),
-    ("one thousand", 1e3), ("one million", 1e6), ("one billion", 1e9), ("three billion two hundred and one", 3_000_000_201),
+    *zip(UNIT_WORDS, range(20)), *zip(TENS_WORDS, range(20, 100, 10)),
+    ("one thousand", 1e3), ("one million", 1e6), ("one billion", 1e9),
+    ("three billion two hundred and one", 3_000_000_201),
 ]  # fmt: skip
 
 

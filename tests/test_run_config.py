@@ -37,6 +37,8 @@ data:
   video_fps: 1.0
   video_max_frames: 16
   max_response_length: 64
+  skip_invalid: true
+  max_failed_fraction: 0.2
 algorithm: {{adv_estimator: rloo, disable_kl: true, kl_coef: 0.5}}
 worker:
   actor:
@@ -51,7 +53,11 @@ filter: {{k: 4, low: 0.1}}
     )
     plan = load_run_config(cfg)
     rl = plan.rl
-    assert (rl.worker.actor.lr, rl.worker.actor.lr_warmup_ratio, rl.worker.actor.clip_ratio_high) == (2e-6, 0.1, 0.3)
+    assert (rl.worker.actor.lr, rl.worker.actor.lr_warmup_ratio, rl.worker.actor.clip_ratio_high) == (
+        2e-6,
+        0.1,
+        0.3,
+    )
     assert rl.worker.actor.freeze_vision_tower and rl.worker.actor.lora_rank == 8
     assert rl.trainer.total_steps == 7 and rl.worker.rollout.max_new_tokens == 64
     assert rl.algorithm.adv_estimator == "rloo" and rl.algorithm.kl_coef == 0.0  # disable_kl wins
@@ -60,6 +66,10 @@ filter: {{k: 4, low: 0.1}}
     assert plan.ops["media_cache"]["config"]["video_max_frames"] == 16
     assert plan.ops["media_cache"]["config"]["video_max_pixels"] == 262144  # EasyVideoR1's default
     assert plan.ops["sft_warm_start"]["config"]["steps"] == 5
+    assert (
+        plan.skip_invalid
+        and plan.ops["media_cache_failed_media_rate"]["config"]["max_failed_fraction"] == 0.2
+    )
     assert plan.ops["rollout_pass_rates"]["config"]["k"] == 4
     assert plan.ops["filtered_train_set"]["config"] == {"low": 0.1, "high": 1.0}
     assert plan.ops["training_run"]["config"]["worker"]["actor"]["lr"] == 2e-6
@@ -125,7 +135,9 @@ trainer: {{project_name: x, val_freq: 5}}
 
 def test_values_are_checked_at_load(tmp_path, data):
     train, _ = data
-    cfg = write(tmp_path, f"data: {{train_files: {train}, video_max_pixels: 1000}}\nworker: {{rollout: {{n: 1}}}}\n")
+    cfg = write(
+        tmp_path, f"data: {{train_files: {train}, video_max_pixels: 1000}}\nworker: {{rollout: {{n: 1}}}}\n"
+    )
     with pytest.raises(ConfigError) as err:
         load_run_config(cfg)
     text = str(err.value)

@@ -41,6 +41,30 @@ def test_a_bad_run_config_exits_2_listing_every_problem(tmp_path, capsys):
     assert not (tmp_path / "home").exists()  # nothing ran
 
 
+def test_invalid_rows_of_every_file_are_listed_together_before_anything_runs(tmp_path, capsys):
+    good = '{"problem": "Is it red?", "problem_type": "boolean", "answer": "yes"}'
+    train, val = tmp_path / "train.jsonl", tmp_path / "val.jsonl"
+    train.write_text(good + "\n" + good.replace('"yes"', '"maybe"') + "\n")
+    val.write_text(
+        '{"problem": "Which?", "problem_type": "multiple choice", "options": ["A. x", "B. y"], "answer": "E"}\n'
+        '{"problem": "Is it?", "problem_type": "boolean", "answer": "no", "videos": ["gone.mp4"]}\n'
+    )
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"data: {{train_files: {train}, val_files: {val}}}\n")
+    assert main(["train", "--config", str(cfg), "--home", str(tmp_path / "home")]) == 2
+    err = capsys.readouterr().err
+    assert "3 invalid dataset row(s); fix each, or set data.skip_invalid=true to drop them" in err
+    assert re.search(rf"{train}:2: answer 'maybe' .*\[sample '.*'\]", err)
+    assert f"{val}:1: answer 'E' is not a valid 'multiple choice' ground truth" in err
+    assert f"{val}:2: video '{tmp_path}/gone.mp4' does not exist" in err
+    assert not (tmp_path / "home").exists()
+    # with skip_invalid the dry run lists them as dropped and counts the rows that stay
+    assert main(["train", "--config", str(cfg), "--dry-run", "data.skip_invalid=true"]) == 0
+    out = capsys.readouterr().out
+    assert "train_train <- " in out and "(1 valid rows)" in out and "(0 valid rows)" in out
+    assert out.count("(dropped: data.skip_invalid)") == 3
+
+
 def test_dry_run_prints_the_resolved_config_and_the_plan(tmp_path, capsys):
     cfg = tmp_path / "run.yaml"
     cfg.write_text(
@@ -159,7 +183,10 @@ def test_the_code_location_serves_a_run_config(tmp_path):
 
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert "train_train" in got["assets"] and "demo_dataset" not in got["assets"]
-    assert got["ops"] == json.loads(json.dumps(load_run_config(cfg).ops))
+    from pipelines.train import plan_ops
+
+    assert got["ops"] == json.loads(json.dumps(plan_ops(load_run_config(cfg))))
+    assert got["ops"]["train_train"] == {"config": {"skip_invalid": False}}
     assert got["ops"]["training_run"]["config"]["trainer"]["total_steps"] == 4
     assert got["auto"] == ["charades_sta"]
 
