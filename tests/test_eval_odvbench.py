@@ -187,3 +187,8 @@ def test_malformed_file_names_the_file(adapter, tmp_path):
     (tmp_path / "bad.json").write_text("not json at all")
     with pytest.raises(ValueError, match=r"bad\.json"):
         adapter.load(tmp_path / "bad.json", tmp_path)
+
+
+def test_read_choice_reads_every_letter_from_a_to_e():
+    """The letter read when the key does not score: A and E are the range's ends (both included)."""
+    assert [odvbench.read_choice(letter, "C") for letter in "ABDEF"] == ["A", "B", "D", "E", ""]

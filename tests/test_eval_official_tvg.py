@@ -40,3 +40,10 @@ CASES = [
 @pytest.mark.parametrize("text,expected", CASES)
 def test_extract_time(text, expected):
     assert extract_time(text) == expected
+
+
+def test_the_first_pair_of_keyword_times_is_read_when_a_response_names_several():
+    """Times read one per keyword sentence are paired in order (start, end), (start, end), …; the first pair
+    is the answer."""
+    text = "The event starts at 12 seconds!\nIt ends at 20 seconds!\nIt starts again at 30!\nIt ends at 40"
+    assert extract_time(text) == [(12.0, 20.0)]

@@ -267,3 +267,7 @@ def test_malformed_file_names_the_file(adapter, tmp_path):
     (tmp_path / "bad.json").write_text("[{]")
     with pytest.raises(ValueError, match=r"bad\.json"):
         adapter.load(tmp_path / "bad.json", tmp_path)
+
+
+def test_choice_score_is_whether_the_key_letter_appears():
+    assert [ovobench.choice_score(r, "B") for r in ("Answer: B", "(B)", "b", "A", "")] == [1, 1, 0, 0, 0]

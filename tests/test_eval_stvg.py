@@ -155,3 +155,9 @@ def test_malformed_file_names_the_file(adapter, tmp_path):
     (tmp_path / "bad.json").write_text("[{")
     with pytest.raises(ValueError, match=r"bad\.json"):
         adapter.load(tmp_path / "bad.json", tmp_path)
+
+
+def test_temporal_iou_of_zero_length_or_touching_intervals_is_zero():
+    assert stvg.temporal_iou((2, 2), (2, 2)) == 0
+    assert stvg.temporal_iou((0, 2), (2, 4)) == 0
+    assert stvg.temporal_iou((0, 4), (2, 6)) == 2 / 6

@@ -118,3 +118,11 @@ def test_malformed_file(adapter, tmp_path):
     path.write_text("{oops")
     with pytest.raises(ValueError, match=r"broken\.json"):
         adapter.load(path, tmp_path)
+
+
+def test_a_letter_followed_by_a_colon_wins_over_a_bare_letter_earlier_in_the_alphabet():
+    """The first pass looks for "X ", "X:" or "[X" (any one of them); only then any capital in order."""
+    assert holmes_choice("Bob chose C: the red one") == "C"
+    assert holmes_choice("Bob chose [C") == "C"
+    assert holmes_choice("Bob chose C ") == "C"
+    assert holmes_choice("Bob chose") == "B"

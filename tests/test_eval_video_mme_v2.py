@@ -209,3 +209,18 @@ def test_bad_input(adapter, tmp_path):
     (tmp_path / "junk.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(ValueError, match=r"junk\.parquet: unreadable Parquet"):
         adapter.load(tmp_path / "junk.parquet", None)
+
+
+@pytest.mark.parametrize(
+    ("structure", "expected"),
+    [
+        ("[1, 2, 3, 4]", [0.0, 100 / 16, 100 * 4 / 16, 100 * 9 / 16, 100.0]),
+        ("[1, [2, 3], 4]", [0.0, 100 / 12, 100 * 4 / 12, 100 * 7 / 12, 100.0]),
+        ("[[1, 2], 3, 4]", [0.0, 100 / 10, 100 * 2 / 10, 100 * 5 / 10, 100.0]),
+    ],
+)
+def test_logic_score_per_leading_run_matches_the_official_tables(structure, expected):
+    """Every run length 0-4 of every group structure (official cal_logic); the question after the run is
+    wrong and the ones after it right, so no structure's special case applies."""
+    runs = [[0, 0, 0, 0], [1, 0, 0, 0], [1, 1, 0, 1], [1, 1, 1, 0], [1, 1, 1, 1]]
+    assert [logic_score(scores, structure) for scores in runs] == pytest.approx(expected)

@@ -184,3 +184,9 @@ def test_adaptation_image_is_sent_after_the_video(adapter, tmp_path):
     assert engine.prompts["14"].startswith("The image for this question is at the end of the video.\n")
     assert not engine.prompts["493"].startswith("The image")
     assert res.counts["media_failed"] == 1 and res.counts["scored"] == 2
+
+
+def test_period_candidates_keep_their_kind_when_a_colon_candidate_follows():
+    """MMMU's parse: with "A." and "B:" both present the marker kind stays "period", so the last "X."
+    wins, here A (a colon kind would pick B)."""
+    assert parse_choice("A. is tempting, but B: is wrong", ["w", "x", "y", "z"]) == "A"

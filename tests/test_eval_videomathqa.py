@@ -295,3 +295,15 @@ def test_failed_step_request_is_a_scoring_error(tmp_path):
     with pytest.raises(RuntimeError, match="the judge request failed"):
         adapter.score_sample(rec, "C", "official")
     assert adapter.score_sample(rec, "C", "robust")["score"] == 1.0  # robust mode never asks
+
+
+def test_a_long_response_that_names_a_letter_still_gives_that_letter():
+    """Only a long response (> 10 words) with no letter at all counts as no answer."""
+    long = "after working through every step of the geometry carefully I am confident the answer is (C)"
+    assert videomathqa.extract_letter(long) == "C"
+    assert (
+        videomathqa.extract_letter(
+            "after working through every step of the geometry carefully I am confident"
+        )
+        == ""
+    )
