@@ -1,5 +1,6 @@
 """Evaluation assets: one cell per (checkpoint, benchmark), and the report across checkpoints."""
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -126,7 +127,9 @@ def checkpoint_eval(
     )
     context.log.info(f"{bench}: media spec {media.source}")
     store = cache.open(workspace)
-    out_dir = workspace.path("evals", info.name, info.revision or "norev", bench)
+    # one folder per media spec: a cell evaluated on other frames is another run, never mixed into this one
+    spec_tag = hashlib.sha1(json.dumps(media.spec.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+    out_dir = workspace.path("evals", info.name, info.revision or "norev", bench, f"media-{spec_tag}")
     gen = engine.load(info.path)
     try:
         res = run_benchmark(
@@ -189,7 +192,7 @@ def checkpoint_eval(
 def eval_report(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.MaterializeResult:
     root = workspace.dir("evals")
     rows = collect([root])
-    for r in rows:  # label rows by checkpoint name: evals/<name>/<revision>/<benchmark>
+    for r in rows:  # label rows by checkpoint name: evals/<name>/<revision>/<benchmark>/media-<spec>
         r["model"] = Path(r["out_dir"]).relative_to(root).parts[0]
     metadata: dict = {"cells": len({r["out_dir"] for r in rows})}
     for mode in ("official", "robust"):
