@@ -166,7 +166,11 @@ def _specs(args: argparse.Namespace, names: list[str], model_type: str) -> dict[
         if args.media_spec != "training":
             raise ValueError("--training-spec is the spec --media-spec training starts from; add that flag")
         data = json.loads(Path(args.training_spec).read_text(encoding="utf-8"))
-        training = spec_from_json(data.get("spec", data), args.training_spec)  # a bare spec or {"spec": …}
+        if isinstance(data, dict) and isinstance(data.get("spec"), dict):
+            data = data["spec"]  # {"spec": …}, as reelrl cache build --json prints it
+        if not isinstance(data, dict):
+            raise ValueError(f"--training-spec {args.training_spec}: expected a JSON object (a MediaSpec)")
+        training = spec_from_json(data, args.training_spec)
     specs = {}
     for name in names:
         choices = [("flags", global_flags), (f"--media {name}:", per_bench.get(name, {}))]

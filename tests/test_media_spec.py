@@ -159,3 +159,19 @@ def test_cli_and_dagster_cell_write_the_same_spec_for_the_same_model_and_benchma
             assert door["media_spec_source"] == dagster["media_spec_source"]
         assert dagster["settings"]["media_spec"] == cache["spec"].to_dict()
         assert door["media_spec_source"]["media_from"] == "training"
+
+
+def test_cli_refuses_a_training_choice_without_its_spec_and_a_spec_of_another_family(tmp_path, capsys):
+    """Through ``reelrl eval run``'s real entry point; the spec is resolved before any model is loaded."""
+    base = ["eval", "run", "--model", "Qwen/Qwen3-VL-2B-Instruct", "--benchmark", "charades_sta"]
+    base += ["--annotations", str(CHARADES), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c")]
+    assert main([*base, "--media-spec", "training"]) == 2
+    assert "needs the training cache's spec" in capsys.readouterr().err
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"spec": MediaSpec(factor=28).to_dict()}))
+    assert main([*base, "--training-spec", str(spec)]) == 2
+    assert "add that flag" in capsys.readouterr().err
+    assert main([*base, "--media-spec", "training", "--training-spec", str(spec)]) == 2
+    assert "resize factor 28" in capsys.readouterr().err  # Qwen3-VL cuts frames to multiples of 32
+    assert main([*base, "--media", "charades_sta:image_max_pixels=0"]) == 2
+    assert "image_max_pixels must be an int >= 1" in capsys.readouterr().err
