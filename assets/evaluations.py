@@ -22,7 +22,7 @@ from assets.resources import (
 from evaluation.benchmarks.registry import get_adapter
 from evaluation.compare import collect, comparison_plot, comparison_table
 from evaluation.manifest import MANIFEST_FILE
-from evaluation.media_spec import DEFAULT_MEDIA_FROM, resolve_media_spec
+from evaluation.media_spec import DEFAULT_MEDIA_FROM, MEDIA_FROM, resolve_media_spec
 from reelrl.synthetic import make_charades_standins
 from training.engines.base import SamplingParams
 
@@ -62,7 +62,7 @@ class CheckpointEvalConfig(dg.Config):
     benchmark's documented settings, the default of ``reelrl eval run`` too; or ``training``, the media cache's
     spec), then greedy decoding."""
 
-    media_spec: Literal["benchmark", "training"] = DEFAULT_MEDIA_FROM  # evaluation.media_spec.MEDIA_FROM
+    media_spec: Literal[MEDIA_FROM] = DEFAULT_MEDIA_FROM  # type: ignore[valid-type]
     max_new_tokens: int = 112
     batch_size: int = 8
     max_extraction_failure_rate: float = 100.0  # percent; the scores check fails above this
