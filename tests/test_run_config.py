@@ -51,7 +51,11 @@ filter: {{k: 4, low: 0.1}}
     )
     plan = load_run_config(cfg)
     rl = plan.rl
-    assert (rl.worker.actor.lr, rl.worker.actor.lr_warmup_ratio, rl.worker.actor.clip_ratio_high) == (2e-6, 0.1, 0.3)
+    assert (rl.worker.actor.lr, rl.worker.actor.lr_warmup_ratio, rl.worker.actor.clip_ratio_high) == (
+        2e-6,
+        0.1,
+        0.3,
+    )
     assert rl.worker.actor.freeze_vision_tower and rl.worker.actor.lora_rank == 8
     assert rl.trainer.total_steps == 7 and rl.worker.rollout.max_new_tokens == 64
     assert rl.algorithm.adv_estimator == "rloo" and rl.algorithm.kl_coef == 0.0  # disable_kl wins
@@ -125,7 +129,9 @@ trainer: {{project_name: x, val_freq: 5}}
 
 def test_values_are_checked_at_load(tmp_path, data):
     train, _ = data
-    cfg = write(tmp_path, f"data: {{train_files: {train}, video_max_pixels: 1000}}\nworker: {{rollout: {{n: 1}}}}\n")
+    cfg = write(
+        tmp_path, f"data: {{train_files: {train}, video_max_pixels: 1000}}\nworker: {{rollout: {{n: 1}}}}\n"
+    )
     with pytest.raises(ConfigError) as err:
         load_run_config(cfg)
     text = str(err.value)
@@ -175,3 +181,20 @@ def test_a_missing_demo_file_says_how_to_make_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"reelrl demo-data --out .*\.reelrl/data/demo"):
         load_run_config(RECIPES[0])
+
+
+def test_evaluation_media_spec_is_the_cells_choice_with_the_shared_default(tmp_path, data):
+    from assets.evaluations import CheckpointEvalConfig
+
+    train, _ = data
+    cfg = write(tmp_path, f"data: {{train_files: {train}}}\n")
+    assert (
+        load_run_config(cfg).eval_ops["checkpoint_eval"]["config"]["media_spec"]
+        == CheckpointEvalConfig().media_spec
+    )
+    plan = load_run_config(cfg, ["evaluation.media_spec=training"])
+    assert plan.eval_ops["checkpoint_eval"]["config"]["media_spec"] == "training"
+    with pytest.raises(
+        ConfigError, match=r"evaluation.media_spec must be one of \['benchmark', 'training'\], got 'cache'"
+    ):
+        load_run_config(cfg, ["evaluation.media_spec=cache"])
