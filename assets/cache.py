@@ -5,8 +5,7 @@ import dagster as dg
 from assets.lineage import CACHE_CODE_VERSION, cache_state, lineage_table, state_metadata
 from assets.progress import Progress
 from assets.resources import MediaCacheResource, WorkspaceResource
-from cache_store import MediaSpec
-from cache_store.sampling import factor_for_family
+from evaluation.media_spec import ResolvedMediaSpec, resolve_media_spec
 from training.data import read_prepared, write_prepared
 
 
@@ -25,17 +24,18 @@ class MediaCacheConfig(dg.Config):
     timeout_s: float = 60.0
 
 
-def media_spec(config: MediaCacheConfig, model_type: str) -> MediaSpec:
-    return MediaSpec(
-        fps=config.video_fps,
-        max_frames=config.video_max_frames,
-        min_frames=config.video_min_frames,
-        min_pixels=config.video_min_pixels,
-        max_pixels=config.video_max_pixels,
-        image_min_pixels=config.image_min_pixels,
-        image_max_pixels=config.image_max_pixels,
-        factor=factor_for_family(model_type),
-    )
+def media_spec(config: MediaCacheConfig, model_type: str) -> ResolvedMediaSpec:
+    """The training spec, through the one resolver every door uses (``evaluation.media_spec``)."""
+    chosen = {
+        "fps": config.video_fps,
+        "max_frames": config.video_max_frames,
+        "min_frames": config.video_min_frames,
+        "min_pixels": config.video_min_pixels,
+        "max_pixels": config.video_max_pixels,
+        "image_min_pixels": config.image_min_pixels,
+        "image_max_pixels": config.image_max_pixels,
+    }
+    return resolve_media_spec("training", model_type, choices=[("media_cache config", chosen)])
 
 
 @dg.asset(
@@ -52,7 +52,8 @@ def media_cache(
     workspace: WorkspaceResource,
     cache: MediaCacheResource,
 ) -> dg.Output[dict]:
-    spec = media_spec(config, base_model["model_type"])
+    resolved = media_spec(config, base_model["model_type"])
+    spec = resolved.spec
     store = cache.open(workspace)
     splits = {name: read_prepared(source_dataset[name]) for name in ("train", "test")}
     sources = sorted({(m["source"], m["kind"]) for rows in splits.values() for r in rows for m in r["media"]})
@@ -79,10 +80,9 @@ def media_cache(
             f"media_cache: {len(failures)} of {len(sources)} media could not be decoded ({dropped} samples "
             f"dropped; failed_media_rate fails above its limit):\n{failure_lines(failures)}"
         )
-    spec_dict = {k: getattr(spec, k) for k in spec.__dataclass_fields__}
     value = {
         "uri": cache.resolve_uri(workspace),
-        "spec": spec_dict,
+        "spec": spec,  # the MediaSpec itself (read it with assets.lineage.cache_spec)
         "version": report.version,
         "hits": report.hits,
         "built": report.built,
@@ -104,9 +104,13 @@ def media_cache(
         "samples_dropped_for_media": dropped,
         **state_metadata(state),
         "failures": _failures_table(failures),
-        "sampling": dg.MetadataValue.json(spec_dict),
+        "sampling": dg.MetadataValue.json(spec.to_dict()),
+        "sampling_source": resolved.source,
         "lineage": lineage_table(store),
-        "dataset_files": dg.MetadataValue.json({k: value[k] for k in ("train", "test", "spec")}),
+        # what the sensor and the invalidate job read back (assets.lineage.latest_cache_value, cache_spec)
+        "dataset_files": dg.MetadataValue.json(
+            {"train": value["train"], "test": value["test"], "spec": spec.to_dict()}
+        ),
     }
     return dg.Output(value, data_version=dg.DataVersion(state.fingerprint), metadata=metadata)
 

@@ -1,13 +1,15 @@
 """Evaluation assets: one cell per (checkpoint, benchmark), and the report across checkpoints."""
 
+import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 
 import evaluation
-from assets.lineage import CODE_VERSION, consumed_cache
+from assets.lineage import CODE_VERSION, cache_spec, consumed_cache
 from assets.partitions import EVAL_CELLS
 from assets.plots import embedded_png
 from assets.resources import (
@@ -17,10 +19,10 @@ from assets.resources import (
     MediaCacheResource,
     WorkspaceResource,
 )
-from cache_store import MediaSpec
 from evaluation.benchmarks.registry import get_adapter
 from evaluation.compare import collect, comparison_plot, comparison_table
 from evaluation.manifest import MANIFEST_FILE
+from evaluation.media_spec import DEFAULT_MEDIA_FROM, MEDIA_FROM, resolve_media_spec
 from reelrl.synthetic import make_charades_standins
 from training.engines.base import SamplingParams
 
@@ -56,8 +58,11 @@ def resolve_benchmark(
 
 
 class CheckpointEvalConfig(dg.Config):
-    """Greedy decoding settings of one evaluation cell (frame settings come from the media cache spec)."""
+    """Settings of one evaluation cell: where its frame settings start (``media_spec``: ``benchmark``, the
+    benchmark's documented settings, the default of ``reelrl eval run`` too; or ``training``, the media cache's
+    spec), then greedy decoding."""
 
+    media_spec: Literal[MEDIA_FROM] = DEFAULT_MEDIA_FROM  # type: ignore[valid-type]
     max_new_tokens: int = 112
     batch_size: int = 8
     max_extraction_failure_rate: float = 100.0  # percent; the scores check fails above this
@@ -113,8 +118,18 @@ def checkpoint_eval(
     bench = keys["benchmark"]
     annotation, media_root = resolve_benchmark(bench, benchmarks, source_dataset, workspace)
     records = get_adapter(bench).load(annotation, media_root)
+    media = resolve_media_spec(
+        "evaluation",
+        info.model_type,
+        benchmark=bench,
+        media_from=config.media_spec,
+        training_spec=cache_spec(media_cache),
+    )
+    context.log.info(f"{bench}: media spec {media.source}")
     store = cache.open(workspace)
-    out_dir = workspace.path("evals", info.name, info.revision or "norev", bench)
+    # one folder per media spec: a cell evaluated on other frames is another run, never mixed into this one
+    spec_tag = hashlib.sha1(json.dumps(media.spec.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+    out_dir = workspace.path("evals", info.name, info.revision or "norev", bench, f"media-{spec_tag}")
     gen = engine.load(info.path)
     try:
         res = run_benchmark(
@@ -122,13 +137,14 @@ def checkpoint_eval(
             bench,
             records,
             store,
-            MediaSpec(**media_cache["spec"]),
+            media.spec,
             out_dir,
             model_id=info.path,
             model_revision=info.revision,
             sampling=SamplingParams(n=1, temperature=0.0, max_new_tokens=config.max_new_tokens, seed=0),
             batch_size=config.batch_size,
             annotation_path=annotation,
+            spec_source=media,
         )
     finally:
         gen.close()
@@ -144,6 +160,8 @@ def checkpoint_eval(
             **{f"{mode}_overall": v for mode, v in headline.items() if isinstance(v, (int, float))},
             "aggregates": dg.MetadataValue.json(res.aggregates),
             "counts": dg.MetadataValue.json(res.counts),
+            "media_spec": dg.MetadataValue.json(media.spec.to_dict()),
+            "media_spec_source": media.source,
             "manifest": dg.MetadataValue.json(json.loads(manifest.read_text()) if manifest.exists() else {}),
             "out_dir": dg.MetadataValue.path(str(out_dir)),
             **consumed_cache(media_cache),
@@ -174,7 +192,7 @@ def checkpoint_eval(
 def eval_report(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.MaterializeResult:
     root = workspace.dir("evals")
     rows = collect([root])
-    for r in rows:  # label rows by checkpoint name: evals/<name>/<revision>/<benchmark>
+    for r in rows:  # label rows by checkpoint name: evals/<name>/<revision>/<benchmark>/media-<spec>
         r["model"] = Path(r["out_dir"]).relative_to(root).parts[0]
     metadata: dict = {"cells": len({r["out_dir"] for r in rows})}
     for mode in ("official", "robust"):

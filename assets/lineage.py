@@ -36,8 +36,15 @@ def used_digests(media_cache: dict) -> list[str]:
     )
 
 
+def cache_spec(media_cache: dict) -> MediaSpec:
+    """The ``MediaSpec`` the ``media_cache`` asset built with: its output's ``spec``, or the fields of one as a
+    dict (its ``dataset_files`` metadata, which the sensor reads back, and outputs stored by older versions)."""
+    spec = media_cache["spec"]
+    return spec if isinstance(spec, MediaSpec) else MediaSpec(**spec)
+
+
 def cache_state(store: MediaCache, media_cache: dict):
-    return store.state(used_digests(media_cache), MediaSpec(**media_cache["spec"]))
+    return store.state(used_digests(media_cache), cache_spec(media_cache))
 
 
 def state_metadata(state) -> dict:

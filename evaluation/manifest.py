@@ -89,6 +89,7 @@ def build_manifest(
     benchmark: str,
     model_id: str,
     media_spec: Any,
+    media_spec_source: dict[str, Any] | None = None,
     model_revision: str | None = None,
     engine: dict[str, Any] | None = None,
     adapter_options: dict[str, Any] | None = None,
@@ -114,6 +115,9 @@ def build_manifest(
     }
     return {
         "settings": settings,
+        # how the media spec was chosen and where each value came from (``evaluation.media_spec``); not a
+        # setting: the same spec reached another way pools with it
+        "media_spec_source": media_spec_source,
         "prompt_template": prompt_template,  # where it was read; its hash above is what must match
         "annotation_path": annotation_path,
         "records_digest": records_digest,

@@ -31,6 +31,7 @@ from evaluation.manifest import (
     record_coverage,
     write_json,
 )
+from evaluation.media_spec import ResolvedMediaSpec
 from evaluation.offline import aggregate_modes
 from evaluation.pipeline import Job, run_pipeline
 from evaluation.predictions import PredictionLog
@@ -95,6 +96,8 @@ class BenchmarkJob:
     out_dir: str | Path
     spec: Any
     annotation_path: str | Path | None = None
+    #: where the spec came from (``evaluation.media_spec.ResolvedMediaSpec``), written in the manifest
+    spec_source: ResolvedMediaSpec | None = None
 
 
 def run_benchmark(
@@ -107,10 +110,11 @@ def run_benchmark(
     *,
     model_id: str,
     annotation_path: str | Path | None = None,
+    spec_source: ResolvedMediaSpec | None = None,
     **options: Any,
 ) -> EvalResult:
     """Evaluate ``records`` of one benchmark; ``options`` as for ``run_benchmarks``."""
-    job = BenchmarkJob(adapter_name, records, out_dir, spec, annotation_path)
+    job = BenchmarkJob(adapter_name, records, out_dir, spec, annotation_path, spec_source)
     return run_benchmarks(engine, [job], cache, model_id=model_id, **options)[0]
 
 
@@ -210,6 +214,7 @@ def _prepare(
         model_revision=model_revision,
         engine=engine_settings,
         media_spec=job.spec,
+        media_spec_source=job.spec_source.to_dict() if job.spec_source is not None else None,
         sampling=sampling,
         prompt_template=template_path,
         prompt_template_hash=template_hash,

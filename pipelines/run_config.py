@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from evaluation.media_spec import DEFAULT_MEDIA_FROM, MEDIA_FROM
 from training.config import ConfigError, RLConfig, load_config
 
 # run-config key -> RLConfig key, for EasyR1's nesting of the same settings
@@ -85,6 +86,9 @@ ASSET_KEYS: dict[str, tuple[str, str, Any]] = {
     "sft.lr": ("sft_warm_start", "lr", 1e-5),
     "sft.save_freq": ("sft_warm_start", "save_freq", 40),
     "sft.seed": ("sft_warm_start", "seed", 1),
+    # where each evaluation's frame settings start: the benchmark's documented ones (the default of every door)
+    # or the training cache's spec (evaluation.media_spec resolves it)
+    "evaluation.media_spec": ("checkpoint_eval", "media_spec", DEFAULT_MEDIA_FROM),
     "evaluation.max_new_tokens": ("checkpoint_eval", "max_new_tokens", 1024),
     "evaluation.batch_size": ("checkpoint_eval", "batch_size", 8),
 }
@@ -296,6 +300,11 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
     for key, (asset, name, default) in ASSET_KEYS.items():
         ops.setdefault(asset, {"config": {}})["config"][name] = get(key)
     problems += [f"{path}: {p}" for p in _media_problems(ops["media_cache"]["config"])]
+    if get("evaluation.media_spec") not in MEDIA_FROM:
+        problems.append(
+            f"{_where(path, lines, 'evaluation.media_spec')}evaluation.media_spec must be one of "
+            f"{list(MEDIA_FROM)}, got {get('evaluation.media_spec')!r}"
+        )
     eval_ops = {"checkpoint_eval": ops.pop("checkpoint_eval")}
     filter_enabled = bool(get("filter.enable"))
     ops["rollout_pass_rates"]["config"]["enabled"] = filter_enabled

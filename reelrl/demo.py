@@ -23,7 +23,7 @@ def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: s
     import dagster as dg
 
     from pipelines.definitions import resources
-    from pipelines.demo import DEMO_OPS, MINIMAL_EVAL_OPS, MINIMAL_OPS, materialize_all
+    from pipelines.demo import DEMO_EVAL_OPS, DEMO_OPS, MINIMAL_EVAL_OPS, MINIMAL_OPS, materialize_all
 
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -35,7 +35,7 @@ def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: s
             dg.DagsterInstance.get(),
             resources(home=str(home), ray_address=ray_address),
             ops,
-            MINIMAL_EVAL_OPS if minimal else None,
+            MINIMAL_EVAL_OPS if minimal else DEMO_EVAL_OPS,
         )
     except RuntimeError as exc:
         raise SystemExit(f"demo run failed ({exc}); see the log above") from exc

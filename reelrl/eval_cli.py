@@ -12,8 +12,12 @@
   generate (greedy unless sampling flags say otherwise), score and aggregate, resumable per sample id, one
   output folder per benchmark under ``--out`` keyed by model revision and settings.
 
-Media settings: each adapter's defaults, then the global flags (``--fps``, ``--max-frames``, …), then
-``--media B:key=value,…`` for one benchmark. A judge (``--judge-url``/``--judge-model``) grades the open-ended
+Media settings (``evaluation.media_spec``, the resolver the Dagster evaluation cell uses too): ``--media-spec
+benchmark`` (the default) starts from the frame settings the benchmark documents (its adapter's
+``media_settings``, else ``MediaSpec``'s defaults), ``--media-spec training --training-spec FILE`` from the
+training cache's spec; then the global flags (``--fps``, ``--max-frames``, ``--image-max-pixels``, …), then
+``--media B:key=value,…`` for one benchmark. The chosen spec and where each value came from are printed and
+written in each manifest. A judge (``--judge-url``/``--judge-model``) grades the open-ended
 answers of LLM-judged benchmarks. Exit status: 0 done; 1 done but some samples failed (media, generation or
 scoring, each listed in results.json); 2 bad arguments or annotation files; 130 interrupted (Ctrl-C: the
 predictions saved so far are kept, and the same command resumes after them).
@@ -30,11 +34,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evaluation.media_spec import DEFAULT_MEDIA_FROM, MEDIA_FROM
 from reelrl.cache_cli import default_root
 from reelrl.interrupt import interrupted
 
 EXIT_OK, EXIT_FAILED_SAMPLES, EXIT_USAGE = 0, 1, 2
-_SPEC_KEYS = ("fps", "max_frames", "min_frames", "max_pixels", "min_pixels", "total_pixels")
+_SPEC_KEYS = (
+    "fps",
+    "max_frames",
+    "min_frames",
+    "max_pixels",
+    "min_pixels",
+    "total_pixels",
+    "image_max_pixels",
+    "image_min_pixels",
+)
 
 
 def _split(text: str | None) -> list[str]:
@@ -135,9 +149,10 @@ def _overrides(text: str, where: str) -> dict[str, Any]:
     return out
 
 
-def _specs(args: argparse.Namespace, names: list[str], factor: int) -> dict[str, Any]:
-    from cache_store import MediaSpec
-    from evaluation.benchmarks.registry import adapter_class
+def _specs(args: argparse.Namespace, names: list[str], model_type: str) -> dict[str, Any]:
+    """Each benchmark's ``ResolvedMediaSpec``: ``--media-spec``'s starting point, the global flags, then that
+    benchmark's ``--media`` settings."""
+    from evaluation.media_spec import resolve_media_spec, spec_from_json
 
     global_flags = {k: getattr(args, k) for k in _SPEC_KEYS if getattr(args, k) is not None}
     per_bench: dict[str, dict[str, Any]] = {}
@@ -146,10 +161,23 @@ def _specs(args: argparse.Namespace, names: list[str], factor: int) -> dict[str,
         if bench not in names:
             raise ValueError(f"--media {item!r}: {bench!r} is not one of the benchmarks of this run {names}")
         per_bench.setdefault(bench, {}).update(_overrides(rest, f"--media {item!r}"))
+    training = None
+    if args.training_spec:
+        if args.media_spec != "training":
+            raise ValueError("--training-spec is the spec --media-spec training starts from; add that flag")
+        data = json.loads(Path(args.training_spec).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("spec"), dict):
+            data = data["spec"]  # {"spec": …}, as reelrl cache build --json prints it
+        if not isinstance(data, dict):
+            raise ValueError(f"--training-spec {args.training_spec}: expected a JSON object (a MediaSpec)")
+        training = spec_from_json(data, args.training_spec)
     specs = {}
     for name in names:
-        defaults = dict(getattr(adapter_class(name), "media_defaults", None) or {})
-        specs[name] = MediaSpec(factor=factor, **{**defaults, **global_flags, **per_bench.get(name, {})})
+        choices = [("flags", global_flags), (f"--media {name}:", per_bench.get(name, {}))]
+        specs[name] = resolve_media_spec(
+            "evaluation", model_type, benchmark=name, media_from=args.media_spec, training_spec=training,
+            choices=choices,
+        )  # fmt: skip
     return specs
 
 
@@ -179,7 +207,6 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     from cache_store import MediaCache
-    from cache_store.sampling import factor_for_family
     from evaluation.manifest import as_plain, model_revision
     from evaluation.predictions import PredictionLog
     from evaluation.runner import BenchmarkJob, run_benchmarks
@@ -191,7 +218,7 @@ def _run(args: argparse.Namespace) -> int:
     annotations = _paired(names, _split(args.annotations), "--annotations", required=True)
     roots = _paired(names, _split(args.media_root), "--media-root", required=False)
     config = json.loads((Path(args.model) / "config.json").read_text()) if Path(args.model).is_dir() else {}
-    specs = _specs(args, names, factor_for_family(config.get("model_type", args.model)))
+    specs = _specs(args, names, config.get("model_type", args.model))
     sampling = SamplingParams(
         n=1, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens,
         seed=args.seed,
@@ -205,11 +232,11 @@ def _run(args: argparse.Namespace) -> int:
         records = adapter.load(ann, root)
         engine = [args.engine, engine_options] if args.engine != "hf" else []  # hf runs keep their folders
         settings = json.dumps(
-            [args.model, revision, as_plain(specs[name]), as_plain(sampling), *engine], sort_keys=True
+            [args.model, revision, as_plain(specs[name].spec), as_plain(sampling), *engine], sort_keys=True
         )
         tag = hashlib.sha1(settings.encode()).hexdigest()[:10]
         out = Path(args.out) / f"{Path(args.model).name or 'model'}-{tag}" / name
-        jobs.append(BenchmarkJob(adapter, records, out, specs[name], ann))
+        jobs.append(BenchmarkJob(adapter, records, out, specs[name].spec, ann, spec_source=specs[name]))
     try:
         engine = _engine(args, engine_options)
         try:
@@ -234,6 +261,8 @@ def _run(args: argparse.Namespace) -> int:
             "partial": res.partial,
             "aggregates": res.aggregates,
             "counts": c,
+            "media_spec": as_plain(job.spec),
+            "media_spec_source": job.spec_source.source,
         }
         failures = [("media", f) for f in res.media_failures] + [
             ("generation", f) for f in res.generation_failures
@@ -334,11 +363,29 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--cache", default=default_root(), help="Lance media cache root")
     r.add_argument("--out", default=os.path.join(os.environ.get("REELRL_HOME") or ".reelrl", "evals"))
     r.add_argument("--mode", default="both", choices=["official", "robust", "both"])
+    r.add_argument(
+        "--media-spec",
+        default=DEFAULT_MEDIA_FROM,
+        choices=list(MEDIA_FROM),
+        help="where the frame settings start: the benchmark's documented settings (default, as the Dagster "
+        "evaluation cell) or the training cache's spec (--training-spec)",
+    )
+    r.add_argument(
+        "--training-spec",
+        default=None,
+        help="JSON file of the training cache's MediaSpec, for --media-spec training: a bare spec or an "
+        "object with a 'spec' key (`reelrl cache build --json` prints one)",
+    )
     for key in _SPEC_KEYS:
         r.add_argument(
-            "--" + key.replace("_", "-"), dest=key, type=float if key == "fps" else int, default=None
-        )
-    r.add_argument("--media", action="append", help="per-benchmark media settings: B:max_frames=64,fps=1")
+            "--" + key.replace("_", "-"), dest=key, type=float if key == "fps" else int, default=None,
+            help=f"MediaSpec.{key} for every benchmark of the run",
+        )  # fmt: skip
+    r.add_argument(
+        "--media",
+        action="append",
+        help="per-benchmark media settings: B:max_frames=64,fps=1,image_max_pixels=1048576",
+    )
     r.add_argument("--batch-size", type=int, default=8)
     r.add_argument("--queue-size", type=int, default=2, help="batches prefetched between stages")
     r.add_argument("--media-workers", type=int, default=2, help="decode processes")

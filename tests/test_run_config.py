@@ -187,3 +187,20 @@ def test_a_missing_demo_file_says_how_to_make_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"reelrl demo-data --out .*\.reelrl/data/demo"):
         load_run_config(RECIPES[0])
+
+
+def test_evaluation_media_spec_is_the_cells_choice_with_the_shared_default(tmp_path, data):
+    from assets.evaluations import CheckpointEvalConfig
+
+    train, _ = data
+    cfg = write(tmp_path, f"data: {{train_files: {train}}}\n")
+    assert (
+        load_run_config(cfg).eval_ops["checkpoint_eval"]["config"]["media_spec"]
+        == CheckpointEvalConfig().media_spec
+    )
+    plan = load_run_config(cfg, ["evaluation.media_spec=training"])
+    assert plan.eval_ops["checkpoint_eval"]["config"]["media_spec"] == "training"
+    with pytest.raises(
+        ConfigError, match=r"evaluation.media_spec must be one of \['benchmark', 'training'\], got 'cache'"
+    ):
+        load_run_config(cfg, ["evaluation.media_spec=cache"])

@@ -27,6 +27,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import numbered_id
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode, register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, check_signature
 from evaluation.inputs import parse_json, read_text
@@ -71,6 +72,11 @@ class CharadesSTA(BenchmarkAdapter):
     """
 
     unified_signature = UnifiedSignature(data_source="charades_sta")
+
+    media_layout = MediaLayout(
+        annotations="official `charades_sta_test.txt` (`<VID> <start> <end>##<sentence>` per line), or EasyVideoR1 unified `charades_sta.json`",
+        media="`<VID>.mp4` (official); `<path>` (unified)",
+    )
 
     def __init__(self, prompt_style: str = "lmms-eval"):
         if prompt_style not in ("reelrl", "lmms-eval"):

@@ -57,6 +57,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import ChoiceAdapter, content_id, numbered_id, percent
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import (
     UnifiedSignature,
@@ -83,6 +84,11 @@ class LiveSportsQA(ChoiceAdapter):
     official_unanswered = "wrong"
 
     # ------------------------------------------------------------------ loading
+    media_layout = MediaLayout(
+        annotations="EasyVideoR1 unified `livesports3k_qa.json`, or LiveCC's `sports3k-qa.jsonl`",
+        media="`<path>`, a clip `<video_id>_<begin>_<end>.mp4` cut from `videos/<video_id>.mp4` (unified); `<tos_key>`, else `<video_id>.mp4` (LiveCC)",
+    )
+
     def categories_from_unified(self, row: dict[str, Any], fields: dict[str, Any]) -> dict[str, str]:
         out = {}
         if row.get("q_type_livesports") is not None:

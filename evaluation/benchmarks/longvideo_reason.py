@@ -14,6 +14,7 @@ wrong. Aggregate (percent): ``overall`` = micro accuracy (EasyVideoR1's ``mean_a
 from __future__ import annotations
 
 from evaluation.benchmarks.choice import ChoiceAdapter
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature
 from evaluation.official.easyvideor1 import extract_answer
@@ -24,6 +25,11 @@ from evaluation.records import BenchmarkRecord
 class LongVideoReason(ChoiceAdapter):
     unified_signature = UnifiedSignature(data_source="LongVideo-Reason")
     official_unanswered = "wrong"
+
+    media_layout = MediaLayout(
+        annotations="EasyVideoR1 unified `longvideoreason.json`",
+        media="`<path>`",
+    )
 
     def official_choice(self, response: str, record: BenchmarkRecord) -> str:
         return extract_answer(response)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter
+from evaluation.benchmarks.media import MediaLayout, MediaSettings
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.lmms_mcq import parse_longvideobench
@@ -45,6 +46,15 @@ class LongVideoBench(ChoiceAdapter):
     headline = "micro"
 
     # ------------------------------------------------------------------ loading
+    media_layout = MediaLayout(
+        annotations="official `lvb_val.json` (or the validation Parquet), or EasyVideoR1 unified `longvideobench.json`",
+        media="`<video_path>`: `--media-root` is the release's `videos/` (official); `<path>` (unified)",
+    )
+    media_settings = MediaSettings(
+        {"max_frames": 64},
+        source="VLMEvalKit video_dataset_config.py LongVideoBench_64frame: 64 uniform frames; here fps 2 capped at 64",
+    )
+
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:
         rows = as_row_list(data, path, "LongVideoBench")
         records = []

@@ -26,6 +26,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import ChoiceAdapter, percent
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.lvbench import polish_answer
@@ -87,6 +88,11 @@ def require(row: dict[str, Any], keys: Sequence[str], where: str) -> None:
 class LVBench(ChoiceAdapter):
     unified_signature = UnifiedSignature(data_source="LVBench")
     official_unanswered = "wrong"
+
+    media_layout = MediaLayout(
+        annotations="official `video_info.meta.jsonl`, or EasyVideoR1 unified `lvbench.json`",
+        media="`<video_path>`, else `<key>.mp4` (official); `<path>` (unified)",
+    )
 
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:
         records = []

@@ -25,6 +25,7 @@ from typing import Any
 
 from evaluation.benchmarks.choice import ChoiceAdapter
 from evaluation.benchmarks.lvbench import require
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.easyvideor1 import extract_answer
@@ -43,6 +44,11 @@ class Minerva(ChoiceAdapter):
     )  # EasyVideoR1 spells it "Minderva"
     breakdowns = ("question_type", "split", "category")
     official_unanswered = "wrong"
+
+    media_layout = MediaLayout(
+        annotations="official `minerva.json`, or EasyVideoR1 unified `minerva.json`",
+        media="`<video_id>.mp4` (official); `<path>` (unified)",
+    )
 
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:
         return [

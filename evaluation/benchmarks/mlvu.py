@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.benchmarks.choice import ChoiceAdapter, content_id
+from evaluation.benchmarks.media import MediaLayout, MediaSettings
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.mlvu import read_option
@@ -75,6 +76,15 @@ class MLVU(ChoiceAdapter):
     official_unanswered = "wrong"
 
     # ------------------------------------------------------------------ loading
+    media_layout = MediaLayout(
+        annotations="official dev `MLVU/json/` (the folder, or one `<N>_<task>.json`) or test `test_mcq_gt.json`, or EasyVideoR1 unified `mlvu-test.json`",
+        media="dev `<N>_<task>/<video>`: `--media-root` is the release's `video/`; test `<video>`; `<path>` (unified)",
+    )
+    media_settings = MediaSettings(
+        {"max_frames": 64},
+        source="VLMEvalKit video_dataset_config.py MLVU_64frame: 64 uniform frames; here fps 2 capped at 64",
+    )
+
     def load_folder_file(self, path: Path, root: str) -> list[BenchmarkRecord]:
         """A folder of task files: 8_sub_scene.json / 9_summary.json hold only generation tasks, skipped."""
         try:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import (
     UnifiedSignature,
@@ -69,6 +70,11 @@ class MMVU(ChoiceAdapter):
 
     uses_judge = True
     breakdowns = ("question_type", "discipline", "field")
+
+    media_layout = MediaLayout(
+        annotations="official `data/validation.json`, or EasyVideoR1 unified `mmvu-all.json`",
+        media="`videos/<Subject>/<n>.mp4` (both)",
+    )
 
     def __init__(self, prompt_style: str = "letter", judge: Any = None, judge_prompt: str = "benchmark"):
         super().__init__(prompt_style)

@@ -27,6 +27,7 @@ from typing import Any
 
 from evaluation.benchmarks.choice import ChoiceAdapter
 from evaluation.benchmarks.lvbench import one_line_jsonl, require, split_inline_options
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.lvbench import NA, polish_answer
@@ -38,6 +39,11 @@ class MotionBench(ChoiceAdapter):
     unified_signature = UnifiedSignature(data_source="MotionBench")
     breakdowns = ("question_type",)
     official_unanswered = "wrong"
+
+    media_layout = MediaLayout(
+        annotations="official `video_info.meta.jsonl`, or EasyVideoR1 unified `motionbench.json`",
+        media="`<video_path>`, else `<key>.mp4` (official); `<path>` (unified)",
+    )
 
     def categories_from_unified(self, row: dict[str, Any], fields: dict[str, Any]) -> dict[str, str]:
         qtype = row.get("original_question_type")

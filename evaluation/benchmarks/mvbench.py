@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter, content_id, numbered_id
+from evaluation.benchmarks.media import MediaLayout, MediaSettings
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official.mvbench import check_ans, ground_truth, matching_letters
@@ -96,6 +97,15 @@ class MVBench(ChoiceAdapter):
     official_unanswered = "wrong"
 
     # ------------------------------------------------------------------ loading
+    media_layout = MediaLayout(
+        annotations="official `json/` (the folder, or one `json/<task>.json`), or EasyVideoR1 unified `mvbench.json`",
+        media="`<task folder>/<video>` (`star/Charades_v1_480/…`, `ssv2_video/…`): `--media-root` is the release's `video/` (official); `<path>` (unified)",
+    )
+    media_settings = MediaSettings(
+        {"max_frames": 8},
+        source="VLMEvalKit video_dataset_config.py MVBench_8frame: 8 uniform frames; here fps 2 capped at 8",
+    )
+
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:
         rows = as_row_list(data, path, "MVBench")
         task = path.stem

@@ -32,6 +32,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import ChoiceAdapter, content_id, numbered_id, percent
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, media_path
 from evaluation.official import odvbench
@@ -49,6 +50,11 @@ class ODVBench(ChoiceAdapter):
     official_unanswered = "excluded"  # only the empty response: see ``counted``
 
     # ------------------------------------------------------------------ loading
+    media_layout = MediaLayout(
+        annotations="official ODV-Bench rows (`video, question, candidates, answer, task, subtask`), or EasyVideoR1 unified `odvbench.json`",
+        media="`<video>` (official); `<path>`, a pre-cut clip (unified)",
+    )
+
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:
         records, seen = [], {}
         for i, row in enumerate(as_row_list(data, path, "ODV-Bench")):

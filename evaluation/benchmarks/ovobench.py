@@ -37,6 +37,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, TEMPLATES, ChoiceAdapter, percent
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import (
     UnifiedSignature,
@@ -82,6 +83,11 @@ class OVOBench(ChoiceAdapter):
     unified_signature = UnifiedSignature(data_source="OVO-Bench")
 
     official_unanswered = "wrong"
+
+    media_layout = MediaLayout(
+        annotations="official `data/ovo_bench_new.json`, or EasyVideoR1 unified `ovobench.json`",
+        media="`<video>`, the whole video unless clips cut at `realtime` stand under the same names (official); `<path>`, clips already cut (unified)",
+    )
 
     def __init__(self, prompt_style: str = "letter", **options: Any):
         super().__init__(prompt_style, **options)

@@ -16,6 +16,7 @@ from typing import Any
 
 from cache_store.keys import canonical_source
 from evaluation import metrics
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import (
     BenchmarkAdapter,
     check_mode,
@@ -31,6 +32,11 @@ from training.dataset import load_samples
 
 @register_benchmark("reelrl_jsonl")
 class ReelRLJsonl(BenchmarkAdapter):
+    media_layout = MediaLayout(
+        annotations="a ReelRL / EasyR1 JSONL (the training format)",
+        media="each row's `videos` / `images` / `path`",
+    )
+
     def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
         """Records from a ReelRL/EasyR1 file (JSONL, JSON list or Parquet) read by the training loader;
         relative media paths resolve against ``media_root``, else the file's folder. A registered

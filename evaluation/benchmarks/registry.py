@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from evaluation.benchmarks.media import MediaLayout, MediaSettings
 from evaluation.benchmarks.unified import UnifiedSignature
 from evaluation.records import BenchmarkRecord
 
@@ -46,6 +47,11 @@ class BenchmarkAdapter(ABC):
     #: What marks this benchmark's EasyVideoR1 unified file (None: the adapter reads no unified file);
     #: ``load`` refuses a unified file whose records lack it, i.e. another benchmark's file.
     unified_signature: UnifiedSignature | None = None
+    #: Frame settings the benchmark documents (None: none found); an evaluation that takes its media spec
+    #: from the benchmark starts from these (``evaluation.media_spec``).
+    media_settings: MediaSettings | None = None
+    #: Where the annotation and media files go (README's layout table is generated from these).
+    media_layout: MediaLayout | None = None
 
     @abstractmethod
     def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import percent
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import BenchmarkAdapter, check_mode, register_benchmark
 from evaluation.benchmarks.unified import (
     UnifiedSignature,
@@ -60,6 +61,11 @@ class STVG(BenchmarkAdapter):
     """STVG; prompts: the training library's spatial-temporal grounding template (JSON answer)."""
 
     unified_signature = UnifiedSignature(data_source="stvg")
+
+    media_layout = MediaLayout(
+        annotations="EasyVideoR1 unified `stvg.json`",
+        media="`<path>`",
+    )
 
     def load(self, annotation_path: str | Path, media_root: str | Path | None) -> list[BenchmarkRecord]:
         """Records from EasyVideoR1's unified JSON; relative video paths resolve against ``media_root``,

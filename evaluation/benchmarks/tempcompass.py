@@ -39,6 +39,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import TEMPLATES, ChoiceAdapter, content_id, numbered_id, percent
+from evaluation.benchmarks.media import MediaLayout, MediaSettings
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import media_path, read_rows
 from evaluation.official import tempcompass as official
@@ -64,6 +65,14 @@ class JudgeFailed(RuntimeError):
 @register_benchmark("tempcompass")
 class TempCompass(ChoiceAdapter):
     uses_judge = True
+
+    media_layout = MediaLayout(
+        annotations="official `questions/` (the folder, or one `questions/<format>.json`; `meta_info.json` beside it or one folder up)",
+        media="`<video_id>.mp4`: `--media-root` is the release's `videos/`",
+    )
+    media_settings = MediaSettings(
+        {"fps": 1.0}, source="VLMEvalKit video_dataset_config.py TempCompass_1fps: 1 frame per second"
+    )
 
     def __init__(self, prompt_style: str = "official", judge: Judge | None = None):
         if prompt_style not in PROMPT_STYLES:

@@ -46,6 +46,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter, percent
+from evaluation.benchmarks.media import MediaLayout, MediaSettings
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import (
     UnifiedSignature,
@@ -72,6 +73,15 @@ class VCRBench(ChoiceAdapter):
     unified_signature = UnifiedSignature(data_source="VCR-Bench")
 
     uses_judge = True
+
+    media_layout = MediaLayout(
+        annotations="official VCR-Bench rows (`id, video_path, …`), or EasyVideoR1 unified `vcrbench.json`",
+        media="`<video_path>` (official); `<path>`, `video/<source>/<name>.mp4` (unified)",
+    )
+    media_settings = MediaSettings(
+        {"max_frames": 32},
+        source="VLMEvalKit video_dataset_config.py VCRBench_32frame_nopack: 32 uniform frames; here fps 2 capped at 32",
+    )
 
     def __init__(self, prompt_style: str = "letter", judge: Any = None, judge_prompt: str = "benchmark"):
         super().__init__(prompt_style)

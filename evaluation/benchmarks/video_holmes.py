@@ -23,6 +23,7 @@ from typing import Any
 
 from evaluation.benchmarks.choice import ChoiceAdapter, content_id
 from evaluation.benchmarks.lvbench import require
+from evaluation.benchmarks.media import MediaLayout, MediaSettings
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, as_row_list, lettered_options, media_path
 from evaluation.official.video_holmes import holmes_choice
@@ -36,6 +37,15 @@ class VideoHolmes(ChoiceAdapter):
     unified_signature = UnifiedSignature(data_source="Video-Holmes")
     breakdowns = ("question_type",)
     official_unanswered = "wrong"
+
+    media_layout = MediaLayout(
+        annotations="official `test_Video-Holmes.json`, or EasyVideoR1 unified `holmes.json`",
+        media="`<video ID>.mp4` (official); `<path>` (unified)",
+    )
+    media_settings = MediaSettings(
+        {"max_frames": 64},
+        source="VLMEvalKit video_dataset_config.py Video_Holmes_64frame: 64 uniform frames; here fps 2 capped at 64",
+    )
 
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:
         return [

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.benchmarks.choice import ChoiceAdapter
+from evaluation.benchmarks.media import MediaLayout, MediaSettings
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import (
     UnifiedSignature,
@@ -65,6 +66,15 @@ class VideoMME(ChoiceAdapter):
     official_unanswered = "excluded"
 
     # ------------------------------------------------------------------ loading
+    media_layout = MediaLayout(
+        annotations="official `videomme/test-00000-of-00001.parquet` (or its rows as JSON/JSONL) or BradyFU's results template, or EasyVideoR1 unified `videomme.json`",
+        media="`<videoID>.mp4` (lmms-eval's `data/`) (official); `<path>` (unified)",
+    )
+    media_settings = MediaSettings(
+        {"max_frames": 64},
+        source="VLMEvalKit video_dataset_config.py Video-MME_64frame: 64 uniform frames; here fps 2 capped at 64",
+    )
+
     def load_official(self, data: Any, path: Path, root: str) -> list[BenchmarkRecord]:
         rows = as_row_list(data, path, "Video-MME")
         if rows and "questions" in rows[0]:

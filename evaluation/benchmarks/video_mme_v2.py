@@ -36,6 +36,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter
+from evaluation.benchmarks.media import MediaLayout, MediaSettings
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import as_row_list, choice_letter, lettered_options, media_path
 from evaluation.official.videomme import (
@@ -76,6 +77,15 @@ RATING_KEYS = (
 @register_benchmark("video_mme_v2")
 class VideoMMEv2(ChoiceAdapter):
     # ------------------------------------------------------------------ loading
+    media_layout = MediaLayout(
+        annotations="official `test.parquet` (or its rows as JSON/JSONL)",
+        media="`<video_id>.mp4`",
+    )
+    media_settings = MediaSettings(
+        {"max_frames": 64},
+        source="VLMEvalKit video_dataset_config.py Video-MME-v2_64frame: 64 uniform frames; here fps 2 capped at 64",
+    )
+
     def unified_record(self, row: dict[str, Any], index: int, path: Path, root: str) -> BenchmarkRecord:
         raise ValueError(
             f"{path}: an EasyVideoR1 unified file; Video-MME-v2 has no unified release and its group "

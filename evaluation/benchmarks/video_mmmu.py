@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, ChoiceAdapter
+from evaluation.benchmarks.media import MediaLayout, MediaSettings
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, media_path
 from evaluation.official.videommmu import API_ERROR, open_correct, parse_choice, parse_open
@@ -46,6 +47,15 @@ class VideoMMMU(ChoiceAdapter):
     unified_signature = UnifiedSignature(data_source=r"https?://.+", path=r"(\./)?[^/_]+_[^/]+_\d+\.mp4")
     # data_source is the video's URL; the path is ./<split>_<Subject>_<n>.mp4
     breakdowns = ("track", "question_type")
+
+    media_layout = MediaLayout(
+        annotations="EasyVideoR1 unified `videommmu_with_image.json`",
+        media="`<path>` (`<split>_<Subject>_<n>.mp4`); Adaptation's image `<image_path>`",
+    )
+    media_settings = MediaSettings(
+        {"max_frames": 64},
+        source="VLMEvalKit video_dataset_config.py VideoMMMU_64frame: 64 uniform frames; here fps 2 capped at 64",
+    )
 
     def unified_record(self, row: dict[str, Any], index: int, path: Path, root: str) -> BenchmarkRecord:
         record = super().unified_record(row, index, path, root)

@@ -38,6 +38,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import ChoiceAdapter, percent
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature
 from evaluation.official import judged
@@ -57,6 +58,11 @@ class VideoMathQA(ChoiceAdapter):
 
     official_unanswered = "wrong"
     uses_judge = True
+
+    media_layout = MediaLayout(
+        annotations="EasyVideoR1 unified `videomathqa.jsonl`",
+        media="`<path>`",
+    )
 
     def __init__(self, prompt_style: str = "letter", judge: Any = None):
         super().__init__(prompt_style)

@@ -46,6 +46,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import TEMPLATES, ChoiceAdapter, percent
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import register_benchmark
 from evaluation.benchmarks.unified import UnifiedSignature, media_path
 from evaluation.official import judged
@@ -111,6 +112,11 @@ class VideoReasonBench(ChoiceAdapter):
     unified_signature = UnifiedSignature(data_source="VideoReasonBench")
 
     uses_judge = True
+
+    media_layout = MediaLayout(
+        annotations="official `questions/<domain>.json`, or EasyVideoR1 unified `videoreasonbench.json`",
+        media="`<video>` (official); `<path>`, `<domain>/state<N>_op<M>_<start|end>.mp4` (unified)",
+    )
 
     def __init__(self, prompt_style: str = "letter", judge: Any = None, judge_prompt: str = "benchmark"):
         super().__init__(prompt_style)

@@ -32,6 +32,7 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.benchmarks.choice import MULTIPLE_CHOICE, TEMPLATES, ChoiceAdapter, percent
+from evaluation.benchmarks.media import MediaLayout
 from evaluation.benchmarks.registry import check_mode, register_benchmark
 from evaluation.benchmarks.unified import (
     UnifiedSignature,
@@ -70,6 +71,11 @@ class VSIBench(ChoiceAdapter):
     unified_signature = UnifiedSignature(data_source="VSIBench")
 
     official_unanswered = "wrong"
+
+    media_layout = MediaLayout(
+        annotations="official release (Parquet or JSON), or EasyVideoR1 unified `vsibench.json`",
+        media="`<dataset>/<scene_name>.mp4` (official); `<path>` (unified)",
+    )
 
     def __init__(self, prompt_style: str = "letter", **options: Any):
         super().__init__(prompt_style, **options)
