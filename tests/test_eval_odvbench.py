@@ -192,3 +192,10 @@ def test_malformed_file_names_the_file(adapter, tmp_path):
 def test_read_choice_reads_every_letter_from_a_to_e():
     """The letter read when the key does not score: A and E are the range's ends (both included)."""
     assert [odvbench.read_choice(letter, "C") for letter in "ABDEF"] == ["A", "B", "D", "E", ""]
+
+
+def test_punctuation_beside_a_space_is_removed_and_inside_a_word_becomes_a_space():
+    """VQA's processPunctuation as ODVBench's official script runs it."""
+    assert odvbench._process_punctuation("red;blue") == "red blue"
+    assert odvbench._process_punctuation("red ; blue") == "red  blue"
+    assert odvbench._process_punctuation("red; blue") == "red blue"

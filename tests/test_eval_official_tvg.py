@@ -47,3 +47,4 @@ def test_the_first_pair_of_keyword_times_is_read_when_a_response_names_several()
     is the answer."""
     text = "The event starts at 12 seconds!\nIt ends at 20 seconds!\nIt starts again at 30!\nIt ends at 40"
     assert extract_time(text) == [(12.0, 20.0)]
+    assert extract_time(text.rsplit("\n", 1)[0]) == [(12.0, 20.0)]  # an odd count: the last time is unpaired

@@ -126,3 +126,7 @@ def test_a_letter_followed_by_a_colon_wins_over_a_bare_letter_earlier_in_the_alp
     assert holmes_choice("Bob chose [C") == "C"
     assert holmes_choice("Bob chose C ") == "C"
     assert holmes_choice("Bob chose") == "B"
+
+
+def test_an_answer_block_at_the_very_start_is_the_one_read():
+    assert holmes_choice("<answer>C</answer> Not A: it moved") == "C"  # the whole text would give A

@@ -190,3 +190,9 @@ def test_period_candidates_keep_their_kind_when_a_colon_candidate_follows():
     """MMMU's parse: with "A." and "B:" both present the marker kind stays "period", so the last "X."
     wins, here A (a colon kind would pick B)."""
     assert parse_choice("A. is tempting, but B: is wrong", ["w", "x", "y", "z"]) == "A"
+
+
+def test_option_text_is_matched_in_a_response_of_more_than_five_words():
+    options = ["red apple", "green pear", "blue plum", "pink fig"]
+    assert parse_choice("I think it is green pear", options) == "B"  # six words
+    assert parse_choice("it is green pear", options) == NO_ANSWER  # too short to match by content

@@ -261,3 +261,12 @@ def test_malformed_file_names_the_file(adapter, tmp_path):
     (tmp_path / "obj.json").write_text(json.dumps({"id": 1}))
     with pytest.raises(ValueError, match=r"obj\.json: expected a list of VSI-Bench records"):
         adapter.load(tmp_path / "obj.json", tmp_path)
+
+
+def test_only_the_three_direction_levels_fold_into_object_rel_direction():
+    means = {t: 0.0 for t in (*vsibench.NA_TYPES, *vsibench.MCA_TYPES)}
+    means |= {"object_rel_direction_easy": 30.0, "object_rel_direction_medium": 60.0,
+              "object_rel_direction_hard": 90.0, "object_rel_distance": 40.0}  # fmt: skip
+    tasks = vsibench.task_scores(means)
+    assert tasks["object_rel_direction"] == 60.0 and tasks["object_rel_distance"] == 40.0
+    assert len(tasks) == 8 and not any(t.startswith("object_rel_direction_") for t in tasks)

@@ -199,3 +199,38 @@ def test_walkthrough_commands_are_the_documented_ones():
         [".venv/bin/reelrl", "train"],
     ]
     assert "--dry-run" in commands[1] and "--dry-run" not in commands[2]
+
+
+@pytest.mark.slow  # ~2 min: the training job of a 1-step run config through Dagster's own CLI
+def test_dagster_cli_runs_a_run_configs_job_and_single_assets(tmp_path):
+    """The README's shell doors: `dagster job execute -m pipelines.definitions -j reelrl_train` runs the run
+    config's training job with its settings (every step in one process), and `dagster asset materialize
+    -m pipelines.definitions --select base_model` materializes one asset."""
+    demo = tmp_path / "demo"
+    assert main(["demo-data", "--out", str(demo), "--n-train", "4", "--n-test", "2"]) == 0
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        f"data: {{train_files: {demo}/train.jsonl, video_max_frames: 4, video_min_pixels: 3136,\n"
+        "       video_max_pixels: 12544, image_min_pixels: 3136, image_max_pixels: 12544,\n"
+        "       rollout_batch_size: 2, max_response_length: 8}\n"
+        "worker: {rollout: {n: 2}}\ntrainer: {max_steps: 1, logger: [jsonl]}\nfilter: {enable: false}\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("REELRL_", "DAGSTER_"))},
+        "REELRL_RUN_CONFIG": str(cfg),
+        "REELRL_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    (tmp_path / "dagster_home").mkdir()
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    job = [dagster, "job", "execute", "-m", "pipelines.definitions", "-j", "reelrl_train"]
+    done = subprocess.run(job, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0 and "RUN_SUCCESS" in log, log[-4000:]
+    assert "rl step 1/1" in log and "STEP_WORKER_START" not in log  # one process, no per-step workers
+    assert list((tmp_path / "home" / "runs" / "grpo").glob("*/checkpoints/global_step_1/config.json"))
+    asset = [dagster, "asset", "materialize", "-m", "pipelines.definitions", "--select", "base_model"]
+    done = subprocess.run(asset, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0 and "RUN_SUCCESS" in done.stdout + done.stderr, (done.stdout + done.stderr)[
+        -4000:
+    ]
