@@ -147,3 +147,19 @@ WORD_VALUES = [
 def test_every_number_word_has_its_value(words, value):
     """Each word of the documented vocabulary, read alone (a wrong table entry changes every answer using it)."""
     assert find_numbers(f"I count {words} of them") == [float(value)]
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("one hundred and twelve", [112.0]), ("ninety nine", [99.0]), ("twenty-one", [21.0]),
+        ("five hundred thousand", [500000.0]), ("two thousand fifteen", [2015.0]),
+        ("one two", [1.0, 2.0]), ("twenty twelve", [20.0, 12.0]), ("nineteen twenty", [19.0, 20.0]),
+        ("twenty\none", [20.0, 1.0]), ("one hundred, and five", [100.0, 5.0]),
+        ("three thousand and two", [3000.0, 2.0]), ("one hundred and", [100.0]), ("a hundred", []),
+    ],
+)  # fmt: skip
+def test_number_word_runs_join_and_break_as_documented(text, numbers):
+    """A run continues over spaces, hyphens and an "and" right after "hundred"; it breaks at a newline, at
+    punctuation, and when a word cannot extend the number being read."""
+    assert find_numbers(text) == numbers
