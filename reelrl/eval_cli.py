@@ -34,21 +34,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evaluation.media_spec import DEFAULT_MEDIA_FROM, MEDIA_FROM
+from evaluation.media_spec import DEFAULT_MEDIA_FROM, MEDIA_FROM, SPEC_FIELDS
 from reelrl.cache_cli import default_root
 from reelrl.interrupt import interrupted
 
 EXIT_OK, EXIT_FAILED_SAMPLES, EXIT_USAGE = 0, 1, 2
-_SPEC_KEYS = (
-    "fps",
-    "max_frames",
-    "min_frames",
-    "max_pixels",
-    "min_pixels",
-    "total_pixels",
-    "image_max_pixels",
-    "image_min_pixels",
-)
 
 
 def _split(text: str | None) -> list[str]:
@@ -143,8 +133,8 @@ def _overrides(text: str, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for part in _split(text):
         key, _, value = part.partition("=")
-        if key not in _SPEC_KEYS or not value:
-            raise ValueError(f"{where}: expected key=value with key in {list(_SPEC_KEYS)}, got {part!r}")
+        if key not in SPEC_FIELDS or not value:
+            raise ValueError(f"{where}: expected key=value with key in {list(SPEC_FIELDS)}, got {part!r}")
         out[key] = float(value) if key == "fps" else int(value)
     return out
 
@@ -154,7 +144,7 @@ def _specs(args: argparse.Namespace, names: list[str], model_type: str) -> dict[
     benchmark's ``--media`` settings."""
     from evaluation.media_spec import resolve_media_spec, spec_from_json
 
-    global_flags = {k: getattr(args, k) for k in _SPEC_KEYS if getattr(args, k) is not None}
+    global_flags = {k: getattr(args, k) for k in SPEC_FIELDS if getattr(args, k) is not None}
     per_bench: dict[str, dict[str, Any]] = {}
     for item in args.media or []:
         bench, _, rest = item.partition(":")
@@ -376,7 +366,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
         help="JSON file of the training cache's MediaSpec, for --media-spec training: a bare spec or an "
         "object with a 'spec' key (`reelrl cache build --json` prints one)",
     )
-    for key in _SPEC_KEYS:
+    for key in SPEC_FIELDS:
         r.add_argument(
             "--" + key.replace("_", "-"), dest=key, type=float if key == "fps" else int, default=None,
             help=f"MediaSpec.{key} for every benchmark of the run",
