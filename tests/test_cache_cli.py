@@ -22,6 +22,11 @@ COLOURS = np.array([[(8 * i) % 256, 255 - (8 * i) % 256, (37 * i) % 256] for i i
 PIXELS = ["--min-pixels", str(4 * 28 * 28), "--max-pixels", str(16 * 28 * 28)]
 
 
+def build_argv(tmp_path, data) -> list[str]:
+    """``reelrl cache build`` of one dataset file into ``tmp_path/cache``, one worker, small frames."""
+    return ["cache", "build", "--root", str(tmp_path / "cache"), "--input", str(data), "--workers", "1", *PIXELS]
+
+
 def coloured_video(path, order=range(30), fps=10) -> str:
     frames = np.broadcast_to(COLOURS[list(order)][:, None, None, :], (len(order), 64, 96, 3)).copy()
     return str(write_video(path, frames, fps))
@@ -232,17 +237,7 @@ def test_build_skips_rows_outside_the_media_root(tmp_path, capsys):
     ]
     data = media / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    argv = [
-        "cache",
-        "build",
-        "--root",
-        str(tmp_path / "cache"),
-        "--input",
-        str(data),
-        "--workers",
-        "1",
-        *PIXELS,
-    ]
+    argv = build_argv(tmp_path, data)
     code, report = run_json(capsys, *argv)
     assert code == 1  # finished, but a row was refused
     assert report["built"] == 1 and set(report["digests"]) == {inside}
@@ -266,17 +261,7 @@ def test_build_lists_every_invalid_row_or_skips_them(tmp_path, capsys):
         + json.dumps({"problem": "?", "videos": ["a.mp4"]})
         + "\n"
     )
-    argv = [
-        "cache",
-        "build",
-        "--root",
-        str(tmp_path / "cache"),
-        "--input",
-        str(data),
-        "--workers",
-        "1",
-        *PIXELS,
-    ]
+    argv = build_argv(tmp_path, data)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert (
