@@ -238,3 +238,21 @@ def test_bad_input(adapter, tmp_path):
 )
 def test_extract_mcq_answer(response, choices, letter):
     assert extract_mcq_answer(response, choices) == letter
+
+
+@pytest.mark.parametrize(
+    ("response", "letter"),
+    [
+        ("Pick (B) over C. for now", "B"),  # parentheses over period
+        ("Pick B. over C: for now", "B"),  # period over colon
+        ("Pick B: over C) for now", "B"),  # colon over right parenthesis
+        ("Pick B) over C now", "B"),  # right parenthesis over a spaced letter
+        ("Pick C now or B", "B"),  # a letter ending the response over a spaced one
+        ("Pick nothing here", ""),
+    ],
+)
+def test_lmms_mcq_format_priorities_beat_position(response, letter):
+    """lmms-eval's shared extractor: a higher-priority format wins even when a lower one comes later."""
+    from evaluation.official.lmms_mcq import extract_mcq_answer
+
+    assert extract_mcq_answer(response) == letter

@@ -158,6 +158,7 @@ def test_every_number_word_has_its_value(words, value):
         ("twenty\none", [20.0, 1.0]), ("one hundred, and five", [100.0, 5.0]),
         ("three thousand and two", [3000.0, 2.0]), ("one hundred and", [100.0]), ("a hundred", []),
         ("one hundred hundred", [100.0]), ("twelve hundred", [1200.0]), ("one hundred zero hundred", [100.0]),
+        ("twenty ten", [20.0, 10.0]), ("one hundred\nfive", [100.0, 5.0]), ("one hundred\nand five", [100.0, 5.0]),
     ],
 )  # fmt: skip
 def test_number_word_runs_join_and_break_as_documented(text, numbers):
