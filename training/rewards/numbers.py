@@ -85,7 +85,7 @@ def _word_numbers(text: str) -> list[tuple[int, float]]:
         word = match.group().lower()
         gap = text[last_end : match.start()]
         joined = gap.strip(" -") == "" and "\n" not in gap  # "twenty-one", "two thousand"
-        and_after_hundred = word == "and" and last_kind == "hundred" and gap.strip() == ""
+        and_after_hundred = word == "and" and last_kind == "hundred" and gap.strip() == "" and "\n" not in gap
         if start >= 0 and not joined and not and_after_hundred:
             flush()
         if word == "and" and last_kind == "hundred":
