@@ -3,6 +3,7 @@ found), recording what it is and checking its weights are finite."""
 
 import dagster as dg
 
+from assets.checkpoint_labels import checkpoint_label
 from assets.lineage import CODE_VERSION
 from assets.partitions import CHECKPOINTS
 from assets.resources import CheckpointsResource, WorkspaceResource
@@ -13,8 +14,8 @@ from evaluation.weights import weights_report
     partitions_def=CHECKPOINTS,
     group_name="evaluation",
     code_version=CODE_VERSION,
-    description="A Hugging Face checkpoint folder (partition = its name): path, revision (content "
-    "fingerprint), model type, step; the check reads every tensor and fails on NaN/inf.",
+    description="A Hugging Face checkpoint folder (partition = its name; metadata 'label' says what it is: "
+    "base, warm start, step N): path, revision (content fingerprint), model type, step; the check reads every tensor and fails on NaN/inf.",
     check_specs=[
         dg.AssetCheckSpec(
             "weights_finite", asset="checkpoint", description="every tensor of the checkpoint is finite"
@@ -28,6 +29,7 @@ def checkpoint(
     report = weights_report(info.path)
     out = {
         "name": info.name,
+        "label": checkpoint_label(info.path, workspace.dir()),
         "path": info.path,
         "revision": info.revision,
         "model_type": info.model_type,

@@ -9,6 +9,7 @@ from typing import Literal
 import dagster as dg
 
 import evaluation
+from assets.checkpoint_labels import checkpoint_label, labelled
 from assets.lineage import CODE_VERSION, cache_spec, consumed_cache
 from assets.partitions import EVAL_CELLS
 from assets.plots import embedded_png
@@ -115,6 +116,7 @@ def checkpoint_eval(
 
     keys = context.partition_key.keys_by_dimension
     info = checkpoints.find(keys["checkpoint"], workspace)
+    label = checkpoint_label(info.path, workspace.dir())
     bench = keys["benchmark"]
     annotation, media_root = resolve_benchmark(bench, benchmarks, source_dataset, workspace)
     records = get_adapter(bench).load(annotation, media_root)
@@ -155,6 +157,7 @@ def checkpoint_eval(
         {"checkpoint": info.name, "benchmark": bench, "out_dir": str(out_dir), "aggregates": res.aggregates},
         metadata={
             "checkpoint": info.name,
+            **({"label": label} if label else {}),
             "model_revision": info.revision or "",
             "benchmark": bench,
             **{f"{mode}_overall": v for mode, v in headline.items() if isinstance(v, (int, float))},
@@ -187,13 +190,17 @@ def checkpoint_eval(
     code_version=CODE_VERSION,
     deps=["checkpoint_eval"],
     description="Every evaluated checkpoint x benchmark: headline scores as a table and a bar chart, "
-    "read from the evaluation folders (one row per checkpoint revision and settings).",
+    "read from the evaluation folders (one row per checkpoint revision and settings, named by its label and "
+    "partition key, e.g. 'step 50 (<key>)').",
 )
 def eval_report(context: dg.AssetExecutionContext, workspace: WorkspaceResource) -> dg.MaterializeResult:
     root = workspace.dir("evals")
     rows = collect([root])
-    for r in rows:  # label rows by checkpoint name: evals/<name>/<revision>/<benchmark>/media-<spec>
-        r["model"] = Path(r["out_dir"]).relative_to(root).parts[0]
+    home = workspace.dir()
+    # label rows by checkpoint: "step 50 (<partition key>)", from evals/<key>/<revision>/<bench>/media-<spec>
+    for r in rows:
+        name = Path(r["out_dir"]).relative_to(root).parts[0]
+        r["model"] = labelled(name, r["model"] and checkpoint_label(r["model"], home))
     metadata: dict = {"cells": len({r["out_dir"] for r in rows})}
     for mode in ("official", "robust"):
         if any(r["mode"] == mode for r in rows):

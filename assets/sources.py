@@ -157,11 +157,17 @@ def file_asset(spec: DatasetFile) -> dg.AssetsDefinition:
 
 
 class DemoDatasetConfig(dg.Config):
-    """Size and seed of the synthetic set (real H.264 videos and PNG images with known answers)."""
+    """Size, seed and tasks of the synthetic set (real H.264 videos and PNG images with known answers).
+    The default is ``red_before_blue`` alone with answer-only targets: the task the tiny model learns within
+    the demo's CPU budget, so its RL gain is visible (README, "What the demo does"). ``tasks`` may name any of
+    ``reelrl.synthetic.tasks``' TASKS and LEARNABLE_TASKS (repeat a name for a larger share);
+    ``rationale: true`` adds each task's ``<think>`` reasoning to the SFT targets."""
 
-    n_train: int = 96
-    n_test: int = 48
+    n_train: int = 256
+    n_test: int = 128
     seed: int = 0
+    tasks: list[str] = ["red_before_blue"]
+    rationale: bool = False
 
 
 DEMO_FILES = [DatasetFile("train.jsonl", "train", "demo"), DatasetFile("test.jsonl", "val", "demo")]
@@ -176,7 +182,8 @@ DEMO_FILES = [DatasetFile("train.jsonl", "train", "demo"), DatasetFile("test.jso
 )
 def demo_dataset(context: dg.AssetExecutionContext, config: DemoDatasetConfig, workspace: WorkspaceResource):
     root = workspace.path("data", "demo")
-    params = {"n_train": config.n_train, "n_test": config.n_test, "seed": config.seed}
+    params = {"n_train": config.n_train, "n_test": config.n_test, "seed": config.seed, "tasks": config.tasks}
+    params["rationale"] = config.rationale
     marker = root / "params.json"
     # regenerating would rewrite every video and make every cache entry stale: only when the settings change
     if not marker.exists() or json.loads(marker.read_text()) != params:

@@ -116,4 +116,10 @@ def materialize_all(
     if benchmarks:
         run(["eval_report"])
     out["checkpoints"] = labelled
+    # what a person calls them (the partition keys above are unique but unreadable)
+    out["checkpoint_labels"] = {
+        "base": "base",
+        "warm_start": "warm start",
+        "trained": f"step {out['training_run']['steps']}",
+    }
     return out

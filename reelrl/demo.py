@@ -39,7 +39,8 @@ def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: s
         )
     except RuntimeError as exc:
         raise SystemExit(f"demo run failed ({exc}); see the log above") from exc
-    summary = summarize(outputs, home, dagster_home, time.perf_counter() - t0)
+    curve = write_reward_curve(outputs, home)
+    summary = summarize(outputs, home, dagster_home, time.perf_counter() - t0, curve)
     print(summary)
     return outputs
 
@@ -52,34 +53,100 @@ def demo_ops(ops: dict) -> dict:
     return ops
 
 
-HEADLINE = {"reelrl_jsonl": "accuracy", "charades_sta": "mIoU"}
+# benchmark -> (headline metric, what the number means)
+HEADLINE = {
+    "reelrl_jsonl": (
+        "accuracy",
+        "share of the held-out split (test.jsonl, never trained on) answered right, greedy decoding",
+    ),
+    "charades_sta": (
+        "mIoU",
+        (
+            "mean overlap of the predicted and annotated moment on Charades-STA's real records (stand-in "
+            "videos); the demo does not train moment retrieval, so expect ~0 for every checkpoint"
+        ),
+    ),
+}
+ROLES = {"base": "base", "warm_start": "warm start", "trained": "trained"}
+SMOOTH = 5  # steps in the sparkline's moving mean
 
 
-def summarize(out: dict, home: Path, dagster_home: Path, elapsed: float) -> str:
+def write_reward_curve(out: dict, home: Path) -> Path | None:
+    """The RL run's per-step reward curves as ``<home>/reports/reward_curve.png`` (None without steps)."""
+    from training.curves import plot_curves
+
+    hist = out["training_run"]["history"]
+    if not hist:
+        return None
+    return plot_curves(hist, home / "reports" / "reward_curve.png", title="demo GRPO run: reward per step")
+
+
+def summarize(
+    out: dict, home: Path, dagster_home: Path, elapsed: float, curve_png: Path | None = None
+) -> str:
+    from reelrl.sparkline import moving_mean, sparkline
+
     cache, filt, run = out["media_cache"], out["filtered_train_set"], out["training_run"]
+    labels = {
+        role: out.get("checkpoint_labels", {}).get(role, ROLES.get(role, role)) for role in out["checkpoints"]
+    }
     lines = ["", "=" * 72, f"ReelRL demo finished in {elapsed / 60:.1f} min", "=" * 72]
     lines.append(
         f"media cache   : {cache['hits']} hits, {cache['built']} misses decoded, {cache['failed']} failed "
         f"(Lance version {cache['version']}, data version {cache['data_version']}) at {cache['uri']}"
     )
+    lines.append("                (videos decoded once into frames; a re-run reads them back: all hits)")
     lines.append(f"filter        : {filter_line(filt)}")
+    lines.append(
+        "                (kept: prompts the warm start solves in some of its rollouts but not all; a prompt "
+        "always or never solved gives GRPO no signal)"
+    )
     rewards = [h["reward/overall"] for h in run["history"]]
-    lines.append(f"reward / step : {' '.join(f'{r:.2f}' for r in rewards)}")
+    if rewards:
+        smooth = moving_mean(rewards, SMOOTH)
+        lines.append(
+            f"reward / step : {sparkline(smooth)}  {len(rewards)} steps, {smooth[0]:.2f} -> {smooth[-1]:.2f} "
+            f"(min {min(rewards):.2f}, max {max(rewards):.2f})"
+        )
+        lines.append(
+            f"                (mean reward of each step's rollouts on training prompts, accuracy and format as the "
+            f"trainer weighs them; "
+            f"moving mean over {SMOOTH} steps)"
+        )
     if len(rewards) >= 20:
         first, last = sum(rewards[:10]) / 10, sum(rewards[-10:]) / 10
         lines.append(f"                mean of the first 10 steps {first:.3f}, of the last 10 {last:.3f}")
+    if curve_png:
+        lines.append(f"reward curve  : {curve_png}")
     lines.append("scores in percent (robust mode; official mode in the UI, eval_report and results.json):")
     cells = {k: v for k, v in out.items() if k.startswith("checkpoint_eval[")}
-    for bench, metric in HEADLINE.items():
-        vals = []
-        for label, name in out["checkpoints"].items():
+    width = max([len(v) for v in labels.values()] + [6])
+    rows = []
+    for bench, (metric, meaning) in HEADLINE.items():
+        vals = {}
+        for role, name in out["checkpoints"].items():
             cell = cells.get(f"checkpoint_eval[{name}|{bench}]")
             value = cell and cell["aggregates"].get("robust", {}).get(metric)
             if isinstance(value, (int, float)):
-                vals.append(f"{label} {value:.1f}")
-        if vals:
-            lines.append(f"  {bench:14s} {metric:9s} " + "  ".join(vals))
-    lines.append("checkpoints   : " + ", ".join(f"{k}={v}" for k, v in out["checkpoints"].items()))
+                vals[role] = value
+        if not vals:
+            continue
+        row = f"  {bench:14s} {metric:9s}" + "".join(
+            f"  {f'{vals[r]:.1f}' if r in vals else '—':>{width}s}" for r in out["checkpoints"]
+        )
+        if "warm_start" in vals and "trained" in vals:
+            row += f"  {vals['trained'] - vals['warm_start']:+.1f} points"
+        rows.append(row)
+        rows.append(f"  {'':14s} ({meaning})")
+    if rows:
+        head = f"  {'benchmark':14s} {'metric':9s}" + "".join(
+            f"  {labels[r]:>{width}s}" for r in out["checkpoints"]
+        )
+        if any(row.endswith(" points") for row in rows):
+            head += f"  change ({labels['trained']} - {labels['warm_start']})"
+        lines += [head, *rows]
+    lines.append("checkpoints   : " + ", ".join(f"{labels[k]} = {v}" for k, v in out["checkpoints"].items()))
+    lines.append("                (the Dagster partition keys; the UI shows each one's label as metadata)")
     lines.append(f"checkpoint    : {run['checkpoint']}")
     lines.append(f"artifacts     : {home}  (models/, data/, cache/, runs/, evals/, reports/)")
     lines += ui_lines(home, dagster_home)

@@ -45,16 +45,27 @@ def test_demo_summary_reports_cache_filter_rewards_and_scores(tmp_path):
         "filtered_train_set": {"kept": 4, "dropped": 5},
         "training_run": {"history": [{"reward/overall": i / 20} for i in range(20)], "checkpoint": "/ckpt"},
         "checkpoints": {"base": "b-1", "warm_start": "w-2", "trained": "t-3"},
+        "checkpoint_labels": {"base": "base", "warm_start": "warm start", "trained": "step 20"},
         "checkpoint_eval[b-1|reelrl_jsonl]": cell(0.0),
         "checkpoint_eval[t-3|reelrl_jsonl]": cell(25.0),
     }
-    text = summarize(out, tmp_path, tmp_path / "dh", 90.0)
+    text = summarize(out, tmp_path, tmp_path / "dh", 90.0, curve_png=tmp_path / "reward_curve.png")
     assert "2 hits, 3 misses decoded, 1 failed (Lance version 7, data version ab12)" in text
     assert "kept 4, dropped 5 (0 < pass rate < 1)" in text  # the bounds it used
     assert "mean of the first 10 steps 0.225, of the last 10 0.725" in text
-    assert "reelrl_jsonl   accuracy  base 0.0  trained 25.0" in text  # the warm start was not evaluated
+    # a rising reward: the sparkline of its moving mean climbs from the lowest bar to the highest
+    assert "reward / step : ▁▁▁▂▂▂▃▃▃▄▄▅▅▆▆▆▇▇██  20 steps, 0.00 -> 0.85 (min 0.00, max 0.95)" in text
+    assert f"reward curve  : {tmp_path / 'reward_curve.png'}" in text
+    # readable names; the warm start was not evaluated: a dash, and no change column without it
+    assert "  benchmark      metric           base  warm start     step 20\n" in text
+    assert "  reelrl_jsonl   accuracy          0.0           —        25.0\n" in text
     assert "charades_sta" not in text
-    assert "checkpoints   : base=b-1, warm_start=w-2, trained=t-3" in text
+    assert "checkpoints   : base = b-1, warm start = w-2, step 20 = t-3" in text
+    out["checkpoint_eval[w-2|reelrl_jsonl]"] = cell(10.0)
+    scored = summarize(out, tmp_path, tmp_path / "dh", 90.0)
+    assert "  reelrl_jsonl   accuracy          0.0        10.0        25.0  +15.0 points\n" in scored
+    assert "change (step 20 - warm start)" in scored
+    assert "reward curve" not in scored  # no PNG written, none named
     # the instance is not <home>/dagster_home: the UI command names it
     assert f"open the UI   : DAGSTER_HOME={tmp_path / 'dh'} .venv/bin/reelrl ui --home {tmp_path}\n" in text
     out["filtered_train_set"] |= {"low": -1.0, "high": 2.0}  # --minimal's bounds: said, not silent

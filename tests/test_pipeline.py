@@ -4,6 +4,7 @@ marks downstream assets stale (real Lance cache, real tiny model, real Dagster i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -126,6 +127,26 @@ def test_whole_graph_materializes(minimal_run):
     assert report.metadata["cells"].value == 6
     table = report.metadata["official_scores"].value
     assert all(n in table for n in names.values()) and "charades_sta" in table
+    # every row says what the checkpoint is, its partition key beside it
+    steps = run["steps"]
+    for label, role in (("base", "base"), ("warm start", "warm_start"), (f"step {steps}", "trained")):
+        assert f"| {label} ({names[role]})" in table, label
+    assert out["checkpoint_labels"] == {
+        "base": "base",
+        "warm_start": "warm start",
+        "trained": f"step {steps}",
+    }
+    trained = dg.MultiPartitionKey({"checkpoint": names["trained"], "benchmark": "reelrl_jsonl"})
+    records = instance.get_event_records(
+        dg.EventRecordsFilter(
+            event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+            asset_key=dg.AssetKey("checkpoint_eval"),
+            asset_partitions=[trained],
+        ),
+        limit=1,
+    )
+    cell = records[0].asset_materialization
+    assert cell.metadata["label"].value == f"step {steps}"
     assert png_in_markdown(report.metadata["plot"].value).size[0] >= 600
 
 
@@ -317,3 +338,42 @@ def test_an_interrupted_tiny_model_build_is_redone_not_reused(tmp_path):
     assert path == models / "tiny-qwen2_vl" and (path / "config.json").exists()
     assert (path / "model.safetensors").read_bytes() != b"half"
     assert not (models / "tiny-qwen2_vl.partial").exists()
+
+
+def _figures(out: dict) -> dict:
+    """What a demo run reports, minus timings: filter, per-step training metrics, a hash of each checkpoint's
+    weight bytes (its ``revision`` includes file mtimes, so it differs between runs) and every evaluation's
+    aggregates."""
+    history = [
+        {k: v for k, v in h.items() if not k.startswith("time/")} for h in out["training_run"]["history"]
+    ]
+    weights = {
+        role: hashlib.sha256(
+            Path(out[f"checkpoint[{name}]"]["path"], "model.safetensors").read_bytes()
+        ).hexdigest()
+        for role, name in out["checkpoints"].items()
+    }
+    return {
+        "filter": (out["filtered_train_set"]["kept"], out["filtered_train_set"]["dropped"]),
+        "history": history,
+        "weights": weights,
+        "evals": {
+            (role, bench): out[f"checkpoint_eval[{name}|{bench}]"]["aggregates"]
+            for role, name in out["checkpoints"].items()
+            for bench in ("reelrl_jsonl", "charades_sta")
+        },
+    }
+
+
+def test_a_second_run_in_a_fresh_home_gives_the_same_figures(minimal_run, tmp_path):
+    """Same figures on a re-run: everything is seeded (data, warm start, pass-rate rollouts, RL, greedy
+    evaluation), so a fresh home (new model, data, cache, instance) reproduces the first run exactly."""
+    _, _, first = minimal_run
+    (tmp_path / "dagster_home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
+        again = materialize_all(
+            instance, resources(home=str(tmp_path / "home")), MINIMAL_OPS, MINIMAL_EVAL_OPS
+        )
+    a, b = _figures(first), _figures(again)
+    assert a["history"] and all(h["reward/overall"] is not None for h in a["history"])
+    assert a == b

@@ -210,3 +210,18 @@ def test_charades_repeated_ids_short_moments_and_bad_lines(tmp_path):
     ann.write_text("AAA 3.0 1.0##backwards.\n")
     with pytest.raises(ValueError, match=r"ann\.txt:1: end 1.0 must be greater than start 3.0"):
         parse_charades_annotations(ann)
+
+
+def test_a_learnable_task_by_name_with_answer_only_targets(tmp_path):
+    """The demo's set: ``red_before_blue`` (in LEARNABLE_TASKS, not TASKS) asked for by name, balanced yes/no,
+    with an empty rationale, so the SFT target and the offline trajectory are the answer alone."""
+    paths = make_demo_dataset(tmp_path, n_train=4, n_test=2, tasks=["red_before_blue"], rationale=False)
+    rows = _records(paths.train)
+    assert [r["answer"] for r in rows] == ["yes", "no", "yes", "no"]
+    assert all(r["process"] == "" and r["offline_output"] == f"<answer>{r['answer']}</answer>" for r in rows)
+    assert {r["data_source"] for r in rows} == {"reelrl-synthetic/red_before_blue"}
+    assert all(_frames(paths.root / r["path"]).shape[0] == 4 * FPS for r in rows)
+    with_reasoning = _records(
+        make_demo_dataset(tmp_path / "r", n_train=1, n_test=1, tasks=["red_before_blue"]).train
+    )
+    assert with_reasoning[0]["process"].startswith("<think>The red rectangle")

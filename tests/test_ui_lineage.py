@@ -146,7 +146,7 @@ def test_materialize_sensor_lineage_and_invalidation(scene):
         {"s": sel},
     )["startSensor"]
     assert started["sensorState"]["status"] == "RUNNING", started
-    ckpt = shutil.copytree(home / "models" / "tiny-qwen2_5_vl", scene["watch"] / "exp" / "step_100")
+    ckpt = shutil.copytree(home / "models" / "tiny-qwen2_vl", scene["watch"] / "exp" / "step_100")
     # a still-being-copied one next to it must be skipped, not crash the tick
     half = shutil.copytree(ckpt, scene["watch"] / "exp" / "step_200")
     (half / "model.safetensors").write_bytes((ckpt / "model.safetensors").read_bytes()[:1000])

@@ -20,7 +20,7 @@ import orjson
 from cache_store.encode import write_video
 
 from .render import check_size, write_png
-from .tasks import TASKS, TaskContext
+from .tasks import LEARNABLE_TASKS, TASKS, TaskContext, task_fn
 
 SPLITS = {"train": 0, "test": 1}
 
@@ -44,15 +44,18 @@ def make_records(
     media_dir: Path,
     root: Path,
     tasks: list[str],
+    rationale: bool = True,
 ) -> list[dict]:
-    """Generate ``n`` samples of ``split``, writing their media; returns the JSONL records in order."""
+    """Generate ``n`` samples of ``split``, writing their media; returns the JSONL records in order.
+    ``rationale=False`` leaves ``process`` empty, so the SFT target is the answer alone."""
     records, seen = [], dict.fromkeys(tasks, 0)
     for i in range(n):
         name = tasks[i % len(tasks)]
         rng = np.random.default_rng([seed, SPLITS[split], i])
-        sample = TASKS[name](rng, TaskContext(size=size, fps=fps, variant=seen[name]))
+        sample = task_fn(name)(rng, TaskContext(size=size, fps=fps, variant=seen[name]))
         seen[name] += 1
         problem_id = f"{split}-{i:05d}-{name}"
+        process = sample.process if rationale else ""
         if sample.data_type == "video":
             path = write_video(media_dir / split / f"{problem_id}.mp4", sample.media, fps)
         else:
@@ -67,9 +70,9 @@ def make_records(
                 "options": sample.options,
                 "answer": sample.answer,
                 "solution": f"<answer>{sample.answer}</answer>",
-                "process": sample.process,
+                "process": process,
                 # EasyVideoR1's mixed offline/online field: a reference trajectory (worker.rollout.enable_mix_policy)
-                "offline_output": f"{sample.process}<answer>{sample.answer}</answer>",
+                "offline_output": f"{process}<answer>{sample.answer}</answer>",
                 "videos": [rel] if sample.data_type == "video" else [],
                 "images": [rel] if sample.data_type == "image" else [],
                 "path": rel,
@@ -94,24 +97,29 @@ def make_demo_dataset(
     size: tuple[int, int] = (64, 64),
     fps: int = 8,
     tasks: list[str] | None = None,
+    rationale: bool = True,
 ) -> DatasetPaths:
     """Write ``train.jsonl``, ``test.jsonl`` and ``media/{train,test}/*`` under ``out_dir``.
 
-    Samples cycle through ``tasks`` (default: every registered task), so any split with at least
+    Samples cycle through ``tasks`` (default: every task in ``TASKS``; ``LEARNABLE_TASKS`` may be named too;
+    a name listed twice gets twice the share), so any split with at least
     ``len(tasks)`` samples covers every problem type; count and boolean tasks alternate between
     images and videos. ``size`` is (H, W), even; ``fps`` must be even so half-second event bounds
-    fall on frame boundaries. Existing files are overwritten.
+    fall on frame boundaries. ``rationale=False``: answer-only SFT targets (empty ``process``).
+    Existing files are overwritten.
     """
     size = check_size(size)
     if fps <= 0 or fps % 2:
         raise ValueError(f"fps must be a positive even integer, got {fps}")
     tasks = list(TASKS) if tasks is None else list(tasks)
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in TASKS and t not in LEARNABLE_TASKS]
     if unknown or not tasks:
-        raise ValueError(f"unknown synthetic tasks {unknown}; choose from {sorted(TASKS)}")
+        raise ValueError(
+            f"unknown synthetic tasks {unknown}; choose from {sorted([*TASKS, *LEARNABLE_TASKS])}"
+        )
     root = Path(out_dir)
     media = root / "media"
     paths = DatasetPaths(root=root, train=root / "train.jsonl", test=root / "test.jsonl", media=media)
     for split, n, target in (("train", n_train, paths.train), ("test", n_test, paths.test)):
-        write_jsonl(make_records(split, n, seed, size, fps, media, root, tasks), target)
+        write_jsonl(make_records(split, n, seed, size, fps, media, root, tasks, rationale), target)
     return paths

@@ -237,9 +237,10 @@ def red_present(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
     )
 
 
-# ---- tasks kept out of the demo's round-robin ---------------------------------------------------------
-# Not registered in TASKS (the demo dataset and its tests cover exactly the tasks above); callers pass the
-# function itself, e.g. benchmarks/learning.py.
+# ---- tasks kept out of the default round-robin ---------------------------------------------------------
+# Not in TASKS (``make_demo_dataset``'s default covers exactly the tasks above); named in ``LEARNABLE_TASKS``
+# so a dataset can ask for them by name (the demo's ``demo_dataset`` does), or passed as the function itself
+# (benchmarks/learning.py).
 
 
 def red_before_blue(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
@@ -286,3 +287,12 @@ def red_before_blue(rng: np.random.Generator, ctx: TaskContext) -> TaskSample:
         media=video,
         truth={"slots": names, "boxes": boxes, "red": red, "blue": blue},
     )
+
+
+# Tasks the tiny demo model learns within a CPU budget (benchmarks/README.md, ``learning.py``).
+LEARNABLE_TASKS: dict[str, TaskFn] = {"red_before_blue": red_before_blue}
+
+
+def task_fn(name: str) -> TaskFn:
+    """The task registered as ``name`` in ``TASKS`` or ``LEARNABLE_TASKS``; KeyError otherwise."""
+    return TASKS.get(name) or LEARNABLE_TASKS[name]
