@@ -365,6 +365,7 @@ def _figures(out: dict) -> dict:
     }
 
 
+@pytest.mark.slow  # a second minimal graph, ~2 min
 def test_a_second_run_in_a_fresh_home_gives_the_same_figures(minimal_run, tmp_path):
     """Same figures on a re-run: everything is seeded (data, warm start, pass-rate rollouts, RL, greedy
     evaluation), so a fresh home (new model, data, cache, instance) reproduces the first run exactly."""
