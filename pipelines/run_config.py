@@ -308,7 +308,7 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
     eval_ops = {"checkpoint_eval": ops.pop("checkpoint_eval")}
     filter_enabled = bool(get("filter.enable"))
     ops["rollout_pass_rates"]["config"]["enabled"] = filter_enabled
-    ops["training_run"] = {"config": _training_run_ops(rl, values)}
+    ops["training_run"] = {"config": _training_run_ops(rl)}
     workers = int(get("trainer.n_gpus_per_node") or 1) * int(get("trainer.nnodes") or 1)
     ops["training_run"]["config"]["num_workers"] = workers
     experiment = str(get("trainer.experiment_name") or Path(path).stem)
@@ -367,7 +367,7 @@ def _media_problems(cache: dict) -> list[str]:
     return []
 
 
-def _training_run_ops(rl: RLConfig | None, values: dict) -> dict:
+def _training_run_ops(rl: RLConfig | None) -> dict:
     """training_run's launchpad config: the whole RLConfig but the policy path (from sft_warm_start)."""
     if rl is None:
         return {}
@@ -474,7 +474,3 @@ def _where(path: Path, lines: dict, key: str) -> str:
     if line is None:
         return f"{path}: "
     return f"{path}:{line}: " if isinstance(line, int) else f"{line}: "
-
-
-def dump_resolved(plan: RunPlan) -> str:
-    return yaml.safe_dump(plan.resolved, sort_keys=False, default_flow_style=False)
