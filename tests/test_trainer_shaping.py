@@ -190,7 +190,10 @@ def test_launchpad_shaping_settings_reach_the_typed_config_and_are_checked_at_ru
         "overlong_buffer": {"enable": True, "len": 16, "penalty_factor": 0.5},
         "length_bonus": {"enable": True, "min_length": 20},
     }
-    cfg = rl_config(TrainingRunConfig(worker={"reward": reward}), "/models/tiny")
+    # the launchpad's own max_new_tokens default is the demo's (short answers): this run allows 64 tokens
+    cfg = rl_config(
+        TrainingRunConfig(worker={"reward": reward, "rollout": {"max_new_tokens": 64}}), "/models/tiny"
+    )
     assert cfg.worker.reward.overlong_buffer.len == 16 and cfg.worker.reward.length_bonus.min_length == 20
     assert TrainingRunConfig().worker.reward.overlong_buffer.len == 4096
     with pytest.raises(ConfigError, match=r"worker\.reward\.overlong_buffer\.len=4096 exceeds"):
