@@ -49,6 +49,20 @@ def failed_steps(result) -> str:
     return "\n".join(out) or "see the log above"
 
 
+INTERRUPTS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
+
+
+def was_interrupted(result) -> bool:
+    """Whether a step of the run failed because the run was interrupted (Ctrl-C): with ``raise_on_error``
+    off, Dagster reports that as a step failure."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            err = event.step_failure_data.error
+            if {err.cls_name, err.cause and err.cause.cls_name} & INTERRUPTS:
+                return True
+    return False
+
+
 def failed_checks(result) -> list[str]:
     """``<asset>:<check>: <description>`` of every blocking asset check that failed in the run (its step's
     error names only the check; the description says what it found, e.g. each undecodable file)."""
@@ -89,6 +103,8 @@ def materialize_all(
             instance=instance,
             raise_on_error=False,  # the failed step is in the log once; the caller gets one line
         )
+        if not result.success and was_interrupted(result):
+            raise dg.DagsterExecutionInterruptedError()  # the caller says where the run stood (exit 130)
         what = "the training graph" if len(selection) > 1 else selection[0]
         what += f" [{partition_key}]" if partition_key else ""
         if not result.success and (checks := failed_checks(result)):
