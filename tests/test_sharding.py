@@ -12,25 +12,15 @@ import socket
 import traceback
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from train_items import video_item
 
-from cache_store.types import CachedMedia
 from training.config import ConfigError, load_config
 from training.engines.base import Completion
 from training.rollout import Rollout, TrainItem
 
 YES, NO = "<answer>yes</answer>", "<answer>no</answer>"
-
-
-def _video_item(sample_id: str, factor: int) -> TrainItem:
-    frames = np.random.default_rng(0).integers(0, 255, (4, factor, factor, 3), dtype=np.uint8)
-    media = CachedMedia(
-        f"d{sample_id}", f"/{sample_id}.mp4", "video", frames, source_fps=8.0, total_frames=16,
-        indices=[0, 5, 10, 15], sample_fps=2.0,
-    )  # fmt: skip
-    return TrainItem(sample_id, "Is there a red square?", "boolean", "video", "yes", media=[media])
 
 
 def _trainer(path: str, out: Path, rank: int, strategy: str, *extra: str):
@@ -56,8 +46,8 @@ def _experience(trainer, rank: int, idle: bool = False):
         return Experience([], [])
     if rank == 0:
         items = [
-            _video_item("a", trainer.processor.video.factor),
-            _video_item("b", trainer.processor.video.factor),
+            video_item("a", trainer.processor.video.factor),
+            video_item("b", trainer.processor.video.factor),
         ]
         groups = [[YES, NO], [NO, "<answer>yes"]]
     else:
@@ -142,7 +132,7 @@ def _scenarios(rank: int, path: str, out: Path) -> dict:
     )  # fmt: skip
     fac = run.processor.video.factor
     batches = [
-        [_video_item(f"r{rank}", fac)],
+        [video_item(f"r{rank}", fac)],
         [TrainItem(f"t{rank}", "Is two more than one?", "boolean", "text", "yes")],
     ]
     res = run.train(batches, steps=2)

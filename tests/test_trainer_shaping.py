@@ -12,11 +12,10 @@ import json
 
 import numpy as np
 import pytest
+from train_items import video_item
 
-from cache_store.types import CachedMedia
 from training.config import ConfigError, load_config
 from training.engines.base import Completion
-from training.rollout import TrainItem
 from training.trainer import RLTrainer
 
 YES, NO = "<answer>yes</answer>", "<answer>no</answer>"
@@ -49,15 +48,6 @@ class LengthEngine:
         pass
 
 
-def _item(sample_id: str, factor: int) -> TrainItem:
-    frames = np.random.default_rng(0).integers(0, 255, (4, factor, factor, 3), dtype=np.uint8)
-    media = CachedMedia(
-        f"d{sample_id}", f"/{sample_id}.mp4", "video", frames, source_fps=8.0, total_frames=16,
-        indices=[0, 5, 10, 15], sample_fps=2.0,
-    )  # fmt: skip
-    return TrainItem(sample_id, "Is there a red square?", "boolean", "video", "yes", media=[media])
-
-
 def _trainer(tiny_models, tmp_path, script, *overrides: str, n: int = 2):
     cfg = load_config(
         overrides=[
@@ -71,7 +61,7 @@ def _trainer(tiny_models, tmp_path, script, *overrides: str, n: int = 2):
     )
     trainer = RLTrainer(cfg, cfg.model_path, tmp_path).setup()
     trainer.engine = trainer.maker.engine = LengthEngine(trainer.processor.tokenizer, script)
-    items = [_item(sample_id, trainer.processor.video.factor) for sample_id in script]
+    items = [video_item(sample_id, trainer.processor.video.factor) for sample_id in script]
     return trainer, items
 
 
