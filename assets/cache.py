@@ -5,7 +5,7 @@ import dagster as dg
 from assets.lineage import CACHE_CODE_VERSION, cache_state, lineage_table, state_metadata
 from assets.progress import Progress
 from assets.resources import MediaCacheResource, WorkspaceResource
-from evaluation.media_spec import ResolvedMediaSpec, resolve_media_spec
+from evaluation.media_spec import CACHE_CONFIG_KEYS, ResolvedMediaSpec, resolve_media_spec
 from training.data import read_prepared, write_prepared
 
 
@@ -26,15 +26,7 @@ class MediaCacheConfig(dg.Config):
 
 def media_spec(config: MediaCacheConfig, model_type: str) -> ResolvedMediaSpec:
     """The training spec, through the one resolver every door uses (``evaluation.media_spec``)."""
-    chosen = {
-        "fps": config.video_fps,
-        "max_frames": config.video_max_frames,
-        "min_frames": config.video_min_frames,
-        "min_pixels": config.video_min_pixels,
-        "max_pixels": config.video_max_pixels,
-        "image_min_pixels": config.image_min_pixels,
-        "image_max_pixels": config.image_max_pixels,
-    }
+    chosen = {field: getattr(config, key) for field, key in CACHE_CONFIG_KEYS.items()}
     return resolve_media_spec("training", model_type, choices=[("media_cache config", chosen)])
 
 

@@ -27,6 +27,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # cache_store is imported when a spec is resolved: the CLI's parser reads the names below
     from cache_store import MediaSpec
 
+#: ``MediaSpec`` field -> the media cache's config key (EasyR1's ``data.*`` name) that sets it in training
+CACHE_CONFIG_KEYS = {
+    "fps": "video_fps",
+    "max_frames": "video_max_frames",
+    "min_frames": "video_min_frames",
+    "min_pixels": "video_min_pixels",
+    "max_pixels": "video_max_pixels",
+    "image_min_pixels": "image_min_pixels",
+    "image_max_pixels": "image_max_pixels",
+}
 PURPOSES = ("training", "evaluation")
 MEDIA_FROM = ("benchmark", "training")
 DEFAULT_MEDIA_FROM = "benchmark"

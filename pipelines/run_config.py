@@ -350,13 +350,9 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
 def _media_problems(cache: dict) -> list[str]:
     """The sampling settings' own rules (``MediaSpec``), checked now rather than when the cache is built."""
     from cache_store import MediaSpec
+    from evaluation.media_spec import CACHE_CONFIG_KEYS as spec
 
     names = {v: k for k, (asset, v, _) in ASSET_KEYS.items() if asset == "media_cache"}
-    spec = {
-        "fps": "video_fps", "max_frames": "video_max_frames", "min_frames": "video_min_frames",
-        "min_pixels": "video_min_pixels", "max_pixels": "video_max_pixels",
-        "image_min_pixels": "image_min_pixels", "image_max_pixels": "image_max_pixels",
-    }  # fmt: skip
     try:
         MediaSpec(**{field: cache[key] for field, key in spec.items()})
     except (TypeError, ValueError) as err:
