@@ -5,6 +5,7 @@ seed in a fresh home, held-out accuracy of the warm start and of the trained che
 python benchmarks/demo_seeds.py --seeds 1 2 3            # vary the RL run's seeds (trainer.seed, data.seed)
 python benchmarks/demo_seeds.py --seeds 1 2 3 --vary all  # also the base model's, warm start's and
                                                           # pass-rate rollouts' seeds (a new warm start per seed)
+python benchmarks/demo_seeds.py --set training_run.trainer.total_steps=100   # another budget
 ```
 
 Seed 1 with ``--vary rl`` is the demo as shipped. The data (``demo_dataset``: the train and held-out splits)
@@ -33,9 +34,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 BENCH = "reelrl_jsonl"
 
 
-def seeded_ops(base: dict, seed: int, vary: str) -> dict:
+def seeded_ops(base: dict, seed: int, vary: str, settings: dict[str, object] | None = None) -> dict:
     """The demo's op configs with ``seed`` put into the RL run's seeds (and, for ``vary='all'``, into every
-    seed of the training procedure before it)."""
+    seed of the training procedure before it), and ``settings`` (``op.key.path`` -> value) on top."""
     ops = copy.deepcopy(base)
 
     def put(op: str, path: list[str], value) -> None:
@@ -50,7 +51,20 @@ def seeded_ops(base: dict, seed: int, vary: str) -> dict:
         put("base_model", ["seed"], seed)
         put("sft_warm_start", ["seed"], seed)
         put("rollout_pass_rates", ["seed"], seed)
+    for dotted, value in (settings or {}).items():
+        op, *path = dotted.split(".")
+        put(op, path, value)
     return ops
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """``op.key.path=value`` with the value read as YAML (``100`` an int, ``1e-3`` a float)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or "." not in key:
+        raise argparse.ArgumentTypeError(f"expected op.key=value, got {text!r}")
+    return key, yaml.safe_load(value)
 
 
 def accuracy(out: dict, role: str) -> float:
@@ -58,7 +72,7 @@ def accuracy(out: dict, role: str) -> float:
     return out[f"checkpoint_eval[{name}|{BENCH}]"]["aggregates"]["robust"]["accuracy"]
 
 
-def run_seed(seed: int, vary: str, workdir: Path) -> dict:
+def run_seed(seed: int, vary: str, workdir: Path, settings: dict) -> dict:
     import dagster as dg
 
     from pipelines.definitions import resources
@@ -69,7 +83,11 @@ def run_seed(seed: int, vary: str, workdir: Path) -> dict:
     t0 = time.perf_counter()
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
         out = materialize_all(
-            instance, resources(home=str(home)), seeded_ops(DEMO_OPS, seed, vary), DEMO_EVAL_OPS, [BENCH]
+            instance,
+            resources(home=str(home)),
+            seeded_ops(DEMO_OPS, seed, vary, settings),
+            DEMO_EVAL_OPS,
+            [BENCH],
         )
     rewards = [h["reward/overall"] for h in out["training_run"]["history"]]
     warm, trained = accuracy(out, "warm_start"), accuracy(out, "trained")
@@ -118,19 +136,22 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--vary", choices=["rl", "all"], default="rl")
+    ap.add_argument("--set", type=parse_setting, action="append", default=[], metavar="OP.KEY=VALUE",
+                    help="an asset config on top of the demo's (e.g. training_run.trainer.total_steps=100)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     out = args.out or ROOT / "benchmarks" / "demo" / f"seeds_{args.vary}.json"
     rows = []
     with tempfile.TemporaryDirectory(prefix="reelrl-demo-seeds-") as tmp:
         for seed in args.seeds:
-            rows.append(run_seed(seed, args.vary, Path(tmp)))
+            rows.append(run_seed(seed, args.vary, Path(tmp), dict(args.set)))
             print(table(rows, summary(rows)).splitlines()[-2], flush=True)
     stats = summary(rows)
     print(table(rows, stats))
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "vary": args.vary,
+        "settings": dict(args.set),
         "runs": rows,
         **stats,
         "machine": {
