@@ -60,7 +60,7 @@ from .types import CachedMedia
 from .workers import DecodePool, Task
 
 if TYPE_CHECKING:
-    from .store import MediaCache
+    from .storage import Storage
 
 CHUNK = 256  # sources classified per validity query
 
@@ -104,26 +104,27 @@ class _Writer:
     surfaces at the next ``add`` or at ``flush``.
     """
 
-    def __init__(self, cache: MediaCache):
-        self.cache, self.rows, self.bytes, self.wrote = cache, [], 0, False
-        self.journal = cache._journals.current()  # the thread's writes belong to this build
+    def __init__(self, storage: Storage, flush_bytes: int, flush_rows: int):
+        self.storage, self.rows, self.bytes, self.wrote = storage, [], 0, False
+        self.flush_bytes, self.flush_rows = flush_bytes, flush_rows
+        self.journal = storage.journals.current()  # the thread's writes belong to this build
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="cache-writer")
         self._pending: deque[tuple[Future, int]] = deque()
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         self.bytes += len(row["frames"])
-        if self.bytes >= self.cache.flush_bytes // 2 or len(self.rows) >= self.cache.flush_rows:
+        if self.bytes >= self.flush_bytes // 2 or len(self.rows) >= self.flush_rows:
             self._submit()
 
     def _submit(self) -> None:
         rows, size = self.rows, self.bytes
         self.rows, self.bytes = [], 0
         while self._pending and (
-            self._pending[0][0].done() or sum(n for _, n in self._pending) + size > self.cache.flush_bytes
+            self._pending[0][0].done() or sum(n for _, n in self._pending) + size > self.flush_bytes
         ):
             self._pending.popleft()[0].result()  # re-raises a write error
-        self._pending.append((self._pool.submit(self.cache._upsert_entries, rows, self.journal), size))
+        self._pending.append((self._pool.submit(self.storage.upsert_entries, rows, self.journal), size))
         self.wrote = True
 
     def flush(self) -> None:
@@ -200,16 +201,18 @@ def _unpack(entry: Any) -> tuple[str, Any]:
 
 
 def run_build(
-    cache: MediaCache,
+    storage: Storage,
     sources: Sequence[tuple[str, str]],
     spec: MediaSpec,
     workers: int = 1,
     timeout_s: float = 120,
     progress: Callable[[int, int], None] | None = None,
     pool: DecodePool | None = None,
+    flush_bytes: int = 256 << 20,
+    flush_rows: int = 256,
 ) -> BuildReport:
     """See the module docstring. Bad items are recorded; only environment errors (no worker can start,
-    the store cannot be written) raise.
+    the store cannot be written) raise. ``flush_bytes`` / ``flush_rows``: see ``_Writer``.
 
     ``pool``: an open ``DecodePool`` for ``spec`` to decode in (left open; ``workers`` and ``timeout_s`` are
     then the pool's), so a caller building many small batches starts its workers once; by default the build
@@ -248,11 +251,11 @@ def run_build(
     removed: list[str] = []
     resolved: list[str] = []
     spec_json = json.dumps(spec.to_dict(), sort_keys=True)
-    cache._append_lineage(
+    storage.append_lineage(
         {"build_id": report.build_id, "time": now, "kind": "build_started", "spec_json": spec_json,
          "sources": total}
     )  # fmt: skip
-    writer = _Writer(cache)
+    writer = _Writer(storage, flush_bytes, flush_rows)
 
     def succeed(item: _Item) -> None:
         resolved.append(item.digest)
@@ -277,13 +280,13 @@ def run_build(
             queue = list(items.values())
             for start in range(0, len(queue), CHUNK):
                 chunk = queue[start : start + CHUNK]
-                existing = cache._validity_rows([it.digest for it in chunk])
+                existing = storage.validity_rows([it.digest for it in chunk])
                 tasks = []
                 for item in chunk:
                     row = existing.get(item.digest)
                     item.stale = row is not None
                     try:
-                        item.fingerprint = source_fingerprint(item.key.source, cache.content_hash)
+                        item.fingerprint = source_fingerprint(item.key.source, storage.content_hash)
                     except (OSError, NotImplementedError) as exc:
                         fail(item, type(exc).__name__, _fingerprint_error(item.key.source, exc))
                         tick()
@@ -322,22 +325,24 @@ def run_build(
     finally:
         writer.close()
 
-    report.removed = retry(lambda: cache._delete_entries(removed))
-    dedupe(cache, cache.entries_uri, "created_at")
-    retry(lambda: cache._record_failures(failures, resolved))
-    dedupe(cache, cache.failures_uri, "time")
+    report.removed = retry(lambda: storage.delete_entries(removed))
+    dedupe(storage, storage.entries_uri, "created_at")
+    retry(lambda: storage.record_failures(failures, resolved))
+    dedupe(storage, storage.failures_uri, "time")
     if writer.wrote or report.removed:
         try:
-            retry(cache._refresh_index)
+            retry(storage.refresh_index)
         except Exception as exc:
             if not is_conflict(exc):
                 raise
-            warnings.warn(f"{cache.entries_uri}: digest index not refreshed ({exc}); the next build retries")
+            warnings.warn(
+                f"{storage.entries_uri}: digest index not refreshed ({exc}); the next build retries"
+            )
     report.failed = len(failures)
     report.failures = [{k: f[k] for k in ("source", "digest", "kind", "error", "message")} for f in failures]
-    report.version = cache.version()
+    report.version = storage.version()
     report.seconds = time.monotonic() - started
-    cache._append_lineage(
+    storage.append_lineage(
         {
             "build_id": report.build_id,
             "time": now,

@@ -17,7 +17,8 @@ from PIL import Image
 from cache_store import MediaCache, MediaSpec, write_video
 from cache_store.describe import grid_thw, grids_by_family, visual_tokens
 from cache_store.journal import Journals
-from cache_store.schema import LINEAGE_MIGRATION, LINEAGE_SCHEMA
+from cache_store.legacy import LINEAGE_MIGRATION
+from cache_store.schema import LINEAGE_SCHEMA
 
 # 64x96 frames: factor 28 inside [4, 16] tokens -> 56x84; factor 32 -> 64x96 (already multiples of 32).
 SPEC28 = MediaSpec(min_pixels=4 * 28 * 28, max_pixels=16 * 28 * 28)
