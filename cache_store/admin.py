@@ -181,6 +181,47 @@ def _where_clauses(where: dict[str, Any]) -> list[str]:
     return clauses
 
 
+def _selection_filter(sources: list[str], digests: list[str], where: dict[str, Any]) -> str:
+    """The Lance filter matching every given selector; ValueError for none or a malformed one."""
+    if not (sources or digests or where):
+        raise ValueError(
+            "invalidate needs at least one selector: sources, digests or where (e.g. {'fps': 2.0}); "
+            "to drop the whole cache, delete its root folder"
+        )
+    bad = [d for d in digests if not is_digest(d)]
+    if bad:
+        raise ValueError(f"invalidate: {bad[:5]} are not cache digests (16 lowercase hex digits)")
+    clauses = _where_clauses(where)
+    if sources:
+        clauses.append("source IN (" + ",".join(sql_literal(s) for s in dict.fromkeys(sources)) + ")")
+    if digests:
+        clauses.append(in_filter(digests))
+    return " AND ".join(clauses)
+
+
+def _invalidation_row(report: InvalidateReport, detail_json: str, seconds: float) -> dict[str, Any]:
+    """The lineage row of an invalidation that removed ``report.digests``."""
+    return {
+        "build_id": report.invalidation_id,
+        "kind": "invalidate",
+        "time": datetime.now(UTC),
+        "entries_version": report.version,
+        "spec_json": None,
+        "sources": len(report.sources),
+        "hits": 0,
+        "added": 0,
+        "replaced": 0,
+        "failed": 0,
+        "removed": report.removed,
+        "seconds": seconds,
+        "keys_added": [],
+        "keys_replaced": [],
+        "keys_removed": report.digests,
+        "keys_failed": [],
+        "detail_json": detail_json,
+    }
+
+
 def invalidate(
     storage: Storage,
     sources: Sequence[str | os.PathLike] | None = None,
@@ -197,22 +238,10 @@ def invalidate(
     sources = [canonical_source(s) for s in sources or []]
     digests = list(dict.fromkeys(digests or []))
     where = dict(where or {})
-    if not (sources or digests or where):
-        raise ValueError(
-            "invalidate needs at least one selector: sources, digests or where (e.g. {'fps': 2.0}); "
-            "to drop the whole cache, delete its root folder"
-        )
-    bad = [d for d in digests if not is_digest(d)]
-    if bad:
-        raise ValueError(f"invalidate: {bad[:5]} are not cache digests (16 lowercase hex digits)")
-    clauses = _where_clauses(where)
-    if sources:
-        clauses.append("source IN (" + ",".join(sql_literal(s) for s in dict.fromkeys(sources)) + ")")
-    if digests:
-        clauses.append(in_filter(digests))
+    selection = _selection_filter(sources, digests, where)
     started = time.monotonic()
     ds = storage.entries()
-    matched = ds.to_table(columns=["digest", "source"], filter=" AND ".join(clauses)).to_pylist()
+    matched = ds.to_table(columns=["digest", "source"], filter=selection).to_pylist()
     hit_digests = sorted({r["digest"] for r in matched})
     hit_sources = sorted({r["source"] for r in matched})
     report = InvalidateReport(
@@ -232,29 +261,8 @@ def invalidate(
     ds = storage.entries()
     report.removed = len(hit_digests) - len(storage.present(hit_digests))
     report.version = int(ds.version)
-    storage.append_lineage(
-        {
-            "build_id": report.invalidation_id,
-            "kind": "invalidate",
-            "time": datetime.now(UTC),
-            "entries_version": report.version,
-            "spec_json": None,
-            "sources": len(hit_sources),
-            "hits": 0,
-            "added": 0,
-            "replaced": 0,
-            "failed": 0,
-            "removed": report.removed,
-            "seconds": time.monotonic() - started,
-            "keys_added": [],
-            "keys_replaced": [],
-            "keys_removed": hit_digests,
-            "keys_failed": [],
-            "detail_json": json.dumps(
-                {"sources": sources, "digests": digests, "where": where}, sort_keys=True
-            ),
-        }
-    )
+    detail = json.dumps({"sources": sources, "digests": digests, "where": where}, sort_keys=True)
+    storage.append_lineage(_invalidation_row(report, detail, time.monotonic() - started))
     return report
 
 
