@@ -116,8 +116,9 @@ class MediaCache:
     def get_many(self, digests: Sequence[str], copy: bool = False) -> list[CachedMedia]:
         """Samples in the order of ``digests`` (repeats allowed); KeyError naming any that are absent.
 
-        Reads go through ``cache_store.reads`` (threaded; positioned reads of the blob file on stores with
-        the blob layout). ``frames`` are read-only arrays (no copy made); ``copy=True`` gives writable ones.
+        Reads go through ``Storage.read``: threaded positioned reads of the blob file (``cache_store.reads``),
+        or point reads on a store with inline frames (``cache_store.legacy``). ``frames`` are read-only
+        arrays (no copy made); ``copy=True`` gives writable ones.
         """
         found = self.storage.read(digests, copy)
         missing = [d for d in dict.fromkeys(digests) if d not in found]
