@@ -8,8 +8,8 @@ import pytest
 
 from cache_store import MediaCache, MediaSpec, write_video
 from cache_store.blobs import is_blob_field, rows_with_frames
-from cache_store.reads import read_blob_rows
 from cache_store.legacy import ENTRIES_SCHEMA_INLINE
+from cache_store.reads import read_blob_rows
 from cache_store.schema import ENTRIES_FILE_FORMAT
 
 SPEC = MediaSpec(min_pixels=4 * 28 * 28, max_pixels=16 * 28 * 28)  # 64x96 -> 6 frames of 56x84
