@@ -79,6 +79,13 @@ WRONG_IMPORTS = [
         id="dagster-in-training",
     ),
     pytest.param(
+        "reelrl/sparkline.py",
+        "\n\ndef _lazy():\n    import dagster\n",
+        "cli-dagster",
+        "reelrl.sparkline -> dagster",
+        id="dagster-in-the-cli",
+    ),
+    pytest.param(
         "training/algorithms/kl.py", "import ray\n", "pure", "training.algorithms.kl -> ray", id="ray-in-math"
     ),
 ]
