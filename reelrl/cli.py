@@ -23,14 +23,14 @@ def _demo(args) -> int:
 
 
 def _tiny(args) -> int:
-    from reelrl.tiny_models import build_tiny_model
+    from demo_kit.tiny_models import build_tiny_model
 
     print(build_tiny_model(args.family, args.out, seed=args.seed, size=args.size))
     return 0
 
 
 def _demo_data(args) -> int:
-    from reelrl.synthetic import make_demo_dataset
+    from demo_kit.synthetic import make_demo_dataset
 
     paths = make_demo_dataset(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     print(paths)

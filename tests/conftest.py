@@ -17,7 +17,7 @@ FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, str]:
-    from reelrl.tiny_models import build_tiny_model
+    from demo_kit.tiny_models import build_tiny_model
 
     root = tmp_path_factory.mktemp("tiny_models")
     return {fam: str(build_tiny_model(fam, root / fam, seed=0)) for fam in FAMILIES}
@@ -64,7 +64,7 @@ def rating_judge():
 @pytest.fixture(scope="session")
 def small_models(tmp_path_factory) -> dict[str, str]:
     """The "small" size of the tiny checkpoints (head_dim 64), the smallest vLLM's CPU attention runs."""
-    from reelrl.tiny_models import build_tiny_model
+    from demo_kit.tiny_models import build_tiny_model
 
     root = tmp_path_factory.mktemp("small_models")
     return {fam: str(build_tiny_model(fam, root / fam, seed=0, size="small")) for fam in FAMILIES}

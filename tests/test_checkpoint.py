@@ -42,7 +42,7 @@ FIRST_TEXT_ID = 7  # ids 0..6 are the Qwen special tokens of the tiny tokenizer 
 
 @pytest.fixture(scope="module")
 def base_model(tmp_path_factory) -> Path:
-    from reelrl.tiny_models import build_tiny_model
+    from demo_kit.tiny_models import build_tiny_model
 
     return build_tiny_model("qwen2_vl", tmp_path_factory.mktemp("ckpt_model") / "qwen2_vl", seed=0)
 

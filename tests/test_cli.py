@@ -17,6 +17,16 @@ def test_console_script_is_installed():
     assert all(cmd in out for cmd in ("demo", "tiny-model", "demo-data", "ui"))
 
 
+def test_the_version_comes_from_package_metadata_once():
+    from importlib.metadata import version
+
+    import reelrl
+    from assets.lineage import CACHE_CODE_VERSION, CODE_VERSION
+
+    assert reelrl.__version__ == CODE_VERSION == version("reelrl")
+    assert CACHE_CODE_VERSION.startswith(f"{CODE_VERSION}+preprocess-")
+
+
 def test_tiny_model_and_demo_data_commands(tmp_path):
     assert main(["tiny-model", "--family", "qwen3_vl", "--out", str(tmp_path / "m")]) == 0
     assert json.loads((tmp_path / "m" / "config.json").read_text())["model_type"] == "qwen3_vl"

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from cache_store.types import CachedMedia
-from reelrl.synthetic.render import PALETTE
-from reelrl.synthetic.tasks import TaskContext, red_before_blue
+from demo_kit.synthetic.render import PALETTE
+from demo_kit.synthetic.tasks import TaskContext, red_before_blue
 from training.config import load_config
 from training.engines.base import Completion
 from training.rollout import TrainItem

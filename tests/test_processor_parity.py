@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reelrl.synthetic.engine_media import cached_media, cases
+from demo_kit.synthetic.engine_media import cached_media, cases
 from training.models.processor import QwenVLProcessor, VideoMetadata
 
 pytestmark = [pytest.mark.needs_torchvision, pytest.mark.usefixtures("torchvision_env")]

@@ -10,7 +10,7 @@ import torch
 import transformers
 from transformers import AutoModelForImageTextToText, AutoTokenizer
 
-from reelrl.tiny_models import FAMILIES, SPECIAL_TOKENS, build_tiny_model
+from demo_kit.tiny_models import FAMILIES, SPECIAL_TOKENS, build_tiny_model
 
 EXPECTED_CLASS = {
     "qwen2_vl": "Qwen2VLForConditionalGeneration",
