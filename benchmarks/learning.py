@@ -21,6 +21,10 @@ What runs, all through the project's public calls, on CPU:
    with T-GRPO (``algorithm.temporal=true``), otherwise the same settings, seeds and batches. Every
    ``eval_every`` steps the held-out split is answered **greedily** (temperature 0, one response each);
    held-out accuracy is the mean of the boolean ``accuracy`` reward (exact yes/no).
+6. temporal reliance, as Video-R1 analyses it: held-out accuracy on the ordered frames minus on the same
+   videos with their frames shuffled (``training.groups.shuffle_video_items``, one fixed permutation per
+   video, the same for every checkpoint), for the warm start and each arm's final checkpoint. A policy that
+   reads frame order loses accuracy when the order goes; one that ignores it scores the same on both.
 
 Other settings of the trainer can be added to both arms with ``--rl-override key=value`` (for instance
 ``algorithm.norm_adv_by_std_in_grpo=false``). ``benchmarks/README.md`` has the figures, what was tried and
@@ -55,6 +59,7 @@ from training.data import epoch_order, sample_to_row, stream_batches
 from training.dataset import load_samples
 from training.engines.base import SamplingParams
 from training.engines.hf import HFEngine
+from training.groups import shuffle_video_items
 from training.rewards import RewardWeights
 from training.rollout import TrainItem, rollout_and_score
 from training.sft import run_sft
@@ -66,6 +71,7 @@ FRAME_SIZE, FPS = (64, 64), 8
 SPEC = MediaSpec(fps=2.0, max_frames=8, min_frames=4, min_pixels=16 * 28 * 28, max_pixels=64 * 28 * 28,
                  image_min_pixels=16 * 28 * 28, image_max_pixels=64 * 28 * 28, factor=28)  # fmt: skip
 ARMS = {"grpo": False, "t_grpo": True}  # arm name -> algorithm.temporal
+SHUFFLE_SEED = 0  # the held-out videos' frame permutations for the temporal-reliance measure
 HISTORY_KEYS = (
     "step", "reward/overall", "reward/accuracy", "reward/format", "actor/grad_norm",
     "temporal/p_ordered", "temporal/p_shuffled", "temporal/applied_ratio", "time/step_s",
@@ -171,6 +177,24 @@ def heldout_accuracy(engine, items: list[TrainItem], max_new_tokens: int) -> dic
     }
 
 
+def shuffled_copy(items: list[TrainItem]) -> list[TrainItem]:
+    """The held-out items with their frames shuffled (every item is a video), the same permutations on every
+    call, so each checkpoint is measured on the same shuffled videos."""
+    shuffled, origin = shuffle_video_items(items, np.random.default_rng(SHUFFLE_SEED))
+    if origin != list(range(len(items))):
+        raise ValueError("temporal reliance needs every held-out item to be a video")
+    return shuffled
+
+
+def temporal_reliance(
+    engine, heldout: list[TrainItem], shuffled: list[TrainItem], max_new_tokens: int
+) -> dict:
+    """Held-out accuracy on ordered frames, on shuffled frames, and the difference (the reliance)."""
+    ordered = heldout_accuracy(engine, heldout, max_new_tokens)["accuracy"]
+    on_shuffled = heldout_accuracy(engine, shuffled, max_new_tokens)["accuracy"]
+    return {"ordered": ordered, "shuffled": on_shuffled, "reliance": ordered - on_shuffled}
+
+
 def rl_config(budget: Budget, model_path: str, seed: int, temporal: bool):
     return load_config(overrides=[
         f"model_path={model_path}", f"trainer.seed={seed}", f"trainer.total_steps={budget.rl_steps}",
@@ -181,8 +205,11 @@ def rl_config(budget: Budget, model_path: str, seed: int, temporal: bool):
     ])  # fmt: skip
 
 
-def run_arm(budget: Budget, warm: str, train, heldout, seed: int, temporal: bool, out: Path) -> dict:
-    """RL from the warm start; held-out accuracy at step 0, every ``eval_every`` steps and at the end."""
+def run_arm(
+    budget: Budget, warm: str, train, heldout, shuffled, seed: int, temporal: bool, out: Path
+) -> dict:
+    """RL from the warm start; held-out accuracy at step 0, every ``eval_every`` steps and at the end, and
+    the final checkpoint's temporal reliance (``shuffled``: the held-out items with shuffled frames)."""
     cfg = rl_config(budget, warm, seed, temporal)
     trainer = RLTrainer(cfg, warm, out).setup()
     batches = cycle(train, budget.prompts_per_step, seed)
@@ -192,9 +219,11 @@ def run_arm(budget: Budget, warm: str, train, heldout, seed: int, temporal: bool
         trainer.step(next(batches))
         if step % budget.eval_every == 0 or step == budget.rl_steps:
             curve.append({"step": step, **heldout_accuracy(trainer.engine, heldout, budget.max_new_tokens)})
+    seconds = time.perf_counter() - t0
+    reliance = temporal_reliance(trainer.engine, heldout, shuffled, budget.max_new_tokens)
     history = [{k: h[k] for k in HISTORY_KEYS if k in h} for h in trainer.history]
-    return {"seed": seed, "curve": curve, "history": history, "seconds": time.perf_counter() - t0,
-            "config": to_dict(cfg)}  # fmt: skip
+    return {"seed": seed, "curve": curve, "history": history, "seconds": seconds,
+            "temporal_reliance": reliance, "config": to_dict(cfg)}  # fmt: skip
 
 
 # ---- summary and plot -------------------------------------------------------------------------------
@@ -213,10 +242,13 @@ def _mean_after_start(run: dict) -> float:
     return float(np.mean([p["accuracy"] for p in run["curve"][1:]]))
 
 
-def summarise(warm_acc: float, arms: dict[str, list[dict]]) -> dict:
-    """Per arm over seeds: final held-out accuracy, its gain over the warm start, the mean over the run and
-    the first step at >= 0.9 (None: never); then the per-seed paired T-GRPO minus GRPO differences."""
+def summarise(warm_acc: float, arms: dict[str, list[dict]], warm_reliance: dict | None = None) -> dict:
+    """Per arm over seeds: final held-out accuracy, its gain over the warm start, the mean over the run,
+    the first step at >= 0.9 (None: never) and the final temporal reliance; then the per-seed paired
+    T-GRPO minus GRPO differences."""
     out: dict = {"warm_start_accuracy": warm_acc}
+    if warm_reliance is not None:
+        out["warm_start_temporal_reliance"] = warm_reliance["reliance"]
     for name, runs in arms.items():
         out[name] = {
             "final_accuracy": spread([_final(r) for r in runs]),
@@ -226,6 +258,9 @@ def summarise(warm_acc: float, arms: dict[str, list[dict]]) -> dict:
                 next((p["step"] for p in r["curve"] if p["accuracy"] >= 0.9), None) for r in runs
             ],
         }
+        if all("temporal_reliance" in r for r in runs):
+            out[name]["temporal_reliance"] = spread([r["temporal_reliance"]["reliance"] for r in runs])
+            out[name]["accuracy_on_shuffled"] = spread([r["temporal_reliance"]["shuffled"] for r in runs])
     if arms.get("grpo") and arms.get("t_grpo"):
         pairs = list(zip(arms["grpo"], arms["t_grpo"], strict=True))
         out["t_grpo_minus_grpo"] = {
@@ -309,21 +344,30 @@ def run(budget: Budget, workdir: Path, out_dir: Path, suffix: str = "") -> dict:
                   lr=budget.sft_lr, seed=budget.sft_seed)  # fmt: skip
     timings["sft_s"] = time.perf_counter() - t0
     base = heldout_accuracy(HFEngine.from_pretrained(model), heldout, budget.max_new_tokens)
-    warm = heldout_accuracy(HFEngine.from_pretrained(sft.checkpoint), heldout, budget.max_new_tokens)
-    print(f"held-out: base {base['accuracy']:.3f}, SFT warm start {warm['accuracy']:.3f}", flush=True)
+    warm_engine = HFEngine.from_pretrained(sft.checkpoint)
+    warm = heldout_accuracy(warm_engine, heldout, budget.max_new_tokens)
+    shuffled = shuffled_copy(heldout)
+    warm_reliance = temporal_reliance(warm_engine, heldout, shuffled, budget.max_new_tokens)
+    print(
+        f"held-out: base {base['accuracy']:.3f}, SFT warm start {warm['accuracy']:.3f} "
+        f"(shuffled frames {warm_reliance['shuffled']:.3f})",
+        flush=True,
+    )
 
     arms: dict[str, list[dict]] = {name: [] for name in ARMS}
     for seed in budget.seeds:
         for name, temporal in ARMS.items():
             result = run_arm(
-                budget, sft.checkpoint, train, heldout, seed, temporal, workdir / f"{name}_{seed}"
+                budget, sft.checkpoint, train, heldout, shuffled, seed, temporal, workdir / f"{name}_{seed}"
             )
             if result["curve"][0]["accuracy"] != warm["accuracy"]:
                 raise RuntimeError(f"{name} seed {seed} does not start at the warm start's held-out accuracy")
             arms[name].append(result)
             timings[f"{name}_seed{seed}_s"] = result["seconds"]
             accs = " ".join(f"{p['accuracy']:.2f}" for p in result["curve"])
-            print(f"{name} seed {seed}: held-out {accs} ({result['seconds']:.0f}s)", flush=True)
+            shuf = result["temporal_reliance"]["shuffled"]
+            print(f"{name} seed {seed}: held-out {accs}, shuffled frames {shuf:.2f} ({result['seconds']:.0f}s)",
+                  flush=True)  # fmt: skip
     timings["total_s"] = time.perf_counter() - t_start
 
     results = {
@@ -341,9 +385,13 @@ def run(budget: Budget, workdir: Path, out_dir: Path, suffix: str = "") -> dict:
             "heldout_videos_also_in_train": len(train_digests & held_digests),
         },
         "base_model": base,
-        "warm_start": {**warm, "sft_loss": [h["sft/loss"] for h in sft.history]},
+        "warm_start": {
+            **warm,
+            "temporal_reliance": warm_reliance,
+            "sft_loss": [h["sft/loss"] for h in sft.history],
+        },
         "arms": arms,
-        "summary": summarise(warm["accuracy"], arms),
+        "summary": summarise(warm["accuracy"], arms, warm_reliance),
         "timings_s": timings,
         "machine": {
             "cpus": os.cpu_count(),

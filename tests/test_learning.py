@@ -131,3 +131,26 @@ def test_quick_benchmark_grpo_beats_its_warm_start_on_held_out_data(tmp_path):
     # measured (benchmarks/README.md): warm start 0.67; seed 1 reaches 0.97 at step 30, and every seed of
     # the full run is >= 0.77 there. 0.10 is the margin all of them clear.
     assert grpo["curve"][-1]["accuracy"] >= warm + 0.10, grpo["curve"]
+    # temporal reliance: each checkpoint's ordered-frame accuracy is the one its curve ends on, minus its
+    # accuracy on the same videos with shuffled frames
+    for run, ordered in ((results["warm_start"], warm), (grpo, grpo["curve"][-1]["accuracy"])):
+        reliance = run["temporal_reliance"]
+        assert reliance["ordered"] == ordered and 0.0 <= reliance["shuffled"] <= 1.0
+        assert reliance["reliance"] == pytest.approx(reliance["ordered"] - reliance["shuffled"])
+    assert results["summary"]["grpo"]["temporal_reliance"]["mean"] == grpo["temporal_reliance"]["reliance"]
+
+
+def test_the_temporal_reliance_measure_shuffles_every_held_out_video_the_same_way_each_time():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import learning
+
+    items = [_video_item(str(i), "yes", 28, i) for i in range(3)]
+    first, second = learning.shuffled_copy(items), learning.shuffled_copy(items)
+    for item, a, b in zip(items, first, second, strict=True):
+        (orig,), (ma,), (mb,) = item.media, a.media, b.media
+        assert ma.digest == mb.digest != orig.digest and np.array_equal(ma.frames, mb.frames)
+        assert not np.array_equal(ma.frames, orig.frames)
+        assert sorted(map(bytes, ma.frames)) == sorted(map(bytes, orig.frames))  # same frames, other order
+    image = TrainItem("img", "q", "boolean", "image", "yes", media=[])
+    with pytest.raises(ValueError, match="every held-out item to be a video"):
+        learning.shuffled_copy([*items, image])
