@@ -108,7 +108,7 @@ def train_on_ray(
     from ray.train import DataConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from training.checkpoint import STATE_FILE, find_resume
+    from training.checkpoint import checkpoint_root, find_resume, read_progress
 
     if not rows:
         raise ValueError("no training rows: the filtered train set is empty")
@@ -116,11 +116,11 @@ def train_on_ray(
         use_gpu = resolve_device(cfg.trainer.device) == "cuda"
     ensure_ray()
     save_dir = Path(save_dir).resolve()
-    resume = find_resume(save_dir / "checkpoints") if cfg.trainer.find_last_checkpoint else None
+    resume = find_resume(checkpoint_root(save_dir)) if cfg.trainer.find_last_checkpoint else None
     start, done = 0, 0
-    if resume is not None:  # mmap: the optimizer state is not read, only the two counters
-        info = torch.load(resume / STATE_FILE, map_location="cpu", mmap=True, weights_only=False)
-        start, done = int(info["data_position"].get("batches_consumed", 0)), int(info["global_step"])
+    if resume is not None:  # the workers load the rest; the driver needs where the data continues
+        progress = read_progress(resume)
+        start, done = progress.batches_drawn, progress.global_step
         log.info("resuming from %s (step %d, data position %d)", resume, done, start)
     remaining = max(0, cfg.trainer.total_steps - done)
     budget = remaining * (cfg.trainer.max_try_make_batch if cfg.algorithm.online_filtering else 1)
