@@ -4,12 +4,12 @@ The driver lays out the batch sequence from the run's data position with the sin
 ``training.data.BatchLayout`` (epoch e shuffled with ``seed + e``, batch k = rows ``[k·B, (k+1)·B)``) and
 gives worker r of W the r-th slice (``B / W`` prompts) of every global batch as its own Ray dataset, built
 by the same reader (``data.frames_dataset``: rows -> frames fetched from Lance by digest) and read in the
-worker with ``data.item_batches``. Each worker rolls out and scores
-its prompts (whole groups stay on one worker), and the update sums token counts and gradients over ranks
-(``update.sync_gradients``: gloo on CPU, NCCL on GPU), so every rank keeps identical weights and the step
-equals one worker's step on the union of the rollouts (batch-level whitening, as in REINFORCE++ and
-GDPO, is per rank). Rank 0 writes metrics and checkpoints; a resumed run reads the newest checkpoint and
-starts the data at its position. Weights are replicated (``worker.actor.strategy=replicate``) or sharded
+worker with ``data.item_batches``. Each worker rolls out and scores its prompts (whole groups stay on
+one worker), and the update sums token counts and gradients over ranks (``update.sync_gradients``: gloo
+on CPU, NCCL on GPU), so every rank keeps identical weights and the step equals one worker's step on the
+union of the rollouts (batch-level whitening, as in REINFORCE++ and GDPO, is per rank). Rank 0 writes
+metrics and checkpoints; a resumed run reads the newest checkpoint's data position
+(``checkpoint.read_progress``) and starts the data there. Weights are replicated (``worker.actor.strategy=replicate``) or sharded
 with FSDP2 (``fsdp2``: ``training.sharding``).
 """
 
