@@ -178,7 +178,9 @@ def test_ray_data_streams_cached_frames(tmp_path):
         assert np.array_equal(it.media[0].frames, cached.frames)
         assert it.media[0].indices == cached.indices and it.media[0].sample_fps == cached.sample_fps
     # a resumed run starting at batch 3 sees batches 3.. of the same sequence (mid-epoch start included)
-    resumed = stream_batches(rows, str(tmp_path / "cache"), batch_size=2, seed=0, num_batches=2, start_batch=3)
+    resumed = stream_batches(
+        rows, str(tmp_path / "cache"), batch_size=2, seed=0, num_batches=2, batches_drawn=3
+    )
     assert [it.sample_id for b in resumed for it in b] == [r["sample_id"] for e in range(4) for r in epoch_order(
         rows, 0, e)][6:10]  # fmt: skip
     missing = [{**rows[0], "media": [{"source": "x", "kind": "video", "digest": "0" * 16}]}]

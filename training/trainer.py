@@ -23,11 +23,13 @@ from pathlib import Path
 import torch
 
 from training.checkpoint import (
+    checkpoint_root,
     find_resume,
     is_complete,
     load_state,
     save_checkpoint,
     save_state,
+    step_dir,
 )
 from training.config import RLConfig, to_dict
 from training.engines.hf import HFEngine
@@ -126,7 +128,7 @@ class RLTrainer:
     # ---- resume --------------------------------------------------------------------------------
     @property
     def checkpoint_root(self) -> Path:
-        return self.save_dir / "checkpoints"
+        return checkpoint_root(self.save_dir)
 
     def resume(self) -> int:
         """Load the newest complete checkpoint of this run (``trainer.find_last_checkpoint``); returns the
@@ -139,7 +141,7 @@ class RLTrainer:
             return 0
         state = load_state(path, self.model, self.optimizer, self.scheduler)
         self.global_step = int(state["global_step"])
-        self.maker.batches_drawn = int(state["data_position"].get("batches_consumed", 0))
+        self.maker.batches_drawn = state["batches_drawn"]
         if "kl_ctrl" in state["extra"]:
             self.updater.kl_ctrl.load_state_dict(state["extra"]["kl_ctrl"])
         metrics = self.save_dir / "metrics.jsonl"
@@ -227,7 +229,8 @@ class RLTrainer:
     def train(self, batches: Iterable[list[TrainItem]] | Callable[[int], Iterable], steps: int) -> RunResult:
         """Steps until ``steps`` are done or the data ends. ``batches`` is an iterable of batches, or a
         function of the data position returning the stream from there (so a resumed run continues the
-        same order: ``train(lambda pos: stream_batches(..., start_batch=pos), steps)`` after ``resume``)."""
+        same order: ``train(lambda drawn: stream_batches(..., batches_drawn=drawn), steps)`` after
+        ``resume``)."""
         it = iter(batches(self.maker.batches_drawn) if callable(batches) else batches)
         freq = self.cfg.trainer.save_freq
         saved_at = None
@@ -252,7 +255,7 @@ class RLTrainer:
     def save_state(self) -> Path:
         """Checkpoint ``checkpoints/global_step_<N>`` (HF weights + optimizer, scheduler, RNG, data position),
         written by rank 0 only; returns its path on every rank."""
-        path = self.checkpoint_root / f"global_step_{self.global_step}"
+        path = step_dir(self.checkpoint_root, self.global_step)
         done = is_complete(path)  # a resumed, already finished run has it (same answer on every rank)
         gathered = {}
         if is_sharded(self.model) and not done:  # every rank joins the gathers; rank 0 gets the result
@@ -263,7 +266,7 @@ class RLTrainer:
         if self.rank == 0 and not done:
             path = save_state(
                 self.checkpoint_root, self.global_step, self.model, self.processor, self.optimizer,
-                self.scheduler, data_position={"batches_consumed": self.maker.batches_drawn},
+                self.scheduler, batches_drawn=self.maker.batches_drawn,
                 extra={"kl_ctrl": self.updater.kl_ctrl.state_dict()}, save_limit=self.cfg.trainer.save_limit,
                 **gathered,
             )  # fmt: skip
