@@ -206,7 +206,7 @@ class RLConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def validate(self) -> RLConfig:
-        from training.algorithms import get_advantage_estimator, get_policy_loss
+        from training.algorithms import advantage_estimator_spec, get_advantage_estimator, get_policy_loss
 
         _check_name("algorithm.adv_estimator", self.algorithm.adv_estimator, get_advantage_estimator)
         _check_name("worker.actor.loss_type", self.worker.actor.loss_type, get_policy_loss)
@@ -214,8 +214,9 @@ class RLConfig:
             raise ConfigError(
                 f"worker.actor.loss_agg_mode={self.worker.actor.loss_agg_mode!r}; allowed: {LOSS_AGG_MODES}"
             )
-        if self.algorithm.adv_estimator in ("grpo", "rloo", "gdpo") and self.worker.rollout.n < 2:
-            raise ConfigError(f"worker.rollout.n must be > 1 for {self.algorithm.adv_estimator}")
+        group = advantage_estimator_spec(self.algorithm.adv_estimator).min_group_size
+        if self.worker.rollout.n < group:
+            raise ConfigError(f"worker.rollout.n must be > {group - 1} for {self.algorithm.adv_estimator}")
         if not 0 <= self.algorithm.filter_low < self.algorithm.filter_high <= 1:
             raise ConfigError("need 0 <= algorithm.filter_low < algorithm.filter_high <= 1")
         positive = {

@@ -145,7 +145,19 @@ def _check_clip_options(off_max_clip, off_min_clip, all_max_clip, clip_ratio_c) 
         raise ValueError(f"all_max_clip must be None or a probability in (0, 1], got {all_max_clip!r}")
 
 
-@register_policy_loss("luffy")
+# The off-policy shaping keys a run sets under worker.actor (the RL step passes them to the loss).
+LUFFY_OPTIONS = (
+    "off_policy_reshape",
+    "off_policy_reshape_weight",
+    "off_policy_reshape_pow_exp",
+    "off_max_clip",
+    "off_min_clip",
+    "all_max_clip",
+    "loss_remove_clip",
+)
+
+
+@register_policy_loss("luffy", options=LUFFY_OPTIONS, off_policy_mask=True)
 def compute_luffy_loss(
     old_log_probs: torch.Tensor,
     log_probs: torch.Tensor,
