@@ -64,9 +64,10 @@ def sampling_seed(run_seed: int, step: int, rank: int = 0, draw: int = 0) -> int
 
     Why a function of these and not a running RNG: a resumed run samples exactly what the uninterrupted
     run sampled at the same step, whatever happened before. Why the spacing: each term moves the seed by a
-    different prime (step 1, draw 7919, run seed 100_003, rank 1_000_003) so that another step, draw or
-    rank of the same run gets another stream (distinct for fewer than 7919 steps and 12 draws per step),
-    and two Ray Train workers never sample the same responses to their prompts."""
+    different prime (step 1, draw 7919, run seed 100_003, rank 1_000_003) so that another step or draw
+    gets another stream (on one rank every (step, draw) pair is distinct while steps < 7919) and so do
+    the Ray Train workers (ranks lie 1_000_003 apart, beyond any step and draw offset of a real run), so
+    two workers do not sample the same responses."""
     return run_seed * 100_003 + step + 1_000_003 * rank + 7919 * draw
 
 
