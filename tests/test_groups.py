@@ -511,7 +511,9 @@ def test_temporal_group_bonus_mask_gives_a_video_item_the_image_treatment():
     assert result.bonus.tolist() == [0.3, 0.0, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     assert (result.groups[2].applied, result.groups[2].metric) == (False, 0.5)
     assert result.metrics["temporal/video_groups"] == 1.0
-    as_image = temporal_group_bonus(ORDERED, SHUFFLED[:2], ["video", "image", "image"], shuffled_origin=[0, 2])
+    as_image = temporal_group_bonus(
+        ORDERED, SHUFFLED[:2], ["video", "image", "image"], shuffled_origin=[0, 2]
+    )
     assert result.metrics == as_image.metrics and result.bonus.tolist() == as_image.bonus.tolist()
 
 
