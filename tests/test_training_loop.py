@@ -283,3 +283,37 @@ def test_the_rollout_logprob_gap_compares_engine_and_trainer_logprobs_of_on_poli
     gap = rollout_logprob_gap(rollouts, old, [[0, 1], [2, 3]])
     assert gap == {"rollout/logprob_diff_mean": [0.75 / 5], "rollout/logprob_diff_max": [0.5]}
     assert rollout_logprob_gap(rollouts[1:2], old[:1], [[0]]) == {}
+
+
+def test_each_prompt_is_encoded_once_per_step(tiny_models, tmp_path, monkeypatch):
+    """Rollout, ReMax greedy pass and update share one encoding per prompt (``rollout.StepPrompts``); the
+    T-GRPO shuffled copy of a video is another prompt (other pixels), encoded once too."""
+    from collections import Counter
+
+    cfg = load_config(
+        overrides=[
+            f"model_path={tiny_models['qwen2_vl']}",
+            "worker.rollout.n=2",
+            "worker.rollout.max_new_tokens=4",
+            "algorithm.adv_estimator=remax",
+            "algorithm.temporal=true",
+        ]
+    )
+    trainer = RLTrainer(cfg, cfg.model_path, tmp_path).setup()
+    items = _items(trainer.processor.video.factor, n=3)
+    items[2].data_type = "image"  # no shuffled copy
+    calls: Counter = Counter()
+    encode = trainer.processor.encode
+
+    def counting_encode(prompt, media, *args, **kwargs):
+        calls[(kwargs.get("sample_id"), tuple(m.digest for m in media))] += 1
+        return encode(prompt, media, *args, **kwargs)
+
+    monkeypatch.setattr(trainer.processor, "encode", counting_encode)
+    for _ in range(2):
+        calls.clear()
+        metrics = trainer.step(items)
+        assert "actor/pg_loss" in metrics and "remax/greedy_reward" in metrics
+        ordered = {(it.sample_id, (it.media[0].digest,)) for it in items}
+        assert ordered <= set(calls) and len(calls) == len(ordered) + 2  # + the two shuffled videos
+        assert set(calls.values()) == {1}, calls

@@ -206,7 +206,7 @@ class RLConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def validate(self) -> RLConfig:
-        from training.algorithms import get_advantage_estimator, get_policy_loss
+        from training.algorithms import advantage_estimator_spec, get_advantage_estimator, get_policy_loss
 
         _check_name("algorithm.adv_estimator", self.algorithm.adv_estimator, get_advantage_estimator)
         _check_name("worker.actor.loss_type", self.worker.actor.loss_type, get_policy_loss)
@@ -214,8 +214,9 @@ class RLConfig:
             raise ConfigError(
                 f"worker.actor.loss_agg_mode={self.worker.actor.loss_agg_mode!r}; allowed: {LOSS_AGG_MODES}"
             )
-        if self.algorithm.adv_estimator in ("grpo", "rloo", "gdpo") and self.worker.rollout.n < 2:
-            raise ConfigError(f"worker.rollout.n must be > 1 for {self.algorithm.adv_estimator}")
+        group = advantage_estimator_spec(self.algorithm.adv_estimator).min_group_size
+        if self.worker.rollout.n < group:
+            raise ConfigError(f"worker.rollout.n must be > {group - 1} for {self.algorithm.adv_estimator}")
         if not 0 <= self.algorithm.filter_low < self.algorithm.filter_high <= 1:
             raise ConfigError("need 0 <= algorithm.filter_low < algorithm.filter_high <= 1")
         positive = {
@@ -229,7 +230,9 @@ class RLConfig:
                 raise ConfigError(f"{key} must be > 0, got {value}")
         if self.algorithm.temporal_alpha < 0 or self.algorithm.temporal_mu <= 0:
             raise ConfigError("need algorithm.temporal_alpha >= 0 and algorithm.temporal_mu > 0")
-        self._validate_kl_and_groups()
+        self._validate_kl()
+        self._validate_actor_and_trainer()
+        self._validate_rollout()
         if self.trainer.total_steps < 0:
             raise ConfigError("trainer.total_steps must be >= 0")
         self.worker.reward.judge_config()  # a bad judge setting fails at load
@@ -264,11 +267,10 @@ class RLConfig:
                 "no response could get the bonus"
             )
 
-    def _validate_kl_and_groups(self) -> None:
+    def _validate_kl(self) -> None:
         from training.algorithms import KL_KINDS
-        from training.algorithms.luffy import reshape_gamma
 
-        alg, ro, actor = self.algorithm, self.worker.rollout, self.worker.actor
+        alg = self.algorithm
         if alg.kl_penalty not in KL_KINDS:
             raise ConfigError(f"algorithm.kl_penalty={alg.kl_penalty!r}; allowed: {sorted(KL_KINDS)}")
         if alg.kl_type not in KL_TYPES:
@@ -280,9 +282,12 @@ class RLConfig:
         keys = alg.gdpo_reward_keys
         if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
             raise ConfigError(f"algorithm.gdpo_reward_keys must be a non-empty list of names, got {keys!r}")
+
+    def _validate_actor_and_trainer(self) -> None:
         from training.schedule import SCHEDULER_KINDS
         from training.tracking import BACKENDS
 
+        actor = self.worker.actor
         if not isinstance(self.trainer.logger, list) or set(self.trainer.logger) - set(BACKENDS):
             raise ConfigError(f"trainer.logger={self.trainer.logger!r}; allowed entries: {list(BACKENDS)}")
         if actor.lr_scheduler_type not in SCHEDULER_KINDS:
@@ -305,6 +310,11 @@ class RLConfig:
             raise ConfigError("trainer.save_freq must be >= 0 (0: save only at the end)")
         if self.trainer.max_try_make_batch < 1:
             raise ConfigError("trainer.max_try_make_batch must be >= 1")
+
+    def _validate_rollout(self) -> None:
+        from training.algorithms.luffy import reshape_gamma
+
+        ro, actor = self.worker.rollout, self.worker.actor
         for problem in (
             device_problem(self.trainer.device),
             engine_problem(ro.engine, ro.gpu_memory_utilization, ro.dtype),
