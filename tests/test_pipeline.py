@@ -60,8 +60,18 @@ def test_bad_launchpad_config_is_refused_naming_the_field_and_choices():
     bad = {"worker": {"actor": {"clip_ratio_hihg": 0.3}}}  # a typo in a key is refused, not ignored
     with pytest.raises(dg.DagsterInvalidConfigError, match=r"clip_ratio_hihg"):
         job.execute_in_process(run_config={"ops": {"training_run": {"config": bad}}})
-    with pytest.raises(dg.DagsterInvalidConfigError, match=r"base_model:config:tiny_family"):
+    # an unknown family is refused at config load, naming the supported ones (every tiny family, new ones too)
+    with pytest.raises(dg.DagsterInvalidConfigError, match=r"base_model:config:tiny_family.*qwen3_5_moe"):
         job.execute_in_process(run_config={"ops": {"base_model": {"config": {"tiny_family": "llama"}}}})
+
+
+def test_base_model_config_offers_every_tiny_family():
+    import typing
+
+    from assets.models import BaseModelConfig
+    from reelrl.tiny_models import FAMILIES
+
+    assert typing.get_args(BaseModelConfig.model_fields["tiny_family"].annotation) == FAMILIES
 
 
 def test_workspace_yaml_points_at_definitions():
