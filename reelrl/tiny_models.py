@@ -201,10 +201,7 @@ def _token_fields(ids: TokenIds) -> dict:
 def _qwen2_vl_config(ids: TokenIds, size: TextSize):
     from transformers import Qwen2VLConfig
 
-    text = _text_config(ids, size, [2, 3, 3], 1e6) | {
-        "bos_token_id": ids.endoftext,
-        "eos_token_id": ids.im_end,
-    }
+    text = _text_config(ids, size, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
     vision = {
         "depth": 1,
         "embed_dim": 32,
@@ -230,10 +227,7 @@ def _qwen2_vl_config(ids: TokenIds, size: TextSize):
 def _qwen2_5_vl_config(ids: TokenIds, size: TextSize):
     from transformers import Qwen2_5_VLConfig
 
-    text = _text_config(ids, size, [2, 3, 3], 1e6) | {
-        "bos_token_id": ids.endoftext,
-        "eos_token_id": ids.im_end,
-    }
+    text = _text_config(ids, size, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
     # Two blocks so both attention kinds run: block 0 windowed (window 56 px = 2x2 merged patches),
     # block 1 full attention, as in the real tower's fullatt_block_indexes.
     vision = {
