@@ -132,7 +132,7 @@ class PolicyUpdater:
         self.kl_in_reward = ref_model is not None and not alg.use_kl_loss
         self.kl_ctrl = get_kl_controller(alg.kl_type, alg.kl_coef, alg.kl_target, alg.kl_horizon)
 
-    def _logprobs(self, model, prompts, responses, idx: list[int]):
+    def _logprobs(self, model, prompts, responses, idx: list[int], router_aux: list | None = None):
         proc = self.processor
         return token_logprobs(
             model,
@@ -143,6 +143,7 @@ class PolicyUpdater:
             self.cfg.worker.rollout.temperature,
             # distributed: a text-only micro-batch still gives every vision weight a (zero) gradient
             dummy_vision=_world() > 1,
+            router_aux=router_aux,
         )
 
     def update(self, exp: Experience) -> dict[str, float]:
@@ -203,7 +204,8 @@ class PolicyUpdater:
         for _ in range(actor.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             for k, idx in enumerate(chunks):
-                logp, m = self._logprobs(self.model, prompts, responses, idx)
+                router_aux: list[torch.Tensor] = []  # MoE: the routers' load-balancing loss of this forward
+                logp, m = self._logprobs(self.model, prompts, responses, idx, router_aux)
                 if actor.loss_type == "luffy":
                     extra["off_policy_mask"] = off_policy[idx]
                 loss, pl_metrics = compute_policy_loss(
@@ -218,6 +220,10 @@ class PolicyUpdater:
                     loss_agg_mode=actor.loss_agg_mode,
                     **extra,
                 )
+                if router_aux:
+                    stats.setdefault("actor/router_aux_loss", []).append(router_aux[0].detach().item())
+                    if actor.router_aux_loss_coef > 0:
+                        loss = loss + actor.router_aux_loss_coef * router_aux[0]
                 if kl_loss_on:
                     kl = kl_penalty(logp, ref[k], cfg.algorithm.kl_penalty)
                     kl_value = (kl * m).sum() / m.sum().clamp(min=1)
