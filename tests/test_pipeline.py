@@ -388,3 +388,18 @@ def test_a_second_run_in_a_fresh_home_gives_the_same_figures(minimal_run, tmp_pa
     a, b = _figures(first), _figures(again)
     assert a["history"] and all(h["reward/overall"] is not None for h in a["history"])
     assert a == b
+
+
+@pytest.mark.slow  # a minimal graph per family, ~3 min each on 2 cores
+@pytest.mark.parametrize("family", ["qwen3_5", "qwen3_5_moe", "qwen3_vl_moe"])
+def test_the_minimal_graph_runs_on_the_newer_families(tmp_path, family):
+    """``base_model.tiny_family`` picks Qwen3.5 (dense, MoE) or Qwen3-VL-MoE: the whole minimal graph (cache
+    with their factor 32, warm start, pass rates, RL, 3 checkpoints x 2 benchmarks, report) materializes."""
+    ops = {**MINIMAL_OPS, "base_model": {"config": {"tiny_family": family}}}
+    (tmp_path / "dh").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dh")) as instance:
+        out = materialize_all(instance, resources(home=str(tmp_path / "home")), ops, MINIMAL_EVAL_OPS)
+    assert out["base_model"]["model_type"] == family
+    assert len(out["training_run"]["history"]) == 2
+    cells = [k for k in out if k.startswith("checkpoint_eval[")]
+    assert len(cells) == 3 * 2 and all("aggregates" in out[k] for k in cells)
