@@ -17,7 +17,9 @@ class BaseModelConfig(dg.Config):
     model_path: str = ""
     # the demo default: Qwen2-VL, the family benchmarks/learning.py measured learning with (its tiny SFT steps
     # also ran ~3x faster than the tiny Qwen2.5-VL's on this 2-core CPU: ~0.25 s against ~0.7 s)
-    tiny_family: Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"] = "qwen2_vl"  # demo_kit.tiny_models.FAMILIES
+    tiny_family: Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe"] = (
+        "qwen2_vl"  # demo_kit.tiny_models.FAMILIES (tests/test_pipeline.py checks they agree)
+    )
     seed: int = 0
 
 

@@ -54,7 +54,7 @@ def grids_by_family(t: int, h: int, w: int, factor: int) -> dict[str, list[int]]
     """Grid for every model family whose factor (patch x merge) is ``factor``; {} when none is.
 
     >>> grids_by_family(6, 64, 96, 32)
-    {'qwen3_vl': [3, 4, 6], 'qwen3_vl_moe': [3, 4, 6]}
+    {'qwen3_vl': [3, 4, 6], 'qwen3_vl_moe': [3, 4, 6], 'qwen3_5': [3, 4, 6], 'qwen3_5_moe': [3, 4, 6]}
     """
     return {
         family: grid_thw(t, h, w, patch)

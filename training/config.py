@@ -86,6 +86,10 @@ class ActorConfig:
     lora_rank: int = 0  # > 0: train LoRA adapters (peft) on the language model's linears; 0 = full tuning
     lora_alpha: float = 64.0
     lora_target_modules: str = "all-linear"  # or "q_proj,v_proj,…"
+    # MoE families (qwen3_vl_moe, qwen3_5_moe): weight of the router's load-balancing loss (transformers'
+    # load_balancing_loss_func, the checkpoints' own training used 0.001) added to the policy loss; 0 = off.
+    # Its value is logged as actor/router_aux_loss whenever the model routes, on or off.
+    router_aux_loss_coef: float = 0.0
     lr_scheduler_type: str = "constant"  # or "cosine" (to min_lr_ratio·lr), after a linear warmup
     lr_warmup_ratio: float = 0.0
     min_lr_ratio: float = 0.0
@@ -228,6 +232,9 @@ class RLConfig:
         for key, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{key} must be > 0, got {value}")
+        coef = self.worker.actor.router_aux_loss_coef
+        if not math.isfinite(coef) or coef < 0:
+            raise ConfigError(f"worker.actor.router_aux_loss_coef must be >= 0, got {coef}")
         if self.algorithm.temporal_alpha < 0 or self.algorithm.temporal_mu <= 0:
             raise ConfigError("need algorithm.temporal_alpha >= 0 and algorithm.temporal_mu > 0")
         self._validate_kl()

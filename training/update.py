@@ -149,7 +149,7 @@ class PolicyUpdater:
         self.kl_in_reward = ref_model is not None and not alg.use_kl_loss
         self.kl_ctrl = get_kl_controller(alg.kl_type, alg.kl_coef, alg.kl_target, alg.kl_horizon)
 
-    def _logprobs(self, model, prompts, responses, idx: list[int]):
+    def _logprobs(self, model, prompts, responses, idx: list[int], router_aux: list | None = None):
         proc = self.processor
         return token_logprobs(
             model,
@@ -160,6 +160,7 @@ class PolicyUpdater:
             self.cfg.worker.rollout.temperature,
             # distributed: a text-only micro-batch still gives every vision weight a (zero) gradient
             dummy_vision=_world() > 1,
+            router_aux=router_aux,
         )
 
     def update(self, exp: Experience) -> dict[str, float]:
@@ -253,7 +254,8 @@ class PolicyUpdater:
         asks for), plus ``kl_coef·KL`` to ``ref`` when KL is a loss term, scaled so the mini-batch loss is one
         token-mean over all rows (``totals``: tokens and rows over every rank), not a mean of means."""
         actor, idx = self.cfg.worker.actor, batch.chunks[k]
-        logp, m = self._logprobs(self.model, batch.prompts, batch.responses, idx)
+        router_aux: list[torch.Tensor] = []  # MoE: the routers' load-balancing loss of this forward
+        logp, m = self._logprobs(self.model, batch.prompts, batch.responses, idx, router_aux)
         loss, pl_metrics = compute_policy_loss(
             actor.loss_type,
             old_log_probs=old,
@@ -266,6 +268,10 @@ class PolicyUpdater:
             loss_agg_mode=actor.loss_agg_mode,
             **self._loss_extras(batch, idx),
         )
+        if router_aux:  # logged always; added to the loss when worker.actor.router_aux_loss_coef > 0
+            stats.setdefault("actor/router_aux_loss", []).append(router_aux[0].detach().item())
+            if actor.router_aux_loss_coef > 0:
+                loss = loss + actor.router_aux_loss_coef * router_aux[0]
         if ref is not None:
             kl = kl_penalty(logp, ref, self.cfg.algorithm.kl_penalty)
             kl_value = (kl * m).sum() / m.sum().clamp(min=1)
