@@ -24,8 +24,10 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/reelrl demo
 
+# ruff, then the import contract (pyproject's [tool.importlinter]: layers, dagster, pure math), then the suite.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(VENV)/bin/python -m pytest -q
 
 # End-to-end tests marked slow (the graph launched through `dagster dev`'s GraphQL API, ...).

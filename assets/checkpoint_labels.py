@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.checkpoint import STEP_PREFIX
+from training.checkpoint import step_of
 
 
 def _step(parts: tuple[str, ...]) -> int | None:
     for part in reversed(parts):
-        if part.startswith(STEP_PREFIX) and part[len(STEP_PREFIX) :].isdigit():
-            return int(part[len(STEP_PREFIX) :])
+        if (step := step_of(part)) is not None:
+            return step
     return None
 
 

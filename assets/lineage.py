@@ -12,15 +12,14 @@ import warnings
 import dagster as dg
 
 from cache_store import MediaCache, MediaSpec
-from evaluation.manifest import model_revision
-from reelrl import __version__
+from evaluation.manifest import model_revision, package_version
 from training.data import read_prepared
 
 # Output(data_version=...) is marked beta in Dagster 1.13; it is the documented way to report one.
 warnings.filterwarnings("ignore", message="Parameter `data_version`", category=Warning)
 
-CODE_VERSION = __version__
-CACHE_CODE_VERSION = f"{__version__}+preprocess-{MediaSpec().preprocess_version}"
+CODE_VERSION = package_version()
+CACHE_CODE_VERSION = f"{CODE_VERSION}+preprocess-{MediaSpec().preprocess_version}"
 MEDIA_CACHE = dg.AssetKey("media_cache")
 
 

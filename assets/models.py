@@ -10,14 +10,16 @@ import dagster as dg
 from assets.lineage import CODE_VERSION, checkpoint_version
 from assets.partitions import register_checkpoints
 from assets.resources import CheckpointsResource, WorkspaceResource
-from reelrl.tiny_models import build_tiny_model
+from demo_kit.tiny_models import build_tiny_model
 
 
 class BaseModelConfig(dg.Config):
     model_path: str = ""
     # the demo default: Qwen2-VL, the family benchmarks/learning.py measured learning with (its tiny SFT steps
     # also ran ~3x faster than the tiny Qwen2.5-VL's on this 2-core CPU: ~0.25 s against ~0.7 s)
-    tiny_family: Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl"] = "qwen2_vl"  # reelrl.tiny_models.FAMILIES
+    tiny_family: Literal["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe"] = (
+        "qwen2_vl"  # demo_kit.tiny_models.FAMILIES (tests/test_pipeline.py checks they agree)
+    )
     seed: int = 0
 
 

@@ -29,7 +29,7 @@ import yaml
 
 from assets.lineage import CODE_VERSION, file_version
 from assets.resources import WorkspaceResource
-from reelrl.synthetic import make_demo_dataset
+from demo_kit.synthetic import make_demo_dataset
 from training.data import read_prepared, sample_to_row, write_prepared
 from training.dataset import RowProblem, load_samples, write_samples_jsonl
 
@@ -160,7 +160,7 @@ class DemoDatasetConfig(dg.Config):
     """Size, seed and tasks of the synthetic set (real H.264 videos and PNG images with known answers).
     The default is ``red_before_blue`` alone with answer-only targets: the task the tiny model learns within
     the demo's CPU budget, so its RL gain is visible (README, "What the demo does"). ``tasks`` may name any of
-    ``reelrl.synthetic.tasks``' TASKS and LEARNABLE_TASKS (repeat a name for a larger share);
+    ``demo_kit.synthetic.tasks``' TASKS and LEARNABLE_TASKS (repeat a name for a larger share);
     ``rationale: true`` adds each task's ``<think>`` reasoning to the SFT targets."""
 
     n_train: int = 256

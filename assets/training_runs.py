@@ -10,7 +10,7 @@ from assets.lineage import CODE_VERSION, checkpoint_version, consumed_cache
 from assets.partitions import register_checkpoints
 from assets.plots import embedded_png
 from assets.resources import CheckpointsResource, RayResource, WorkspaceResource
-from training.checkpoint import list_checkpoints
+from training.checkpoint import checkpoint_root, list_checkpoints
 from training.config import RLConfig, choices, load_config, to_dict
 from training.curves import plot_curves
 from training.data import read_prepared, stream_batches
@@ -71,13 +71,13 @@ def sft_warm_start(
     out_dir = workspace.path("runs", "sft", digest)
     result = run_sft(
         base_model["path"],
-        lambda position: stream_batches(
+        lambda batches_drawn: stream_batches(
             rows,
             media_cache["uri"],
             config.batch_size,
             seed=config.seed,
             num_batches=config.steps,
-            start_batch=position,
+            batches_drawn=batches_drawn,
         ),
         steps=config.steps,
         save_dir=out_dir,
@@ -145,6 +145,33 @@ def rl_config(config, model_path: str) -> RLConfig:
     return load_config(overrides={**values, "model_path": model_path})
 
 
+def _train_in_process(context, cfg: RLConfig, rows: list[dict], cache_uri: str, out_dir) -> RunResult:
+    """The RL run in this process (one worker), resumed from its newest checkpoint and data position."""
+
+    def log_step(m: dict) -> None:
+        context.log.info(
+            f"rl step {m['step']}/{cfg.trainer.total_steps}: reward {m['reward/overall']:.3f} "
+            f"acc {m['reward/accuracy']:.3f} len {m['response_length/mean']:.1f} "
+            f"({m['time/step_s']:.1f}s, data wait {m['time/data_wait_s']:.2f}s)"
+        )
+
+    trainer = RLTrainer(cfg, cfg.model_path, out_dir, on_metrics=log_step).setup()
+    if drawn := trainer.resume():
+        context.log.info(f"resumed {out_dir} at step {trainer.global_step} (data position {drawn})")
+    endless = cfg.algorithm.online_filtering  # dynamic sampling draws as many batches as it needs
+    try:
+        return trainer.train(
+            lambda batches_drawn: stream_batches(
+                rows, cache_uri, cfg.data.rollout_batch_size, seed=cfg.data.seed, shuffle=cfg.data.shuffle,
+                batches_drawn=batches_drawn,
+                num_batches=None if endless else max(1, cfg.trainer.total_steps - trainer.global_step),
+            ),
+            steps=cfg.trainer.total_steps,
+        )  # fmt: skip
+    finally:
+        trainer.close()
+
+
 @dg.asset(
     group_name="training",
     code_version=CODE_VERSION,
@@ -171,32 +198,10 @@ def training_run(
         out = train_on_ray(cfg, rows, media_cache["uri"], out_dir, num_workers=config.num_workers)
         result = RunResult(out["checkpoint"], int(out["steps"]), read_metrics(out_dir / "metrics.jsonl"))
     else:
-
-        def log_step(m: dict) -> None:
-            context.log.info(
-                f"rl step {m['step']}/{cfg.trainer.total_steps}: reward {m['reward/overall']:.3f} "
-                f"acc {m['reward/accuracy']:.3f} len {m['response_length/mean']:.1f} "
-                f"({m['time/step_s']:.1f}s, data wait {m['time/data_wait_s']:.2f}s)"
-            )
-
-        trainer = RLTrainer(cfg, cfg.model_path, out_dir, on_metrics=log_step).setup()
-        if start := trainer.resume():
-            context.log.info(f"resumed {out_dir} at step {trainer.global_step} (data position {start})")
-        endless = cfg.algorithm.online_filtering  # dynamic sampling draws as many batches as it needs
-        try:
-            result = trainer.train(
-                lambda position: stream_batches(
-                    rows, media_cache["uri"], cfg.data.rollout_batch_size, seed=cfg.data.seed,
-                    shuffle=cfg.data.shuffle, start_batch=position,
-                    num_batches=None if endless else max(1, cfg.trainer.total_steps - trainer.global_step),
-                ),
-                steps=cfg.trainer.total_steps,
-            )  # fmt: skip
-        finally:
-            trainer.close()
+        result = _train_in_process(context, cfg, rows, media_cache["uri"], out_dir)
     hist = result.history
     # every saved step becomes an evaluable partition (the sensor, when on, evaluates new ones)
-    saved = [p for _, p in list_checkpoints(out_dir / "checkpoints")] or [result.checkpoint]
+    saved = [p for _, p in list_checkpoints(checkpoint_root(out_dir))] or [result.checkpoint]
     names = [checkpoints.register(p, workspace) for p in saved]
     register_checkpoints(context.instance, names)
     name = checkpoints.register(result.checkpoint, workspace)

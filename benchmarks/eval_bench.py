@@ -187,7 +187,7 @@ def main() -> int:
     import torch
 
     from cache_store import MediaSpec
-    from reelrl.tiny_models import build_tiny_model
+    from demo_kit.tiny_models import build_tiny_model
     from training.engines.hf import HFEngine
 
     torch.set_num_threads(1)

@@ -7,8 +7,8 @@ python benchmarks/learning.py --quick   # 1 seed, 30 RL steps: results_quick.jso
 
 What runs, all through the project's public calls, on CPU:
 
-1. a tiny random Qwen2-VL (``reelrl.tiny_models.build_tiny_model``);
-2. ``red_before_blue`` (``reelrl.synthetic.tasks``): "does the red rectangle appear before the blue one?",
+1. a tiny random Qwen2-VL (``demo_kit.tiny_models.build_tiny_model``);
+2. ``red_before_blue`` (``demo_kit.synthetic.tasks``): "does the red rectangle appear before the blue one?",
    yes/no. Only frame order answers it (swapping the two slots flips the answer and keeps the frames), so
    it is a task on which T-GRPO's shuffled-frame comparison has something to find. A train split and a
    held-out split from different seeds, half "yes" each; no held-out video equals a train video (checked
@@ -51,9 +51,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from cache_store import MediaCache, MediaSpec, write_video
-from reelrl.synthetic.demo import write_jsonl
-from reelrl.synthetic.tasks import TaskContext, red_before_blue
-from reelrl.tiny_models import build_tiny_model
+from demo_kit.synthetic.demo import write_jsonl
+from demo_kit.synthetic.tasks import TaskContext, red_before_blue
+from demo_kit.tiny_models import build_tiny_model
 from training.config import load_config, to_dict
 from training.data import epoch_order, sample_to_row, stream_batches
 from training.dataset import load_samples

@@ -108,7 +108,7 @@ def _rank(rank: int, port: int, model: str, out: str, updates: int, queue) -> No
 def main() -> None:
     import torch.multiprocessing as mp
 
-    from reelrl.tiny_models import build_tiny_model
+    from demo_kit.tiny_models import build_tiny_model
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

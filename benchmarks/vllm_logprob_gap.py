@@ -4,7 +4,7 @@ Usage (needs ``make setup-vllm``): ``.venv-vllm/bin/python benchmarks/vllm_logpr
 [--workdir .reelrl/bench_vllm] [--out benchmarks/vllm/logprob_gap.json]``.
 
 For Qwen2-VL, Qwen2.5-VL and Qwen3-VL ("small" tiny checkpoints, head_dim 64) and each prompt case of
-``reelrl.synthetic.engine_media`` (text, image, video with even, odd and long frame counts, image+video, two
+``demo_kit.synthetic.engine_media`` (text, image, video with even, odd and long frame counts, image+video, two
 videos; frames read from a Lance cache), vLLM's offline engine samples 4 responses of 16 tokens at
 temperature 1 and reports each token's log-prob; the trainer's ``token_logprobs`` scores the same tokens. The
 table gives the largest and the mean gap per case, and the engine's start time and resident memory. On a GPU,
@@ -35,8 +35,8 @@ def rss_gb() -> float:
 def measure(family: str, work: Path, dtype: str) -> dict:
     import torch
 
-    from reelrl.synthetic.engine_media import cached_media, cases
-    from reelrl.tiny_models import build_tiny_model
+    from demo_kit.synthetic.engine_media import cached_media, cases
+    from demo_kit.tiny_models import build_tiny_model
     from training.engines.base import GenerationRequest, SamplingParams
     from training.engines.vllm import VLLMEngine
     from training.models.policy import load_policy, token_logprobs

@@ -27,13 +27,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .keys import MediaSpec, canonical_source, source_fingerprint
-from .store import _DIGEST, _in_filter
+from .keys import MediaSpec, canonical_source, is_digest, source_fingerprint
+from .reads import in_filter
 
 if TYPE_CHECKING:
     import lance
 
-    from .store import MediaCache
+    from .storage import Storage
 
 KEY_FIELDS = ("fps", "max_frames", "max_pixels")
 VALIDITY_FIELDS = ("min_pixels", "min_frames", "total_pixels", "factor", "preprocess_version")
@@ -106,16 +106,16 @@ def check_row(
     return codes, details
 
 
-def stale(cache: MediaCache, spec: MediaSpec | None = None) -> list[dict[str, Any]]:
+def stale(storage: Storage, spec: MediaSpec | None = None) -> list[dict[str, Any]]:
     """Every stale row (see module docstring) as ``{digest, source, kind, fps, max_frames, max_pixels,
     build_id, reasons, detail}``, sorted by source then digest. Reads no frame bytes; one ``stat`` per
     distinct source."""
-    ds = cache._open(cache.entries_uri)
+    ds = storage.entries()
     fingerprints: dict[str, Any] = {}
     out = []
     for batch in ds.to_batches(columns=CHECK_COLUMNS):
         for row in batch.to_pylist():
-            codes, details = check_row(row, spec, fingerprints, cache.content_hash)
+            codes, details = check_row(row, spec, fingerprints, storage.content_hash)
             if codes:
                 keep = ("digest", "source", "kind", *KEY_FIELDS, "build_id")
                 out.append({**{k: row[k] for k in keep}, "reasons": codes, "detail": "; ".join(details)})
@@ -181,8 +181,49 @@ def _where_clauses(where: dict[str, Any]) -> list[str]:
     return clauses
 
 
+def _selection_filter(sources: list[str], digests: list[str], where: dict[str, Any]) -> str:
+    """The Lance filter matching every given selector; ValueError for none or a malformed one."""
+    if not (sources or digests or where):
+        raise ValueError(
+            "invalidate needs at least one selector: sources, digests or where (e.g. {'fps': 2.0}); "
+            "to drop the whole cache, delete its root folder"
+        )
+    bad = [d for d in digests if not is_digest(d)]
+    if bad:
+        raise ValueError(f"invalidate: {bad[:5]} are not cache digests (16 lowercase hex digits)")
+    clauses = _where_clauses(where)
+    if sources:
+        clauses.append("source IN (" + ",".join(sql_literal(s) for s in dict.fromkeys(sources)) + ")")
+    if digests:
+        clauses.append(in_filter(digests))
+    return " AND ".join(clauses)
+
+
+def _invalidation_row(report: InvalidateReport, detail_json: str, seconds: float) -> dict[str, Any]:
+    """The lineage row of an invalidation that removed ``report.digests``."""
+    return {
+        "build_id": report.invalidation_id,
+        "kind": "invalidate",
+        "time": datetime.now(UTC),
+        "entries_version": report.version,
+        "spec_json": None,
+        "sources": len(report.sources),
+        "hits": 0,
+        "added": 0,
+        "replaced": 0,
+        "failed": 0,
+        "removed": report.removed,
+        "seconds": seconds,
+        "keys_added": [],
+        "keys_replaced": [],
+        "keys_removed": report.digests,
+        "keys_failed": [],
+        "detail_json": detail_json,
+    }
+
+
 def invalidate(
-    cache: MediaCache,
+    storage: Storage,
     sources: Sequence[str | os.PathLike] | None = None,
     digests: Sequence[str] | None = None,
     where: dict[str, Any] | None = None,
@@ -197,22 +238,10 @@ def invalidate(
     sources = [canonical_source(s) for s in sources or []]
     digests = list(dict.fromkeys(digests or []))
     where = dict(where or {})
-    if not (sources or digests or where):
-        raise ValueError(
-            "invalidate needs at least one selector: sources, digests or where (e.g. {'fps': 2.0}); "
-            "to drop the whole cache, delete its root folder"
-        )
-    bad = [d for d in digests if not isinstance(d, str) or not _DIGEST.match(d)]
-    if bad:
-        raise ValueError(f"invalidate: {bad[:5]} are not cache digests (16 lowercase hex digits)")
-    clauses = _where_clauses(where)
-    if sources:
-        clauses.append("source IN (" + ",".join(sql_literal(s) for s in dict.fromkeys(sources)) + ")")
-    if digests:
-        clauses.append(_in_filter(digests))
+    selection = _selection_filter(sources, digests, where)
     started = time.monotonic()
-    ds = cache._open(cache.entries_uri)
-    matched = ds.to_table(columns=["digest", "source"], filter=" AND ".join(clauses)).to_pylist()
+    ds = storage.entries()
+    matched = ds.to_table(columns=["digest", "source"], filter=selection).to_pylist()
     hit_digests = sorted({r["digest"] for r in matched})
     hit_sources = sorted({r["source"] for r in matched})
     report = InvalidateReport(
@@ -228,33 +257,12 @@ def invalidate(
     )
     if dry_run or not hit_digests:
         return report
-    ds.delete(_in_filter(hit_digests))  # one statement: one version, atomic
-    ds = cache._open(cache.entries_uri)
-    report.removed = len(hit_digests) - len(cache._present(hit_digests))
+    ds.delete(in_filter(hit_digests))  # one statement: one version, atomic
+    ds = storage.entries()
+    report.removed = len(hit_digests) - len(storage.present(hit_digests))
     report.version = int(ds.version)
-    cache._append_lineage(
-        {
-            "build_id": report.invalidation_id,
-            "kind": "invalidate",
-            "time": datetime.now(UTC),
-            "entries_version": report.version,
-            "spec_json": None,
-            "sources": len(hit_sources),
-            "hits": 0,
-            "added": 0,
-            "replaced": 0,
-            "failed": 0,
-            "removed": report.removed,
-            "seconds": time.monotonic() - started,
-            "keys_added": [],
-            "keys_replaced": [],
-            "keys_removed": hit_digests,
-            "keys_failed": [],
-            "detail_json": json.dumps(
-                {"sources": sources, "digests": digests, "where": where}, sort_keys=True
-            ),
-        }
-    )
+    detail = json.dumps({"sources": sources, "digests": digests, "where": where}, sort_keys=True)
+    storage.append_lineage(_invalidation_row(report, detail, time.monotonic() - started))
     return report
 
 
@@ -301,27 +309,27 @@ def _state(ds: lance.LanceDataset) -> tuple[int, list[int]]:
     return len(ds.get_fragments()), [int(v["version"]) for v in ds.versions()]
 
 
-def compact(cache: MediaCache, keep_versions: int = 1) -> CompactReport:
+def compact(storage: Storage, keep_versions: int = 1) -> CompactReport:
     """Compact and clean up entries, failures and lineage (see module docstring); data is unchanged."""
     if isinstance(keep_versions, bool) or not isinstance(keep_versions, int) or keep_versions < 1:
         raise ValueError(f"compact: keep_versions must be an int >= 1, got {keep_versions!r}")
     # Versions only grow, so the newest version a lineage row names is the latest event's, even when a
     # long build that started first committed last.
-    named = [r["entries_version"] for r in cache.lineage() if r["entries_version"] is not None]
+    named = [r["entries_version"] for r in storage.lineage() if r["entries_version"] is not None]
     protected = max(named) if named else None
     report = CompactReport(keep_versions=keep_versions, protected_version=protected, tables=[])
     for name, uri in (
-        ("entries", cache.entries_uri),
-        ("failures", cache.failures_uri),
-        ("lineage", cache.lineage_uri),
+        ("entries", storage.entries_uri),
+        ("failures", storage.failures_uri),
+        ("lineage", storage.lineage_uri),
     ):
-        ds = cache._open(uri)
+        ds = storage.open(uri)
         fragments, versions = _state(ds)
         entry = TableCompaction(name, fragments, 0, len(versions), 0, _disk_bytes(uri), None)
         metrics = ds.optimize.compact_files()
         if name == "entries" and metrics.fragments_removed:
-            cache._refresh_index()  # fold the rewritten fragments into the digest index
-        ds = cache._open(uri)
+            storage.refresh_index()  # fold the rewritten fragments into the digest index
+        ds = storage.open(uri)
         _, versions = _state(ds)
         keep = set(versions[-keep_versions:]) | {int(t["version"]) for t in ds.tags.list().values()}
         if name == "entries" and protected is not None:
@@ -329,7 +337,7 @@ def compact(cache: MediaCache, keep_versions: int = 1) -> CompactReport:
         entry.versions_removed = [v for v in versions if v not in keep]
         if entry.versions_removed:
             ds.cleanup_old_versions(versions=entry.versions_removed)
-        entry.fragments_after, after = _state(cache._open(uri))
+        entry.fragments_after, after = _state(storage.open(uri))
         entry.versions_after, entry.bytes_after = len(after), _disk_bytes(uri)
         report.tables.append(entry)
     return report

@@ -57,12 +57,13 @@ from .conflicts import dedupe, is_conflict, retry
 from .keys import CacheKey, Fingerprint, MediaSpec, source_fingerprint
 from .schema import media_to_row
 from .types import CachedMedia
-from .workers import DecodePool, Task
+from .workers import DecodePool, Result, Task
 
 if TYPE_CHECKING:
-    from .store import MediaCache
+    from .storage import Storage
 
 CHUNK = 256  # sources classified per validity query
+ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
@@ -104,26 +105,27 @@ class _Writer:
     surfaces at the next ``add`` or at ``flush``.
     """
 
-    def __init__(self, cache: MediaCache):
-        self.cache, self.rows, self.bytes, self.wrote = cache, [], 0, False
-        self.journal = cache._journals.current()  # the thread's writes belong to this build
+    def __init__(self, storage: Storage, flush_bytes: int, flush_rows: int):
+        self.storage, self.rows, self.bytes, self.wrote = storage, [], 0, False
+        self.flush_bytes, self.flush_rows = flush_bytes, flush_rows
+        self.journal = storage.journals.current()  # the thread's writes belong to this build
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="cache-writer")
         self._pending: deque[tuple[Future, int]] = deque()
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         self.bytes += len(row["frames"])
-        if self.bytes >= self.cache.flush_bytes // 2 or len(self.rows) >= self.cache.flush_rows:
+        if self.bytes >= self.flush_bytes // 2 or len(self.rows) >= self.flush_rows:
             self._submit()
 
     def _submit(self) -> None:
         rows, size = self.rows, self.bytes
         self.rows, self.bytes = [], 0
         while self._pending and (
-            self._pending[0][0].done() or sum(n for _, n in self._pending) + size > self.cache.flush_bytes
+            self._pending[0][0].done() or sum(n for _, n in self._pending) + size > self.flush_bytes
         ):
             self._pending.popleft()[0].result()  # re-raises a write error
-        self._pending.append((self._pool.submit(self.cache._upsert_entries, rows, self.journal), size))
+        self._pending.append((self._pool.submit(self.storage.upsert_entries, rows, self.journal), size))
         self.wrote = True
 
     def flush(self) -> None:
@@ -199,17 +201,156 @@ def _unpack(entry: Any) -> tuple[str, Any]:
     return repr(entry), None
 
 
+class _Run:
+    """The state of one build while it runs: the unique keys requested, the report it fills, what it
+    resolved, failed and must remove, and the progress count (see ``run_build`` for ``progress``)."""
+
+    def __init__(self, sources: Sequence[tuple[str, str]], spec: MediaSpec, progress: ProgressFn | None):
+        self.now = datetime.now(UTC)
+        self.report = BuildReport(build_id=uuid.uuid4().hex[:16])
+        self.spec, self.progress = spec, progress
+        self.items: dict[str, _Item] = {}
+        self.failures: list[dict[str, Any]] = []
+        self.removed: list[str] = []  # stale rows whose source now fails
+        self.resolved: list[str] = []  # keys that hit or built: their earlier failures are cleared
+        for entry in sources:
+            self._request(entry)
+        self.total = len(self.items) + len(self.failures)
+        self.done = len(self.failures)  # malformed entries count as done from the start
+
+    def _request(self, entry: Any) -> None:
+        """Add one requested source: a new key, another spelling of a known key, or a malformed entry."""
+        given, kind = _unpack(entry)
+        try:
+            if kind is None:
+                raise ValueError(f"{given}: expected a (path, kind) pair with a str or os.PathLike path")
+            key = self.spec.key_for(given, kind)
+        except ValueError as exc:
+            bad = hashlib.sha1(f"invalid|{given}|{kind}".encode()).hexdigest()[:16]
+            self.failures.append(
+                _failure(bad, given, str(kind), "ValueError", str(exc), self.report.build_id, self.now)
+            )
+            return
+        item = self.items.setdefault(key.digest(), _Item(key, kind, []))
+        item.aliases.append(given)
+
+    def succeed(self, item: _Item) -> None:
+        self.resolved.append(item.digest)
+        for alias in item.aliases:
+            self.report.digests[alias] = item.digest
+        self._tick()
+
+    def fail(self, item: _Item, error: str, message: str) -> None:
+        self.failures.append(
+            _failure(item.digest, item.key.source, item.kind, error, message, self.report.build_id, self.now)
+        )
+        if item.stale:
+            self.removed.append(item.digest)
+        self._tick()
+
+    def _tick(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _classify(storage: Storage, run: _Run, chunk: list[_Item]) -> list[Task]:
+    """Resolve the hits and unreadable sources of ``chunk``; return decode tasks for the rest."""
+    existing = storage.validity_rows([it.digest for it in chunk])
+    tasks = []
+    for item in chunk:
+        row = existing.get(item.digest)
+        item.stale = row is not None
+        try:
+            item.fingerprint = source_fingerprint(item.key.source, storage.content_hash)
+        except (OSError, NotImplementedError) as exc:
+            run.fail(item, type(exc).__name__, _fingerprint_error(item.key.source, exc))
+            continue
+        if row is not None and is_valid(row, item.kind, run.spec, item.fingerprint):
+            run.report.hits += 1
+            run.succeed(item)
+            continue
+        tasks.append(Task(item.digest, item.key.source, item.kind))
+    return tasks
+
+
+def _take_result(run: _Run, writer: _Writer, result: Result) -> None:
+    """Record one decode result: a failure, an unusable sample (a failure too), or a row to write."""
+    item = run.items[result.task.key]
+    if result.media is None:
+        run.fail(item, result.error or "MediaError", result.message or item.key.source)
+        return
+    problem = sample_problem(result.media, run.spec)
+    if problem is not None:
+        run.fail(item, "DecodeFailed", f"{item.key.source}: decoded to an unusable sample ({problem})")
+        return
+    validity = run.spec.validity(item.kind)
+    writer.add(media_to_row(result.media, item.key, validity, item.fingerprint, run.report.build_id, run.now))
+    if item.stale:
+        run.report.replaced += 1
+    else:
+        run.report.built += 1
+    run.succeed(item)
+
+
+def _resolve_all(storage: Storage, run: _Run, decoder: DecodePool, writer: _Writer) -> None:
+    """Classify the keys ``CHUNK`` at a time, decoding each chunk's misses and stale rows."""
+    queue = list(run.items.values())
+    for start in range(0, len(queue), CHUNK):
+        tasks = _classify(storage, run, queue[start : start + CHUNK])
+        for result in decoder.run(tasks):
+            _take_result(run, writer, result)
+
+
+def _settle(storage: Storage, run: _Run, wrote: bool) -> None:
+    """After the rows are written: delete rows of stale keys that now fail, remove doubled keys, record
+    failures (clearing resolved ones), fold new fragments into the digest index."""
+    run.report.removed = retry(lambda: storage.delete_entries(run.removed))
+    dedupe(storage, storage.entries_uri, "created_at")
+    retry(lambda: storage.record_failures(run.failures, run.resolved))
+    dedupe(storage, storage.failures_uri, "time")
+    if wrote or run.report.removed:
+        try:
+            retry(storage.refresh_index)
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            warnings.warn(
+                f"{storage.entries_uri}: digest index not refreshed ({exc}); the next build retries"
+            )
+
+
+def _lineage_row(run: _Run, spec_json: str, finished: bool) -> dict[str, Any]:
+    """The ``build_started`` row (``finished`` False) or the final ``build`` row with the counts."""
+    row = {"build_id": run.report.build_id, "time": run.now, "spec_json": spec_json, "sources": run.total}
+    if not finished:
+        return {**row, "kind": "build_started"}
+    report = run.report
+    return {
+        **row,
+        "entries_version": report.version,
+        "hits": report.hits,
+        "added": report.built,
+        "replaced": report.replaced,
+        "failed": report.failed,
+        "removed": report.removed,
+        "seconds": report.seconds,
+    }
+
+
 def run_build(
-    cache: MediaCache,
+    storage: Storage,
     sources: Sequence[tuple[str, str]],
     spec: MediaSpec,
     workers: int = 1,
     timeout_s: float = 120,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressFn | None = None,
     pool: DecodePool | None = None,
+    flush_bytes: int = 256 << 20,
+    flush_rows: int = 256,
 ) -> BuildReport:
     """See the module docstring. Bad items are recorded; only environment errors (no worker can start,
-    the store cannot be written) raise.
+    the store cannot be written) raise. ``flush_bytes`` / ``flush_rows``: see ``_Writer``.
 
     ``pool``: an open ``DecodePool`` for ``spec`` to decode in (left open; ``workers`` and ``timeout_s`` are
     then the pool's), so a caller building many small batches starts its workers once; by default the build
@@ -225,131 +366,25 @@ def run_build(
     rate over the last few seconds tracks decoding speed better than one from the start.
     """
     started = time.monotonic()
-    now = datetime.now(UTC)
-    report = BuildReport(build_id=uuid.uuid4().hex[:16])
-    items: dict[str, _Item] = {}
-    failures: list[dict[str, Any]] = []
-    for entry in sources:
-        given, kind = _unpack(entry)
-        try:
-            if kind is None:
-                raise ValueError(f"{given}: expected a (path, kind) pair with a str or os.PathLike path")
-            key = spec.key_for(given, kind)
-        except ValueError as exc:
-            bad = hashlib.sha1(f"invalid|{given}|{kind}".encode()).hexdigest()[:16]
-            failures.append(_failure(bad, given, str(kind), "ValueError", str(exc), report.build_id, now))
-            continue
-        item = items.setdefault(key.digest(), _Item(key, kind, []))
-        item.aliases.append(given)
-
+    run = _Run(sources, spec, progress)
     if pool is not None and pool.spec != spec:
         raise ValueError(f"the decode pool samples with {pool.spec}, not with the build's spec {spec}")
-    total, done = len(items) + len(failures), len(failures)
-    removed: list[str] = []
-    resolved: list[str] = []
     spec_json = json.dumps(spec.to_dict(), sort_keys=True)
-    cache._append_lineage(
-        {"build_id": report.build_id, "time": now, "kind": "build_started", "spec_json": spec_json,
-         "sources": total}
-    )  # fmt: skip
-    writer = _Writer(cache)
-
-    def succeed(item: _Item) -> None:
-        resolved.append(item.digest)
-        for alias in item.aliases:
-            report.digests[alias] = item.digest
-
-    def fail(item: _Item, error: str, message: str) -> None:
-        failures.append(
-            _failure(item.digest, item.key.source, item.kind, error, message, report.build_id, now)
-        )
-        if item.stale:
-            removed.append(item.digest)
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
+    storage.append_lineage(_lineage_row(run, spec_json, finished=False))
+    writer = _Writer(storage, flush_bytes, flush_rows)
     try:
         with nullcontext(pool) if pool is not None else DecodePool(spec, workers, timeout_s) as decoder:
-            queue = list(items.values())
-            for start in range(0, len(queue), CHUNK):
-                chunk = queue[start : start + CHUNK]
-                existing = cache._validity_rows([it.digest for it in chunk])
-                tasks = []
-                for item in chunk:
-                    row = existing.get(item.digest)
-                    item.stale = row is not None
-                    try:
-                        item.fingerprint = source_fingerprint(item.key.source, cache.content_hash)
-                    except (OSError, NotImplementedError) as exc:
-                        fail(item, type(exc).__name__, _fingerprint_error(item.key.source, exc))
-                        tick()
-                        continue
-                    if row is not None and is_valid(row, item.kind, spec, item.fingerprint):
-                        report.hits += 1
-                        succeed(item)
-                        tick()
-                        continue
-                    tasks.append(Task(item.digest, item.key.source, item.kind))
-                for result in decoder.run(tasks):
-                    item = items[result.task.key]
-                    problem = None if result.media is None else sample_problem(result.media, spec)
-                    if result.media is None:
-                        fail(item, result.error or "MediaError", result.message or item.key.source)
-                    elif problem is not None:
-                        fail(
-                            item,
-                            "DecodeFailed",
-                            f"{item.key.source}: decoded to an unusable sample ({problem})",
-                        )
-                    else:
-                        validity = spec.validity(item.kind)
-                        writer.add(
-                            media_to_row(
-                                result.media, item.key, validity, item.fingerprint, report.build_id, now
-                            )
-                        )
-                        if item.stale:
-                            report.replaced += 1
-                        else:
-                            report.built += 1
-                        succeed(item)
-                    tick()
+            _resolve_all(storage, run, decoder, writer)
         writer.flush()
     finally:
         writer.close()
-
-    report.removed = retry(lambda: cache._delete_entries(removed))
-    dedupe(cache, cache.entries_uri, "created_at")
-    retry(lambda: cache._record_failures(failures, resolved))
-    dedupe(cache, cache.failures_uri, "time")
-    if writer.wrote or report.removed:
-        try:
-            retry(cache._refresh_index)
-        except Exception as exc:
-            if not is_conflict(exc):
-                raise
-            warnings.warn(f"{cache.entries_uri}: digest index not refreshed ({exc}); the next build retries")
-    report.failed = len(failures)
-    report.failures = [{k: f[k] for k in ("source", "digest", "kind", "error", "message")} for f in failures]
-    report.version = cache.version()
+    _settle(storage, run, writer.wrote)
+    report = run.report
+    report.failed = len(run.failures)
+    report.failures = [
+        {k: f[k] for k in ("source", "digest", "kind", "error", "message")} for f in run.failures
+    ]
+    report.version = storage.version()
     report.seconds = time.monotonic() - started
-    cache._append_lineage(
-        {
-            "build_id": report.build_id,
-            "time": now,
-            "entries_version": report.version,
-            "spec_json": spec_json,
-            "sources": total,
-            "hits": report.hits,
-            "added": report.built,
-            "replaced": report.replaced,
-            "failed": report.failed,
-            "removed": report.removed,
-            "seconds": report.seconds,
-        }
-    )
+    storage.append_lineage(_lineage_row(run, spec_json, finished=True))
     return report

@@ -21,17 +21,23 @@ import random
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pyarrow.compute as pc
 
 if TYPE_CHECKING:
-    from .store import MediaCache
+    import lance
 
 RETRIES = 8  # attempts per write (on top of Lance's own retries inside merge_insert and delete)
 _MARKERS = ("commit conflict", "concurrent writers", "concurrent transaction", "please retry")
 _HEX = re.compile(r"^[0-9a-f]+$")  # digests and build ids are hex: safe to quote in a filter
 T = TypeVar("T")
+
+
+class Opens(Protocol):
+    """What ``dedupe`` needs of a store (``storage.Storage``, which imports this module)."""
+
+    def open(self, uri: str) -> lance.LanceDataset: ...
 
 
 def is_conflict(exc: BaseException) -> bool:
@@ -57,22 +63,22 @@ def retry(action: Callable[[], T], retries: int = RETRIES, sleep: Callable[[floa
     raise ValueError(f"retries must be >= 1, got {retries}")
 
 
-def dedupe(cache: MediaCache, uri: str, time_column: str) -> int:
+def dedupe(storage: Opens, uri: str, time_column: str) -> int:
     """Delete all but one row of every digest with several rows in the table at ``uri``; returns how many.
 
     The row kept is the newest by (``time_column``, ``build_id``): every deduper picks the same one, so two
     builders deduping at once delete the same rows. Reads the digest column, then only doubled keys' rows.
     """
-    digests = cache._open(uri).to_table(columns=["digest"])
+    digests = storage.open(uri).to_table(columns=["digest"])
     counts = digests.group_by("digest").aggregate([("digest", "count")])
     doubled = counts.filter(pc.greater(counts["digest_count"], 1))["digest"].to_pylist()
     deleted = 0
     for digest in filter(_HEX.match, doubled):
-        rows = cache._open(uri).to_table(columns=["build_id", time_column], filter=f"digest = '{digest}'")
+        rows = storage.open(uri).to_table(columns=["build_id", time_column], filter=f"digest = '{digest}'")
         stamps = [t.timestamp() if t is not None else float("-inf") for t in rows[time_column].to_pylist()]
         builds = sorted(zip(stamps, (b or "" for b in rows["build_id"].to_pylist())))
         keep = builds[-1][1]
         for build_id in sorted({b for _, b in builds if b != keep and _HEX.match(b)}):
             where = f"digest = '{digest}' AND build_id = '{build_id}'"
-            deleted += retry(lambda w=where: cache._open(uri).delete(w))["num_deleted_rows"]
+            deleted += retry(lambda w=where: storage.open(uri).delete(w))["num_deleted_rows"]
     return deleted

@@ -21,13 +21,12 @@ import numpy as np
 
 from .admin import KEY_FIELDS, VALIDITY_FIELDS, check_row, sql_literal
 from .journal import ACTIONS
-from .keys import MediaSpec, canonical_source
+from .keys import MediaSpec, canonical_source, is_digest
 from .sampling import FRAME_FACTOR, PATCH_SIZE_BY_FAMILY, SPATIAL_MERGE_SIZE
 from .schema import ENTRIES_SCHEMA
-from .store import _DIGEST
 
 if TYPE_CHECKING:
-    from .store import MediaCache
+    from .storage import Storage
 
 TEMPORAL_PATCH_SIZE = FRAME_FACTOR  # 2 in every Qwen-VL checkpoint: the reason FRAME_FACTOR is 2
 
@@ -55,7 +54,7 @@ def grids_by_family(t: int, h: int, w: int, factor: int) -> dict[str, list[int]]
     """Grid for every model family whose factor (patch x merge) is ``factor``; {} when none is.
 
     >>> grids_by_family(6, 64, 96, 32)
-    {'qwen3_vl': [3, 4, 6], 'qwen3_vl_moe': [3, 4, 6]}
+    {'qwen3_vl': [3, 4, 6], 'qwen3_vl_moe': [3, 4, 6], 'qwen3_5': [3, 4, 6], 'qwen3_5_moe': [3, 4, 6]}
     """
     return {
         family: grid_thw(t, h, w, patch)
@@ -69,20 +68,20 @@ def visual_tokens(grid: list[int]) -> int:
     return grid[0] * grid[1] * grid[2] // SPATIAL_MERGE_SIZE**2
 
 
-def _entry_rows(cache: MediaCache, query: str | os.PathLike) -> tuple[str, list[dict[str, Any]]]:
+def _entry_rows(storage: Storage, query: str | os.PathLike) -> tuple[str, list[dict[str, Any]]]:
     """(what was looked for, entries rows without frame bytes) for a digest or a source."""
     columns = [n for n in ENTRIES_SCHEMA.names if n != "frames"]
     text = os.fspath(query)
-    ds = cache._open(cache.entries_uri)
-    if _DIGEST.match(text):
+    ds = storage.entries()
+    if is_digest(text):
         return text, ds.to_table(columns=columns, filter=f"digest = '{text}'").to_pylist()
     source = canonical_source(text)
     return source, ds.to_table(columns=columns, filter=f"source = {sql_literal(source)}").to_pylist()
 
 
-def _one_row(cache: MediaCache, query: str | os.PathLike) -> dict[str, Any]:
+def _one_row(storage: Storage, query: str | os.PathLike) -> dict[str, Any]:
     """The single entries row a digest or source names; KeyError / ValueError that say what to do."""
-    wanted, rows = _entry_rows(cache, query)
+    wanted, rows = _entry_rows(storage, query)
     if len(rows) == 1:
         return rows[0]
     if len(rows) > 1:
@@ -92,13 +91,13 @@ def _one_row(cache: MediaCache, query: str | os.PathLike) -> dict[str, Any]:
             for r in sorted(rows, key=lambda r: r["digest"])
         )
         raise ValueError(f"{wanted} has {len(rows)} cache entries: {choices}; pass one of these digests")
-    failed = [f for f in cache.failures() if wanted in (f["digest"], f["source"])]
+    failed = [f for f in storage.failures() if wanted in (f["digest"], f["source"])]
     if failed:
         f = failed[0]
         raise KeyError(
             f"{wanted}: no cache entry; it failed in build {f['build_id']} with {f['error']}: {f['message']}"
         )
-    removed = [e for e in history(cache, wanted) if e["action"] == "removed"]
+    removed = [e for e in history(storage, wanted) if e["action"] == "removed"]
     if removed:
         e = removed[-1]
         raise KeyError(
@@ -106,18 +105,18 @@ def _one_row(cache: MediaCache, query: str | os.PathLike) -> dict[str, Any]:
             "rebuild it with `reelrl cache build` (MediaCache.build)"
         )
     raise KeyError(
-        f"{wanted}: no cache entry in {cache.root}; check the path or digest (`reelrl cache stats`), "
+        f"{wanted}: no cache entry in {storage.root}; check the path or digest (`reelrl cache stats`), "
         "or build it with `reelrl cache build` (MediaCache.build)"
     )
 
 
-def _history_digests(cache: MediaCache, wanted: str, lineage: list[dict[str, Any]]) -> set[str]:
+def _history_digests(storage: Storage, wanted: str, lineage: list[dict[str, Any]]) -> set[str]:
     """Digests whose events belong to ``wanted``: itself if a digest; for a source, its current rows, its
     failures, and its key under every spec a build recorded (finds rows that were removed since)."""
-    if _DIGEST.match(wanted):
+    if is_digest(wanted):
         return {wanted}
-    found = {r["digest"] for r in _entry_rows(cache, wanted)[1]}
-    found |= {f["digest"] for f in cache.failures() if f["source"] == wanted}
+    found = {r["digest"] for r in _entry_rows(storage, wanted)[1]}
+    found |= {f["digest"] for f in storage.failures() if f["source"] == wanted}
     for row in lineage:
         try:
             spec = MediaSpec(**json.loads(row["spec_json"])) if row.get("spec_json") else None
@@ -128,7 +127,7 @@ def _history_digests(cache: MediaCache, wanted: str, lineage: list[dict[str, Any
     return found
 
 
-def history(cache: MediaCache, digest_or_source: str | os.PathLike) -> list[dict[str, Any]]:
+def history(storage: Storage, digest_or_source: str | os.PathLike) -> list[dict[str, Any]]:
     """Lineage events of a digest (or of every key of a source), oldest first.
 
     Each event: ``{time, build_id, kind ("build" | "invalidate"), action ("added" | "replaced" |
@@ -136,9 +135,9 @@ def history(cache: MediaCache, digest_or_source: str | os.PathLike) -> list[dict
     lineage kept key lists cannot be attributed and are skipped.
     """
     text = os.fspath(digest_or_source)
-    wanted = text if _DIGEST.match(text) else canonical_source(text)
-    lineage = cache.lineage()
-    digests = _history_digests(cache, wanted, lineage)
+    wanted = text if is_digest(text) else canonical_source(text)
+    lineage = storage.lineage()
+    digests = _history_digests(storage, wanted, lineage)
     events = []
     for row in lineage:
         for action in ACTIONS:
@@ -157,7 +156,7 @@ def history(cache: MediaCache, digest_or_source: str | os.PathLike) -> list[dict
 
 
 def show(
-    cache: MediaCache, source_or_digest: str | os.PathLike, spec: MediaSpec | None = None
+    storage: Storage, source_or_digest: str | os.PathLike, spec: MediaSpec | None = None
 ) -> dict[str, Any]:
     """All metadata of one entry, without frame bytes.
 
@@ -170,10 +169,10 @@ def show(
     build never finished), ``version`` (entries version now), ``history``.
     A source with several keys raises ValueError listing their digests.
     """
-    row = _one_row(cache, source_or_digest)
-    reasons, details = check_row(row, spec, content_hash=cache.content_hash)
+    row = _one_row(storage, source_or_digest)
+    reasons, details = check_row(row, spec, content_hash=storage.content_hash)
     grids = grids_by_family(row["t"], row["h"], row["w"], row["factor"])
-    lineage = {r["build_id"]: r for r in cache.lineage()}
+    lineage = {r["build_id"]: r for r in storage.lineage()}
     build = lineage.get(row["build_id"])
     return {
         "digest": row["digest"],
@@ -198,15 +197,15 @@ def show(
         "created_at": row["created_at"],
         "build_version": build["entries_version"] if build else None,
         "build_status": build["status"] if build else None,
-        "version": cache.version(),
-        "history": history(cache, row["digest"]),
+        "version": storage.version(),
+        "history": history(storage, row["digest"]),
     }
 
 
-def dump_frames(cache: MediaCache, source_or_digest: str | os.PathLike, path: str | os.PathLike) -> Path:
+def dump_frames(storage: Storage, source_or_digest: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Save one entry's uint8 frames (T, H, W, 3) with ``numpy.save``; returns the file written."""
-    digest = _one_row(cache, source_or_digest)["digest"]
+    digest = _one_row(storage, source_or_digest)["digest"]
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, cache.get(digest).frames)
+    np.save(out, storage.read([digest], copy=False)[digest].frames)
     return out if out.suffix == ".npy" else out.with_name(out.name + ".npy")

@@ -1,7 +1,7 @@
 """Which digests a running ``MediaCache.build`` wrote: gathered for its lineage row.
 
-``build.run_build`` writes through the store's hooks (``_upsert_entries``, ``_delete_entries``,
-``_record_failures``) and ends with ``_append_lineage``; the hooks note each digest in the journal of the
+``build.run_build`` writes through ``storage.Storage`` (``upsert_entries``, ``delete_entries``,
+``record_failures``) and ends with ``append_lineage``; those writes note each digest in the journal of the
 build that is running, so the lineage row can list the keys it added, replaced, removed and failed
 without ``run_build`` having to pass them (keys lists passed explicitly win).
 

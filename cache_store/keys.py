@@ -23,6 +23,17 @@ from . import sampling
 
 KINDS = ("video", "image")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+DIGEST = re.compile(r"^[0-9a-f]{16}$")  # ``CacheKey.digest()``: 16 lowercase hex digits
+
+
+def is_digest(value: Any) -> bool:
+    """Whether ``value`` is a well-formed cache digest (safe to quote in a Lance filter)."""
+    return isinstance(value, str) and DIGEST.match(value) is not None
+
+
+def is_uri(text: str) -> bool:
+    """Whether ``text`` starts with a URI scheme (``s3://``, ``file://``, …) rather than being a path."""
+    return _SCHEME.match(text) is not None
 
 
 def canonical_source(path: str | os.PathLike) -> str:

@@ -1,13 +1,9 @@
-"""Reading entries rows by digest into ``CachedMedia``: the two storage layouts of the ``frames`` column.
+"""Reading entries rows by digest: digest filters, column reads, and samples as ``CachedMedia``.
 
-- **blob** (stores created since the blob layout): one metadata query for all digests (descriptions
-  ``{position, size}``, no frame bytes), then ``READ_THREADS`` threads of positioned reads
-  (``cache_store.blobs``). Each sample's frames are a private buffer, so ``copy=True`` costs no copy.
-- **inline** (older stores): each digest is one indexed point read (``digest = '…'``), ``READ_THREADS`` at a
-  time (Lance releases the GIL); on the benchmark store 4 threads of point reads were 3x faster than one
-  ``IN (…)`` filter, because a filter read of inline frames materialises every matched value at once.
-
-``copy=False`` gives read-only frames (views of the buffer read), ``copy=True`` writable ones.
+Samples (``read_blob_rows``): one metadata query for all digests (descriptions ``{position, size}``, no
+frame bytes), then ``READ_THREADS`` threads of positioned reads (``cache_store.blobs``). Each sample's
+frames are a private buffer, so ``copy=True`` costs no copy; ``copy=False`` gives read-only frames.
+Stores created before the blob layout keep inline frames and are read by ``cache_store.legacy``.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from typing import Any, TypeVar
 import lance
 
 from .blobs import BlobFiles, read_frames
-from .schema import row_to_media, table_rows
+from .schema import row_to_media
 from .types import CachedMedia
 
 FILTER_CHUNK = 512  # digests per IN (...) filter
@@ -39,20 +35,23 @@ def chunks(items: Sequence[str], size: int = FILTER_CHUNK) -> Iterable[Sequence[
         yield items[i : i + size]
 
 
-def _threaded(fn: Callable[[T], R], items: list[T]) -> list[R]:
+def select_rows(
+    ds: lance.LanceDataset, digests: Sequence[str], columns: list[str]
+) -> dict[str, dict[str, Any]]:
+    """digest -> ``columns`` of the row, for the digests among ``digests`` that have a row in ``ds``."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in chunks(list(digests)):
+        for row in ds.to_table(columns=columns, filter=in_filter(chunk)).to_pylist():
+            out[row["digest"]] = row
+    return out
+
+
+def threaded(fn: Callable[[T], R], items: list[T]) -> list[R]:
+    """``[fn(item) for item in items]``, ``READ_THREADS`` at a time."""
     if len(items) < 2:
         return [fn(item) for item in items]
     with ThreadPoolExecutor(min(READ_THREADS, len(items)), thread_name_prefix="cache-read") as pool:
         return list(pool.map(fn, items))
-
-
-def read_inline_rows(ds: lance.LanceDataset, digests: list[str], copy: bool) -> dict[str, CachedMedia]:
-    """digest -> sample for the digests that have a row, frames stored inline."""
-
-    def read(digest: str) -> list[dict[str, Any]]:
-        return table_rows(ds.to_table(filter=f"digest = '{digest}'"))
-
-    return {row["digest"]: row_to_media(row, copy=copy) for rows in _threaded(read, digests) for row in rows}
 
 
 def read_blob_rows(
@@ -66,7 +65,7 @@ def read_blob_rows(
     files = BlobFiles(ds, local_root)
     parts = [rows[i::READ_THREADS] for i in range(min(READ_THREADS, len(rows)))]
     out = {}
-    for part, frames in zip(parts, _threaded(lambda p: read_frames(ds, files, p), parts), strict=True):
+    for part, frames in zip(parts, threaded(lambda p: read_frames(ds, files, p), parts), strict=True):
         for row, data in zip(part, frames, strict=True):
             row["frames"] = b"" if data is None else data
             media = row_to_media(row, copy=False)

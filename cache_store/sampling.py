@@ -34,6 +34,8 @@ PATCH_SIZE_BY_FAMILY: dict[str, int] = {
     "qwen2_5_vl": 14,
     "qwen3_vl": 16,
     "qwen3_vl_moe": 16,
+    "qwen3_5": 16,
+    "qwen3_5_moe": 16,
 }
 
 

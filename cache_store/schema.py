@@ -5,7 +5,7 @@ vary per row (fixed-shape tensor columns do not fit). A 10-minute video at 256 f
 large_binary (64-bit offsets). The column uses Lance's blob encoding (``FRAMES_BLOB``): the bytes live out of
 line in the data file and a scan returns ``{position, size}``, which ``blobs`` turns into one positioned read
 per sample (a 47 MB sample: ~20 ms, as fast as ``np.fromfile``, vs 25-150 ms for any Lance read of the bytes).
-Stores created before that keep inline frames and are read and written as before (``ENTRIES_SCHEMA_INLINE``).
+Stores created before that keep inline frames and are read and written as before (``cache_store.legacy``).
 
 File format. The entries table is written in Lance file format 2.0 (``ENTRIES_FILE_FORMAT``), the others in
 the default. Measured on the benchmark store (17 samples, 247 MB of frames; pylance 14, page cache warm),
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -65,15 +64,10 @@ ENTRIES_SCHEMA = pa.schema(
         pa.field("sample_fps", pa.float64()),
         pa.field("build_id", pa.string()),
         pa.field("created_at", TIME),
-        # Added after the first release (ENTRIES_MIGRATION): hex SHA-256 of the source, null unless the
+        # Added after the first release (legacy.ENTRIES_MIGRATION): hex SHA-256 of the source, null unless the
         # cache hashes content (MediaCache(content_hash=True)).
         pa.field("source_sha256", pa.string()),
     ]
-)
-
-# Stores created before the blob layout: the same columns with inline frames.
-ENTRIES_SCHEMA_INLINE = ENTRIES_SCHEMA.set(
-    ENTRIES_SCHEMA.get_field_index("frames"), pa.field("frames", pa.large_binary())
 )
 
 # Every column a hit check needs, and none of the heavy ones.
@@ -117,7 +111,7 @@ LINEAGE_SCHEMA = pa.schema(
         pa.field("failed", pa.int64()),
         pa.field("removed", pa.int64()),  # build: stale rows deleted because their source now fails
         pa.field("seconds", pa.float64()),
-        # Added after the first release (see LINEAGE_MIGRATION): null in rows written before it.
+        # Added after the first release (see legacy.LINEAGE_MIGRATION): null in rows written before it.
         pa.field("kind", pa.string()),  # "build" | "build_started" | "invalidate"; null = "build"
         pa.field("keys_added", pa.list_(pa.string())),  # digests new in this event
         pa.field("keys_replaced", pa.list_(pa.string())),  # digests rewritten (stale row rebuilt)
@@ -126,21 +120,6 @@ LINEAGE_SCHEMA = pa.schema(
         pa.field("detail_json", pa.string()),  # invalidate: the selection (sources, digests, where)
     ]
 )
-
-# Nullable columns a table written by an older cache_store may lack. ``MediaCache`` adds them as all-null
-# columns when it opens such a table (a metadata-only Lance schema change, one new version), so old stores
-# stay readable and writable; any other missing column is an error that asks for a rebuild. Entries need no
-# migration for ``video_grid_thw``: it is derived from (t, h, w) and the factor (``cache_store.describe``).
-ENTRIES_MIGRATION = ("source_sha256",)
-LINEAGE_MIGRATION = (
-    "kind",
-    "keys_added",
-    "keys_replaced",
-    "keys_removed",
-    "keys_failed",
-    "detail_json",
-)
-
 
 ENTRIES_FILE_FORMAT = "2.0"  # see the module docstring
 
@@ -185,26 +164,6 @@ def media_to_row(
         "build_id": build_id,
         "created_at": created_at,
     }
-
-
-def table_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """Row dicts with ``frames`` as a zero-copy slice of the column's data buffer (``Scalar.as_buffer``
-    copies: 24 ms for 47 MB)."""
-    rows = table.drop_columns(["frames"]).to_pylist()
-    frames = [value for chunk in table.column("frames").chunks for value in _binary_values(chunk)]
-    for row, value in zip(rows, frames, strict=True):
-        row["frames"] = value
-    return rows
-
-
-def _binary_values(chunk: pa.Array) -> list[pa.Buffer]:
-    """The values of a (large_)binary array as slices of its data buffer, without copying."""
-    _, offsets, data = chunk.buffers()
-    dtype = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
-    ends = np.frombuffer(offsets, dtype)[chunk.offset : chunk.offset + len(chunk) + 1]
-    if data is None:  # every value empty
-        return [pa.py_buffer(b"") for _ in range(len(chunk))]
-    return [data.slice(int(a), int(b - a)) for a, b in pairwise(ends)]
 
 
 def row_to_media(row: Mapping[str, Any], copy: bool = True) -> CachedMedia:

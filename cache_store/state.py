@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .admin import CHECK_COLUMNS, check_row
-from .store import _chunks, _in_filter
+from .reads import select_rows
 
 if TYPE_CHECKING:
     from .keys import MediaSpec
-    from .store import MediaCache
+    from .storage import Storage
 
 
 @dataclass
@@ -44,14 +44,11 @@ class EntriesState:
         return self.present - len(self.stale)
 
 
-def entries_state(cache: MediaCache, digests: Iterable[str], spec: MediaSpec | None = None) -> EntriesState:
+def entries_state(storage: Storage, digests: Iterable[str], spec: MediaSpec | None = None) -> EntriesState:
     """Fingerprint and health of the rows ``digests`` name (see module docstring)."""
     wanted = sorted(set(digests))
-    ds = cache._open(cache.entries_uri)
-    rows: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(wanted):
-        for row in ds.to_table(columns=CHECK_COLUMNS, filter=_in_filter(chunk)).to_pylist():
-            rows[row["digest"]] = row
+    ds = storage.entries()
+    rows = select_rows(ds, wanted, CHECK_COLUMNS)
     fingerprints: dict[str, Any] = {}
     h = hashlib.sha256()
     stale, missing = [], []
@@ -61,7 +58,7 @@ def entries_state(cache: MediaCache, digests: Iterable[str], spec: MediaSpec | N
             missing.append(digest)
             status = "missing"
         else:
-            codes, details = check_row(row, spec, fingerprints, cache.content_hash)
+            codes, details = check_row(row, spec, fingerprints, storage.content_hash)
             status = f"{row['build_id']}:{','.join(codes) or 'ok'}"
             if codes:
                 stale.append(

@@ -2,7 +2,8 @@
 
 The framework-free half of the checkpoint sensor (no dagster here): ``discover_checkpoints`` walks folders
 (ReelRL run roots, whose ``global_step_N`` directories ``training.checkpoint`` writes atomically via
-``global_step_N.tmp-<pid>``, or any folder of checkpoints a user points at) and returns the complete,
+``global_step_N.tmp-<pid>``, or any folder of checkpoints a user points at; those names come from
+``training.checkpoint``, which declares the layout) and returns the complete,
 readable checkpoints plus a ``(path, reason)`` for every folder it skipped, so a caller can log the reason
 and simply look again later. A checkpoint is *complete* when it has a ``config.json`` with a
 ``model_type``, its weights (``model.safetensors``, or ``model.safetensors.index.json`` and every shard it
@@ -41,6 +42,7 @@ from evaluation.weights import (
     safetensors_problem,
     weight_files,
 )
+from training.checkpoint import CONFIG_FILE, TMP_MARK, VERL_WEIGHTS_SUBDIR, step_of
 
 __all__ = [
     "CheckpointInfo",
@@ -51,12 +53,9 @@ __all__ = [
     "weight_files",
 ]
 
-CONFIG_FILE = "config.json"
-TMP_MARK = ".tmp-"  # training.checkpoint's in-progress save: global_step_N.tmp-<pid>
 _TMP_REASON = f"in-progress save ({TMP_MARK}* folder); the finished checkpoint appears under its final name"
 MAX_NAME_LEN = 64
 _HASH_LEN = 6
-_STEP_PART = re.compile(r"^global_step_(\d+)$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -74,9 +73,9 @@ class CheckpointInfo:
 
 # ---- names ----------------------------------------------------------------------------------------
 def _clean_part(part: str) -> str:
-    match = _STEP_PART.match(part)
-    if match:
-        return f"step{int(match.group(1))}"
+    step = step_of(part)
+    if step is not None:
+        return f"step{step}"
     return _UNSAFE.sub("_", part).strip("._-")
 
 
@@ -104,11 +103,11 @@ def checkpoint_name(path: str | Path, root: str | Path) -> str:
 
 def _step_of(path: Path) -> int | None:
     """N of the nearest ``global_step_N`` among the folder and its two parents (veRL/EasyR1 save the
-    Hugging Face weights in ``global_step_N/actor/huggingface``)."""
-    for part in reversed(path.parts[-3:]):
-        match = _STEP_PART.match(part)
-        if match:
-            return int(match.group(1))
+    Hugging Face weights in ``global_step_N/actor/huggingface``: ``VERL_WEIGHTS_SUBDIR``)."""
+    for part in reversed(path.parts[-(len(VERL_WEIGHTS_SUBDIR.parts) + 1) :]):
+        step = step_of(part)
+        if step is not None:
+            return step
     return None
 
 

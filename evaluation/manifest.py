@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,17 @@ def model_revision(path: str | Path) -> str | None:
             st = f.stat()
             h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
+
+
+def package_version() -> str:
+    """The installed ``reelrl`` distribution's version, from its package metadata (pyproject's ``version``).
+
+    The one reader of it: the CLI's ``reelrl.__version__`` and the assets' code versions take it from here.
+    A source tree that was never installed has no metadata and reports ``0.0.0+unknown``."""
+    try:
+        return version("reelrl")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"
 
 
 def code_version() -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The embedded default run: configs (the demo's and the minimal end-to-end test's) and the in-process
 sequence ``reelrl demo`` and the tests materialize: the training graph in one run, then one run per
-checkpoint and per evaluation cell, then the report.
+checkpoint and per evaluation cell, then the report; and, for the CLI that runs it, the persistent instance
+it runs on and where a run stopped by Ctrl-C stood.
 
 The assets' config defaults *are* the embedded default (tiny model, synthetic data, sizes for a 2-core
 CPU machine), so "Materialize all" in the UI and ``reelrl demo`` run the same thing.
@@ -50,6 +51,36 @@ def failed_steps(result) -> str:
 
 
 INTERRUPTS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
+# what a run stopped by Ctrl-C raises in the process that materializes it
+INTERRUPTIONS = (KeyboardInterrupt, dg.DagsterExecutionInterruptedError)
+
+
+def home_instance() -> dg.DagsterInstance:
+    """The persistent instance under ``$DAGSTER_HOME`` (which ``reelrl``'s ``prepare_dagster_home`` sets), where
+    ``reelrl demo`` and ``reelrl train`` record their runs so that ``dagster dev`` shows them."""
+    return dg.DagsterInstance.get()
+
+
+def stopped_at(instance: dg.DagsterInstance) -> str:
+    """The step(s) the newest run had started and not finished, its partition and run id."""
+    runs = instance.get_runs(limit=1)
+    if not runs:
+        return "start-up (no run had started)"
+    run = runs[0]
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+    started, finished = [], set()
+    for record in instance.get_records_for_run(run.run_id, of_type=kinds).records:
+        event = record.event_log_entry.dagster_event
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            started.append(event.step_key)
+        else:
+            finished.add(event.step_key)
+    running = [k for k in started if k not in finished]
+    if not started:  # the run had just begun: name what it materializes
+        running = sorted(k.to_user_string() for k in run.asset_selection or []) or ["the start of a run"]
+    steps = ", ".join(running) or "a pause between steps"
+    partition = run.tags.get("dagster/partition")
+    return f"{steps}{f' [{partition}]' if partition else ''} (run {run.run_id[:8]})"
 
 
 def was_interrupted(result) -> bool:

@@ -266,6 +266,9 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
             f = entry.get("path", "") if isinstance(entry, dict) else entry
             if not Path(str(f)).is_file():
                 problems.append(f"{_where(path, lines, key)}{key}: {f}: no such file{_demo_hint(str(f))}")
+    problems += _model_problems(
+        path, lines, get("worker.actor.model.model_path"), get("worker.actor.model.tiny_family")
+    )
     media_root = _abs(get("data.media_root"))
     if media_root and not Path(media_root).is_dir():
         problems.append(
@@ -345,6 +348,34 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
         experiment_name=experiment,
         resolved=_nest(resolved),
     )
+
+
+def _model_problems(path: Path, lines: dict, model_path: str, tiny_family: str) -> list[str]:
+    """A model family the trainer cannot run is refused at load, naming the supported ones: the checkpoint's
+    ``config.json`` ``model_type`` (when the folder is there; a missing one is base_model's to report), or
+    the tiny family when no checkpoint is given."""
+    import json
+
+    from demo_kit.tiny_models import FAMILIES as TINY_FAMILIES
+    from training.models.processor import FAMILIES
+
+    if model_path:
+        config = Path(model_path) / "config.json"
+        if not config.is_file():
+            return []
+        model_type = json.loads(config.read_text()).get("model_type")
+        if model_type in FAMILIES:
+            return []
+        key = "worker.actor.model.model_path"
+        return [
+            f"{_where(path, lines, key)}{key}: model_type {model_type!r} is not supported; supported: {sorted(FAMILIES)}"
+        ]
+    if tiny_family in TINY_FAMILIES:
+        return []
+    key = "worker.actor.model.tiny_family"
+    return [
+        f"{_where(path, lines, key)}{key}={tiny_family!r} is not a tiny model family; supported: {list(TINY_FAMILIES)}"
+    ]
 
 
 def _media_problems(cache: dict) -> list[str]:

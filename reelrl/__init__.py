@@ -1,8 +1,5 @@
 """ReelRL: RL post-training and evaluation of video VLMs as a Dagster asset graph."""
 
-from importlib.metadata import PackageNotFoundError, version
+from evaluation.manifest import package_version
 
-try:
-    __version__ = version("reelrl")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+__version__ = package_version()

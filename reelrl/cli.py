@@ -22,15 +22,19 @@ def _demo(args) -> int:
     return demo_command(home=args.home, minimal=args.minimal, ray_address=args.ray_address)
 
 
+# demo_kit.tiny_models.FAMILIES, spelled out so building the parser does not import torch (a test checks they agree)
+TINY_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe")
+
+
 def _tiny(args) -> int:
-    from reelrl.tiny_models import build_tiny_model
+    from demo_kit.tiny_models import build_tiny_model
 
     print(build_tiny_model(args.family, args.out, seed=args.seed, size=args.size))
     return 0
 
 
 def _demo_data(args) -> int:
-    from reelrl.synthetic import make_demo_dataset
+    from demo_kit.synthetic import make_demo_dataset
 
     paths = make_demo_dataset(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     print(paths)
@@ -70,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_demo)
 
     t = sub.add_parser("tiny-model", help="build a tiny random Qwen-VL checkpoint offline")
-    t.add_argument("--family", default="qwen2_5_vl", choices=["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
+    t.add_argument("--family", default="qwen2_5_vl", choices=TINY_FAMILIES)
     t.add_argument("--out", required=True)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument(

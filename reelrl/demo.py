@@ -20,10 +20,15 @@ def demo_command(home: str | Path, minimal: bool, ray_address: str) -> int:
 
 
 def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: str = "") -> dict:
-    import dagster as dg
-
     from pipelines.definitions import resources
-    from pipelines.demo import DEMO_EVAL_OPS, DEMO_OPS, MINIMAL_EVAL_OPS, MINIMAL_OPS, materialize_all
+    from pipelines.demo import (
+        DEMO_EVAL_OPS,
+        DEMO_OPS,
+        MINIMAL_EVAL_OPS,
+        MINIMAL_OPS,
+        home_instance,
+        materialize_all,
+    )
 
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -32,7 +37,7 @@ def run_demo(home: str | Path = ".reelrl", minimal: bool = False, ray_address: s
     t0 = time.perf_counter()
     try:
         outputs = materialize_all(
-            dg.DagsterInstance.get(),
+            home_instance(),
             resources(home=str(home), ray_address=ray_address),
             ops,
             MINIMAL_EVAL_OPS if minimal else DEMO_EVAL_OPS,

@@ -63,13 +63,13 @@ def launch(argv: list[str]) -> int:
 def run_graph(body: Callable[[], object], rerun: str) -> int:
     """In the runner: ``body()``; 0 when it finishes, 130 with one line saying where it stood when it was
     interrupted (Ctrl-C, or the command that launched it died). ``rerun`` says how to go on."""
-    import dagster as dg
+    from pipelines.demo import INTERRUPTIONS, home_instance, stopped_at
 
     _stop_when_orphaned()
     try:
         body()
-    except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
-        where = _stopped_at(dg.DagsterInstance.get()) if os.environ.get("DAGSTER_HOME") else "start-up"
+    except INTERRUPTIONS:
+        where = stopped_at(home_instance()) if os.environ.get("DAGSTER_HOME") else "start-up"
     else:
         return 0
     # what the interrupted step left open (a Ray Data iterator) is closed now, while Ray is still up, not at
@@ -92,27 +92,3 @@ def _stop_when_orphaned() -> None:
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
-
-
-def _stopped_at(instance) -> str:
-    """The step(s) the newest run had started and not finished, its partition and run id."""
-    import dagster as dg
-
-    runs = instance.get_runs(limit=1)
-    if not runs:
-        return "start-up (no run had started)"
-    run = runs[0]
-    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
-    started, finished = [], set()
-    for record in instance.get_records_for_run(run.run_id, of_type=kinds).records:
-        event = record.event_log_entry.dagster_event
-        if event.event_type == dg.DagsterEventType.STEP_START:
-            started.append(event.step_key)
-        else:
-            finished.add(event.step_key)
-    running = [k for k in started if k not in finished]
-    if not started:  # the run had just begun: name what it materializes
-        running = sorted(k.to_user_string() for k in run.asset_selection or []) or ["the start of a run"]
-    steps = ", ".join(running) or "a pause between steps"
-    partition = run.tags.get("dagster/partition")
-    return f"{steps}{f' [{partition}]' if partition else ''} (run {run.run_id[:8]})"

@@ -99,8 +99,7 @@ def row_problems(plan) -> str:
 
 
 def run_plan(plan, home: Path, cache: str, ray_address: str = "") -> dict:
-    import dagster as dg
-
+    from pipelines.demo import home_instance
     from pipelines.train import materialize_plan, plan_resources
 
     home.mkdir(parents=True, exist_ok=True)
@@ -108,9 +107,7 @@ def run_plan(plan, home: Path, cache: str, ray_address: str = "") -> dict:
     (home / RESOLVED).write_text(resolved_yaml(plan))
     t0 = time.perf_counter()
     try:
-        out = materialize_plan(
-            dg.DagsterInstance.get(), plan, plan_resources(plan, str(home), cache, ray_address)
-        )
+        out = materialize_plan(home_instance(), plan, plan_resources(plan, str(home), cache, ray_address))
     except RuntimeError as exc:
         raise SystemExit(f"reelrl train: {exc}; see the log above") from exc
     print(summarize(out, plan, home, dagster_home, time.perf_counter() - t0))

@@ -4,13 +4,17 @@ import pytest
 import torch
 
 from training.algorithms import (
+    AdvantageSpec,
+    PolicyLossSpec,
     advantage_estimator_names,
+    advantage_estimator_spec,
     compute_advantage,
     compute_policy_loss,
     compute_ppo_loss,
     get_advantage_estimator,
     get_policy_loss,
     policy_loss_names,
+    policy_loss_spec,
     register_advantage_estimator,
     register_policy_loss,
     registry,
@@ -25,6 +29,8 @@ def scratch_names():
     for name in names:
         registry._ADVANTAGE_ESTIMATORS.pop(name, None)
         registry._POLICY_LOSSES.pop(name, None)
+        registry._ADVANTAGE_SPECS.pop(name, None)
+        registry._POLICY_LOSS_SPECS.pop(name, None)
 
 
 def test_builtin_names():
@@ -37,6 +43,27 @@ def test_builtin_names():
         "rloo",
     ]
     assert policy_loss_names() == ["cispo", "gspo", "gspo_token", "luffy", "ppo"]
+
+
+def test_registrations_declare_what_the_step_must_supply():
+    """The RL step reads these instead of comparing algorithm names."""
+    needs = {name: advantage_estimator_spec(name) for name in advantage_estimator_names()}
+    assert {n for n, s in needs.items() if s.greedy_baseline} == {"remax"}
+    assert {n for n, s in needs.items() if s.min_group_size > 1} == {"grpo", "rloo", "gdpo"}
+    assert needs["reinforce_plus_plus"] == AdvantageSpec()
+    losses = {name: policy_loss_spec(name) for name in policy_loss_names()}
+    assert {n for n, s in losses.items() if s.off_policy_mask or s.options} == {"luffy"}
+    assert "off_policy_reshape" in losses["luffy"].options and losses["ppo"] == PolicyLossSpec()
+    with pytest.raises(ValueError, match="unknown policy loss 'nope'"):
+        policy_loss_spec("nope")
+
+
+def test_a_new_registration_carries_its_needs(scratch_names):
+    scratch_names.append("test_needs")
+    register_advantage_estimator("test_needs", greedy_baseline=True, min_group_size=3)(lambda **kw: None)
+    register_policy_loss("test_needs", options=("lr",), off_policy_mask=True)(lambda **kw: None)
+    assert advantage_estimator_spec("test_needs") == AdvantageSpec(greedy_baseline=True, min_group_size=3)
+    assert policy_loss_spec("test_needs") == PolicyLossSpec(options=("lr",), off_policy_mask=True)
 
 
 def test_duplicate_builtin_name_rejected():

@@ -17,7 +17,8 @@ from PIL import Image
 from cache_store import MediaCache, MediaSpec, write_video
 from cache_store.describe import grid_thw, grids_by_family, visual_tokens
 from cache_store.journal import Journals
-from cache_store.schema import LINEAGE_MIGRATION, LINEAGE_SCHEMA
+from cache_store.legacy import LINEAGE_MIGRATION
+from cache_store.schema import LINEAGE_SCHEMA
 
 # 64x96 frames: factor 28 inside [4, 16] tokens -> 56x84; factor 32 -> 64x96 (already multiples of 32).
 SPEC28 = MediaSpec(min_pixels=4 * 28 * 28, max_pixels=16 * 28 * 28)
@@ -55,7 +56,8 @@ def test_grid_helpers_by_hand():
     assert grid_thw(1, 56, 112, 14) == [1, 4, 8]  # an image
     with pytest.raises(ValueError, match="multiples of 32"):
         grid_thw(6, 56, 84, 16)
-    assert grids_by_family(4, 64, 96, 32) == {"qwen3_vl": [2, 4, 6], "qwen3_vl_moe": [2, 4, 6]}
+    qwen3_grids = {f: [2, 4, 6] for f in ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")}
+    assert grids_by_family(4, 64, 96, 32) == qwen3_grids
     assert grids_by_family(6, 56, 84, 28) == {"qwen2_vl": [3, 4, 6], "qwen2_5_vl": [3, 4, 6]}
     assert grids_by_family(6, 60, 90, 30) == {}
     assert visual_tokens([3, 4, 6]) == 18
@@ -131,7 +133,9 @@ def test_show_is_exact_for_factor_28_and_32(tmp_path):
     assert qwen3["timestamps"] == pytest.approx([0.0, 1.0, 1.9, 2.9])
     assert qwen3["sample_fps"] == pytest.approx(4 / 30 * 10)
     assert (qwen3["t"], qwen3["h"], qwen3["w"]) == (4, 64, 96)
-    assert qwen3["video_grid_thw"] == {"qwen3_vl": [2, 4, 6], "qwen3_vl_moe": [2, 4, 6]}
+    assert qwen3["video_grid_thw"] == {
+        f: [2, 4, 6] for f in ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
+    }
     assert qwen3["visual_tokens"]["qwen3_vl"] == 12
     frames32 = cache.get(d32).frames
     assert which_frames(frames32) == [0, 10, 19, 29]

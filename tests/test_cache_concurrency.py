@@ -288,7 +288,7 @@ def test_dedupe_keeps_the_newest_row_of_each_doubled_key(tmp_path):
         lance.write_dataset(
             pa.Table.from_pylist([row], schema=FAILURES_SCHEMA), cache.failures_uri, mode="append"
         )
-    assert dedupe(cache, cache.failures_uri, "time") == 2
+    assert dedupe(cache.storage, cache.failures_uri, "time") == 2
     kept = sorted((r["digest"], r["build_id"]) for r in cache.failures())
     assert kept == [("aa", "b2"), ("bb", "b1")]
-    assert dedupe(cache, cache.failures_uri, "time") == 0
+    assert dedupe(cache.storage, cache.failures_uri, "time") == 0

@@ -8,8 +8,9 @@ import pytest
 
 from cache_store import MediaCache, MediaSpec, write_video
 from cache_store.blobs import is_blob_field, rows_with_frames
+from cache_store.legacy import ENTRIES_SCHEMA_INLINE
 from cache_store.reads import read_blob_rows
-from cache_store.schema import ENTRIES_FILE_FORMAT, ENTRIES_SCHEMA_INLINE
+from cache_store.schema import ENTRIES_FILE_FORMAT
 
 SPEC = MediaSpec(min_pixels=4 * 28 * 28, max_pixels=16 * 28 * 28)  # 64x96 -> 6 frames of 56x84
 
@@ -41,7 +42,7 @@ def test_reads_do_not_keep_frame_bytes_in_the_lance_session(tmp_path):
     total = sum(m.frames.nbytes for m in cache.get_many(digests))
     for digest in digests:
         cache.get(digest)
-    assert total > 25e6 and cache._session.size_bytes() < 3e6
+    assert total > 25e6 and cache.storage.session.size_bytes() < 3e6
 
 
 def test_get_returns_read_only_views_unless_asked_to_copy(tmp_path):

@@ -116,6 +116,10 @@ def test_video_pixel_budget():
         ("Qwen2-VL", 28),
         ("Qwen3-VL-2B-Instruct", 32),
         ("qwen3_vl_moe", 32),
+        ("qwen3_5", 32),
+        ("Qwen/Qwen3.5-27B", 32),
+        ("qwen3_5_moe", 32),
+        ("Qwen/Qwen3.5-35B-A3B", 32),
     ],
 )
 def test_factor_for_family(name, factor):

@@ -26,9 +26,11 @@ from training.checkpoint import (
     STATE_FILE,
     TRACKER_FILE,
     CheckpointError,
+    Progress,
     find_resume,
     list_checkpoints,
     load_state,
+    read_progress,
     read_tracker,
     save_state,
     step_dir,
@@ -42,7 +44,7 @@ FIRST_TEXT_ID = 7  # ids 0..6 are the Qwen special tokens of the tiny tokenizer 
 
 @pytest.fixture(scope="module")
 def base_model(tmp_path_factory) -> Path:
-    from reelrl.tiny_models import build_tiny_model
+    from demo_kit.tiny_models import build_tiny_model
 
     return build_tiny_model("qwen2_vl", tmp_path_factory.mktemp("ckpt_model") / "qwen2_vl", seed=0)
 
@@ -86,7 +88,7 @@ def test_resume_continues_the_same_trajectory_bit_for_bit(base_model, tmp_path):
     train(model, optimizer, scheduler, gen, 2)
     ckpt = save_state(
         tmp_path, 2, model, processor, optimizer, scheduler,
-        data_position={"batches_consumed": 2, "epoch": 0}, extra={"note": "warm"}, np_generator=gen,
+        batches_drawn=2, extra={"note": "warm"}, np_generator=gen,
     )  # fmt: skip
     expected_draws = train(model, optimizer, scheduler, gen, 2)
     expected = params(model)
@@ -98,11 +100,7 @@ def test_resume_continues_the_same_trajectory_bit_for_bit(base_model, tmp_path):
     model2, _, optimizer2, scheduler2, gen2 = fresh_run(base_model, seed=77)
     assert find_resume(tmp_path) == ckpt
     info = load_state(ckpt, model2, optimizer2, scheduler2, np_generator=gen2)
-    assert info == {
-        "global_step": 2,
-        "data_position": {"batches_consumed": 2, "epoch": 0},
-        "extra": {"note": "warm"},
-    }
+    assert info == {"global_step": 2, "batches_drawn": 2, "extra": {"note": "warm"}}
     assert train(model2, optimizer2, scheduler2, gen2, 2) == expected_draws
     got = params(model2)
     assert got.keys() == expected.keys()
@@ -150,7 +148,7 @@ def test_simulated_crashes_resume_from_the_newest_complete_checkpoint(base_model
     model, processor, optimizer, _, _ = fresh_run(base_model, seed=0)
     assert find_resume(tmp_path) is None
     for step in (1, 2):
-        save_state(tmp_path, step, model, processor, optimizer, data_position={"batches_consumed": step})
+        save_state(tmp_path, step, model, processor, optimizer, batches_drawn=step)
     # a save killed midway: its temp dir holds some files but is never a candidate
     partial = tmp_path / f"{step_dir(tmp_path, 3).name}.tmp-12345"
     partial.mkdir()
@@ -167,16 +165,34 @@ def test_simulated_crashes_resume_from_the_newest_complete_checkpoint(base_model
     assert find_resume(tmp_path) == step_dir(tmp_path, 2)
 
     model2, _, optimizer2, _, _ = fresh_run(base_model, seed=0)
-    assert load_state(find_resume(tmp_path), model2, optimizer2)["data_position"] == {"batches_consumed": 2}
+    assert load_state(find_resume(tmp_path), model2, optimizer2)["batches_drawn"] == 2
     save_state(tmp_path, 3, model2, processor, optimizer2)
     assert not partial.exists(), "the next save cleans stale temp dirs"
     assert read_tracker(tmp_path) == 3 and find_resume(tmp_path) == step_dir(tmp_path, 3)
 
 
+def test_a_checkpoint_with_the_old_data_position_key_resumes_at_its_position(base_model, tmp_path):
+    """Checkpoints written before the data position was named ``batches_drawn`` saved it as
+    ``data_position: {"batches_consumed": k}``; both readers (the trainers' ``load_state`` and the Ray Train
+    driver's ``read_progress``) still find k."""
+    model, processor, optimizer, _, _ = fresh_run(base_model, seed=0)
+    ckpt = save_state(tmp_path, 3, model, processor, optimizer, batches_drawn=5)
+    assert read_progress(ckpt) == Progress(global_step=3, batches_drawn=5)
+    state = torch.load(ckpt / STATE_FILE, weights_only=True)
+    assert state["data_position"] == {"batches_drawn": 5}
+    state["data_position"] = {"batches_consumed": 7}  # what the trainers wrote before
+    torch.save(state, ckpt / STATE_FILE)
+    assert read_progress(ckpt) == Progress(global_step=3, batches_drawn=7)
+    assert load_state(ckpt, model, optimizer)["batches_drawn"] == 7
+    state["data_position"] = {}  # a foreign trainer that kept no position starts its data at 0
+    torch.save(state, ckpt / STATE_FILE)
+    assert read_progress(ckpt).batches_drawn == 0
+
+
 def test_broken_checkpoints_fail_with_the_path_named(base_model, tmp_path):
     model, processor, optimizer, scheduler, _ = fresh_run(base_model, seed=0)
-    with pytest.raises(ValueError, match="data_position must be JSON-able"):
-        save_state(tmp_path, 1, model, processor, optimizer, scheduler, data_position={"ids": {1, 2}})
+    with pytest.raises(ValueError, match=r"batches_drawn \(the data position\) must be an int >= 0"):
+        save_state(tmp_path, 1, model, processor, optimizer, scheduler, batches_drawn=-1)
     assert not tmp_path.joinpath("global_step_1").exists()
     ckpt = save_state(tmp_path, 1, model, processor, optimizer, scheduler)
     with pytest.raises(CheckpointError, match="scheduler state is present"):
@@ -243,8 +259,7 @@ while True:
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(float(step))
-    position = {"batches_consumed": step}
-    save_state(root, step, model, processor, optimizer, data_position=position, save_limit=2)
+    save_state(root, step, model, processor, optimizer, batches_drawn=step, save_limit=2)
 """
 
 
@@ -288,5 +303,5 @@ def test_sigkill_during_a_save_leaves_a_resumable_root(base_model, tmp_path):
     model, _ = load_policy(base_model)
     info = load_state(ckpt, model, torch.optim.SGD(model.parameters(), lr=0.0))
     step = info["global_step"]
-    assert ckpt == step_dir(root, step) and info["data_position"] == {"batches_consumed": step}
+    assert ckpt == step_dir(root, step) and info["batches_drawn"] == step
     assert all(bool((p == float(step)).all()) for p in model.parameters())

@@ -17,6 +17,16 @@ def test_console_script_is_installed():
     assert all(cmd in out for cmd in ("demo", "tiny-model", "demo-data", "ui"))
 
 
+def test_the_version_comes_from_package_metadata_once():
+    from importlib.metadata import version
+
+    import reelrl
+    from assets.lineage import CACHE_CODE_VERSION, CODE_VERSION
+
+    assert reelrl.__version__ == CODE_VERSION == version("reelrl")
+    assert CACHE_CODE_VERSION.startswith(f"{CODE_VERSION}+preprocess-")
+
+
 def test_tiny_model_and_demo_data_commands(tmp_path):
     assert main(["tiny-model", "--family", "qwen3_vl", "--out", str(tmp_path / "m")]) == 0
     assert json.loads((tmp_path / "m" / "config.json").read_text())["model_type"] == "qwen3_vl"
@@ -91,3 +101,18 @@ def test_ui_instance_without_dagster_home(tmp_path, monkeypatch):
     assert dh == (tmp_path / "home" / "dagster_home").resolve()
     assert "telemetry" in (dh / "dagster.yaml").read_text()
     assert os.environ["DAGSTER_HOME"] == str(dh)
+
+
+def test_tiny_model_command_lists_every_family_and_rejects_an_unknown_one(tmp_path, capsys):
+    import pytest
+
+    from demo_kit.tiny_models import FAMILIES
+    from reelrl.cli import TINY_FAMILIES
+
+    assert TINY_FAMILIES == FAMILIES
+    assert main(["tiny-model", "--family", "qwen3_5_moe", "--out", str(tmp_path / "m")]) == 0
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["model_type"] == "qwen3_5_moe"
+    with pytest.raises(SystemExit):
+        main(["tiny-model", "--family", "llava", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'llava'" in err and all(f"'{f}'" in err for f in FAMILIES)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reelrl.synthetic import make_demo_dataset
+from demo_kit.synthetic import make_demo_dataset
 from training import rewards
 from training.dataset import (
     DatasetError,

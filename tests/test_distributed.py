@@ -10,19 +10,22 @@ import pytest
 from cache_store import MediaCache, MediaSpec, write_video
 from training.checkpoint import find_resume
 from training.config import load_config
-from training.distributed import rank_rows, train_on_ray
+from training.data import BatchLayout
+from training.distributed import train_on_ray
 from training.tracking import read_metrics
 
 
-def test_rank_rows_give_each_worker_its_slice_of_every_global_batch():
+def test_each_worker_reads_its_slice_of_every_global_batch_of_the_one_layout():
     rows = [{"sample_id": str(i)} for i in range(6)]
-    r0 = rank_rows(rows, 4, 2, 0, start_batch=1, num_batches=2, seed=0, shuffle=False)
-    r1 = rank_rows(rows, 4, 2, 1, start_batch=1, num_batches=2, seed=0, shuffle=False)
+    layout = BatchLayout(rows, batch_size=4, seed=0, shuffle=False)
+    r0 = layout.batch_rows(1, 2, world=2, rank=0)
+    r1 = layout.batch_rows(1, 2, world=2, rank=1)
     # global batches 1 and 2 over the repeated epochs 0 1 2 3 4 5 | 0 1 2 3 4 5: [4 5 0 1] [2 3 4 5]
     assert [r["sample_id"] for r in r0] == ["4", "5", "2", "3"]
     assert [r["sample_id"] for r in r1] == ["0", "1", "4", "5"]
+    assert [r["sample_id"] for r in layout.batch_rows(1, 2)] == ["4", "5", "0", "1", "2", "3", "4", "5"]
     with pytest.raises(ValueError, match="multiple of the 3 workers"):
-        rank_rows(rows, 4, 3, 0, 0, 1, 0, False)
+        layout.batch_rows(0, 1, world=3, rank=0)
 
 
 @pytest.mark.slow

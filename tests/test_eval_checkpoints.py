@@ -461,7 +461,7 @@ def test_weights_report_without_weights_raises(tmp_path):
 
 # ---- a real tiny model ----------------------------------------------------------------------------
 def test_real_tiny_model_discovered_and_finite(tmp_path):
-    from reelrl.tiny_models import build_tiny_model
+    from demo_kit.tiny_models import build_tiny_model
 
     path = build_tiny_model("qwen2_5_vl", tmp_path / "models" / "tiny", seed=0)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from cli_output import json_docs
 
+from demo_kit.synthetic import make_charades_standins
 from reelrl.cli import main
-from reelrl.synthetic import make_charades_standins
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "samples"
 CHARADES = SAMPLES / "charades_sta" / "charades_sta_test.sample.txt"

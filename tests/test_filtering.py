@@ -1,4 +1,4 @@
-"""Pass-rate filtering (offline) and DAPO dynamic sampling (online), hand-computed."""
+"""Pass-rate filtering (offline) and the keep rule it shares with DAPO dynamic sampling, hand-computed."""
 
 import doctest
 import math
@@ -6,11 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from training import filtering
+from training import filtering, groups
 from training.filtering import (
-    dynamic_sampling_keep,
-    group_mean_accuracy,
     group_pass_rates,
+    keep_group,
     partial_success_mask,
     select_partial_success,
 )
@@ -58,26 +57,12 @@ def test_bad_rollout_inputs_are_named():
         group_pass_rates(["a", "b", "c"], [1.0, 0.0])
 
 
-def test_dynamic_sampling_keep_strict_bounds():
-    group_ids = ["g1", "g2", "g3"] * 4
-    accs = [1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 0]  # g1 mean 1, g2 mean 1/4, g3 mean 0
-    keep = dynamic_sampling_keep(group_ids, accs)
-    assert keep.dtype == bool
-    assert keep.tolist() == [False, True, False] * 4
-    assert group_mean_accuracy(group_ids, accs) == {"g1": 1.0, "g2": 0.25, "g3": 0.0}
-    # strict: low = 0.25 drops g2 (mean exactly 0.25)
-    assert not dynamic_sampling_keep(group_ids, accs, low=0.25).any()
+def test_one_keep_rule_for_the_offline_filter_and_dynamic_sampling():
+    assert groups.keep_group is keep_group  # dynamic sampling uses the filter's rule, not a copy
+    rates = [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert partial_success_mask(rates, low=0.25).tolist() == [keep_group(p, low=0.25) for p in rates]
     with pytest.raises(ValueError, match="low < high"):
-        dynamic_sampling_keep(group_ids, accs, low=0.5, high=0.5)
-
-
-def test_filter_on_accuracy_not_overall():
-    # all-wrong but well-formatted group: accuracy 0, overall = 0.9 * acc + 0.1 * format = 0.1
-    group_ids = ["g"] * 4
-    accuracy = [0.0] * 4
-    overall = [0.1] * 4
-    assert dynamic_sampling_keep(group_ids, overall).all()  # the trap: 0.01 < 0.1 < 0.99
-    assert not dynamic_sampling_keep(group_ids, accuracy).any()  # no learning signal: dropped
+        keep_group(0.5, low=0.5, high=0.5)
 
 
 def test_doctests():

@@ -502,6 +502,21 @@ def test_temporal_group_bonus_applies_video_r1_per_group():
     }
 
 
+def test_temporal_group_bonus_mask_gives_a_video_item_the_image_treatment():
+    """A video whose shuffled group failed (no shuffled rollouts) gets no bonus, as an image: bonus_mask."""
+    result = temporal_group_bonus(
+        ORDERED, SHUFFLED[:2], ["video", "image", "video"], shuffled_origin=[0, 2],
+        bonus_mask=[True, True, False],
+    )  # fmt: skip
+    assert result.bonus.tolist() == [0.3, 0.0, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert (result.groups[2].applied, result.groups[2].metric) == (False, 0.5)
+    assert result.metrics["temporal/video_groups"] == 1.0
+    as_image = temporal_group_bonus(
+        ORDERED, SHUFFLED[:2], ["video", "image", "image"], shuffled_origin=[0, 2]
+    )
+    assert result.metrics == as_image.metrics and result.bonus.tolist() == as_image.bonus.tolist()
+
+
 def test_temporal_group_bonus_passes_alpha_and_mu():
     result = temporal_group_bonus(ORDERED, SHUFFLED, ["video", "image", "video"], 0.5, 0.5, [0, 2])
     assert result.bonus.tolist() == [0.5, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0]  # 0.25 >= 0.5 * 0.5

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from cache_store.types import CachedMedia
-from reelrl.synthetic.render import PALETTE
-from reelrl.synthetic.tasks import TaskContext, red_before_blue
+from demo_kit.synthetic.render import PALETTE
+from demo_kit.synthetic.tasks import TaskContext, red_before_blue
 from training.config import load_config
 from training.engines.base import Completion
 from training.rollout import TrainItem
@@ -58,7 +58,9 @@ def _video_item(sample_id: str, answer: str, factor: int, seed: int) -> TrainIte
     )
 
 
-@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
+@pytest.mark.parametrize(
+    "family", ["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe"]
+)
 def test_one_rl_step_changes_every_trainable_parameter(tiny_models, tmp_path, family):
     # weight decay 0: AdamW's decay alone would move every parameter, gradient or not
     cfg = load_config(

@@ -14,11 +14,11 @@ from cli_output import json_docs
 
 from assets.evaluations import CheckpointEvalConfig
 from cache_store import MediaSpec
+from demo_kit.synthetic import make_charades_standins
 from evaluation.media_spec import DEFAULT_MEDIA_FROM, DEFAULTS_LABEL, TRAINING_LABEL, resolve_media_spec
 from pipelines.definitions import ALL_ASSETS, ASSET_CHECKS, resources
 from pipelines.demo import run_config
 from reelrl.cli import build_parser, main
-from reelrl.synthetic import make_charades_standins
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "samples"
 CHARADES = SAMPLES / "charades_sta" / "charades_sta_test.sample.txt"

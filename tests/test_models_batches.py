@@ -13,7 +13,14 @@ import torch
 from cache_store.types import CachedMedia
 from training.engines.base import GenerationRequest, SamplingParams
 from training.engines.hf import HFEngine
-from training.models.lora import LoraSpec, apply_lora, resolve_targets, save_merged
+from training.models.lora import (
+    LoraSpec,
+    apply_lora,
+    expert_parameters,
+    resolve_expert_targets,
+    resolve_targets,
+    save_merged,
+)
 from training.models.policy import (
     collate_prompts,
     dummy_vision_term,
@@ -24,7 +31,8 @@ from training.models.policy import (
 )
 from training.models.processor import QwenVLProcessor
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe")
+MOE = ("qwen3_5_moe", "qwen3_vl_moe")
 
 
 def _video(factor: int, seed: int, sample_fps: float) -> CachedMedia:
@@ -148,7 +156,7 @@ def test_dummy_vision_only_where_it_matters(tiny_models):
 
 
 # ---- frozen vision tower -------------------------------------------------------------------------------
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe"])
 def test_frozen_vision_tower_stays_fixed_through_an_update(tiny_models, family):
     model, proc = load_policy(tiny_models[family], freeze_vision_tower=True)
     tower = vision_tower(model)
@@ -165,19 +173,43 @@ def test_frozen_vision_tower_stays_fixed_through_an_update(tiny_models, family):
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     vision = {f"model.visual.{n}" for n, _ in tower.named_parameters()}
     assert not changed & vision
-    assert "model.language_model.layers.0.self_attn.q_proj.weight" in changed
+    # Qwen3.5's layer 0 is a Gated DeltaNet (linear attention) layer
+    first = "linear_attn.in_proj_qkv" if family.startswith("qwen3_5") else "self_attn.q_proj"
+    assert f"model.language_model.layers.0.{first}.weight" in changed
     assert "model.language_model.embed_tokens.weight" in changed  # also the (tied) output head
+    if family in MOE:  # the routed experts and the router train as any other language-model weight
+        moe = {
+            f"model.language_model.layers.{i}.mlp.{w}"
+            for i in range(2)
+            for w in (*EXPERT_WEIGHTS, "gate.weight")
+        }
+        assert moe <= changed
 
 
 # ---- LoRA -----------------------------------------------------------------------------------------------
 def _lm_linears(model) -> list[str]:
-    """The 7 projections of each of the 2 decoder layers of the tiny models."""
-    names = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    return sorted(
-        f"model.language_model.layers.{i}.{'self_attn' if n[0] in 'qkvo' else 'mlp'}.{n}"
-        for i in range(2)
-        for n in names
-    )
+    """The 7 projections of each of the 2 decoder layers of the tiny models (Qwen2/2.5/3-VL); the newer
+    families' linears, layer by layer: Qwen3.5's layer 0 is Gated DeltaNet, its MoE keeps one gated shared
+    expert beside the routed ones, and Qwen3-VL-MoE's only linears are the attention projections."""
+    family = model.config.model_type
+    attn = [f"self_attn.{n}" for n in ("q_proj", "k_proj", "v_proj", "o_proj")]
+    mlp = [f"mlp.{n}" for n in ("gate_proj", "up_proj", "down_proj")]
+    if family in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
+        per_layer = [attn + mlp, attn + mlp]
+    else:
+        delta_net = [
+            f"linear_attn.{n}" for n in ("in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "out_proj")
+        ]
+        shared = [f"mlp.shared_expert.{n[4:]}" for n in mlp] + ["mlp.shared_expert_gate"]
+        per_layer = {
+            "qwen3_5": [delta_net + mlp, attn + mlp],
+            "qwen3_5_moe": [delta_net + shared, attn + shared],
+            "qwen3_vl_moe": [attn, attn],
+        }[family]
+    return sorted(f"model.language_model.layers.{i}.{n}" for i, names in enumerate(per_layer) for n in names)
+
+
+EXPERT_WEIGHTS = ("experts.gate_up_proj", "experts.down_proj")  # each MoE block's routed experts, 3D
 
 
 def test_lora_spec_and_targets(tiny_models):
@@ -199,6 +231,37 @@ def test_lora_spec_and_targets(tiny_models):
     assert vision == ["model.visual.blocks.0.attn.qkv"]
 
 
+@pytest.mark.parametrize("family", ["qwen3_5", "qwen3_5_moe", "qwen3_vl_moe"])
+def test_lora_targets_of_the_newer_families(tiny_models, family):
+    """all-linear reaches the Gated DeltaNet projections and (MoE) the shared and routed experts; the routed
+    experts are 3D parameters, picked by 'experts' or their full name, and a short name that only exists as
+    an expert weight fails naming that."""
+    model, _ = load_policy(tiny_models[family])
+    assert resolve_targets(model, LoraSpec(rank=4)) == _lm_linears(model)
+    experts = [f"model.language_model.layers.{i}.mlp.{w}" for i in range(2) for w in sorted(EXPERT_WEIGHTS)]
+    assert expert_parameters(model) == (experts if family in MOE else [])
+    assert resolve_expert_targets(model, LoraSpec(rank=4)) == expert_parameters(model)
+    if family.startswith("qwen3_5"):
+        spec = LoraSpec(rank=4, target_modules="in_proj_qkv,out_proj")
+        assert [n.split("layers.")[1] for n in resolve_targets(model, spec)] == [
+            "0.linear_attn.in_proj_qkv",
+            "0.linear_attn.out_proj",
+        ]
+    if family not in MOE:
+        with pytest.raises(ValueError, match=r"\['experts'\] match no linear layer"):
+            resolve_targets(model, LoraSpec(rank=4, target_modules="q_proj,experts"))
+        return
+    spec = LoraSpec(rank=4, target_modules="q_proj,experts.down_proj")
+    assert resolve_expert_targets(model, spec) == [n for n in experts if n.endswith("down_proj")]
+    assert all(n.endswith("q_proj") for n in resolve_targets(model, spec))
+    assert resolve_expert_targets(model, LoraSpec(rank=4, target_modules="experts")) == experts
+    assert resolve_targets(model, LoraSpec(rank=4, target_modules="experts")) == []
+    with pytest.raises(
+        ValueError, match=r"\['gate_up_proj'\] are routed-expert weights.*select them with 'experts'"
+    ):
+        resolve_targets(model, LoraSpec(rank=4, target_modules="gate_up_proj"))
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_lora_update_trains_only_adapters_and_saves_a_plain_checkpoint(tiny_models, family, tmp_path):
     model, proc = load_policy(tiny_models[family], lora=LoraSpec(rank=4, alpha=8))
@@ -208,7 +271,12 @@ def test_lora_update_trains_only_adapters_and_saves_a_plain_checkpoint(tiny_mode
         for m in _lm_linears(model.get_base_model())
         for ab in "AB"
     }
-    assert trainable == expected
+    # MoE: "all-linear" adapts the routed experts too, one low-rank delta (A, B) per 3D weight and layer
+    # (peft nests the two wrappers of one experts module: experts.base_layer.lora_A, experts.lora_A)
+    experts = {n for n in trainable if ".mlp.experts." in n}
+    assert len(experts) == (2 * len(EXPERT_WEIGHTS) * 2 if family in MOE else 0)
+    assert trainable - experts == expected
+    expected = trainable
     prompts, responses = _mixed(proc)
     with torch.no_grad():  # B starts at 0: the adapted model is the base model
         base_logp = _logp(model, proc, prompts, responses)[0]

@@ -10,9 +10,15 @@ from cache_store.types import CachedMedia
 from training.engines.base import GenerationRequest, SamplingParams
 from training.engines.hf import HFEngine
 from training.models.policy import collate_prompts, token_logprobs
-from training.models.processor import PlaceholderMismatchError, QwenVLProcessor, patchify, qwen3_timestamps
+from training.models.processor import (
+    QWEN3_LAYOUT,
+    PlaceholderMismatchError,
+    QwenVLProcessor,
+    patchify,
+    qwen3_timestamps,
+)
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe")
 
 
 def _media(factor: int, seed: int = 0) -> tuple[CachedMedia, CachedMedia]:
@@ -83,7 +89,7 @@ def test_placeholders_equal_features(tiny_models, family):
         3 * proc.video.temporal_patch_size * proc.video.patch_size**2,
     )
     text = proc.tokenizer.decode(enc.input_ids)
-    if family == "qwen3_vl":  # one timestamped block per temporal group, inside the template's outer markers
+    if family in QWEN3_LAYOUT:  # one timestamped block per temporal group, inside the template's outer markers
         assert text.count("<|vision_start|>") == t + 1 and "<|vision_start|><0.6 seconds>" in text
         assert "<3.2 seconds>" in text and text.count("<|vision_end|><|vision_end|>") == 1
     else:

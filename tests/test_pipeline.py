@@ -60,8 +60,18 @@ def test_bad_launchpad_config_is_refused_naming_the_field_and_choices():
     bad = {"worker": {"actor": {"clip_ratio_hihg": 0.3}}}  # a typo in a key is refused, not ignored
     with pytest.raises(dg.DagsterInvalidConfigError, match=r"clip_ratio_hihg"):
         job.execute_in_process(run_config={"ops": {"training_run": {"config": bad}}})
-    with pytest.raises(dg.DagsterInvalidConfigError, match=r"base_model:config:tiny_family"):
+    # an unknown family is refused at config load, naming the supported ones (every tiny family, new ones too)
+    with pytest.raises(dg.DagsterInvalidConfigError, match=r"base_model:config:tiny_family.*qwen3_5_moe"):
         job.execute_in_process(run_config={"ops": {"base_model": {"config": {"tiny_family": "llama"}}}})
+
+
+def test_base_model_config_offers_every_tiny_family():
+    import typing
+
+    from assets.models import BaseModelConfig
+    from demo_kit.tiny_models import FAMILIES
+
+    assert typing.get_args(BaseModelConfig.model_fields["tiny_family"].annotation) == FAMILIES
 
 
 def test_workspace_yaml_points_at_definitions():
@@ -378,3 +388,18 @@ def test_a_second_run_in_a_fresh_home_gives_the_same_figures(minimal_run, tmp_pa
     a, b = _figures(first), _figures(again)
     assert a["history"] and all(h["reward/overall"] is not None for h in a["history"])
     assert a == b
+
+
+@pytest.mark.slow  # a minimal graph per family, ~3 min each on 2 cores
+@pytest.mark.parametrize("family", ["qwen3_5", "qwen3_5_moe", "qwen3_vl_moe"])
+def test_the_minimal_graph_runs_on_the_newer_families(tmp_path, family):
+    """``base_model.tiny_family`` picks Qwen3.5 (dense, MoE) or Qwen3-VL-MoE: the whole minimal graph (cache
+    with their factor 32, warm start, pass rates, RL, 3 checkpoints x 2 benchmarks, report) materializes."""
+    ops = {**MINIMAL_OPS, "base_model": {"config": {"tiny_family": family}}}
+    (tmp_path / "dh").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dh")) as instance:
+        out = materialize_all(instance, resources(home=str(tmp_path / "home")), ops, MINIMAL_EVAL_OPS)
+    assert out["base_model"]["model_type"] == family
+    assert len(out["training_run"]["history"]) == 2
+    cells = [k for k in out if k.startswith("checkpoint_eval[")]
+    assert len(cells) == 3 * 2 and all("aggregates" in out[k] for k in cells)

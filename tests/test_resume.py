@@ -91,3 +91,36 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tiny_models, t
     wb = load_file(tmp_path / "killed" / "checkpoints" / "global_step_4" / "model.safetensors")
     assert wa.keys() == wb.keys() and all(wa[k].equal(wb[k]) for k in wa)
     assert [s for s, _ in list_checkpoints(tmp_path / "killed" / "checkpoints")] == [3, 4]  # save_limit=2
+
+
+def test_a_checkpoint_with_the_old_data_position_key_resumes_the_run_at_its_position(tiny_models, tmp_path):
+    """A checkpoint written before the data position was named ``batches_drawn`` (it said
+    ``batches_consumed``) resumes the RL run with the data stream entered at that position."""
+    import torch
+
+    from training.checkpoint import STATE_FILE, save_state
+    from training.config import load_config
+    from training.trainer import RLTrainer
+
+    cfg = load_config(
+        overrides=[f"model_path={tiny_models['qwen2_vl']}", "trainer.total_steps=3", "trainer.logger=[jsonl]"]
+    )
+    first = RLTrainer(cfg, cfg.model_path, tmp_path / "run").setup()
+    ckpt = save_state(
+        first.checkpoint_root,
+        3,
+        first.model,
+        first.processor,
+        first.optimizer,
+        first.scheduler,
+        batches_drawn=4,
+    )
+    state = torch.load(ckpt / STATE_FILE, weights_only=True)
+    state["data_position"] = {"batches_consumed": 5}  # as the trainers wrote it before
+    torch.save(state, ckpt / STATE_FILE)
+
+    resumed = RLTrainer(cfg, cfg.model_path, tmp_path / "run").setup()
+    assert resumed.resume() == 5 and resumed.global_step == 3
+    asked = []
+    resumed.train(lambda batches_drawn: asked.append(batches_drawn) or iter(()), steps=3)
+    assert asked == [5]  # the stream starts at batch 5, not at the 4 or 0 a misread key would give

@@ -204,3 +204,34 @@ def test_evaluation_media_spec_is_the_cells_choice_with_the_shared_default(tmp_p
         ConfigError, match=r"evaluation.media_spec must be one of \['benchmark', 'training'\], got 'cache'"
     ):
         load_run_config(cfg, ["evaluation.media_spec=cache"])
+
+
+def test_an_unsupported_model_family_is_refused_at_load_naming_the_supported_ones(tmp_path, data):
+    train, _ = data
+    llava = tmp_path / "llava"
+    llava.mkdir()
+    (llava / "config.json").write_text('{"model_type": "llava"}')
+    cfg = write(
+        tmp_path, f"data: {{train_files: {train}}}\nworker:\n  actor:\n    model: {{model_path: {llava}}}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"run.yaml:4: worker.actor.model.model_path: model_type 'llava' is not"
+    ):
+        load_run_config(cfg)
+    with pytest.raises(
+        ConfigError, match=r"supported: \[.*'qwen3_5', 'qwen3_5_moe', 'qwen3_vl', 'qwen3_vl_moe'\]"
+    ):
+        load_run_config(cfg)
+    cfg = write(
+        tmp_path, f"data: {{train_files: {train}}}\nworker: {{actor: {{model: {{tiny_family: llama}}}}}}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"tiny_family='llama' is not a tiny model family; supported: .*qwen3_5_moe"
+    ):
+        load_run_config(cfg)
+    for family in ("qwen3_5", "qwen3_vl_moe"):  # the newer families load
+        cfg = write(
+            tmp_path,
+            f"data: {{train_files: {train}}}\nworker: {{actor: {{model: {{tiny_family: {family}}}}}}}\n",
+        )
+        assert load_run_config(cfg).ops["base_model"]["config"]["tiny_family"] == family

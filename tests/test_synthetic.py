@@ -12,9 +12,9 @@ import orjson
 import pytest
 from PIL import Image
 
-from reelrl.synthetic import TASKS, make_charades_standins, make_demo_dataset, parse_charades_annotations
-from reelrl.synthetic.charades import lit_frames
-from reelrl.synthetic.render import PALETTE
+from demo_kit.synthetic import TASKS, make_charades_standins, make_demo_dataset, parse_charades_annotations
+from demo_kit.synthetic.charades import lit_frames
+from demo_kit.synthetic.render import PALETTE
 
 CHARADES_SAMPLE = Path("/work/shared/benchmarks/charades_sta/charades_sta_test.sample.txt")
 FPS = 8

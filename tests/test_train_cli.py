@@ -150,6 +150,26 @@ def test_an_interrupted_run_says_where_it_stood_and_how_to_go_on(monkeypatch, ca
     assert err.startswith("interrupted: during start-up; run the same `reelrl train` command to go on: ")
 
 
+def test_an_interrupted_run_names_the_steps_it_had_started():
+    """The words of the line above when the instance has runs: the newest run's started, unfinished steps."""
+    import dagster as dg
+
+    from pipelines.demo import stopped_at
+
+    @dg.asset
+    def first() -> int:
+        return 1
+
+    @dg.asset
+    def second(first: int) -> int:
+        raise RuntimeError("stands in for a step that Ctrl-C stopped")
+
+    instance = dg.DagsterInstance.ephemeral()
+    assert stopped_at(instance) == "start-up (no run had started)"
+    run = dg.materialize([first, second], instance=instance, raise_on_error=False)
+    assert stopped_at(instance) == f"second (run {run.run_id[:8]})"
+
+
 def test_the_code_location_serves_a_run_config(tmp_path):
     """REELRL_RUN_CONFIG: the run config's files are the source assets and its settings the launchpad
     defaults of the reelrl_train job (a fresh interpreter: the code location reads the variable on import)."""

@@ -84,7 +84,8 @@ def test_mix_policy_puts_the_offline_trajectory_in_the_last_slot_with_eos_and_lu
         _item("b", fac),  # no offline trajectory: untouched
         _item("c", fac, offline_output=YES, has_offline_trajectory=False),  # switched off: untouched
     ]
-    exp, metrics = trainer.maker.make(items, (), step=0)
+    made = trainer.maker.make(items, (), step=0)
+    exp, metrics = made.experience, made.metrics
     last = exp.rollouts[1]
     assert last.off_policy and last.completion.text == YES and last.completion.finish_reason == "stop"
     tok = trainer.processor.tokenizer
@@ -107,9 +108,10 @@ def test_mix_policy_threshold_replaces_only_failing_groups(tiny_models, tmp_path
     )  # fmt: skip
     _script(trainer, {"a": [YES, NO], "b": [NO, NO]})
     fac = trainer.processor.video.factor
-    exp, metrics = trainer.maker.make(
+    made = trainer.maker.make(
         [_item("a", fac, offline_output=YES), _item("b", fac, offline_output=YES)], (), 0
     )
+    exp, metrics = made.experience, made.metrics
     assert [r.off_policy for r in exp.rollouts] == [False, False, False, True]  # a: 0.5 is not < 0.5
     assert [r.reward["accuracy"] for r in exp.rollouts] == [1.0, 0.0, 0.0, 1.0]
     assert metrics["mix_policy/offline_replaced_groups"] == 1
@@ -136,7 +138,7 @@ def test_dynamic_sampling_draws_batches_until_enough_groups_are_kept(tiny_models
     )
     first = next(stream)
     metrics = trainer.step(first, more=stream)
-    assert trainer.maker.batches_drawn == 2  # the third batch is never touched
+    assert trainer.batches_drawn == 2  # the third batch is never touched
     assert next(stream)[0].sample_id == "x"
     assert metrics["dynamic_sampling/kept"] == 2 and metrics["dynamic_sampling/surplus"] == 1
     assert metrics["dynamic_sampling/dropped_all_correct"] == 1 and metrics["dynamic_sampling/tries"] == 2
@@ -159,7 +161,8 @@ def test_remax_baseline_is_the_greedy_reward_of_the_same_prompt(tiny_models, tmp
     trainer = _trainer(tiny_models, tmp_path, "algorithm.adv_estimator=remax")
     engine = _script(trainer, {"a": [YES, NO], "b": [NO, NO]}, greedy={"a": YES, "b": NO})
     fac = trainer.processor.video.factor
-    exp, metrics = trainer.maker.make([_item("a", fac), _item("b", fac)], (), 0)
+    made = trainer.maker.make([_item("a", fac), _item("b", fac)], (), 0)
+    exp, metrics = made.experience, made.metrics
     assert engine.calls[-1][1].temperature == 0 and engine.calls[-1][1].n == 1
     assert exp.reward_baselines == [1.0, 1.0, 0.1, 0.1]  # overall = 0.9·acc + 0.1·format
     assert metrics["remax/greedy_reward"] == pytest.approx(0.55)
@@ -172,7 +175,7 @@ def test_prompt_drawn_twice_in_a_batch_forms_two_groups(tiny_models, tmp_path):
     trainer = _trainer(tiny_models, tmp_path)
     _script(trainer, {"a": [YES, NO]})
     fac = trainer.processor.video.factor
-    exp, _ = trainer.maker.make([_item("a", fac), _item("a", fac)], (), 0)
+    exp = trainer.maker.make([_item("a", fac), _item("a", fac)], (), 0).experience
     assert [r.item_index for r in exp.rollouts] == [0, 0, 1, 1]
     scores = torch.tensor([[r.reward["overall"]] for r in exp.rollouts])
     adv, _ = compute_advantage("grpo", token_level_rewards=scores, response_mask=torch.ones(4, 1),

@@ -71,7 +71,7 @@ OVERLONG_SCRIPT = {"a": [(YES, 8), (YES, 28)], "b": [(NO, 9), (NO, 32)]}
 
 def test_overlong_penalty_enters_overall_and_the_step_metrics(tiny_models, tmp_path):
     trainer, items = _trainer(tiny_models, tmp_path, OVERLONG_SCRIPT, *OVERLONG)
-    exp, _ = trainer.maker.make(items, (), 0)
+    exp = trainer.maker.make(items, (), 0).experience
     # expected = 32 - 16 = 16 tokens; penalty = min(-(L - 16) / 16 * 0.5, 0)
     assert [len(r.completion.token_ids) for r in exp.rollouts] == [8, 28, 9, 32]
     assert [r.reward["overlong_penalty"] for r in exp.rollouts] == [0.0, -0.375, 0.0, -0.5]
@@ -95,7 +95,7 @@ def test_length_bonus_goes_to_correct_responses_within_bounds_of_groups_with_two
         "b": [(YES, 15), (NO, 15), (NO, 15)],  # one correct response: no bonus in the group
     }
     trainer, items = _trainer(tiny_models, tmp_path, script, *BONUS, n=3)
-    exp, _ = trainer.maker.make(items, (), 0)
+    exp = trainer.maker.make(items, (), 0).experience
     assert [r.reward["length_bonus"] for r in exp.rollouts] == [0.2, 0.2, 0.0, 0.0, 0.0, 0.0]
     assert [r.reward["overall"] for r in exp.rollouts] == pytest.approx([1.2, 1.2, 1.0, 1.0, 0.1, 0.1])
     assert [r.reward["accuracy"] for r in exp.rollouts] == [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
@@ -109,14 +109,16 @@ def test_length_bonus_goes_to_correct_responses_within_bounds_of_groups_with_two
 def test_both_terms_add_up_and_off_leaves_rewards_unchanged(tiny_models, tmp_path):
     script = {"a": [(YES, 12), (YES, 20), (YES, 30)]}
     trainer, items = _trainer(tiny_models, tmp_path / "on", script, *OVERLONG, *BONUS, n=3)
-    exp, metrics = trainer.maker.make(items, (), 0)
+    made = trainer.maker.make(items, (), 0)
+    exp, metrics = made.experience, made.metrics
     # 12: bonus; 20: bonus and -(20 - 16) / 16 * 0.5 = -0.125; 30: -(30 - 16) / 16 * 0.5 = -0.4375
     assert [r.reward["overall"] for r in exp.rollouts] == pytest.approx([1.2, 1.075, 0.5625])
     assert metrics["reward/length_bonus"] == pytest.approx(0.4 / 3)
     assert metrics["reward/overlong_penalty"] == pytest.approx(-0.5625 / 3)
 
     trainer, items = _trainer(tiny_models, tmp_path / "off", script, n=3)
-    exp, metrics = trainer.maker.make(items, (), 0)
+    made = trainer.maker.make(items, (), 0)
+    exp, metrics = made.experience, made.metrics
     assert [r.reward["overall"] for r in exp.rollouts] == pytest.approx([1.0, 1.0, 1.0])
     assert not {"overlong_penalty", "length_bonus"} & set(exp.rollouts[0].reward)
     assert not {"reward/overlong_penalty", "reward/length_bonus"} & set(metrics)
@@ -125,7 +127,8 @@ def test_both_terms_add_up_and_off_leaves_rewards_unchanged(tiny_models, tmp_pat
 def test_remax_greedy_baseline_gets_the_overlong_penalty_too(tiny_models, tmp_path):
     script = {"a": [(YES, 28), (NO, 8)]}  # the greedy response is the first: right, 28 tokens
     trainer, items = _trainer(tiny_models, tmp_path, script, *OVERLONG, "algorithm.adv_estimator=remax")
-    exp, metrics = trainer.maker.make(items, (), 0)
+    made = trainer.maker.make(items, (), 0)
+    exp, metrics = made.experience, made.metrics
     assert exp.reward_baselines == pytest.approx([0.625, 0.625])
     assert metrics["remax/greedy_reward"] == pytest.approx(0.625)
 

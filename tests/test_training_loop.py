@@ -178,7 +178,9 @@ def test_ray_data_streams_cached_frames(tmp_path):
         assert np.array_equal(it.media[0].frames, cached.frames)
         assert it.media[0].indices == cached.indices and it.media[0].sample_fps == cached.sample_fps
     # a resumed run starting at batch 3 sees batches 3.. of the same sequence (mid-epoch start included)
-    resumed = stream_batches(rows, str(tmp_path / "cache"), batch_size=2, seed=0, num_batches=2, start_batch=3)
+    resumed = stream_batches(
+        rows, str(tmp_path / "cache"), batch_size=2, seed=0, num_batches=2, batches_drawn=3
+    )
     assert [it.sample_id for b in resumed for it in b] == [r["sample_id"] for e in range(4) for r in epoch_order(
         rows, 0, e)][6:10]  # fmt: skip
     missing = [{**rows[0], "media": [{"source": "x", "kind": "video", "digest": "0" * 16}]}]
@@ -281,3 +283,37 @@ def test_the_rollout_logprob_gap_compares_engine_and_trainer_logprobs_of_on_poli
     gap = rollout_logprob_gap(rollouts, old, [[0, 1], [2, 3]])
     assert gap == {"rollout/logprob_diff_mean": [0.75 / 5], "rollout/logprob_diff_max": [0.5]}
     assert rollout_logprob_gap(rollouts[1:2], old[:1], [[0]]) == {}
+
+
+def test_each_prompt_is_encoded_once_per_step(tiny_models, tmp_path, monkeypatch):
+    """Rollout, ReMax greedy pass and update share one encoding per prompt (``rollout.StepPrompts``); the
+    T-GRPO shuffled copy of a video is another prompt (other pixels), encoded once too."""
+    from collections import Counter
+
+    cfg = load_config(
+        overrides=[
+            f"model_path={tiny_models['qwen2_vl']}",
+            "worker.rollout.n=2",
+            "worker.rollout.max_new_tokens=4",
+            "algorithm.adv_estimator=remax",
+            "algorithm.temporal=true",
+        ]
+    )
+    trainer = RLTrainer(cfg, cfg.model_path, tmp_path).setup()
+    items = _items(trainer.processor.video.factor, n=3)
+    items[2].data_type = "image"  # no shuffled copy
+    calls: Counter = Counter()
+    encode = trainer.processor.encode
+
+    def counting_encode(prompt, media, *args, **kwargs):
+        calls[(kwargs.get("sample_id"), tuple(m.digest for m in media))] += 1
+        return encode(prompt, media, *args, **kwargs)
+
+    monkeypatch.setattr(trainer.processor, "encode", counting_encode)
+    for _ in range(2):
+        calls.clear()
+        metrics = trainer.step(items)
+        assert "actor/pg_loss" in metrics and "remax/greedy_reward" in metrics
+        ordered = {(it.sample_id, (it.media[0].digest,)) for it in items}
+        assert ordered <= set(calls) and len(calls) == len(ordered) + 2  # + the two shuffled videos
+        assert set(calls.values()) == {1}, calls

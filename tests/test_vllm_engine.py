@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from reelrl.synthetic.engine_media import cached_media, cases
+from demo_kit.synthetic.engine_media import cached_media, cases
 from training.engines.base import GenerationRequest, SamplingParams
 from training.models.policy import token_logprobs
 

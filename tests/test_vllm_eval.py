@@ -14,8 +14,8 @@ import pytest
 from cli_output import json_docs
 from PIL import Image
 
+from demo_kit.synthetic import make_charades_standins
 from reelrl.cli import main
-from reelrl.synthetic import make_charades_standins
 
 pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_env")]
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from reelrl.synthetic.engine_media import cached_media
+from demo_kit.synthetic.engine_media import cached_media
 from training.config import load_config
 from training.rollout import TrainItem
 from training.trainer import RLTrainer

@@ -1,12 +1,20 @@
 """Run state for exact resume: Hugging Face weights plus optimizer, LR scheduler, RNG and data position.
 
-Layout under a run's checkpoint root (EasyR1/veRL names)::
+Layout under a run's checkpoint root ``<run>/checkpoints`` (EasyR1/veRL names), declared once here
+(``RUN_CHECKPOINTS``, ``TRACKER_FILE``, ``STEP_PREFIX``, ``STATE_FILE``, ``CONFIG_FILE``, ``WEIGHT_FILES``,
+``TMP_MARK``, ``VERL_WEIGHTS_SUBDIR``; the trainers and ``evaluation.checkpoints`` use these names, not
+copies)::
 
     root/
       latest_checkpointed_iteration.txt   # "N": the newest complete step
       global_step_N/
         config.json, model.safetensors, tokenizer*, preprocessor configs   # plain transformers loads this
         trainer_state.pt                  # optimizer, scheduler, RNG, global_step, data position, extra
+
+The data position is ``batches_drawn``: how many global batches the run has taken from its data stream,
+which is also the index of the next one (``training.data.BatchLayout``). It is saved as
+``data_position: {"batches_drawn": k}``; checkpoints written before that name was chosen say
+``batches_consumed`` and still resume (``read_progress`` and ``load_state`` read both).
 
 Crash safety (``kill -9`` at any point): a checkpoint is written into ``global_step_N.tmp-<pid>``, its
 files are fsynced, and only then is the directory renamed to ``global_step_N`` (``os.replace`` is atomic)
@@ -17,17 +25,19 @@ One writer per root is assumed (rank 0 of a run).
 
 Resume order: newest complete checkpoint (``find_resume``), then ``load_state`` restores weights into the
 existing model object (the optimizer keeps pointing at the same parameters), optimizer and scheduler state
-and every RNG, and returns the step and the caller's data position so the data order continues exactly.
+and every RNG, and returns the step and the data position so the data order continues exactly.
+``read_progress`` reads only the step and the data position (the Ray Train driver lays out the data
+from it before any worker loads the model).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +48,20 @@ from training.sharding import is_sharded, load_full_optimizer_state, load_full_s
 
 log = logging.getLogger(__name__)
 
+RUN_CHECKPOINTS = "checkpoints"  # a run folder's checkpoint root: <run>/checkpoints
 TRACKER_FILE = "latest_checkpointed_iteration.txt"
 STATE_FILE = "trainer_state.pt"
 STEP_PREFIX = "global_step_"
+CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+TMP_MARK = ".tmp-"  # global_step_N.tmp-<pid>: a save (or deletion) in progress, never a checkpoint
+# veRL/EasyR1 keep a step's Hugging Face weights two folders down: global_step_N/actor/huggingface
+VERL_WEIGHTS_SUBDIR = Path("actor", "huggingface")
 _STEP_DIR = re.compile(rf"^{STEP_PREFIX}(\d+)$")
-_TMP_MARK = ".tmp-"
+# the data position's key in trainer_state.pt's "data_position"; _OLD_POSITION_KEY is what older
+# checkpoints wrote, still read so they resume at the right batch
+POSITION_KEY = "batches_drawn"
+_OLD_POSITION_KEY = "batches_consumed"
 
 
 class CheckpointError(RuntimeError):
@@ -82,9 +100,20 @@ def restore_rng(state: dict, np_generator: np.random.Generator | None = None) ->
 
 
 # ---- layout helpers -------------------------------------------------------------------------------
+def checkpoint_root(run_dir: str | Path) -> Path:
+    """``run_dir/checkpoints``: where a run (RL or SFT) keeps its ``global_step_N`` checkpoints."""
+    return Path(run_dir) / RUN_CHECKPOINTS
+
+
 def step_dir(root: str | Path, step: int) -> Path:
     """``root/global_step_<step>``."""
     return Path(root) / f"{STEP_PREFIX}{step}"
+
+
+def step_of(name: str) -> int | None:
+    """N of a folder named ``global_step_N``; None for any other name (a ``global_step_N.tmp-*`` too)."""
+    match = _STEP_DIR.match(name)
+    return int(match.group(1)) if match else None
 
 
 def is_complete(path: str | Path) -> bool:
@@ -93,7 +122,7 @@ def is_complete(path: str | Path) -> bool:
     return (
         path.is_dir()
         and (path / STATE_FILE).is_file()
-        and (path / "config.json").is_file()
+        and (path / CONFIG_FILE).is_file()
         and any((path / name).is_file() for name in WEIGHT_FILES)
     )
 
@@ -105,9 +134,9 @@ def list_checkpoints(root: str | Path) -> list[tuple[int, Path]]:
         return []
     found = []
     for entry in root.iterdir():
-        match = _STEP_DIR.match(entry.name)
-        if match and is_complete(entry):
-            found.append((int(match.group(1)), entry))
+        step = step_of(entry.name)
+        if step is not None and is_complete(entry):
+            found.append((step, entry))
     return sorted(found)
 
 
@@ -170,7 +199,7 @@ def _fsync_dir(path: Path) -> None:
 def _remove_stale(root: Path) -> None:
     """Delete ``.tmp-*`` leftovers of killed saves, deletions and tracker writes (single writer per root)."""
     for entry in root.iterdir():
-        if _TMP_MARK not in entry.name:
+        if TMP_MARK not in entry.name:
             continue
         if entry.name.startswith(STEP_PREFIX) and entry.is_dir():
             log.info("removing stale partial checkpoint %s", entry)
@@ -181,13 +210,13 @@ def _remove_stale(root: Path) -> None:
 
 def _delete(path: Path) -> None:
     """Rename out of the final namespace first, so a kill mid-delete leaves only a ``.tmp-*`` dir."""
-    doomed = path.with_name(f"{path.name}{_TMP_MARK}del-{os.getpid()}")
+    doomed = path.with_name(f"{path.name}{TMP_MARK}del-{os.getpid()}")
     os.replace(path, doomed)
     shutil.rmtree(doomed)
 
 
 def _write_tracker(root: Path, step: int) -> None:
-    tmp = root / f"{TRACKER_FILE}{_TMP_MARK}{os.getpid()}"
+    tmp = root / f"{TRACKER_FILE}{TMP_MARK}{os.getpid()}"
     with open(tmp, "w") as fh:
         fh.write(f"{step}\n")
         fh.flush()
@@ -221,7 +250,7 @@ def save_state(
     optimizer: torch.optim.Optimizer,
     scheduler=None,
     *,
-    data_position: dict | None = None,
+    batches_drawn: int = 0,
     extra: dict | None = None,
     np_generator: np.random.Generator | None = None,
     save_limit: int = -1,
@@ -230,26 +259,24 @@ def save_state(
 ) -> Path:
     """Atomically write ``root/global_step_<step>`` and point the tracker at it; returns the directory.
 
-    ``data_position`` is the caller's opaque, JSON-able record of how far the data stream got (e.g.
-    ``{"batches_consumed": k}``); ``extra`` any further small state (plain types or tensors). Both come back
-    from ``load_state``. Call after the optimizer and scheduler steps of ``step`` so that the RNG states
-    saved are the ones the next step starts from. ``save_limit`` keeps the newest K complete checkpoints
-    (the one just written always survives); ``-1``/``0`` keeps all. A sharded (FSDP2) run gathers on every
-    rank and passes rank 0's whole ``weights`` and ``optimizer_state`` (keyed by parameter name,
-    ``sharding.full_optimizer_state``); they are loaded back shard by shard.
+    ``batches_drawn`` is the data position (batches taken from the data stream so far); ``extra`` any
+    further small state (plain types or tensors). Both come back from ``load_state``. Call after the
+    optimizer and scheduler steps of ``step`` so that the RNG states saved are the ones the next step
+    starts from. ``save_limit`` keeps the newest K complete checkpoints (the one just written always
+    survives); ``-1``/``0`` keeps all. A sharded (FSDP2) run gathers on every rank and passes rank 0's
+    whole ``weights`` and ``optimizer_state`` (keyed by parameter name, ``sharding.full_optimizer_state``);
+    they are loaded back shard by shard.
     """
-    try:
-        json.dumps(data_position or {})
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"data_position must be JSON-able, got {data_position!r}: {exc}") from exc
+    if isinstance(batches_drawn, bool) or not isinstance(batches_drawn, int) or batches_drawn < 0:
+        raise ValueError(f"batches_drawn (the data position) must be an int >= 0, got {batches_drawn!r}")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale(root)
     final = step_dir(root, step)
-    tmp = final.with_name(f"{final.name}{_TMP_MARK}{os.getpid()}")
+    tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}")
     state = {
         "global_step": int(step),
-        "data_position": dict(data_position or {}),
+        "data_position": {POSITION_KEY: batches_drawn},
         "extra": dict(extra or {}),
         "optimizer": optimizer.state_dict() if optimizer_state is None else optimizer_state,
         "optimizer_layout": "by_index" if optimizer_state is None else "by_name",
@@ -315,38 +342,49 @@ def _load_adapter(path: Path, state: dict, model) -> None:
         raise CheckpointError(f"LoRA adapters in {path / STATE_FILE} {exc}") from None
 
 
-def load_state(
-    path: str | Path,
-    model,
-    optimizer: torch.optim.Optimizer,
-    scheduler=None,
-    *,
-    np_generator: np.random.Generator | None = None,
-) -> dict:
-    """Restore a ``save_state`` checkpoint into existing objects; returns ``{global_step, data_position,
-    extra}``.
+@dataclass(frozen=True)
+class Progress:
+    """How far a checkpointed run got: its step and its data position."""
 
-    Weights go into ``model`` in place (for a LoRA model: the saved adapters), then optimizer and
-    scheduler state, then every RNG (last, so nothing drawn while loading shifts them). A scheduler or numpy Generator passed without saved state
-    for it (or a saved scheduler without one passed) is an error raised before anything is modified,
-    since the trajectory would silently differ.
-    """
+    global_step: int
+    batches_drawn: int  # batches taken from the data stream: the index of the next one
+
+
+def _read_state(path: str | Path, mmap: bool = False) -> dict:
+    """The trainer state of the complete checkpoint ``path`` (``mmap``: tensors are not read until used)."""
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"checkpoint {path} does not exist")
     if not is_complete(path):
         present = sorted(p.name for p in path.iterdir())
         raise CheckpointError(
-            f"checkpoint {path} is incomplete: needs {STATE_FILE}, config.json and one of {WEIGHT_FILES}; "
+            f"checkpoint {path} is incomplete: needs {STATE_FILE}, {CONFIG_FILE} and one of {WEIGHT_FILES}; "
             f"found {present}"
         )
     try:
-        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+        state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # truncated or foreign file
         raise CheckpointError(f"cannot read {path / STATE_FILE}: {exc}") from exc
     missing = {"global_step", "optimizer", "scheduler", "rng", "data_position"} - set(state)
     if missing:
         raise CheckpointError(f"{path / STATE_FILE} lacks {sorted(missing)}")
+    return state
+
+
+def _progress(state: dict) -> Progress:
+    position = state["data_position"]
+    drawn = position.get(POSITION_KEY, position.get(_OLD_POSITION_KEY, 0))
+    return Progress(global_step=int(state["global_step"]), batches_drawn=int(drawn))
+
+
+def read_progress(path: str | Path) -> Progress:
+    """The step and data position saved in checkpoint ``path``, without loading anything else (the
+    optimizer state is memory-mapped, not read): where a resumed run's data stream starts."""
+    return _progress(_read_state(path, mmap=True))
+
+
+def _check_fits(path: Path, state: dict, model, scheduler, np_generator) -> None:
+    """Raise before anything is modified when the objects to restore into do not match what was saved."""
     if (scheduler is None) != (state["scheduler"] is None):
         raise CheckpointError(
             f"{path / STATE_FILE}: scheduler state is {'absent' if state['scheduler'] is None else 'present'}"
@@ -359,10 +397,9 @@ def load_state(
             f"{path} was saved by a LoRA run and does not fit the model being resumed (no LoRA): resume it "
             "with the same worker.actor.lora_rank, or start a new run from its merged weights with model_path"
         )
-    if is_lora(model):
-        _load_adapter(path, state, model)
-    else:
-        _load_weights(path, model)
+
+
+def _load_optimizer(path: Path, state: dict, model, optimizer: torch.optim.Optimizer) -> None:
     by_name = state.get("optimizer_layout") == "by_name"
     if is_sharded(model) and not by_name:
         raise CheckpointError(
@@ -377,11 +414,38 @@ def load_state(
         raise CheckpointError(
             f"optimizer state in {path} does not fit the model being resumed: {exc}"
         ) from exc
+
+
+def load_state(
+    path: str | Path,
+    model,
+    optimizer: torch.optim.Optimizer,
+    scheduler=None,
+    *,
+    np_generator: np.random.Generator | None = None,
+) -> dict:
+    """Restore a ``save_state`` checkpoint into existing objects; returns ``{global_step, batches_drawn,
+    extra}``.
+
+    Weights go into ``model`` in place (for a LoRA model: the saved adapters), then optimizer and
+    scheduler state, then every RNG (last, so nothing drawn while loading shifts them). A scheduler or
+    numpy Generator passed without saved state for it (or a saved scheduler without one passed) is an
+    error raised before anything is modified, since the trajectory would silently differ.
+    """
+    path = Path(path)
+    state = _read_state(path)
+    _check_fits(path, state, model, scheduler, np_generator)
+    if is_lora(model):
+        _load_adapter(path, state, model)
+    else:
+        _load_weights(path, model)
+    _load_optimizer(path, state, model, optimizer)
     if scheduler is not None:
         scheduler.load_state_dict(state["scheduler"])
     restore_rng(state["rng"], np_generator)
+    progress = _progress(state)
     return {
-        "global_step": int(state["global_step"]),
-        "data_position": state["data_position"],
+        "global_step": progress.global_step,
+        "batches_drawn": progress.batches_drawn,
         "extra": state.get("extra", {}),
     }

@@ -86,6 +86,10 @@ class ActorConfig:
     lora_rank: int = 0  # > 0: train LoRA adapters (peft) on the language model's linears; 0 = full tuning
     lora_alpha: float = 64.0
     lora_target_modules: str = "all-linear"  # or "q_proj,v_proj,…"
+    # MoE families (qwen3_vl_moe, qwen3_5_moe): weight of the router's load-balancing loss (transformers'
+    # load_balancing_loss_func, the checkpoints' own training used 0.001) added to the policy loss; 0 = off.
+    # Its value is logged as actor/router_aux_loss whenever the model routes, on or off.
+    router_aux_loss_coef: float = 0.0
     lr_scheduler_type: str = "constant"  # or "cosine" (to min_lr_ratio·lr), after a linear warmup
     lr_warmup_ratio: float = 0.0
     min_lr_ratio: float = 0.0
@@ -206,7 +210,7 @@ class RLConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def validate(self) -> RLConfig:
-        from training.algorithms import get_advantage_estimator, get_policy_loss
+        from training.algorithms import advantage_estimator_spec, get_advantage_estimator, get_policy_loss
 
         _check_name("algorithm.adv_estimator", self.algorithm.adv_estimator, get_advantage_estimator)
         _check_name("worker.actor.loss_type", self.worker.actor.loss_type, get_policy_loss)
@@ -214,8 +218,9 @@ class RLConfig:
             raise ConfigError(
                 f"worker.actor.loss_agg_mode={self.worker.actor.loss_agg_mode!r}; allowed: {LOSS_AGG_MODES}"
             )
-        if self.algorithm.adv_estimator in ("grpo", "rloo", "gdpo") and self.worker.rollout.n < 2:
-            raise ConfigError(f"worker.rollout.n must be > 1 for {self.algorithm.adv_estimator}")
+        group = advantage_estimator_spec(self.algorithm.adv_estimator).min_group_size
+        if self.worker.rollout.n < group:
+            raise ConfigError(f"worker.rollout.n must be > {group - 1} for {self.algorithm.adv_estimator}")
         if not 0 <= self.algorithm.filter_low < self.algorithm.filter_high <= 1:
             raise ConfigError("need 0 <= algorithm.filter_low < algorithm.filter_high <= 1")
         positive = {
@@ -227,9 +232,14 @@ class RLConfig:
         for key, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{key} must be > 0, got {value}")
+        coef = self.worker.actor.router_aux_loss_coef
+        if not math.isfinite(coef) or coef < 0:
+            raise ConfigError(f"worker.actor.router_aux_loss_coef must be >= 0, got {coef}")
         if self.algorithm.temporal_alpha < 0 or self.algorithm.temporal_mu <= 0:
             raise ConfigError("need algorithm.temporal_alpha >= 0 and algorithm.temporal_mu > 0")
-        self._validate_kl_and_groups()
+        self._validate_kl()
+        self._validate_actor_and_trainer()
+        self._validate_rollout()
         if self.trainer.total_steps < 0:
             raise ConfigError("trainer.total_steps must be >= 0")
         self.worker.reward.judge_config()  # a bad judge setting fails at load
@@ -264,11 +274,10 @@ class RLConfig:
                 "no response could get the bonus"
             )
 
-    def _validate_kl_and_groups(self) -> None:
+    def _validate_kl(self) -> None:
         from training.algorithms import KL_KINDS
-        from training.algorithms.luffy import reshape_gamma
 
-        alg, ro, actor = self.algorithm, self.worker.rollout, self.worker.actor
+        alg = self.algorithm
         if alg.kl_penalty not in KL_KINDS:
             raise ConfigError(f"algorithm.kl_penalty={alg.kl_penalty!r}; allowed: {sorted(KL_KINDS)}")
         if alg.kl_type not in KL_TYPES:
@@ -280,9 +289,12 @@ class RLConfig:
         keys = alg.gdpo_reward_keys
         if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
             raise ConfigError(f"algorithm.gdpo_reward_keys must be a non-empty list of names, got {keys!r}")
+
+    def _validate_actor_and_trainer(self) -> None:
         from training.schedule import SCHEDULER_KINDS
         from training.tracking import BACKENDS
 
+        actor = self.worker.actor
         if not isinstance(self.trainer.logger, list) or set(self.trainer.logger) - set(BACKENDS):
             raise ConfigError(f"trainer.logger={self.trainer.logger!r}; allowed entries: {list(BACKENDS)}")
         if actor.lr_scheduler_type not in SCHEDULER_KINDS:
@@ -305,6 +317,11 @@ class RLConfig:
             raise ConfigError("trainer.save_freq must be >= 0 (0: save only at the end)")
         if self.trainer.max_try_make_batch < 1:
             raise ConfigError("trainer.max_try_make_batch must be >= 1")
+
+    def _validate_rollout(self) -> None:
+        from training.algorithms.luffy import reshape_gamma
+
+        ro, actor = self.worker.rollout, self.worker.actor
         for problem in (
             device_problem(self.trainer.device),
             engine_problem(ro.engine, ro.gpu_memory_utilization, ro.dtype),

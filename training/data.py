@@ -8,15 +8,20 @@ A prepared row is what the ``filtered_train_set`` asset writes (one JSON object 
 Nothing here decodes video: a row whose media digest is not in the cache is an error naming the
 sample (the cache asset must run first). Frames travel as uint8 bytes plus shapes and are rebuilt
 into ``CachedMedia`` in the ``collate_fn`` of ``iter_torch_batches``.
+
+The single-process stream (``stream_batches``) and the Ray Train workers (``training.distributed``) share
+one batch layout (``BatchLayout``: which rows make global batch k) and one reader (``frames_dataset``, read
+with ``item_batches``). The data position is ``batches_drawn``, the number of batches a run has taken from
+the stream: a resumed run passes it back and sees the batches the killed run would have seen.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -203,6 +208,12 @@ class CollateItems(NumpyBatchCollateFn):
         return collate_items(batch)
 
 
+# ---- the batch layout: which rows make global batch k ---------------------------------------------
+# An endless stream builds one Ray dataset per this many epochs' worth of batches: the frame-fetching
+# actor starts once per dataset (~3 s here), and the rows of a dataset are held in the driver.
+ENDLESS_CHUNK_EPOCHS = 8
+
+
 def epoch_order(rows: list[dict], seed: int, epoch: int, shuffle: bool = True) -> list[dict]:
     """The rows of one epoch: a permutation that depends only on (rows, seed, epoch), so a resumed
     run can replay the same order."""
@@ -210,6 +221,86 @@ def epoch_order(rows: list[dict], seed: int, epoch: int, shuffle: bool = True) -
     if shuffle:
         random.Random(seed + epoch).shuffle(order)
     return order
+
+
+@dataclass(frozen=True, eq=False)
+class BatchLayout:
+    """Which rows make global batch k: the one layout of the single-process stream and Ray Train's ranks.
+
+    Batch k holds rows ``[k·B, (k+1)·B)`` of the epoch orders laid end to end (epoch e shuffled with
+    ``seed + e``), so batches run across epoch edges and batch k is the same rows whether a run started at
+    0 or resumed at k (its data position, ``batches_drawn``). ``epochs`` ends the sequence after that many
+    passes (its last batch may be short); None: endless. Rank r of W workers reads the r-th ``B / W``
+    slice of every global batch, so the union over ranks is the single-process batch.
+    """
+
+    rows: Sequence[dict]
+    batch_size: int
+    seed: int = 0
+    shuffle: bool = True
+    epochs: int | None = None
+
+    def __post_init__(self):
+        if not self.rows:
+            raise ValueError("no training rows: the filtered train set is empty")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def num_batches(self) -> int | None:
+        """How many batches the sequence has (None: endless)."""
+        return None if self.epochs is None else -(-self.epochs * len(self.rows) // self.batch_size)
+
+    def batch_rows(self, batches_drawn: int, count: int, world: int = 1, rank: int = 0) -> list[dict]:
+        """The rows of global batches ``batches_drawn .. batches_drawn + count - 1`` in order (fewer where
+        the sequence ends), each cut to rank ``rank``'s ``batch_size // world`` slice of it."""
+        if batches_drawn < 0:
+            raise ValueError(f"batches_drawn must be >= 0, got {batches_drawn}")
+        if self.batch_size % world:
+            raise ValueError(
+                f"the batch of {self.batch_size} prompts (data.rollout_batch_size) must be a multiple of "
+                f"the {world} workers"
+            )
+        n, per = len(self.rows), self.batch_size // world
+        start, end = batches_drawn * self.batch_size, (batches_drawn + count) * self.batch_size
+        if self.epochs is not None:
+            end = min(end, self.epochs * n)
+        first = start // n  # the epochs before it are not built: the positions are offset by first·n
+        epochs = range(first, -(-end // n))
+        order = [r for e in epochs for r in epoch_order(self.rows, self.seed, e, self.shuffle)]
+        out = []
+        for k in range(batches_drawn, batches_drawn + count):
+            lo = k * self.batch_size + rank * per
+            out += order[lo - first * n : min(lo + per, end) - first * n]
+        return out
+
+
+# ---- the Ray Data reader: rows -> cached frames -> TrainItem batches ------------------------------
+def frames_dataset(rows: list[dict], cache_root: str, batch_size: int, num_cpus: float | None = None):
+    """Prepared rows, in this order, as a Ray dataset whose rows carry their cached frames (one
+    ``AttachCachedFrames`` actor reads them from Lance). ``num_cpus``: the actor's CPU reservation (Ray's
+    default when None; Ray Train passes 0 so the reader never takes a CPU its workers need)."""
+    import ray
+
+    ensure_ray()
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # deterministic order (resume needs it)
+    ctx.enable_progress_bars = False
+    reserve = {} if num_cpus is None else {"num_cpus": num_cpus}
+    return ray.data.from_items([to_ray_row(r) for r in rows]).map_batches(
+        AttachCachedFrames,
+        fn_constructor_kwargs={"cache_root": cache_root},
+        batch_size=batch_size,
+        compute=ray.data.ActorPoolStrategy(size=1),
+        batch_format="numpy",
+        **reserve,
+    )
+
+
+def item_batches(source, batch_size: int) -> Iterator[list[TrainItem]]:
+    """``TrainItem`` batches of ``batch_size`` from a ``frames_dataset`` or a Ray Train worker's shard of
+    one, in order (the last may be short)."""
+    return iter(source.iter_torch_batches(batch_size=batch_size, collate_fn=CollateItems(), drop_last=False))
 
 
 def stream_batches(
@@ -220,51 +311,25 @@ def stream_batches(
     shuffle: bool = True,
     epochs: int | None = None,
     num_batches: int | None = None,
-    start_batch: int = 0,
+    batches_drawn: int = 0,
 ) -> Iterator[list[TrainItem]]:
-    """TrainItem batches over ``epochs`` passes (or exactly ``num_batches`` batches; endless if neither),
-    beginning at batch ``start_batch`` of that sequence (a resumed run's data position).
-
-    Batch k holds rows ``[k·batch_size, (k+1)·batch_size)`` of the concatenated epoch orders (epoch e
-    shuffled with ``seed + e``), so batch k is the same rows whether the stream started at 0 or at k, and
-    batches run across epoch edges. One Ray dataset spans many epochs, so the frame-fetching actor starts
-    once rather than once per epoch (~3 s each here).
+    """``TrainItem`` batches over ``epochs`` passes (or exactly ``num_batches`` batches, which wins when both
+    are given; endless if neither), beginning at batch ``batches_drawn`` (a resumed run's data position)
+    of the ``BatchLayout``. An endless stream reads ``ENDLESS_CHUNK_EPOCHS`` epochs' worth of whole batches
+    per Ray dataset, so the frame-fetching actor starts once per chunk rather than once per epoch.
     """
-    import ray
-
-    if not rows:
-        raise ValueError("no training rows: the filtered train set is empty")
-    if start_batch < 0:
-        raise ValueError(f"start_batch must be >= 0, got {start_batch}")
-    ensure_ray()
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # deterministic order (resume needs it)
-    ctx.enable_progress_bars = False
-    skip = start_batch * batch_size
-    first, skip = divmod(skip, len(rows))  # first epoch touched, rows of it already consumed
-    last = None  # one past the last epoch needed
-    if num_batches is not None:
-        last = -(-(start_batch + num_batches) * batch_size // len(rows))
-    elif epochs is not None:
-        last = epochs
-    chunk = last - first if last is not None else 8
-    while last is None or first < last:
-        order = [r for e in range(first, first + chunk) for r in epoch_order(rows, seed, e, shuffle)][skip:]
-        skip = 0
-        if not order:
-            break
-        ds = ray.data.from_items([to_ray_row(r) for r in order]).map_batches(
-            AttachCachedFrames,
-            fn_constructor_kwargs={"cache_root": cache_root},
-            batch_size=batch_size,
-            compute=ray.data.ActorPoolStrategy(size=1),
-            batch_format="numpy",
+    layout = BatchLayout(rows, batch_size, seed, shuffle, None if num_batches is not None else epochs)
+    if batches_drawn < 0:
+        raise ValueError(f"batches_drawn must be >= 0, got {batches_drawn}")
+    end = layout.num_batches if num_batches is None else batches_drawn + num_batches
+    chunk = -(-ENDLESS_CHUNK_EPOCHS * len(rows) // batch_size)
+    k = batches_drawn
+    while end is None or k < end:
+        count = chunk if end is None else end - k
+        yield from item_batches(
+            frames_dataset(layout.batch_rows(k, count), cache_root, batch_size), batch_size
         )
-        batches = ds.iter_torch_batches(batch_size=batch_size, collate_fn=CollateItems(), drop_last=False)
-        if num_batches is not None:
-            batches = itertools.islice(batches, num_batches)
-        yield from batches
-        first += chunk
+        k += count
 
 
 def sample_to_row(sample) -> dict:

@@ -273,57 +273,11 @@ def _sample(
         raise row
     if not isinstance(row, dict):
         raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    prompt_key = next((k for k in PROMPT_KEYS if row.get(k) is not None), None)
-    if prompt_key is None or not isinstance(row[prompt_key], str) or not row[prompt_key].strip():
-        raise DatasetError(
-            f"{where}: missing problem text; add a non-empty string under 'problem' "
-            "(or 'prompt' / 'question')"
-        )
-    answer_key = next((k for k in ("answer", "solution") if row.get(k) is not None), None)
-    answer = _text_answer(row[answer_key]) if answer_key else ""
-    if not answer:
-        raise DatasetError(
-            f"{where}: missing answer; add the ground truth under 'answer' "
-            "(or a Video-R1 'solution' like '<answer>B</answer>')"
-        )
-
-    raw_type = row.get("problem_type") or default_problem_type
-    if not isinstance(raw_type, str) or not raw_type.strip():
-        raise DatasetError(
-            f"{where}: missing problem_type; add one such as 'multiple choice', 'numerical', "
-            "'temporal grounding', or pass default_problem_type"
-        )
-    try:
-        problem_type = resolve(raw_type)
-    except (KeyError, ValueError) as e:
-        reason = e.args[0] if isinstance(e, KeyError) and e.args else e  # str(KeyError) adds quotes
-        raise DatasetError(f"{where}: {reason}; fix the row's problem_type") from e
-
-    data_type = row.get("data_type")
-    if data_type is not None and data_type not in DATA_TYPES:
-        raise DatasetError(f"{where}: data_type {data_type!r} is not one of {list(DATA_TYPES)}")
-    videos, images = _media(row, data_type, where)
-    if videos and images:
-        raise DatasetError(
-            f"{where}: has both videos {videos} and images {images}; a sample takes one media kind, "
-            "split it into two samples"
-        )
-    inferred = "video" if videos else "image" if images else "text"
-    if data_type is None:
-        data_type = inferred
-    elif data_type != inferred:
-        raise DatasetError(
-            f"{where}: data_type is {data_type!r} but the sample has "
-            f"{'no media' if inferred == 'text' else inferred + ' media'}; fix data_type or the "
-            "videos/images/path field"
-        )
-
-    options = row.get("options")
-    if options is None:
-        options = []
-    if not isinstance(options, list) or not all(isinstance(o, (str, int, float)) for o in options):
-        raise DatasetError(f"{where}: 'options' must be a list of strings like 'A. red', got {options!r}")
-
+    prompt_key = _prompt_key(row, where)
+    answer_key, answer = _answer(row, where)
+    problem_type = _problem_type(row, where, resolve, default_problem_type)
+    data_type, videos, images = _data_type_and_media(row, where)
+    options = _options(row, where)
     pid = row.get("problem_id")
     consumed = {"problem_id", prompt_key, answer_key, "problem_type", "data_type", "options", *_MEDIA_KEYS}
     return Sample(
@@ -337,6 +291,77 @@ def _sample(
         images=[_resolve(p, base, confine, where) for p in images],
         extra={k: v for k, v in row.items() if k not in consumed},
     )
+
+
+def _prompt_key(row: dict, where: str) -> str:
+    """The key holding the problem text (``problem``, or one of its aliases)."""
+    prompt_key = next((k for k in PROMPT_KEYS if row.get(k) is not None), None)
+    if prompt_key is None or not isinstance(row[prompt_key], str) or not row[prompt_key].strip():
+        raise DatasetError(
+            f"{where}: missing problem text; add a non-empty string under 'problem' "
+            "(or 'prompt' / 'question')"
+        )
+    return prompt_key
+
+
+def _answer(row: dict, where: str) -> tuple[str | None, str]:
+    """The key the ground truth came from and its text (a Video-R1 ``solution``'s ``<answer>`` inside)."""
+    answer_key = next((k for k in ("answer", "solution") if row.get(k) is not None), None)
+    answer = _text_answer(row[answer_key]) if answer_key else ""
+    if not answer:
+        raise DatasetError(
+            f"{where}: missing answer; add the ground truth under 'answer' "
+            "(or a Video-R1 'solution' like '<answer>B</answer>')"
+        )
+    return answer_key, answer
+
+
+def _problem_type(
+    row: dict, where: str, resolve: Callable[[str], str], default_problem_type: str | None
+) -> str:
+    """The row's problem type (or the default), resolved to its registered name."""
+    raw_type = row.get("problem_type") or default_problem_type
+    if not isinstance(raw_type, str) or not raw_type.strip():
+        raise DatasetError(
+            f"{where}: missing problem_type; add one such as 'multiple choice', 'numerical', "
+            "'temporal grounding', or pass default_problem_type"
+        )
+    try:
+        return resolve(raw_type)
+    except (KeyError, ValueError) as e:
+        reason = e.args[0] if isinstance(e, KeyError) and e.args else e  # str(KeyError) adds quotes
+        raise DatasetError(f"{where}: {reason}; fix the row's problem_type") from e
+
+
+def _data_type_and_media(row: dict, where: str) -> tuple[str, list, list]:
+    """``data_type`` (given, or inferred from the media) with the row's videos and images; one media kind
+    per sample, and a given data_type must match the media."""
+    data_type = row.get("data_type")
+    if data_type is not None and data_type not in DATA_TYPES:
+        raise DatasetError(f"{where}: data_type {data_type!r} is not one of {list(DATA_TYPES)}")
+    videos, images = _media(row, data_type, where)
+    if videos and images:
+        raise DatasetError(
+            f"{where}: has both videos {videos} and images {images}; a sample takes one media kind, "
+            "split it into two samples"
+        )
+    inferred = "video" if videos else "image" if images else "text"
+    if data_type is not None and data_type != inferred:
+        raise DatasetError(
+            f"{where}: data_type is {data_type!r} but the sample has "
+            f"{'no media' if inferred == 'text' else inferred + ' media'}; fix data_type or the "
+            "videos/images/path field"
+        )
+    return data_type or inferred, videos, images
+
+
+def _options(row: dict, where: str) -> list:
+    options = row.get("options")
+    if options is None:
+        return []
+    if not isinstance(options, list) or not all(isinstance(o, (str, int, float)) for o in options):
+        raise DatasetError(f"{where}: 'options' must be a list of strings like 'A. red', got {options!r}")
+    return options
 
 
 _DEFAULT = object()

@@ -1,14 +1,15 @@
 """The RL loop on Ray Train: ``TorchTrainer`` workers fed by Ray Data from the Lance cache.
 
-The driver lays out the batch sequence (``data.stream`` order: epoch e shuffled with ``seed + e``, batch k
-= rows ``[k·B, (k+1)·B)``) from the run's data position, and gives worker r of W the r-th slice
-(``B / W`` prompts) of every global batch as its own Ray dataset: rows -> ``AttachCachedFrames`` (frames
-fetched from Lance by digest) -> ``iter_torch_batches`` in the worker. Each worker rolls out and scores
-its prompts (whole groups stay on one worker), and the update sums token counts and gradients over ranks
-(``update.sync_gradients``: gloo on CPU, NCCL on GPU), so every rank keeps identical weights and the step
-equals one worker's step on the union of the rollouts (batch-level whitening, as in REINFORCE++ and
-GDPO, is per rank). Rank 0 writes metrics and checkpoints; a resumed run reads the newest checkpoint and
-starts the data at its position. Weights are replicated (``worker.actor.strategy=replicate``) or sharded
+The driver lays out the batch sequence from the run's data position with the single-process stream's
+``training.data.BatchLayout`` (epoch e shuffled with ``seed + e``, batch k = rows ``[k·B, (k+1)·B)``) and
+gives worker r of W the r-th slice (``B / W`` prompts) of every global batch as its own Ray dataset, built
+by the same reader (``data.frames_dataset``: rows -> frames fetched from Lance by digest) and read in the
+worker with ``data.item_batches``. Each worker rolls out and scores its prompts (whole groups stay on
+one worker), and the update sums token counts and gradients over ranks (``update.sync_gradients``: gloo
+on CPU, NCCL on GPU), so every rank keeps identical weights and the step equals one worker's step on the
+union of the rollouts (batch-level whitening, as in REINFORCE++ and GDPO, is per rank). Rank 0 writes
+metrics and checkpoints; a resumed run reads the newest checkpoint's data position
+(``checkpoint.read_progress``) and starts the data there. Weights are replicated (``worker.actor.strategy=replicate``) or sharded
 with FSDP2 (``fsdp2``: ``training.sharding``).
 """
 
@@ -21,30 +22,11 @@ from pathlib import Path
 import torch
 
 from training.config import RLConfig, load_config, to_dict
-from training.data import AttachCachedFrames, CollateItems, ensure_ray, epoch_order, to_ray_row
+from training.data import BatchLayout, ensure_ray, frames_dataset, item_batches
 from training.hardware import resolve_device
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "ray_train_result.json"
-
-
-def rank_rows(
-    rows: list[dict], batch_size: int, world: int, rank: int, start_batch: int, num_batches: int,
-    seed: int, shuffle: bool,
-) -> list[dict]:  # fmt: skip
-    """Rank ``rank``'s rows for global batches ``start_batch .. start_batch + num_batches - 1``, in order:
-    its ``batch_size // world`` slice of each."""
-    if batch_size % world:
-        raise ValueError(f"data.rollout_batch_size={batch_size} must be a multiple of the {world} workers")
-    per = batch_size // world
-    end = (start_batch + num_batches) * batch_size
-    epochs = -(-end // len(rows))
-    order = [r for e in range(epochs) for r in epoch_order(rows, seed, e, shuffle)]
-    out = []
-    for k in range(start_batch, start_batch + num_batches):
-        lo = k * batch_size + rank * per
-        out += order[lo : lo + per]
-    return out
 
 
 def check_ranks_agree(model) -> None:
@@ -79,8 +61,7 @@ def _worker_loop(config: dict) -> None:
     trainer = RLTrainer(cfg, cfg.model_path, config["save_dir"], rank=rank, world_size=world).setup()
     trainer.resume_from(config["resume"])
     shard = ray.train.get_dataset_shard(f"rank{rank}")
-    per = cfg.data.rollout_batch_size // world
-    batches = shard.iter_torch_batches(batch_size=per, collate_fn=CollateItems(), drop_last=False)
+    batches = item_batches(shard, cfg.data.rollout_batch_size // world)
     result = trainer.train(batches, steps=cfg.trainer.total_steps)
     trainer.close()
     check_ranks_agree(trainer.model)
@@ -90,6 +71,26 @@ def _worker_loop(config: dict) -> None:
         summary.update(steps=result.steps, checkpoint=result.checkpoint)
         (Path(config["save_dir"]) / RESULT_FILE).write_text(json.dumps(summary))
     ray.train.report({"steps": result.steps})  # every worker reports once (a barrier in Train v2)
+
+
+def rank_datasets(
+    cfg: RLConfig, rows: list[dict], cache_root: str, num_workers: int, batches_drawn: int, steps_left: int
+) -> dict:
+    """Worker r's Ray dataset ``rank<r>``: its slice (``training.data.BatchLayout``) of every global batch
+    the remaining steps may draw from the data position ``batches_drawn`` on (with dynamic sampling up to
+    ``trainer.max_try_make_batch`` per step)."""
+    budget = max(0, steps_left) * (cfg.trainer.max_try_make_batch if cfg.algorithm.online_filtering else 1)
+    layout = BatchLayout(rows, cfg.data.rollout_batch_size, cfg.data.seed, cfg.data.shuffle)
+    per = cfg.data.rollout_batch_size // num_workers
+    return {  # num_cpus=0: an I/O-light reader must not take a CPU the train workers need
+        f"rank{rank}": frames_dataset(
+            layout.batch_rows(batches_drawn, max(budget, 1), world=num_workers, rank=rank),
+            cache_root,
+            per,
+            num_cpus=0,
+        )
+        for rank in range(num_workers)
+    }
 
 
 def train_on_ray(
@@ -104,11 +105,10 @@ def train_on_ray(
     """Run ``cfg.trainer.total_steps`` RL steps on ``num_workers`` Ray Train workers; resume from the newest
     checkpoint under ``save_dir`` if there is one. Returns rank 0's last metrics with ``checkpoint``.
     ``use_gpu`` (one GPU per worker, NCCL) defaults to whether ``trainer.device`` resolves to cuda here."""
-    import ray.data
     from ray.train import DataConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from training.checkpoint import STATE_FILE, find_resume
+    from training.checkpoint import checkpoint_root, find_resume, read_progress
 
     if not rows:
         raise ValueError("no training rows: the filtered train set is empty")
@@ -116,30 +116,13 @@ def train_on_ray(
         use_gpu = resolve_device(cfg.trainer.device) == "cuda"
     ensure_ray()
     save_dir = Path(save_dir).resolve()
-    resume = find_resume(save_dir / "checkpoints") if cfg.trainer.find_last_checkpoint else None
+    resume = find_resume(checkpoint_root(save_dir)) if cfg.trainer.find_last_checkpoint else None
     start, done = 0, 0
-    if resume is not None:  # mmap: the optimizer state is not read, only the two counters
-        info = torch.load(resume / STATE_FILE, map_location="cpu", mmap=True, weights_only=False)
-        start, done = int(info["data_position"].get("batches_consumed", 0)), int(info["global_step"])
+    if resume is not None:  # the workers load the rest; the driver needs where the data continues
+        progress = read_progress(resume)
+        start, done = progress.batches_drawn, progress.global_step
         log.info("resuming from %s (step %d, data position %d)", resume, done, start)
-    remaining = max(0, cfg.trainer.total_steps - done)
-    budget = remaining * (cfg.trainer.max_try_make_batch if cfg.algorithm.online_filtering else 1)
-    datasets = {}
-    for rank in range(num_workers):
-        part = rank_rows(
-            rows, cfg.data.rollout_batch_size, num_workers, rank, start, max(budget, 1), cfg.data.seed,
-            cfg.data.shuffle,
-        )  # fmt: skip
-        datasets[f"rank{rank}"] = ray.data.from_items([to_ray_row(r) for r in part]).map_batches(
-            AttachCachedFrames,
-            fn_constructor_kwargs={"cache_root": cache_root},
-            batch_size=cfg.data.rollout_batch_size // num_workers,
-            compute=ray.data.ActorPoolStrategy(size=1),
-            num_cpus=0,  # an I/O-light reader: it must not take a CPU the train workers need
-            batch_format="numpy",
-        )
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True
+    datasets = rank_datasets(cfg, rows, cache_root, num_workers, start, cfg.trainer.total_steps - done)
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={

@@ -21,18 +21,25 @@ Order, and why:
    the baseline of every row of the group.
 
 A prompt whose generation fails even after isolation and ``worker.rollout.retries`` (``engines.retry``) is
-left out of the step and appended to ``failures`` (the trainer writes them to ``failed_rollouts.jsonl``);
-a failed shuffled-frame group only costs that prompt its T-GRPO bonus (``temporal/shuffled_failed``).
+left out of the step and listed in the step's ``StepRecord.failures`` (the trainer writes them to
+``failed_rollouts.jsonl``); a failed shuffled-frame group only costs that prompt its T-GRPO bonus
+(``temporal/shuffled_failed``).
+
+Each prompt is rendered and encoded once per step (``rollout.StepPrompts``): the HF engine generates from
+that encoding, the ReMax greedy pass reuses it, and ``Experience.prompts`` carries it to the update.
+``make`` returns a ``StepRecord``: the experience, the metrics, and the step's bookkeeping (batches drawn
+from the stream, prompts sampled, failures); the maker keeps no counters between steps.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from training.algorithms import advantage_estimator_spec
 from training.config import RLConfig
 from training.engines.base import SamplingParams
 from training.groups import (
@@ -47,8 +54,35 @@ from training.groups import (
 )
 from training.rewards import FormatSpec, RewardWeights, score_batch
 from training.rewards.shaping import overlong_penalty
-from training.rollout import Rollout, TrainItem, reward_item, rollout_and_score
+from training.rollout import Rollout, StepPrompts, TrainItem, reward_item, rollout_and_score
 from training.update import Experience
+
+
+def sampling_seed(run_seed: int, step: int, rank: int = 0, draw: int = 0) -> int:
+    """The seed of one sampling call: rollouts of dynamic-sampling draw ``draw`` (0 for the first batch,
+    also used for the step's T-GRPO shuffle and ReMax greedy pass) of step ``step`` on rank ``rank``.
+
+    Why a function of these and not a running RNG: a resumed run samples exactly what the uninterrupted
+    run sampled at the same step, whatever happened before. Why the spacing: each term moves the seed by a
+    different prime (step 1, draw 7919, run seed 100_003, rank 1_000_003) so that another step or draw
+    gets another stream (on one rank every (step, draw) pair is distinct while steps < 7919) and so do
+    the Ray Train workers (ranks lie 1_000_003 apart, beyond any step and draw offset of a real run), so
+    two workers do not sample the same responses."""
+    return run_seed * 100_003 + step + 1_000_003 * rank + 7919 * draw
+
+
+@dataclass
+class StepRecord:
+    """What ``ExperienceMaker.make`` did in one step. ``batches_drawn``: batches taken from the data stream
+    (the first one included; the caller's data position advances by it); ``prompts_drawn``: prompts
+    sampled (stage "rollout"); ``failures``: one record per prompt whose generation failed (stage,
+    sample_id, error, attempts, rank)."""
+
+    experience: Experience
+    metrics: dict[str, float]
+    batches_drawn: int = 1
+    prompts_drawn: int = 0
+    failures: list[dict] = field(default_factory=list)
 
 
 def offline_text(item: TrainItem) -> str | None:
@@ -69,9 +103,13 @@ class ExperienceMaker:
         self.weights = RewardWeights(accuracy=reward.accuracy_weight, format=reward.format_weight)
         self.format_spec = FormatSpec(require_think=reward.require_think)
         self.template = cfg.data.prompt_template or None
-        self.batches_drawn = 0  # batches taken from the data stream (the data position for resume)
-        self.failures: list[dict] = []  # prompts whose generation failed, until the trainer writes them out
-        self.prompts_drawn = 0  # prompts sampled in the current step (stage "rollout")
+        self._new_step()
+
+    def _new_step(self) -> None:
+        """The per-step bookkeeping ``make`` returns in its ``StepRecord`` (and nothing carries over)."""
+        self.prompts = StepPrompts(self.processor, self.template)  # each prompt encoded once per step
+        self._failures: list[dict] = []
+        self._prompts_drawn = 0
 
     def _params(self, seed: int, **changes) -> SamplingParams:
         ro = self.cfg.worker.rollout
@@ -86,10 +124,10 @@ class ExperienceMaker:
         failed: list = []
         rollouts = rollout_and_score(
             self.engine, items, params, self.weights, self.template, self.format_spec, self.judge,
-            retries=self.cfg.worker.rollout.retries, failures=failed,
+            retries=self.cfg.worker.rollout.retries, failures=failed, encode=self.prompts,
         )  # fmt: skip
         for f in failed:
-            self.failures.append(
+            self._failures.append(
                 {"stage": stage, "sample_id": f.request_id, "error": f.error,
                  "attempts": f.attempts, "rank": self.rank}
             )  # fmt: skip
@@ -97,7 +135,7 @@ class ExperienceMaker:
 
     # ---- 1 + 2: sample a batch, with offline slots --------------------------------------------------
     def sample(self, items: list[TrainItem], seed: int, metrics: dict) -> list[Rollout]:
-        self.prompts_drawn += len(items)
+        self._prompts_drawn += len(items)
         rollouts = self._score(items, self._params(seed))
         if self.cfg.worker.rollout.enable_mix_policy:
             rollouts = self._mix(items, rollouts, metrics)
@@ -145,48 +183,66 @@ class ExperienceMaker:
         return rollouts
 
     # ---- the whole step -------------------------------------------------------------------------------
-    def make(
-        self, first: list[TrainItem], more: Iterable[list[TrainItem]], step: int
-    ) -> tuple[Experience, dict]:
+    def make(self, first: list[TrainItem], more: Iterable[list[TrainItem]], step: int) -> StepRecord:
         """The experience of step ``step`` from batch ``first`` (drawn already) and, with dynamic sampling,
-        further batches from ``more``; ``batches_drawn`` counts every batch used."""
+        further batches from ``more``; the record counts every batch used."""
         cfg = self.cfg
-        self.prompts_drawn = 0
-        base_seed = cfg.trainer.seed * 100_003 + step + 1_000_003 * self.rank
+        self._new_step()
+        seed = sampling_seed(cfg.trainer.seed, step, self.rank)
         metrics: dict[str, float] = {}
-        self.batches_drawn += 1
+        drawn = [first]
         if cfg.algorithm.online_filtering:
-            tries = itertools.count()
-
-            def draw() -> Iterator[list[TrainItem]]:
-                yield first
-                for batch in more:
-                    self.batches_drawn += 1
-                    yield batch
-
-            dyn = dynamic_sample(
-                lambda items: self.sample(items, base_seed + 7919 * next(tries), metrics),
-                draw(), target_groups=cfg.data.rollout_batch_size, max_tries=cfg.trainer.max_try_make_batch,
-                low=cfg.algorithm.filter_low, high=cfg.algorithm.filter_high,
-            )  # fmt: skip
-            items, rollouts = dyn.items, dyn.rollouts
-            metrics.update(dyn.report.metrics())
+            items, rollouts = self._dynamic_sample(first, more, drawn, step, metrics)
         else:
-            items, rollouts = _keep(first, self.sample(first, base_seed, metrics), set())
+            items, rollouts = _keep(first, self.sample(first, seed, metrics), set())
         if items and cfg.algorithm.temporal:
-            metrics.update(self._temporal_bonus(items, rollouts, base_seed))
+            metrics.update(self._temporal_bonus(items, rollouts, seed))
         metrics.update(self.shape(rollouts))
         baselines = None
-        if items and cfg.algorithm.adv_estimator == "remax":
-            greedy = self._score(items, self._params(base_seed, n=1, temperature=0.0), stage="remax_greedy")
-            if cfg.worker.reward.overlong_buffer.enable:  # a per-response rule: the baseline gets it too
-                self._overlong(greedy)
-            per_item = {g.item_index: float(g.reward["overall"]) for g in greedy}
-            baselines = [per_item[r.item_index] for r in rollouts if r.item_index in per_item]
-            items, rollouts = _keep(items, rollouts, set(range(len(items))) - set(per_item))  # order kept
-            if per_item:
-                metrics["remax/greedy_reward"] = sum(per_item.values()) / len(per_item)
-        return Experience(items, rollouts, baselines), metrics
+        if items and advantage_estimator_spec(cfg.algorithm.adv_estimator).greedy_baseline:
+            items, rollouts, baselines = self._greedy_baselines(items, rollouts, seed, metrics)
+        experience = Experience(items, rollouts, baselines, prompts=[self.prompts(it) for it in items])
+        return StepRecord(experience, metrics, len(drawn), self._prompts_drawn, self._failures)
+
+    def _dynamic_sample(
+        self, first, more, drawn: list, step: int, metrics: dict
+    ) -> tuple[list, list[Rollout]]:
+        """DAPO dynamic sampling from ``first`` then ``more``, each draw seeded by its number; every batch
+        taken from ``more`` is appended to ``drawn``."""
+        cfg = self.cfg
+        tries = itertools.count()
+
+        def draw() -> Iterator[list[TrainItem]]:
+            yield first
+            for batch in more:
+                drawn.append(batch)
+                yield batch
+
+        def sample(items: list[TrainItem]) -> list[Rollout]:
+            return self.sample(items, sampling_seed(cfg.trainer.seed, step, self.rank, next(tries)), metrics)
+
+        dyn = dynamic_sample(
+            sample, draw(), target_groups=cfg.data.rollout_batch_size, max_tries=cfg.trainer.max_try_make_batch,
+            low=cfg.algorithm.filter_low, high=cfg.algorithm.filter_high,
+        )  # fmt: skip
+        metrics.update(dyn.report.metrics())
+        return dyn.items, dyn.rollouts
+
+    def _greedy_baselines(
+        self, items: list[TrainItem], rollouts: list[Rollout], seed: int, metrics: dict
+    ) -> tuple[list[TrainItem], list[Rollout], list[float]]:
+        """ReMax: one greedy response per kept prompt; its ``overall`` (with the overlong penalty when that
+        is on) is the baseline of every row of the group. A prompt whose greedy generation failed is left
+        out of the step."""
+        greedy = self._score(items, self._params(seed, n=1, temperature=0.0), stage="remax_greedy")
+        if self.cfg.worker.reward.overlong_buffer.enable:  # a per-response rule: the baseline gets it too
+            self._overlong(greedy)
+        per_item = {g.item_index: float(g.reward["overall"]) for g in greedy}
+        baselines = [per_item[r.item_index] for r in rollouts if r.item_index in per_item]
+        items, rollouts = _keep(items, rollouts, set(range(len(items))) - set(per_item))  # order kept
+        if per_item:
+            metrics["remax/greedy_reward"] = sum(per_item.values()) / len(per_item)
+        return items, rollouts, baselines
 
     def _temporal_bonus(self, items: list[TrainItem], rollouts: list[Rollout], seed: int) -> dict[str, float]:
         """T-GRPO (Video-R1): ``n // 2`` responses per video item on shuffled frames (``shuffle_frames``
@@ -199,18 +255,16 @@ class ExperienceMaker:
         if shuffled_items:
             n = max(1, self.cfg.worker.rollout.n // 2)
             shuffled = self._score(shuffled_items, self._params(seed, n=n), stage="temporal_shuffled")
-        data_types = [it.data_type for it in items]
         answered = {origin[r.item_index] for r in shuffled}
         failed = [i for i in origin if i not in answered]
-        for i in failed:  # no shuffled group to compare with: no bonus, as for an image
-            data_types[i] = "video (shuffled generation failed)"
         result = temporal_group_bonus(
             rollouts,
             shuffled,
-            data_types,
+            [it.data_type for it in items],
             alpha=alg.temporal_alpha,
             mu=alg.temporal_mu,
             shuffled_origin=origin,
+            bonus_mask=[i not in failed for i in range(len(items))],  # no shuffled group: no bonus
         )
         result.metrics["temporal/shuffled_failed"] = float(len(failed))
         for rollout, bonus in zip(rollouts, result.bonus, strict=True):

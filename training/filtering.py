@@ -7,7 +7,9 @@ costs rollout time and contributes no gradient.
   - Offline (EasyVideoR1 paper): roll the base model k times per sample, keep ``0 < pass < 1``
     (``group_pass_rates`` + ``partial_success_mask`` / ``select_partial_success``).
   - Online (DAPO dynamic sampling, EasyR1 ``online_filtering``): keep groups with
-    ``low < mean accuracy < high`` (strict), refill, retry (``dynamic_sampling_keep``).
+    ``low < mean accuracy < high`` (strict), refill, retry (``groups.dynamic_sample``).
+
+Both apply the one rule ``keep_group`` (defined here, the bottom of the two).
 
 Filter on ``accuracy``, not on ``overall``. ``overall`` adds the format reward (and bonuses):
 with a 0.1-weighted format reward an all-wrong but well-formatted group averages 0.1 and passes
@@ -39,9 +41,29 @@ def _validated(ids: Sequence[Hashable], accuracies: Sequence[float]) -> list[flo
     return accs
 
 
-def _check_bounds(low: float, high: float) -> None:
-    if not low < high:
-        raise ValueError(f"need low < high, got low={low}, high={high}")
+def _finite(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_bounds(low: float, high: float) -> tuple[float, float]:
+    """``(low, high)`` as floats; a ``ValueError`` unless both are finite and ``low < high``."""
+    low, high = _finite(low, "low"), _finite(high, "high")
+    if low >= high:
+        raise ValueError(f"low {low} must be < high {high} (need low < high): no group could be kept")
+    return low, high
+
+
+def keep_group(mean_acc: float, low: float = 0.0, high: float = 1.0) -> bool:
+    """``low < mean_acc < high`` (both strict): the one keep rule of the offline pass-rate filter (``mean_acc``
+    a pass rate) and of DAPO / EasyR1 dynamic sampling (a group's mean accuracy).
+
+    >>> keep_group(0.75), keep_group(1.0), keep_group(0.25, low=0.25)
+    (True, False, False)
+    """
+    low, high = check_bounds(low, high)
+    return low < _finite(mean_acc, "mean_acc") < high
 
 
 def group_pass_rates(
@@ -81,13 +103,13 @@ def group_pass_rates(
 def partial_success_mask(
     pass_rates: Sequence[float] | np.ndarray, low: float = 0.0, high: float = 1.0
 ) -> np.ndarray:
-    """Boolean mask [N]: ``low < p < high`` (strict) for each pass rate p.
+    """Boolean mask [N]: ``keep_group(p, low, high)`` (``low < p < high``, strict) for each pass rate p.
 
     The defaults keep exactly the partially solved samples (0 < p < 1).
     """
-    _check_bounds(low, high)
+    check_bounds(low, high)
     rates = np.asarray(pass_rates, dtype=np.float64)
-    return (rates > low) & (rates < high)
+    return np.array([keep_group(float(p), low, high) for p in rates.ravel()], dtype=bool).reshape(rates.shape)
 
 
 def select_partial_success(
@@ -102,32 +124,3 @@ def select_partial_success(
     rates = group_pass_rates(ids, accuracies, success_threshold, expected_k)
     keep = partial_success_mask(list(rates.values()), low, high)
     return [sid for sid, kept in zip(rates, keep) if kept]
-
-
-def group_mean_accuracy(group_ids: Sequence[Hashable], accuracies: Sequence[float]) -> dict[Hashable, float]:
-    """Mean accuracy per group id (first-seen order), the statistic DAPO filters on."""
-    group_ids = list(group_ids)
-    accs = _validated(group_ids, accuracies)
-    sums: dict[Hashable, float] = {}
-    counts: dict[Hashable, int] = {}
-    for gid, acc in zip(group_ids, accs):
-        sums[gid] = sums.get(gid, 0.0) + acc
-        counts[gid] = counts.get(gid, 0) + 1
-    return {gid: sums[gid] / counts[gid] for gid in sums}
-
-
-def dynamic_sampling_keep(
-    group_ids: Sequence[Hashable], accuracies: Sequence[float], low: float = 0.01, high: float = 0.99
-) -> np.ndarray:
-    """DAPO dynamic sampling: row mask [B], True where the row's group has ``low < mean acc < high``.
-
-    ``group_ids``/``accuracies`` are per row (rollout). Strict inequalities, as EasyR1
-    ``_make_batch_data``: with the defaults, groups that are all right or all wrong are dropped.
-    The trainer keeps the True rows, generates more groups until it has enough, and gives up after
-    ``max_try_make_batch`` tries.
-    """
-    _check_bounds(low, high)
-    group_ids = list(group_ids)
-    means = group_mean_accuracy(group_ids, accuracies)
-    kept = {gid for gid, mean in means.items() if low < mean < high}
-    return np.array([gid in kept for gid in group_ids], dtype=bool)

@@ -3,7 +3,8 @@ mixed offline/online groups (EasyVideoR1 ``enable_mix_policy``), Video-R1 T-GRPO
 Video-R1's length bonus per group.
 Pure: the trainer supplies the sampling callable.
 
-**Dynamic sampling.** A group is kept when ``low < mean accuracy < high`` (``keep_group``), EasyR1 /
+**Dynamic sampling.** A group is kept when ``low < mean accuracy < high`` (``filtering.keep_group``, the
+offline pass-rate filter's rule too), EasyR1 /
 EasyVideoR1 ``_make_batch_data`` with ``filter_low``/``filter_high``. verl's DAPO recipe
 (``recipe/dapo/dapo_ray_trainer.py``, ``filter_groups.metric=acc``) keeps a group when ``np.std(acc) > 0``
 or it has one response. For binary accuracy the two agree exactly with ``low=0, high=1``: std > 0 ⟺ the
@@ -25,6 +26,7 @@ import numpy as np
 
 from cache_store.types import CachedMedia
 from training.engines.base import Completion
+from training.filtering import check_bounds, keep_group
 from training.models.processor import VISION_TOKENS
 from training.rewards.shaping import TemporalBonus, length_bonus, temporal_bonus
 from training.rollout import Rollout
@@ -60,14 +62,6 @@ def group_accuracy(
         acc = _finite(v.reward[key] if rollouts else v, f"accuracy {i}")
         sums.setdefault(g, []).append(acc)
     return {g: math.fsum(accs) / len(accs) for g, accs in sums.items()}
-
-
-def keep_group(mean_acc: float, low: float = 0.0, high: float = 1.0) -> bool:
-    """``low < mean_acc < high`` (both strict), the DAPO / EasyR1 dynamic-sampling rule."""
-    low, high = _finite(low, "low"), _finite(high, "high")
-    if low >= high:
-        raise ValueError(f"low {low} must be < high {high}: no group could be kept")
-    return low < _finite(mean_acc, "mean_acc") < high
 
 
 @dataclass
@@ -134,7 +128,7 @@ def dynamic_sample(
     for name, value in (("target_groups", target_groups), ("max_tries", max_tries)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1 (no endless sampling), got {value!r}")
-    keep_group(0.5 * (low + high), low, high)  # validates low < high before any sampling
+    check_bounds(low, high)  # before any sampling
     batches = iter(batches)
     out = DynamicBatch(report=SamplingReport(target=target_groups))
     report, acc_sum = out.report, 0.0
@@ -294,12 +288,15 @@ def temporal_group_bonus(
     mu: float = 0.8,
     shuffled_origin: Sequence[int] | None = None,
     key: str = "accuracy",
+    bonus_mask: Sequence[bool] | None = None,
 ) -> TemporalGroupBonus:
     """``training.rewards.shaping.temporal_bonus`` per item group (Video-R1 T-GRPO).
 
     ``data_type`` is one string for every item or one per item index; anything but "video" is treated
-    as Video-R1 treats an image (no bonus, metric 0.5). A shuffled rollout belongs to item
-    ``shuffled_origin[r.item_index]`` (identity when None). Accuracies are read before any bonus.
+    as Video-R1 treats an image (no bonus, metric 0.5); so is a video item whose ``bonus_mask`` entry (one
+    per item index; None: all True) is False, e.g. one whose shuffled generation failed. A shuffled rollout
+    belongs to item ``shuffled_origin[r.item_index]`` (identity when None). Accuracies are read before any
+    bonus.
     Metrics: ``temporal/video_groups`` always; over video groups ``temporal/applied_ratio``,
     ``temporal/p_ordered``, ``temporal/p_shuffled`` (only when there is one); ``temporal/reward`` (mean of
     Video-R1's logged ``temporal_rewards``) and ``temporal/bonus_mean`` over all ordered rollouts.
@@ -319,6 +316,7 @@ def temporal_group_bonus(
     video: list[TemporalBonus] = []
     for item, rows in ordered.items():
         is_video = (data_type if isinstance(data_type, str) else data_type[item]) == "video"
+        is_video = is_video and (bonus_mask is None or bool(bonus_mask[item]))
         groups[item] = result = temporal_bonus(
             [ordered_rollouts[j].reward[key] for j in rows],
             shuffled.get(item),

@@ -6,7 +6,9 @@ prompt, the media and the scoring are the same everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from cache_store.types import CachedMedia
 from training.engines.base import Completion, GenerationEngine, GenerationRequest, SamplingParams
@@ -52,6 +54,28 @@ class Rollout:
     off_policy: bool = False
 
 
+class StepPrompts:
+    """Each item's prompt rendered and encoded (``processor.encode``: chat template, ids, patchified
+    pixels) at most once: the rollout, the ReMax greedy pass and the policy update of one step all take
+    it from here. Keyed by the item object (kept alive here, so its id is not reused); make one per step.
+    ``encodes`` counts the encodes done."""
+
+    def __init__(self, processor, template_path: str | None = None):
+        self.processor, self.template_path = processor, template_path
+        self._memo: dict[int, tuple[TrainItem, object]] = {}
+        self.encodes = 0
+
+    def __call__(self, item: TrainItem):
+        hit = self._memo.get(id(item))
+        if hit is None:
+            encoded = self.processor.encode(
+                item.prompt(self.template_path), item.media, sample_id=item.sample_id
+            )
+            hit = self._memo[id(item)] = (item, encoded)
+            self.encodes += 1
+        return hit[1]
+
+
 class RolloutError(RuntimeError):
     """Generation failed for some prompts even after isolation and retries (and the caller keeps no list
     of failures to record them in)."""
@@ -63,9 +87,17 @@ def generate(
     params: SamplingParams,
     template_path: str | None = None,
     retries: int = 2,
+    encode: Callable[[TrainItem], object] | None = None,
 ) -> tuple[list[list[Completion] | None], list[FailedRequest]]:
-    """Per item, its completions or ``None`` when generation failed; see ``engines.retry``."""
-    requests = [GenerationRequest(it.sample_id, it.prompt(template_path), it.media) for it in items]
+    """Per item, its completions or ``None`` when generation failed; see ``engines.retry``. ``encode``
+    (e.g. a ``StepPrompts``) gives each request its encoded prompt (``GenerationRequest.encoded``), for an
+    engine that takes one."""
+    requests = [
+        GenerationRequest(
+            it.sample_id, it.prompt(template_path), it.media, encoded=partial(encode, it) if encode else None
+        )
+        for it in items
+    ]
     return generate_isolating(engine, requests, params, retries=retries)
 
 
@@ -95,14 +127,15 @@ def rollout_and_score(
     judge: Judge | None = None,
     retries: int = 2,
     failures: list[FailedRequest] | None = None,
+    encode: Callable[[TrainItem], object] | None = None,
 ) -> list[Rollout]:
     """``params.n`` rollouts per item, flattened item-major (all of item 0, then item 1, …), scored in one
     ``score_batch`` call (so a judge grades the whole batch concurrently).
 
     A prompt whose generation still fails after ``retries`` (``engines.retry``) gets no rollouts: its
     ``FailedRequest`` is appended to ``failures``, or, with ``failures=None``, ``RolloutError`` is raised
-    naming every failed sample. It is never scored 0."""
-    groups, failed = generate(engine, items, params, template_path, retries=retries)
+    naming every failed sample. It is never scored 0. ``encode``: as for ``generate``."""
+    groups, failed = generate(engine, items, params, template_path, retries=retries, encode=encode)
     if failed and failures is None:
         named = "; ".join(f"{f.request_id} ({f.error})" for f in failed)
         raise RolloutError(

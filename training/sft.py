@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from training.checkpoint import find_resume, load_state, save_checkpoint, save_state
+from training.checkpoint import checkpoint_root, find_resume, load_state, save_checkpoint, save_state
 from training.models.policy import load_policy, token_logprobs
 from training.rollout import TrainItem
 from training.tracking import read_metrics
@@ -55,18 +55,9 @@ def run_sft(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
-    metrics_file, root = save_dir / "metrics.jsonl", save_dir / "checkpoints"
-    eos = proc.eos_id
-    history: list[dict] = []
-    step = 0
-    resume = find_resume(root)
-    if resume is not None:
-        step = int(load_state(resume, model, opt)["global_step"])
-        if metrics_file.exists():
-            history = [m for m in read_metrics(metrics_file) if m.get("step", 0) <= step]
-    elif metrics_file.exists():  # a fresh run in a used folder: its metrics start over
-        metrics_file.unlink()
-    it = iter(batches(step) if callable(batches) else batches)  # one batch per step: position == step
+    metrics_file, root = save_dir / "metrics.jsonl", checkpoint_root(save_dir)
+    step, history = _resume(root, model, opt, metrics_file)
+    it = iter(batches(step) if callable(batches) else batches)  # one batch per step: batches_drawn == step
     while step < steps:
         t0 = time.perf_counter()
         try:
@@ -74,21 +65,12 @@ def run_sft(
         except StopIteration:
             break
         wait = time.perf_counter() - t0
-        prompts = [proc.encode(x.prompt(template_path), x.media, sample_id=x.sample_id) for x in items]
-        targets = [
-            proc.tokenizer(sft_target(x), add_special_tokens=False)["input_ids"] + [eos] for x in items
-        ]
-        logp, mask = token_logprobs(model, prompts, targets, proc.tokenizer.pad_token_id, proc.family)
-        loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss, grad_norm = _sft_step(model, proc, opt, items, template_path)
         step += 1
         metrics = {
             "step": step,
-            "sft/loss": loss.item(),
-            "sft/grad_norm": float(grad_norm),
+            "sft/loss": loss,
+            "sft/grad_norm": grad_norm,
             "time/data_wait_s": wait,
             "time/step_s": time.perf_counter() - t0,
         }
@@ -98,8 +80,37 @@ def run_sft(
         if on_metrics:
             on_metrics(metrics)
         if save_freq and step % save_freq == 0:
-            save_state(
-                root, step, model, proc, opt, data_position={"batches_consumed": step}, save_limit=save_limit
-            )
+            save_state(root, step, model, proc, opt, batches_drawn=step, save_limit=save_limit)
     ckpt = save_checkpoint(model, proc, save_dir / "checkpoint")
     return RunResult(checkpoint=str(ckpt), steps=step, history=history)
+
+
+def _resume(root: Path, model, opt: torch.optim.Optimizer, metrics_file: Path) -> tuple[int, list[dict]]:
+    """The step to continue from (0 for a fresh run) and the metrics logged up to it."""
+    resume = find_resume(root)
+    if resume is None:
+        if metrics_file.exists():  # a fresh run in a used folder: its metrics start over
+            metrics_file.unlink()
+        return 0, []
+    step = int(load_state(resume, model, opt)["global_step"])
+    history = []
+    if metrics_file.exists():
+        history = [m for m in read_metrics(metrics_file) if m.get("step", 0) <= step]
+    return step, history
+
+
+def _sft_step(
+    model, proc, opt: torch.optim.Optimizer, items: list[TrainItem], template_path
+) -> tuple[float, float]:
+    """One AdamW step of token-mean cross-entropy on the response tokens; returns (loss, grad norm)."""
+    prompts = [proc.encode(x.prompt(template_path), x.media, sample_id=x.sample_id) for x in items]
+    targets = [
+        proc.tokenizer(sft_target(x), add_special_tokens=False)["input_ids"] + [proc.eos_id] for x in items
+    ]
+    logp, mask = token_logprobs(model, prompts, targets, proc.tokenizer.pad_token_id, proc.family)
+    loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item(), float(grad_norm)

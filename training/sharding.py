@@ -121,6 +121,13 @@ def max_over_ranks(value: int) -> int:
     return int(t.item())
 
 
+def wait_for_ranks() -> None:
+    """Every rank waits here until all have arrived (nothing outside torch.distributed): after rank 0 writes
+    a checkpoint, no other rank reads it before it is complete."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
 def local_value(t: torch.Tensor) -> torch.Tensor:
     """A plain tensor from a DTensor result (e.g. a sharded model's gradient norm); others unchanged."""
     return t.full_tensor() if hasattr(t, "full_tensor") else t

@@ -23,11 +23,13 @@ from pathlib import Path
 import torch
 
 from training.checkpoint import (
+    checkpoint_root,
     find_resume,
     is_complete,
     load_state,
     save_checkpoint,
     save_state,
+    step_dir,
 )
 from training.config import RLConfig, to_dict
 from training.engines.hf import HFEngine
@@ -38,7 +40,7 @@ from training.models.policy import load_policy
 from training.rewards.judge import JudgeClient
 from training.rollout import RolloutError, TrainItem
 from training.schedule import make_scheduler
-from training.sharding import full_optimizer_state, full_state, is_sharded, shard_policy
+from training.sharding import full_optimizer_state, full_state, is_sharded, shard_policy, wait_for_ranks
 from training.tracking import Tracker, read_metrics
 from training.update import PolicyUpdater
 
@@ -70,6 +72,7 @@ class RLTrainer:
         self.on_metrics = on_metrics or (lambda m: None)
         self.history: list[dict] = []
         self.global_step = 0
+        self.batches_drawn = 0  # batches taken from the data stream: the data position for resume
         self.rank, self.world_size = rank, world_size
         self.tracker: Tracker | None = None
 
@@ -126,7 +129,7 @@ class RLTrainer:
     # ---- resume --------------------------------------------------------------------------------
     @property
     def checkpoint_root(self) -> Path:
-        return self.save_dir / "checkpoints"
+        return checkpoint_root(self.save_dir)
 
     def resume(self) -> int:
         """Load the newest complete checkpoint of this run (``trainer.find_last_checkpoint``); returns the
@@ -139,16 +142,14 @@ class RLTrainer:
             return 0
         state = load_state(path, self.model, self.optimizer, self.scheduler)
         self.global_step = int(state["global_step"])
-        self.maker.batches_drawn = int(state["data_position"].get("batches_consumed", 0))
+        self.batches_drawn = state["batches_drawn"]
         if "kl_ctrl" in state["extra"]:
             self.updater.kl_ctrl.load_state_dict(state["extra"]["kl_ctrl"])
         metrics = self.save_dir / "metrics.jsonl"
         if metrics.exists():  # steps the killed run logged after its last checkpoint are done again
             self.history = [m for m in read_metrics(metrics) if m.get("step", 0) <= self.global_step]
-        log.info(
-            "resumed from %s at step %d (data position %d)", path, self.global_step, self.maker.batches_drawn
-        )
-        return self.maker.batches_drawn
+        log.info("resumed from %s at step %d (data position %d)", path, self.global_step, self.batches_drawn)
+        return self.batches_drawn
 
     # ---- one RL step -------------------------------------------------------------------------
     def step(
@@ -158,9 +159,11 @@ class RLTrainer:
         t0 = time.perf_counter()
         if hasattr(self.engine, "sync_weights"):  # an engine with its own weights gets the policy's
             self.engine.sync_weights(self.model)
-        exp, sampling = self.maker.make(items, more, self.global_step)
+        record = self.maker.make(items, more, self.global_step)
+        exp, sampling = record.experience, record.metrics
+        self.batches_drawn += record.batches_drawn
         t_rollout = time.perf_counter() - t0
-        failed = self._record_failures()
+        failed = self._record_failures(record.failures, record.prompts_drawn)
         if exp.rollouts or self.world_size > 1:  # a rank with no rollouts still joins the gradient sum
             metrics = self.updater.update(exp)
         else:  # dynamic sampling kept no group: nothing to learn from, the step still counts
@@ -201,10 +204,9 @@ class RLTrainer:
         name = "failed_rollouts.jsonl" if self.world_size == 1 else f"failed_rollouts.rank{self.rank}.jsonl"
         return self.save_dir / name
 
-    def _record_failures(self) -> list[dict]:
+    def _record_failures(self, records: list[dict], drawn: int) -> list[dict]:
         """Append the step's failed prompts to ``failures_path``; raise ``RolloutError`` when every prompt
-        the step drew failed (a systemic fault, e.g. a cache built for another model family)."""
-        records, self.maker.failures = self.maker.failures, []
+        the step drew (``drawn``) failed (a systemic fault, e.g. a cache built for another model family)."""
         for r in records:
             r["step"] = self.global_step + 1
         if records:
@@ -215,7 +217,6 @@ class RLTrainer:
                 self.global_step, len(records), self.failures_path,
                 ", ".join(f"{r['sample_id']} ({r['error']})" for r in records[:3]),
             )  # fmt: skip
-        drawn = self.maker.prompts_drawn
         if drawn and sum(r["stage"] == "rollout" for r in records) >= drawn:
             raise RolloutError(
                 f"step {self.global_step + 1}: generation failed for all {drawn} prompts (first: "
@@ -227,8 +228,9 @@ class RLTrainer:
     def train(self, batches: Iterable[list[TrainItem]] | Callable[[int], Iterable], steps: int) -> RunResult:
         """Steps until ``steps`` are done or the data ends. ``batches`` is an iterable of batches, or a
         function of the data position returning the stream from there (so a resumed run continues the
-        same order: ``train(lambda pos: stream_batches(..., start_batch=pos), steps)`` after ``resume``)."""
-        it = iter(batches(self.maker.batches_drawn) if callable(batches) else batches)
+        same order: ``train(lambda drawn: stream_batches(..., batches_drawn=drawn), steps)`` after
+        ``resume``)."""
+        it = iter(batches(self.batches_drawn) if callable(batches) else batches)
         freq = self.cfg.trainer.save_freq
         saved_at = None
         try:
@@ -251,8 +253,8 @@ class RLTrainer:
 
     def save_state(self) -> Path:
         """Checkpoint ``checkpoints/global_step_<N>`` (HF weights + optimizer, scheduler, RNG, data position),
-        written by rank 0 only; returns its path on every rank."""
-        path = self.checkpoint_root / f"global_step_{self.global_step}"
+        written by rank 0 only; returns its path on every rank once it is complete there."""
+        path = step_dir(self.checkpoint_root, self.global_step)
         done = is_complete(path)  # a resumed, already finished run has it (same answer on every rank)
         gathered = {}
         if is_sharded(self.model) and not done:  # every rank joins the gathers; rank 0 gets the result
@@ -263,10 +265,11 @@ class RLTrainer:
         if self.rank == 0 and not done:
             path = save_state(
                 self.checkpoint_root, self.global_step, self.model, self.processor, self.optimizer,
-                self.scheduler, data_position={"batches_consumed": self.maker.batches_drawn},
+                self.scheduler, batches_drawn=self.batches_drawn,
                 extra={"kl_ctrl": self.updater.kl_ctrl.state_dict()}, save_limit=self.cfg.trainer.save_limit,
                 **gathered,
             )  # fmt: skip
+        wait_for_ranks()  # rank 1 returning before rank 0 finished writing would read a partial checkpoint
         return path
 
     def close(self) -> None:

@@ -37,12 +37,16 @@ from .losses import (
 )
 from .luffy import compute_luffy_loss as compute_luffy_loss  # registers "luffy"
 from .registry import (
+    AdvantageSpec,
+    PolicyLossSpec,
     advantage_estimator_names,
+    advantage_estimator_spec,
     compute_advantage,
     compute_policy_loss,
     get_advantage_estimator,
     get_policy_loss,
     policy_loss_names,
+    policy_loss_spec,
     register_advantage_estimator,
     register_policy_loss,
 )
@@ -51,8 +55,11 @@ __all__ = [
     "AGG_MODES",
     "KL_KINDS",
     "AdaptiveKLController",
+    "AdvantageSpec",
     "FixedKLController",
+    "PolicyLossSpec",
     "advantage_estimator_names",
+    "advantage_estimator_spec",
     "agg_loss",
     "apply_kl_penalty",
     "compute_advantage",
@@ -76,6 +83,7 @@ __all__ = [
     "masked_var",
     "masked_whiten",
     "policy_loss_names",
+    "policy_loss_spec",
     "register_advantage_estimator",
     "register_policy_loss",
 ]

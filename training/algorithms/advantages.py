@@ -76,7 +76,7 @@ def _grpo_scores(scores: torch.Tensor, index: Any, eps: float, norm_by_std: bool
     return centered / (std + eps) if norm_by_std else centered
 
 
-@register_advantage_estimator("grpo")
+@register_advantage_estimator("grpo", min_group_size=2)
 def compute_grpo_outcome_advantage(
     token_level_rewards: torch.Tensor,
     response_mask: torch.Tensor,
@@ -131,7 +131,7 @@ def compute_grpo_passk_outcome_advantage(
     return adv, adv
 
 
-@register_advantage_estimator("rloo")
+@register_advantage_estimator("rloo", min_group_size=2)
 def compute_rloo_outcome_advantage(
     token_level_rewards: torch.Tensor,
     response_mask: torch.Tensor,
@@ -181,7 +181,7 @@ def compute_reinforce_plus_plus_outcome_advantage(
     return adv, returns * mask
 
 
-@register_advantage_estimator("remax")
+@register_advantage_estimator("remax", greedy_baseline=True)
 def compute_remax_outcome_advantage(
     token_level_rewards: torch.Tensor,
     response_mask: torch.Tensor,
@@ -205,7 +205,7 @@ def compute_remax_outcome_advantage(
     return adv, returns
 
 
-@register_advantage_estimator("gdpo")
+@register_advantage_estimator("gdpo", min_group_size=2)
 def compute_gdpo_outcome_advantage(
     reward_scores: Mapping[str, torch.Tensor | Sequence[float]],
     response_mask: torch.Tensor,

@@ -145,7 +145,50 @@ def _check_clip_options(off_max_clip, off_min_clip, all_max_clip, clip_ratio_c) 
         raise ValueError(f"all_max_clip must be None or a probability in (0, 1], got {all_max_clip!r}")
 
 
-@register_policy_loss("luffy")
+def _on_policy_loss(ratio, log_ratio, advantages, off, log_bounds, clip_ratio_c, loss_remove_clip):
+    """ppo's dual-clipped surrogate per token (or the plain ``-A·ratio`` with ``loss_remove_clip``), and its
+    clip indicators ``(loss, clipped, clipped_high, dual)``."""
+    loss1 = -advantages * ratio
+    if loss_remove_clip:
+        none = torch.zeros_like(off)
+        return loss1, none, none, none
+    lo, hi = log_bounds
+    loss2 = -advantages * torch.exp(torch.clamp(log_ratio, lo, hi))
+    loss3 = -advantages * clip_ratio_c
+    clip_loss = torch.maximum(loss1, loss2)
+    negative = advantages < 0
+    on_loss = torch.where(negative, torch.minimum(clip_loss, loss3), clip_loss)
+    clipped, clipped_high, dual = loss2 > loss1, (loss2 > loss1) & (advantages > 0), clip_loss > loss3
+    return on_loss, clipped, clipped_high, dual & negative
+
+
+def _clamp_shaped(shaped, off, off_max_clip, off_min_clip):
+    """``f(p)`` clamped to ``[off_min_clip, off_max_clip]`` (each optional, max first, LUFFY's order), with
+    the masks of the tokens at each bound (computed before that clamp): ``(shaped, at_max, at_min)``."""
+    with torch.no_grad():
+        at_max = shaped >= off_max_clip if off_max_clip is not None else torch.zeros_like(off)
+    if off_max_clip is not None:
+        shaped = torch.clamp(shaped, max=off_max_clip)
+    with torch.no_grad():
+        at_min = shaped <= off_min_clip if off_min_clip is not None else torch.zeros_like(off)
+    if off_min_clip is not None:
+        shaped = torch.clamp(shaped, min=off_min_clip)
+    return shaped, at_max, at_min
+
+
+# The off-policy shaping keys a run sets under worker.actor (the RL step passes them to the loss).
+LUFFY_OPTIONS = (
+    "off_policy_reshape",
+    "off_policy_reshape_weight",
+    "off_policy_reshape_pow_exp",
+    "off_max_clip",
+    "off_min_clip",
+    "all_max_clip",
+    "loss_remove_clip",
+)
+
+
+@register_policy_loss("luffy", options=LUFFY_OPTIONS, off_policy_mask=True)
 def compute_luffy_loss(
     old_log_probs: torch.Tensor,
     log_probs: torch.Tensor,
@@ -201,31 +244,15 @@ def compute_luffy_loss(
     zeros = torch.zeros_like(log_probs)
     log_ratio = torch.where(off, zeros, log_probs - old_log_probs)
     ratio = torch.exp(torch.clamp(log_ratio, -20.0, 20.0))
-    loss1 = -advantages * ratio
-    if loss_remove_clip:
-        on_loss = loss1
-        clipped = clipped_high = dual = torch.zeros_like(off)
-    else:
-        loss2 = -advantages * torch.exp(torch.clamp(log_ratio, lo, hi))
-        loss3 = -advantages * clip_ratio_c
-        clip_loss = torch.maximum(loss1, loss2)
-        negative = advantages < 0
-        on_loss = torch.where(negative, torch.minimum(clip_loss, loss3), clip_loss)
-        clipped, clipped_high, dual = loss2 > loss1, (loss2 > loss1) & (advantages > 0), clip_loss > loss3
-        dual = dual & negative
+    on_loss, clipped, clipped_high, dual = _on_policy_loss(
+        ratio, log_ratio, advantages, off, (lo, hi), clip_ratio_c, loss_remove_clip
+    )
 
     # off-policy branch: f(p); log p outside off-policy response tokens is replaced by 0 so that
     # padding values (-inf, NaN) cannot reach the loss or its gradient through torch.where
     safe_log_p = torch.where(off & response_mask.bool(), log_probs, zeros)
     shaped = _shape_off_policy(safe_log_p, off_policy_reshape, gamma, weight, pow_exp)
-    with torch.no_grad():
-        at_max = shaped >= off_max_clip if off_max_clip is not None else torch.zeros_like(off)
-    if off_max_clip is not None:
-        shaped = torch.clamp(shaped, max=off_max_clip)
-    with torch.no_grad():
-        at_min = shaped <= off_min_clip if off_min_clip is not None else torch.zeros_like(off)
-    if off_min_clip is not None:
-        shaped = torch.clamp(shaped, min=off_min_clip)
+    shaped, at_max, at_min = _clamp_shaped(shaped, off, off_max_clip, off_min_clip)
     off_loss = -advantages * shaped
 
     per_token = torch.where(off, off_loss, on_loss)

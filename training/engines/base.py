@@ -7,11 +7,14 @@ resamples or resizes anything: what the cache holds is what the model sees.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cache_store.types import CachedMedia
+
+if TYPE_CHECKING:
+    from training.models.processor import EncodedPrompt
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,18 @@ class SamplingParams:
 
 @dataclass
 class GenerationRequest:
-    """One prompt: the user text (already rendered from the prompt template) and its media."""
+    """One prompt: the user text (already rendered from the prompt template) and its media.
+
+    ``encoded``: when set, returns the same prompt as the policy's processor encodes it (ids and patches);
+    the RL step passes its once-per-step encoding (``rollout.StepPrompts``) so that the update reuses it.
+    An engine that encodes with that processor (``HFEngine``) calls it instead of encoding again, inside
+    ``generate``, so an encoding error fails that request like any other generation error."""
 
     request_id: str
     prompt: str
     media: list[CachedMedia] = field(default_factory=list)
     system: str | None = None
+    encoded: Callable[[], EncodedPrompt] | None = None
 
 
 @dataclass

@@ -58,7 +58,12 @@ class HFEngine:
         self, requests: list[GenerationRequest], params: SamplingParams
     ) -> list[list[Completion]]:
         proc = self.processor
-        prompts = [proc.encode(r.prompt, r.media, r.system, sample_id=r.request_id) for r in requests]
+        prompts = [
+            r.encoded()
+            if r.encoded is not None
+            else proc.encode(r.prompt, r.media, r.system, sample_id=r.request_id)
+            for r in requests
+        ]
         device = next(self.model.parameters()).device
         batch = collate_prompts(prompts, proc.tokenizer.pad_token_id, device, proc.family)
         if params.seed is not None:

@@ -7,7 +7,15 @@ Settings follow EasyR1's ``worker.actor.model.lora`` (``rank``, ``alpha``, ``tar
 Targets are resolved here, not by peft's shorthand, for two reasons: the vision tower is never adapted
 unless asked (peft's ``"all-linear"`` would adapt its linears too), and a name that matches nothing
 fails with the list of names that would have matched. ``"all-linear"`` means every ``nn.Linear`` of the
-language model except the output head (which Qwen's small checkpoints tie to the input embeddings).
+language model except the output head (which Qwen's small checkpoints tie to the input embeddings): on
+Qwen3.5 that includes the Gated DeltaNet projections (``in_proj_qkv``, ``in_proj_z``, ``in_proj_a``,
+``in_proj_b``, ``out_proj``) and the shared expert, plus, on the MoE families, the routed experts.
+
+Routed experts (Qwen3-VL-MoE, Qwen3.5-MoE) are not ``nn.Linear`` modules: each MoE block keeps all its
+experts in two 3D parameters, ``experts.gate_up_proj`` and ``experts.down_proj``. They are adapted through
+peft's ``target_parameters`` (one low-rank delta per 3D weight) and selected by the target name
+``"experts"`` (or a parameter's full name); ``"all-linear"`` includes them. The router (``mlp.gate``, a bare
+parameter too) is never adapted.
 
 The model stays a ``peft.PeftModel``: its ``forward`` and ``generate`` take the same keyword arguments
 as the transformers model (pixel values, grids, ``mm_token_type_ids``), so the HF engine and
@@ -25,6 +33,7 @@ import torch
 from training.models.policy import vision_tower
 
 ALL_LINEAR = "all-linear"
+EXPERTS = "experts"  # target name of the routed experts' 3D weights (MoE families)
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,38 @@ class LoraSpec:
         object.__setattr__(self, "target_modules", targets)
 
 
+def expert_parameters(model: torch.nn.Module) -> list[str]:
+    """Full names of the routed experts' 3D weights of the language model (empty for dense families)."""
+    tower = {id(m) for m in vision_tower(model).modules()}
+    names = []
+    for name, module in model.named_modules():
+        if id(module) in tower or not type(module).__name__.endswith("Experts"):
+            continue
+        names += [f"{name}.{n}" for n, p in module.named_parameters(recurse=False) if p.dim() == 3]
+    return sorted(names)
+
+
+def _is_expert_target(target: str, experts: list[str]) -> bool:
+    return bool(experts) and (
+        target == EXPERTS or any(n == target or n.endswith("." + target) for n in experts if "." in target)
+    )
+
+
+def resolve_expert_targets(model: torch.nn.Module, spec: LoraSpec) -> list[str]:
+    """Full names of the routed-expert parameters ``spec`` selects (``"all-linear"`` and ``"experts"``: all
+    of them; ``"experts.down_proj"`` or a full name: those)."""
+    experts = expert_parameters(model)
+    if spec.target_modules == ALL_LINEAR:
+        return experts
+    chosen = set()
+    for target in spec.target_modules:
+        if target == EXPERTS:
+            chosen |= set(experts)
+        elif "." in target:
+            chosen |= {n for n in experts if n == target or n.endswith("." + target)}
+    return sorted(chosen)
+
+
 def resolve_targets(model: torch.nn.Module, spec: LoraSpec) -> list[str]:
     """Full names of the ``nn.Linear`` modules ``spec`` selects in ``model`` (a transformers model).
 
@@ -75,18 +116,26 @@ def resolve_targets(model: torch.nn.Module, spec: LoraSpec) -> list[str]:
     if spec.target_modules == ALL_LINEAR:
         return sorted(allowed)
     chosen, unknown = set(), []
+    experts = expert_parameters(model)
     for target in spec.target_modules:
         hits = {n for n in allowed if n == target or n.rsplit(".", 1)[-1] == target}
-        if not hits:
+        if not hits and not _is_expert_target(target, experts):
             unknown.append(target)
         chosen |= hits
     if unknown:
-        short = sorted({n.rsplit(".", 1)[-1] for n in allowed})
+        short = sorted({n.rsplit(".", 1)[-1] for n in allowed}) + ([EXPERTS] if experts else [])
         hint = [t for t in unknown if t in vision_only]
+        expert_hint = [t for t in unknown if any(n.endswith("." + t) for n in experts)]
         raise ValueError(
             f"LoRA target_modules {unknown} match no linear layer of {type(model).__name__}; "
             f"available: {short}"
             + (f"; {hint} exist only in the vision tower (set include_vision=True)" if hint else "")
+            + (
+                f"; {expert_hint} are routed-expert weights (3D parameters, not nn.Linear): select them "
+                f"with '{EXPERTS}'"
+                if expert_hint
+                else ""
+            )
         )
     return sorted(chosen)
 
@@ -99,11 +148,13 @@ def apply_lora(model: torch.nn.Module, spec: LoraSpec):
     """
     from peft import LoraConfig, get_peft_model
 
+    experts = resolve_expert_targets(model, spec)
     config = LoraConfig(
         r=spec.rank,
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
         target_modules=resolve_targets(model, spec),
+        target_parameters=experts or None,
     )
     return get_peft_model(model, config)
 
@@ -140,12 +191,16 @@ def merged_state_for_save(model) -> dict[str, torch.Tensor]:
     for name, module in base.named_modules():
         if not isinstance(module, LoraLayer):
             continue
-        weight = module.get_base_layer().weight
+        # a routed-expert wrapper (peft ParamWrapper) adapts one 3D parameter of the experts module; wrappers
+        # of the same module nest (experts.base_layer...), so the parameter's name drops those parts
+        param = getattr(module, "parameter_name", None) or "weight"
+        weight = getattr(module.get_base_layer(), param)
         merged = weight.float()
         for adapter in module.active_adapters:
             if adapter not in module.merged_adapters:
                 merged = merged + module.get_delta_weight(adapter).float()
-        state[f"{name}.weight"] = merged.to(weight.dtype)
+        owner = ".".join(p for p in name.split(".") if p != "base_layer")
+        state[f"{owner}.{param}"] = merged.to(weight.dtype)
     return state
 
 
@@ -156,7 +211,16 @@ def save_merged(model, processor, out_dir: str | Path, weights: dict | None = No
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = model.get_base_model() if is_lora(model) else model
-    base.save_pretrained(out, state_dict=weights if weights is not None else merged_state_for_save(model))
+    state = weights if weights is not None else merged_state_for_save(model)
+    if is_lora(model) and any(getattr(m, "parameter_name", None) for m in base.modules()):
+        # peft's wrappers of the routed experts hide their 3D weights from transformers' save-time weight
+        # conversion (Qwen3-VL-MoE transposes them back to the hub layout and looks them up by name): save
+        # through a plain model of the same class, built on the meta device (no memory), as the writer
+        plain_generation = base.generation_config
+        with torch.device("meta"):
+            base = type(base)(base.config)
+        base.generation_config = plain_generation
+    base.save_pretrained(out, state_dict=state)
     processor.save_pretrained(out)
     return out
 

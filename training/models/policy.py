@@ -168,6 +168,13 @@ def pad_responses(responses: list[list[int]], pad_id: int) -> tuple[torch.Tensor
     return ids, mask
 
 
+def routes_experts(model) -> bool:
+    """True for a mixture-of-experts language model (Qwen3-VL-MoE, Qwen3.5-MoE), also through peft."""
+    config = getattr(model, "config", None)
+    text = getattr(config, "text_config", config)
+    return int(getattr(text, "num_experts", 0) or 0) > 0
+
+
 def token_logprobs(
     model,
     prompts: list[EncodedPrompt],
@@ -177,6 +184,7 @@ def token_logprobs(
     temperature: float = 1.0,
     *,
     dummy_vision: bool = False,
+    router_aux: list[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probabilities of each response token under ``model``.
 
@@ -186,6 +194,9 @@ def token_logprobs(
     image-only, video-only, image+video and text-only prompts. ``dummy_vision``: when the micro-batch
     has no pixels at all, add the zero-weighted vision pass of ``dummy_vision_term`` to ``logp`` so
     every vision parameter joins the backward (set it whenever the update runs under FSDP/DDP).
+    ``router_aux``: for a MoE model, the same forward also returns its routers' load-balancing loss
+    (transformers' ``aux_loss`` over the non-padding tokens, with gradients), appended to this list; a dense
+    model appends nothing.
     """
     device = next(model.parameters()).device
     batch = collate_prompts(prompts, pad_id, device, family)
@@ -195,7 +206,12 @@ def token_logprobs(
     batch["input_ids"] = torch.cat([batch["input_ids"], resp_ids], dim=1)
     batch["attention_mask"] = torch.cat([batch["attention_mask"], resp_mask.long()], dim=1)
     batch["mm_token_type_ids"] = torch.cat([batch["mm_token_type_ids"], torch.zeros_like(resp_ids)], dim=1)
-    logits = model(**batch, use_cache=False).logits[:, p_len - 1 : -1].float()
+    if router_aux is not None and routes_experts(model):
+        batch["output_router_logits"] = True
+    out = model(**batch, use_cache=False)
+    if batch.get("output_router_logits"):
+        router_aux.append(out.aux_loss)
+    logits = out.logits[:, p_len - 1 : -1].float()
     if temperature != 1.0:
         logits = logits / temperature
     logp = torch.gather(F.log_softmax(logits, dim=-1), 2, resp_ids.unsqueeze(-1)).squeeze(-1)

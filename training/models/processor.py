@@ -1,4 +1,5 @@
-"""Qwen2/2.5/3-VL model inputs from cached frames: chat template, placeholder expansion, patchify.
+"""Qwen2/2.5/3-VL, Qwen3-VL-MoE and Qwen3.5 (dense, MoE) model inputs from cached frames: chat template,
+placeholder expansion, patchify.
 
 Why not ``AutoProcessor``: transformers' Qwen video processors need torchvision, which has no CPU build
 here, and they would resample/resize frames that the cache already sampled and resized with the exact
@@ -12,7 +13,8 @@ checks it against the official classes:
 - pad T to a multiple of ``temporal_patch_size`` by repeating the last frame (an image is one frame);
 - patchify to ``(grid_t·grid_h·grid_w, C·tp·p·p)`` in the processors' (t, h/m, w/m, m, m) order;
 - replace each ``<|image_pad|>``/``<|video_pad|>`` of the template's
-  ``<|vision_start|>…<|vision_end|>`` with ``grid_t·grid_h·grid_w / merge²`` tokens; Qwen3-VL replaces a
+  ``<|vision_start|>…<|vision_end|>`` with ``grid_t·grid_h·grid_w / merge²`` tokens; Qwen3-VL (and the
+  families that share its processor: Qwen3-VL-MoE, Qwen3.5, Qwen3.5-MoE, see ``QWEN3_LAYOUT``) replaces a
   video's pad with one ``<{t:.1f} seconds><|vision_start|>…<|vision_end|>`` group per temporal patch,
   inside the template's outer markers, with timestamps from the sampled source indices;
 - Qwen2.5-VL also gets ``second_per_grid_ts = temporal_patch_size / sampled_fps``, where the sampled fps
@@ -37,7 +39,12 @@ import torch
 from cache_store.sampling import sample_fps
 from cache_store.types import CachedMedia
 
-FAMILIES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl"}
+FAMILIES = {
+    name: name for name in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
+}
+# Families whose official processor is transformers' ``Qwen3VLProcessor`` (its auto mapping for all four):
+# per-frame "<t seconds>" groups, timestamps from the sampled indices, patch 16.
+QWEN3_LAYOUT = ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
 # Checkpoint files the processor reads besides the tokenizer's own (copied by ``save_pretrained``).
 PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json", "chat_template.jinja")
@@ -216,7 +223,7 @@ class QwenVLProcessor:
     def _video_replacement(self, grid: list[int], meta: VideoMetadata) -> str:
         """What replaces a video's one ``<|video_pad|>`` (the template's outer markers stay around it)."""
         per_group = grid[1] * grid[2] // self.video.merge_size**2
-        if self.family != "qwen3_vl":
+        if self.family not in QWEN3_LAYOUT:
             return "<|video_pad|>" * (grid[0] * per_group)
         times = qwen3_timestamps(meta.frames_indices, meta.fps, self.video.temporal_patch_size)
         frame = "<|vision_start|>" + "<|video_pad|>" * per_group + "<|vision_end|>"

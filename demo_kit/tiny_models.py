@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+# The three newer families (Qwen3.5 dense/MoE, Qwen3-VL-MoE) are registered after qwen3_vl below.
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe")
 
 # Order matters only for readability; ids follow the byte alphabet, as in any trained BPE.
 SPECIAL_TOKENS = (
@@ -137,6 +138,8 @@ class FamilySpec:
     std: list[float]
     processor_class: str
     video_processor_type: str
+    # "qwen3_5": the tokenizer is trained with Qwen3.5's own normaliser and pre-tokenizer (see train_tokenizer)
+    tokenizer_style: str = "qwen2"
 
 
 _FAMILIES: dict[str, FamilySpec] = {}
@@ -275,11 +278,129 @@ def _qwen3_vl_config(ids: TokenIds, size: TextSize):
     return Qwen3VLConfig(text_config=text, vision_config=vision, **_token_fields(ids))
 
 
-def train_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 512):
+# Qwen3.5 (dense and MoE) and Qwen3-VL-MoE. Their attention heads are 32 wide in the "tiny" size (64 in
+# "small"): vLLM's CPU attention rejects 16. Qwen3.5 rotates only a quarter of each head (the family's
+# partial_rotary_factor 0.25), so its interleaved M-RoPE sections sum to head_dim / 8; its text stack
+# alternates Gated DeltaNet (linear attention) and full attention, one layer of each here, with
+# linear-attention heads of 32 ("small": 128, the only width vLLM's CPU GDN kernel takes).
+def _qwen3_family_dims(size: TextSize) -> dict:
+    head_dim = max(size.head_dim, 32)
+    return {"head_dim": head_dim, "linear_head_dim": 32 if head_dim == 32 else 128}
+
+
+def _qwen3_family_vision(size: TextSize, **extra) -> dict:
+    return {
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": size.hidden,
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "num_position_embeddings": 64,
+        **extra,
+    }
+
+
+def _qwen3_5_text(ids: TokenIds, size: TextSize) -> dict:
+    dims = _qwen3_family_dims(size)
+    rotary_slots = dims["head_dim"] // 4 // 2  # partial_rotary_factor 0.25, then cos/sin pairs
+    # the real [11, 11, 10] of 32 slots, scaled: T keeps the rest, H and W take every third slot
+    h = w = max(1, rotary_slots * 11 // 32)
+    return _text_config(ids, size, [2, 3, 3], 1e7) | {
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 1e7,
+            "mrope_section": [rotary_slots - h - w, h, w],
+            "mrope_interleaved": True,
+            "partial_rotary_factor": 0.25,
+        },
+        "head_dim": dims["head_dim"],
+        "linear_key_head_dim": dims["linear_head_dim"],
+        "linear_value_head_dim": dims["linear_head_dim"],
+        "linear_num_key_heads": 2,
+        "linear_num_value_heads": 4,
+        "linear_conv_kernel_dim": 4,
+        "layer_types": ["linear_attention", "full_attention"],
+        "bos_token_id": ids.endoftext,
+        "eos_token_id": ids.im_end,
+    }
+
+
+# Experts: 4 routed (2 per token) of width 32, so a few dozen tokens reach every expert.
+_MOE = {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32}
+
+
+@register_family(
+    "qwen3_5",
+    model_class="Qwen3_5ForConditionalGeneration",
+    patch_size=16,
+    mean=[0.5] * 3,
+    std=[0.5] * 3,
+    processor_class="Qwen3VLProcessor",
+    video_processor_type="Qwen3VLVideoProcessor",
+    tokenizer_style="qwen3_5",
+)
+def _qwen3_5_config(ids: TokenIds, size: TextSize):
+    from transformers import Qwen3_5Config
+
+    # no deepstack in Qwen3.5's vision tower: its merger's output is the only visual input
+    return Qwen3_5Config(
+        text_config=_qwen3_5_text(ids, size), vision_config=_qwen3_family_vision(size), **_token_fields(ids)
+    )
+
+
+@register_family(
+    "qwen3_5_moe",
+    model_class="Qwen3_5MoeForConditionalGeneration",
+    patch_size=16,
+    mean=[0.5] * 3,
+    std=[0.5] * 3,
+    processor_class="Qwen3VLProcessor",
+    video_processor_type="Qwen3VLVideoProcessor",
+    tokenizer_style="qwen3_5",
+)
+def _qwen3_5_moe_config(ids: TokenIds, size: TextSize):
+    from transformers import Qwen3_5MoeConfig
+
+    text = _qwen3_5_text(ids, size) | _MOE | {"shared_expert_intermediate_size": 32}
+    text.pop("intermediate_size")  # every layer is a MoE layer (routed experts + one gated shared expert)
+    return Qwen3_5MoeConfig(text_config=text, vision_config=_qwen3_family_vision(size), **_token_fields(ids))
+
+
+@register_family(
+    "qwen3_vl_moe",
+    model_class="Qwen3VLMoeForConditionalGeneration",
+    patch_size=16,
+    mean=[0.5] * 3,
+    std=[0.5] * 3,
+    processor_class="Qwen3VLProcessor",
+    video_processor_type="Qwen3VLVideoProcessor",
+)
+def _qwen3_vl_moe_config(ids: TokenIds, size: TextSize):
+    from transformers import Qwen3VLMoeConfig
+
+    head_dim = _qwen3_family_dims(size)["head_dim"]
+    # Qwen3-VL's interleaved sections [4, 2, 2] per 8 slots, scaled to head_dim / 2 slots
+    text = _text_config(ids, size, [4, 2, 2], 5e6, mrope_interleaved=True) | _MOE | {"head_dim": head_dim}
+    text["rope_parameters"]["mrope_section"] = [s * head_dim // 16 for s in (4, 2, 2)]
+    # decoder_sparse_step 1 and no mlp_only_layers: every layer is a MoE layer (intermediate_size unused)
+    # one deepstack tap at vision block 0, as the tiny Qwen3-VL (see there)
+    vision = _qwen3_family_vision(size, deepstack_visual_indexes=[0])
+    return Qwen3VLMoeConfig(text_config=text, vision_config=vision, **_token_fields(ids))
+
+
+def train_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 512, *, style: str = "qwen2"):
     """Train a byte-level BPE on ``corpus`` plus ``DEFAULT_CORPUS``; returns a ``PreTrainedTokenizerFast``.
 
     Byte-level means any UTF-8 text round-trips exactly; the seven Qwen special tokens stay atomic.
     Training is deterministic for a given corpus and vocab size.
+
+    ``style="qwen3_5"`` trains behind Qwen3.5's NFC normaliser and split regex (transformers'
+    ``Qwen3_5Tokenizer``, which ``AutoTokenizer`` picks for a ``qwen3_5``/``qwen3_5_moe`` checkpoint and which
+    rebuilds that pipeline around the saved vocabulary): trained otherwise, the reloaded tokenizer would split
+    text differently from the one trained here.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -291,7 +412,21 @@ def train_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 512):
         )
     texts = list(DEFAULT_CORPUS) + [str(t) for t in (corpus or ())]
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if style == "qwen3_5":
+        from tokenizers import Regex, normalizers
+        from transformers.models.qwen3_5.tokenization_qwen3_5 import PRETOKENIZE_REGEX
+
+        tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
+    elif style == "qwen2":
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    else:
+        raise ValueError(f"unknown tokenizer style {style!r}; choose 'qwen2' or 'qwen3_5'")
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -309,6 +444,13 @@ def train_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 512):
     )
     fast.chat_template = CHAT_TEMPLATE
     return fast
+
+
+def family_tokenizer(family: str, corpus: Iterable[str] | None = None, vocab_size: int = 512):
+    """The tokenizer ``build_tiny_model`` trains for ``family`` (its family's pre-tokenizer style)."""
+    if family not in _FAMILIES:
+        raise ValueError(f"unknown tiny model family {family!r}; choose one of {sorted(_FAMILIES)}")
+    return train_tokenizer(corpus, vocab_size, style=_FAMILIES[family].tokenizer_style)
 
 
 def token_ids(tokenizer) -> TokenIds:
@@ -381,7 +523,7 @@ def build_tiny_model(
     spec = _FAMILIES[family]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(corpus, vocab_size)
+    tokenizer = family_tokenizer(family, corpus, vocab_size)
     ids = token_ids(tokenizer)
     config = spec.build_config(ids, SIZES[size])
     with torch.random.fork_rng(devices=[]):
