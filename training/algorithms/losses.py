@@ -144,7 +144,7 @@ def _check_inputs(old_log_probs, log_probs, advantages, response_mask) -> torch.
     return response_mask.to(log_probs.dtype)
 
 
-def _log_clip_bounds(clip_ratio_low: float, clip_ratio_high: float) -> tuple[float, float]:
+def log_clip_bounds(clip_ratio_low: float, clip_ratio_high: float) -> tuple[float, float]:
     """``[log(1-ε_low), log(1+ε_high)]``; ``ε_low >= 1`` means no lower bound (-inf)."""
     if clip_ratio_low < 0 or clip_ratio_high < 0:
         raise ValueError(f"clip ratios must be >= 0, got low={clip_ratio_low}, high={clip_ratio_high}")
@@ -173,7 +173,7 @@ def _clipped_surrogate(
     """
     if clip_ratio_c <= 1.0:
         raise ValueError(f"clip_ratio_c (dual clip) must be > 1, got {clip_ratio_c}")
-    lo, hi = _log_clip_bounds(clip_ratio_low, clip_ratio_high)
+    lo, hi = log_clip_bounds(clip_ratio_low, clip_ratio_high)
     ratio = torch.exp(torch.clamp(log_ratio, -20.0, 20.0))
     clipped_ratio = torch.exp(torch.clamp(log_ratio, lo, hi))
 
@@ -329,7 +329,7 @@ def compute_cispo_loss(
     Metrics: clipfrac (weight changed by the clip), ppo_kl, ratio_mean.
     """
     mask = _check_inputs(old_log_probs, log_probs, advantages, response_mask)
-    lo, hi = _log_clip_bounds(clip_ratio_low, clip_ratio_high)
+    lo, hi = log_clip_bounds(clip_ratio_low, clip_ratio_high)
     log_ratio = log_probs - old_log_probs
     weight = torch.exp(torch.clamp(log_ratio, lo, hi)).detach()
     per_token = -advantages * weight * log_probs

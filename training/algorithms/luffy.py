@@ -56,7 +56,7 @@ import math
 
 import torch
 
-from .losses import _log_clip_bounds, agg_loss, masked_mean
+from .losses import agg_loss, log_clip_bounds, masked_mean
 from .registry import register_policy_loss
 
 OFF_POLICY_RESHAPES = ("p_div_p_<gamma>", "no_reshape", "logp", "p_logp", "square_root", "pow")
@@ -228,7 +228,7 @@ def compute_luffy_loss(
     weight = _check_positive("off_policy_reshape_weight", off_policy_reshape_weight)
     pow_exp = _check_positive("off_policy_reshape_pow_exp", off_policy_reshape_pow_exp)
     _check_clip_options(off_max_clip, off_min_clip, all_max_clip, clip_ratio_c)
-    lo, hi = _log_clip_bounds(clip_ratio_low, clip_ratio_high)
+    lo, hi = log_clip_bounds(clip_ratio_low, clip_ratio_high)
 
     full_mask = mask = response_mask.to(log_probs.dtype)
     dropped = torch.zeros_like(mask)
