@@ -5,8 +5,9 @@ A prepared row is what the ``filtered_train_set`` asset writes (one JSON object 
     {"sample_id", "problem", "problem_type", "data_type", "answer", "options": [...],
      "media": [{"source", "kind", "digest"}], "extra": {...}}
 
-Nothing here decodes video: a row whose media digest is not in the cache is an error naming the
-sample (the cache asset must run first). Frames travel as uint8 bytes plus shapes and are rebuilt
+With ``data.media_source=cache`` (the default) nothing here decodes video: a row whose media digest is not
+in the cache is an error naming the sample (the cache asset must run first); ``prefer_cache`` and ``decode``
+decode on the fly in the reader, bit-identically to the cache build (``training.media_source``). Frames travel as uint8 bytes plus shapes and are rebuilt
 into ``CachedMedia`` in the ``collate_fn`` of ``iter_torch_batches``.
 
 The single-process stream (``stream_batches``) and the Ray Train workers (``training.distributed``) share
@@ -29,6 +30,7 @@ import orjson
 from ray.data.collate_fn import NumpyBatchCollateFn
 
 from cache_store.types import CachedMedia
+from training.media_source import FROM_CACHE, MediaFetcher, MediaSource
 from training.rollout import TrainItem
 
 
@@ -115,25 +117,18 @@ def _loopback_node_ip():
 
 
 class AttachCachedFrames:
-    """Ray Data UDF (actor): add each row's cached frames, looked up in Lance by digest."""
+    """Ray Data UDF (actor): add each row's media frames, from the Lance cache by digest or decoded on the
+    fly, as ``media`` (``training.media_source.MediaSource``) says."""
 
-    def __init__(self, cache_root: str):
-        from cache_store import MediaCache
-
-        self.cache = MediaCache(cache_root)
+    def __init__(self, cache_root: str, media: MediaSource = FROM_CACHE):
+        self.fetcher = MediaFetcher(cache_root, media)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         metas, frames = [], []
         for sample_id, media_json in zip(batch["sample_id"], batch["media_json"]):
-            media = orjson.loads(media_json)
-            try:
-                cached = self.cache.get_many([m["digest"] for m in media]) if media else []
-            except KeyError as err:
-                raise KeyError(
-                    f"sample {sample_id}: media not in the cache ({err}); build the cache first"
-                ) from None
-            metas.append(orjson.dumps([_meta(c) for c in cached]).decode())
-            frames.append([c.frames.tobytes() for c in cached])
+            fetched = self.fetcher.fetch(str(sample_id), orjson.loads(media_json))
+            metas.append(orjson.dumps([_meta(c) for c in fetched]).decode())
+            frames.append([c.frames.tobytes() for c in fetched])
         batch["media_meta"] = np.array(metas, dtype=object)
         batch["media_frames"] = np.array(frames + [None], dtype=object)[:-1]  # keep a 1-D object array
         return batch
@@ -276,10 +271,17 @@ class BatchLayout:
 
 
 # ---- the Ray Data reader: rows -> cached frames -> TrainItem batches ------------------------------
-def frames_dataset(rows: list[dict], cache_root: str, batch_size: int, num_cpus: float | None = None):
-    """Prepared rows, in this order, as a Ray dataset whose rows carry their cached frames (one
-    ``AttachCachedFrames`` actor reads them from Lance). ``num_cpus``: the actor's CPU reservation (Ray's
-    default when None; Ray Train passes 0 so the reader never takes a CPU its workers need)."""
+def frames_dataset(
+    rows: list[dict],
+    cache_root: str,
+    batch_size: int,
+    num_cpus: float | None = None,
+    media: MediaSource = FROM_CACHE,
+):
+    """Prepared rows, in this order, as a Ray dataset whose rows carry their frames (one
+    ``AttachCachedFrames`` actor reads them from Lance, or decodes them, as ``media`` says). ``num_cpus``: the
+    actor's CPU reservation (Ray's default when None; Ray Train passes 0 so the reader never takes a CPU its
+    workers need)."""
     import ray
 
     ensure_ray()
@@ -289,7 +291,7 @@ def frames_dataset(rows: list[dict], cache_root: str, batch_size: int, num_cpus:
     reserve = {} if num_cpus is None else {"num_cpus": num_cpus}
     return ray.data.from_items([to_ray_row(r) for r in rows]).map_batches(
         AttachCachedFrames,
-        fn_constructor_kwargs={"cache_root": cache_root},
+        fn_constructor_kwargs={"cache_root": cache_root, "media": media},
         batch_size=batch_size,
         compute=ray.data.ActorPoolStrategy(size=1),
         batch_format="numpy",
@@ -312,11 +314,13 @@ def stream_batches(
     epochs: int | None = None,
     num_batches: int | None = None,
     batches_drawn: int = 0,
+    media: MediaSource = FROM_CACHE,
 ) -> Iterator[list[TrainItem]]:
     """``TrainItem`` batches over ``epochs`` passes (or exactly ``num_batches`` batches, which wins when both
     are given; endless if neither), beginning at batch ``batches_drawn`` (a resumed run's data position)
     of the ``BatchLayout``. An endless stream reads ``ENDLESS_CHUNK_EPOCHS`` epochs' worth of whole batches
-    per Ray dataset, so the frame-fetching actor starts once per chunk rather than once per epoch.
+    per Ray dataset, so the frame-fetching actor starts once per chunk rather than once per epoch. ``media``:
+    where the frames come from (``data.media_source`` and the cache's spec).
     """
     layout = BatchLayout(rows, batch_size, seed, shuffle, None if num_batches is not None else epochs)
     if batches_drawn < 0:
@@ -327,7 +331,7 @@ def stream_batches(
     while end is None or k < end:
         count = chunk if end is None else end - k
         yield from item_batches(
-            frames_dataset(layout.batch_rows(k, count), cache_root, batch_size), batch_size
+            frames_dataset(layout.batch_rows(k, count), cache_root, batch_size, media=media), batch_size
         )
         k += count
 

@@ -24,6 +24,7 @@ import torch
 from training.config import RLConfig, load_config, to_dict
 from training.data import BatchLayout, ensure_ray, frames_dataset, item_batches
 from training.hardware import resolve_device
+from training.media_source import FROM_CACHE, MediaSource
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "ray_train_result.json"
@@ -74,11 +75,17 @@ def _worker_loop(config: dict) -> None:
 
 
 def rank_datasets(
-    cfg: RLConfig, rows: list[dict], cache_root: str, num_workers: int, batches_drawn: int, steps_left: int
+    cfg: RLConfig,
+    rows: list[dict],
+    cache_root: str,
+    num_workers: int,
+    batches_drawn: int,
+    steps_left: int,
+    media: MediaSource = FROM_CACHE,
 ) -> dict:
     """Worker r's Ray dataset ``rank<r>``: its slice (``training.data.BatchLayout``) of every global batch
     the remaining steps may draw from the data position ``batches_drawn`` on (with dynamic sampling up to
-    ``trainer.max_try_make_batch`` per step)."""
+    ``trainer.max_try_make_batch`` per step), its frames from where ``media`` says."""
     budget = max(0, steps_left) * (cfg.trainer.max_try_make_batch if cfg.algorithm.online_filtering else 1)
     layout = BatchLayout(rows, cfg.data.rollout_batch_size, cfg.data.seed, cfg.data.shuffle)
     per = cfg.data.rollout_batch_size // num_workers
@@ -88,6 +95,7 @@ def rank_datasets(
             cache_root,
             per,
             num_cpus=0,
+            media=media,
         )
         for rank in range(num_workers)
     }
@@ -101,10 +109,12 @@ def train_on_ray(
     num_workers: int = 1,
     use_gpu: bool | None = None,
     threads_per_worker: int = 1,
+    media: MediaSource = FROM_CACHE,
 ) -> dict:
     """Run ``cfg.trainer.total_steps`` RL steps on ``num_workers`` Ray Train workers; resume from the newest
     checkpoint under ``save_dir`` if there is one. Returns rank 0's last metrics with ``checkpoint``.
-    ``use_gpu`` (one GPU per worker, NCCL) defaults to whether ``trainer.device`` resolves to cuda here."""
+    ``use_gpu`` (one GPU per worker, NCCL) defaults to whether ``trainer.device`` resolves to cuda here.
+    ``media``: where the readers get frames (``data.media_source`` with the cache's spec)."""
     from ray.train import DataConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -122,7 +132,7 @@ def train_on_ray(
         progress = read_progress(resume)
         start, done = progress.batches_drawn, progress.global_step
         log.info("resuming from %s (step %d, data position %d)", resume, done, start)
-    datasets = rank_datasets(cfg, rows, cache_root, num_workers, start, cfg.trainer.total_steps - done)
+    datasets = rank_datasets(cfg, rows, cache_root, num_workers, start, cfg.trainer.total_steps - done, media)
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={
