@@ -7,10 +7,10 @@ import dagster as dg
 from assets.lineage import CODE_VERSION, cache_spec, consumed_cache, file_version
 from assets.progress import Progress
 from assets.resources import MediaCacheResource, RayResource, WorkspaceResource
-from training.data import read_prepared, stream_batches, write_prepared
-from training.filtering import partial_success_mask
-from training.media_source import MediaSource
-from training.passrate import compute_pass_rates
+from training.data.media_source import MediaSource
+from training.data.stream import read_prepared, stream_batches, write_prepared
+from training.filtering.pass_rates import compute_pass_rates
+from training.filtering.rules import partial_success_mask
 
 
 class PassRateConfig(dg.Config):
@@ -25,7 +25,7 @@ class PassRateConfig(dg.Config):
     success_threshold: float = 0.5
     batch_size: int = 8
     seed: int = 0
-    media_source: str = "cache"  # cache | prefer_cache | decode (training.media_source.MEDIA_SOURCES)
+    media_source: str = "cache"  # cache | prefer_cache | decode (training.data.media_source.MEDIA_SOURCES)
 
 
 @dg.asset(

@@ -3,7 +3,7 @@
 Usage: ``.venv/bin/python benchmarks/step_bench.py [--clips 4] [--steps 3] [--rounds 2] [--out results.json]``
 (``--help`` lists the sizes; ``--quick`` is a smoke test whose numbers mean nothing).
 
-The same trainer (``training.trainer.RLTrainer``: rollout with the HF engine, rewards, old and reference
+The same trainer (``training.loop.trainer.RLTrainer``: rollout with the HF engine, rewards, old and reference
 log-probs, GRPO update with a KL loss, checkpoint), the same tiny random Qwen2-VL (``demo_kit``: this
 machine has no real checkpoint and no GPU, so the model is ~200k parameters), the same rows, seeds and
 settings; only ``data.media_source`` differs:
@@ -39,9 +39,9 @@ from bench_measure import Report, Result, loadavg
 
 from cache_store import MediaCache, MediaSpec
 from training.config import load_config
-from training.data import stream_batches
-from training.media_source import MediaSource
-from training.timing import PREFIX, STEP_PHASES
+from training.data.media_source import MediaSource
+from training.data.stream import stream_batches
+from training.loop.timing import PREFIX, STEP_PHASES
 
 SPEC = MediaSpec(fps=2.0, max_frames=64, max_pixels=262_144, factor=28)
 MODES = ("cache", "decode")
@@ -62,7 +62,9 @@ def rows_for(clips: list[Path], batches: int, batch: int) -> list[dict]:
                 "data_type": "video",
                 "answer": "A",
                 "options": ["A. left", "B. right", "C. up", "D. down"],
-                "media": [{"source": str(clip), "kind": "video", "digest": SPEC.key_for(clip, "video").digest()}],
+                "media": [
+                    {"source": str(clip), "kind": "video", "digest": SPEC.key_for(clip, "video").digest()}
+                ],
             }
         )
     return rows
@@ -70,7 +72,7 @@ def rows_for(clips: list[Path], batches: int, batch: int) -> list[dict]:
 
 def run_mode(mode: str, model: Path, rows: list[dict], cache_root: str, args, out_dir: Path) -> list[dict]:
     """One fresh trainer, ``args.steps`` steps streamed in ``mode``; its per-step metrics."""
-    from training.trainer import RLTrainer
+    from training.loop.trainer import RLTrainer
 
     cfg = load_config(
         overrides=[
@@ -143,7 +145,9 @@ def prepare(args) -> tuple[Path, list[dict], str]:
     work = args.workdir.resolve()
     height, width = (240, 320) if args.quick else (720, 1280)
     t0 = time.perf_counter()
-    clips = [synth_clip(work / "clips", args.seconds, 30, height, width, seed=i)[0] for i in range(args.clips)]
+    clips = [
+        synth_clip(work / "clips", args.seconds, 30, height, width, seed=i)[0] for i in range(args.clips)
+    ]
     model = work / "tiny-qwen2_vl"
     if not (model / "config.json").exists():
         build_tiny_model("qwen2_vl", model, seed=0)
@@ -161,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     start, load_start = time.perf_counter(), loadavg()
-    print(f"ReelRL step benchmark, cache vs decode; load avg {load_start}; {os.cpu_count()} CPUs, {platform.platform()}")
+    print(
+        f"ReelRL step benchmark, cache vs decode; load avg {load_start}; {os.cpu_count()} CPUs, {platform.platform()}"
+    )
     model, rows, cache_root = prepare(args)
     clip = MediaCache(cache_root).get(rows[0]["media"][0]["digest"])
     print(f"clip: {args.seconds:g} s 720p H.264 -> {clip.num_frames} frames of {clip.height}x{clip.width}; "
@@ -175,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
             history = run_mode(mode, model, rows, cache_root, args, out_dir)
             histories[mode].append(history)
             steps = ", ".join(f"{h[PREFIX + 'step']:.2f}" for h in history)
-            print(f"round {r + 1} {mode:6s}: steps {steps} s (run {time.perf_counter() - t0:.1f} s); load {loadavg()}")
+            print(
+                f"round {r + 1} {mode:6s}: steps {steps} s (run {time.perf_counter() - t0:.1f} s); load {loadavg()}"
+            )
     means = {m: phase_means(histories[m]) for m in MODES}
     print("\nmean seconds per step (steps 2.. of every run), EasyVideoR1 Figure-3 form:")
     print(figure3(means))
@@ -195,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{'PASS' if share < DATA_WAIT_GOAL else 'FAIL'}")  # fmt: skip
     print(f"tokens per step: cache {sorted(set(tokens['cache']))}, decode {sorted(set(tokens['decode']))}; "
           f"tokens and rewards identical in every step: {'yes' if same else 'NO'}")  # fmt: skip
-    print(f"\nload avg at start {load_start}, at end {loadavg()}; total {time.perf_counter() - start:.0f} s\n")
+    print(
+        f"\nload avg at start {load_start}, at end {loadavg()}; total {time.perf_counter() - start:.0f} s\n"
+    )
     print(report.table())
     if args.out:
         data = {

@@ -10,8 +10,8 @@ import pytest
 
 from cache_store import MediaCache, MediaSpec, write_video
 from training.config import ConfigError, load_config
-from training.data import stream_batches
-from training.media_source import MediaFetcher, MediaSource
+from training.data.media_source import MediaFetcher, MediaSource
+from training.data.stream import stream_batches
 
 SPEC = MediaSpec(fps=2.0, max_frames=4, max_pixels=56 * 84, min_pixels=28 * 28, factor=28)
 MODES = ("cache", "prefer_cache", "decode")
@@ -76,7 +76,9 @@ def test_prefer_cache_decodes_only_what_the_cache_lacks(corpus):
 
 def test_cache_mode_names_the_sample_and_the_fix_for_a_missing_entry(corpus):
     cache_root, rows = corpus
-    with pytest.raises(KeyError, match=r"sample s2: media not in the cache .*v2\.mp4.*data.media_source=prefer_cache"):
+    with pytest.raises(
+        KeyError, match=r"sample s2: media not in the cache .*v2\.mp4.*data.media_source=prefer_cache"
+    ):
         MediaFetcher(cache_root, MediaSource("cache", SPEC)).fetch("s2", rows[2]["media"])
 
 
@@ -98,13 +100,17 @@ def test_rows_cached_under_other_settings_are_refused_not_decoded_differently(co
 
 
 def test_media_source_and_config_validation():
-    with pytest.raises(ValueError, match=r"data.media_source='disk'; allowed: \['cache', 'prefer_cache', 'decode'\]"):
+    with pytest.raises(
+        ValueError, match=r"data.media_source='disk'; allowed: \['cache', 'prefer_cache', 'decode'\]"
+    ):
         MediaSource("disk", SPEC)
     with pytest.raises(ValueError, match="data.media_source=decode decodes media on the fly and needs"):
         MediaSource("decode")
     assert load_config().data.media_source == "cache"
     assert load_config(overrides=["data.media_source=prefer_cache"]).data.media_source == "prefer_cache"
-    with pytest.raises(ConfigError, match=r"data.media_source='realtime'; allowed: \['cache', 'prefer_cache'"):
+    with pytest.raises(
+        ConfigError, match=r"data.media_source='realtime'; allowed: \['cache', 'prefer_cache'"
+    ):
         load_config(overrides=["data.media_source=realtime"])
 
 
@@ -122,11 +128,13 @@ def test_the_ray_data_stream_gives_identical_batches_in_every_mode(corpus):
 
 
 def _batch(cache_root, rows, mode):
-    return next(iter(stream_batches(rows, cache_root, 2, shuffle=False, epochs=1, media=MediaSource(mode, SPEC))))
+    return next(
+        iter(stream_batches(rows, cache_root, 2, shuffle=False, epochs=1, media=MediaSource(mode, SPEC)))
+    )
 
 
 def test_first_rl_step_and_processor_inputs_are_identical_in_every_mode(corpus, tiny_models, tmp_path):
-    from training.trainer import RLTrainer
+    from training.loop.trainer import RLTrainer
 
     cache_root, rows = corpus
     cfg = load_config(
@@ -140,7 +148,9 @@ def test_first_rl_step_and_processor_inputs_are_identical_in_every_mode(corpus, 
         items = _batch(cache_root, rows[:2], mode)
         trainer = RLTrainer(cfg, cfg.model_path, tmp_path / mode).setup()
         encoded = [trainer.processor.encode(it.prompt(), it.media) for it in items]
-        grids[mode] = [(e.video_grid_thw, e.input_ids, e.pixel_values_videos.numpy().tobytes()) for e in encoded]
+        grids[mode] = [
+            (e.video_grid_thw, e.input_ids, e.pixel_values_videos.numpy().tobytes()) for e in encoded
+        ]
         step = trainer.step(items)
         trainer.close()
         metrics[mode] = {k: v for k, v in step.items() if not k.startswith("timing_s/")}
@@ -151,7 +161,7 @@ def test_first_rl_step_and_processor_inputs_are_identical_in_every_mode(corpus, 
 
 
 def test_pass_rates_are_identical_in_every_mode(corpus, tiny_models):
-    from training.passrate import compute_pass_rates
+    from training.filtering.pass_rates import compute_pass_rates
 
     cache_root, rows = corpus
     rates = {

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from training.timing import PhaseTimer, phase_shares
+from training.loop.timing import PhaseTimer, phase_shares
 
 
 class Clock:
@@ -56,7 +56,7 @@ def test_a_phase_that_raises_is_still_counted_and_negative_time_is_refused():
 def test_timing_reaches_the_console_line_jsonl_and_tensorboard(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from training.tracking import Tracker, read_metrics
+    from training.outputs.sinks import Tracker, read_metrics
 
     out = io.StringIO()
     metrics = {"reward/overall": 0.5, "timing_s/gen": 0.8, "timing_s/data_wait": 0.01, "timing_s/step": 1.25}
@@ -74,7 +74,7 @@ def test_timing_reaches_the_console_line_jsonl_and_tensorboard(tmp_path):
 def test_curves_add_a_stacked_time_panel_when_steps_logged_timing(tmp_path):
     from PIL import Image
 
-    from training.curves import plot_curves, timing_phases
+    from training.outputs.curves import plot_curves, timing_phases
 
     rows = [
         {"step": s, "reward/overall": 0.1 * s, "response_length/mean": 10.0, "timing_s/gen": 1.0,
@@ -91,10 +91,11 @@ def test_curves_add_a_stacked_time_panel_when_steps_logged_timing(tmp_path):
 
 
 def test_a_trainer_step_logs_every_phase_it_ran(tiny_models, tmp_path):
-    from tests.train_items import video_item
+    from train_items import video_item
+
     from training.config import load_config
-    from training.timing import STEP_PHASES
-    from training.trainer import RLTrainer
+    from training.loop.timing import STEP_PHASES
+    from training.loop.trainer import RLTrainer
 
     cfg = load_config(
         overrides=[
@@ -119,10 +120,11 @@ def test_a_trainer_step_logs_every_phase_it_ran(tiny_models, tmp_path):
 def test_a_step_killed_between_its_checkpoint_and_its_log_line_is_logged_on_resume(tiny_models, tmp_path):
     """The checkpoint is written inside the step (its time is the step's ``save_checkpoint``), before the
     step's metrics line: the checkpoint carries them, so a kill in between loses no step's record."""
-    from tests.train_items import video_item
+    from train_items import video_item
+
     from training.config import load_config
-    from training.tracking import read_metrics
-    from training.trainer import RLTrainer
+    from training.loop.trainer import RLTrainer
+    from training.outputs.sinks import read_metrics
 
     cfg = load_config(
         overrides=[
