@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -40,7 +41,7 @@ from bench_measure import Report, Result, loadavg
 from cache_store import MediaCache, MediaSpec
 from training.config import load_config
 from training.data.media_source import MediaSource
-from training.data.stream import stream_batches
+from training.data.stream import ensure_ray, stream_batches
 from training.loop.timing import PREFIX, STEP_PHASES
 
 SPEC = MediaSpec(fps=2.0, max_frames=64, max_pixels=262_144, factor=28)
@@ -83,6 +84,7 @@ def run_mode(mode: str, model: Path, rows: list[dict], cache_root: str, args, ou
             f"trainer.total_steps={args.steps}", "trainer.logger=[jsonl]", "trainer.seed=1",
         ]
     )  # fmt: skip
+    shutil.rmtree(out_dir, ignore_errors=True)  # a fresh run, never a resume of an earlier invocation's
     trainer = RLTrainer(cfg, model, out_dir).setup()
     try:
         stream = stream_batches(
@@ -121,13 +123,14 @@ def figure3(means: dict[str, dict[str, float]]) -> str:
 
 def parse(argv: list[str] | None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--clips", type=int, default=4, help="distinct clips (rows reuse them round-robin)")
+    p.add_argument("--clips", type=int, default=2, help="distinct clips (rows reuse them round-robin)")
     p.add_argument("--seconds", type=float, default=32.0, help="clip length: 32 s gives 64 frames at 2 fps")
     p.add_argument("--batch", type=int, default=2, help="prompts per step (data.rollout_batch_size)")
     p.add_argument("--n", type=int, default=2, help="responses per prompt (worker.rollout.n)")
     p.add_argument("--max-new-tokens", type=int, default=8)
     p.add_argument("--steps", type=int, default=3, help="steps per run (step 1 is left out of the means)")
     p.add_argument("--rounds", type=int, default=2, help="runs per mode, alternating which goes first")
+    p.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the untimed warm-up steps")
     p.add_argument("--threads", type=int, default=0, help="torch threads in the trainer (0: torch's choice)")
     p.add_argument("--quick", action="store_true", help="2 s 320x240 clips, 1 round of 2 steps: a smoke test")
     p.add_argument("--workdir", type=Path, default=Path(".reelrl/bench/step"), help="clips, cache, runs")
@@ -155,6 +158,7 @@ def prepare(args) -> tuple[Path, list[dict], str]:
     report = cache.build([(str(c), "video") for c in clips], SPEC, workers=2)
     if report.failures:
         raise SystemExit(f"cache build failed: {report.failures}")
+    ensure_ray()  # started here, not inside the first run's step 1
     print(f"inputs ready in {time.perf_counter() - t0:.1f} s ({report.built} clips decoded into the cache)")
     rows = rows_for(clips, args.steps, args.batch)
     return model, rows, str(work / "cache")
@@ -170,9 +174,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     model, rows, cache_root = prepare(args)
     clip = MediaCache(cache_root).get(rows[0]["media"][0]["digest"])
-    print(f"clip: {args.seconds:g} s 720p H.264 -> {clip.num_frames} frames of {clip.height}x{clip.width}; "
+    size = "320x240" if args.quick else "1280x720"
+    print(f"clip: {args.seconds:g} s {size} H.264 -> {clip.num_frames} frames of {clip.height}x{clip.width}; "
           f"{args.batch} prompts x {args.n} responses, {args.max_new_tokens} new tokens, {args.steps} steps/run, "
           f"{args.rounds} rounds; tiny random Qwen2-VL, torch threads {torch.get_num_threads()}")  # fmt: skip
+    if (
+        args.warmup
+    ):  # one untimed step per mode: first-call costs (allocators, lazy imports) out of the rounds
+        for mode in MODES:
+            warm = argparse.Namespace(**{**vars(args), "steps": 1})
+            run_mode(
+                mode,
+                model,
+                rows[: args.batch],
+                cache_root,
+                warm,
+                args.workdir.resolve() / "runs" / f"warm_{mode}",
+            )
+        print(f"warm-up done; load {loadavg()}")
     histories: dict[str, list[list[dict]]] = {m: [] for m in MODES}
     for r in range(args.rounds):
         for mode in MODES if r % 2 == 0 else MODES[::-1]:

@@ -20,7 +20,7 @@ def ids(batches) -> list[list[str]]:
 def no_ray(monkeypatch):
     """``stream_batches`` over plain rows: the reader hands the rows back, in order, in batches."""
     monkeypatch.setattr(
-        data, "frames_dataset", lambda rows, cache_root, batch_size, num_cpus=None: list(rows)
+        data, "frames_dataset", lambda rows, cache_root, batch_size, num_cpus=None, media=None: list(rows)
     )
     monkeypatch.setattr(
         data, "item_batches", lambda rows, b: iter([rows[i : i + b] for i in range(0, len(rows), b)])
