@@ -1,6 +1,6 @@
 """One RL step with the tensor cache vs on-the-fly decoding (EasyVideoR1's Figure 3), from one run.
 
-Usage: ``.venv/bin/python benchmarks/step_bench.py [--clips 4] [--steps 3] [--rounds 2] [--out results.json]``
+Usage: ``.venv/bin/python benchmarks/step_bench.py [--batch 1] [--steps 2] [--rounds 2] [--out results.json]``
 (``--help`` lists the sizes; ``--quick`` is a smoke test whose numbers mean nothing).
 
 The same trainer (``training.loop.trainer.RLTrainer``: rollout with the HF engine, rewards, old and reference
@@ -95,6 +95,22 @@ def run_mode(mode: str, model: Path, rows: list[dict], cache_root: str, args, ou
         trainer.close()
 
 
+def reader_seconds(rows: list[dict], cache_root: str, batch: int, repeats: int) -> dict[str, float]:
+    """Seconds the reader (``MediaFetcher``, what the Ray Data actor runs) takes for one batch's media in each
+    mode, alone in this process: the cost that prefetching hides, or not. Modes alternate; the median."""
+    from training.data.media_source import MediaFetcher
+
+    times: dict[str, list[float]] = {m: [] for m in MODES}
+    for r in range(repeats):
+        for mode in MODES if r % 2 == 0 else MODES[::-1]:
+            fetcher = MediaFetcher(cache_root, MediaSource(mode, SPEC))
+            t0 = time.perf_counter()
+            for row in rows[:batch]:
+                fetcher.fetch(row["sample_id"], row["media"])
+            times[mode].append(time.perf_counter() - t0)
+    return {m: statistics.median(t) for m, t in times.items()}
+
+
 def steady(history: list[dict]) -> list[dict]:
     """The steps after the first (the reader actor starts during step 1), or step 1 when it is alone."""
     return history[1:] or history
@@ -125,19 +141,20 @@ def parse(argv: list[str] | None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clips", type=int, default=2, help="distinct clips (rows reuse them round-robin)")
     p.add_argument("--seconds", type=float, default=32.0, help="clip length: 32 s gives 64 frames at 2 fps")
-    p.add_argument("--batch", type=int, default=2, help="prompts per step (data.rollout_batch_size)")
+    p.add_argument("--batch", type=int, default=1, help="prompts per step (data.rollout_batch_size)")
     p.add_argument("--n", type=int, default=2, help="responses per prompt (worker.rollout.n)")
     p.add_argument("--max-new-tokens", type=int, default=8)
-    p.add_argument("--steps", type=int, default=3, help="steps per run (step 1 is left out of the means)")
+    p.add_argument("--steps", type=int, default=2, help="steps per run (step 1 is left out of the means)")
     p.add_argument("--rounds", type=int, default=2, help="runs per mode, alternating which goes first")
-    p.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the untimed warm-up steps")
+    p.add_argument("--warmup", action="store_true", help="one untimed step per mode before the rounds")
+    p.add_argument("--reader-repeats", type=int, default=2, help="timings of the reader alone, per mode")
     p.add_argument("--threads", type=int, default=0, help="torch threads in the trainer (0: torch's choice)")
     p.add_argument("--quick", action="store_true", help="2 s 320x240 clips, 1 round of 2 steps: a smoke test")
     p.add_argument("--workdir", type=Path, default=Path(".reelrl/bench/step"), help="clips, cache, runs")
     p.add_argument("--out", type=Path, help="write every number to this JSON file")
     args = p.parse_args(argv)
     if args.quick:
-        args.seconds, args.rounds, args.steps, args.clips = 2.0, 1, 2, 2
+        args.seconds, args.rounds, args.steps, args.clips, args.reader_repeats = 2.0, 1, 2, 2, 1
     return args
 
 
@@ -217,6 +234,21 @@ def main(argv: list[str] | None = None) -> int:
         if c.get(phase, 0) > 1e-9:
             detail = f"decode {d[phase]:.3f} s vs cache {c[phase]:.3f} s"
             report.add(Result(f"{phase}_decode_vs_cache", d[phase] / c[phase], None, "info", detail))
+    reader = reader_seconds(rows, cache_root, args.batch, args.reader_repeats)
+    detail = (
+        f"decode {reader['decode']:.2f} s vs cache read {reader['cache'] * 1e3:.0f} ms for one batch's media"
+    )
+    report.add(Result("reader_decode_vs_cache", reader["decode"] / reader["cache"], None, "info", detail))
+    first = {m: statistics.fmean(hs[0][PREFIX + "data_wait"] for hs in histories[m]) for m in MODES}
+    print(f"step 1 of each run (the reader actor starting, nothing prefetched yet): data wait decode "
+          f"{first['decode']:.2f} s vs cache {first['cache']:.2f} s")  # fmt: skip
+    if reader["decode"] < c["step"]:
+        print(f"why: decoding a batch ({reader['decode']:.1f} s) is shorter than a step's compute "
+              f"({c['step']:.1f} s), so the Ray Data reader decodes batch k+1 while step k runs (prefetch); "
+              "on the fly decoding then costs the trainer only the CPU the reader shares with it, not waiting")  # fmt: skip
+    else:
+        print(f"why: decoding a batch ({reader['decode']:.1f} s) takes longer than a step's compute "
+              f"({c['step']:.1f} s): the trainer waits for the reader in decode mode")  # fmt: skip
     share = c["data_wait"] / c["step"]
     print(f"cached step's data wait: {c['data_wait'] * 1e3:.1f} ms = {share:.2%} of the step (goal < 2 %): "
           f"{'PASS' if share < DATA_WAIT_GOAL else 'FAIL'}")  # fmt: skip
@@ -232,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             "means": means,
             "histories": histories,
             "data_wait_share_cache": share,
+            "reader_seconds_per_batch": reader,
+            "first_step_data_wait": first,
             "tokens_identical": same,
             "results": {r.name: r.to_dict() for r in report.results},
             "loadavg": {"start": load_start, "end": loadavg()},
