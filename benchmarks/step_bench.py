@@ -1,6 +1,6 @@
 """One RL step with the tensor cache vs on-the-fly decoding (EasyVideoR1's Figure 3), from one run.
 
-Usage: ``.venv/bin/python benchmarks/step_bench.py [--batch 1] [--steps 2] [--rounds 2] [--out results.json]``
+Usage: ``.venv/bin/python benchmarks/step_bench.py [--rounds 2] [--batch 1] [--steps 2] [--out results.json]``
 (``--help`` lists the sizes; ``--quick`` is a smoke test whose numbers mean nothing).
 
 The same trainer (``training.loop.trainer.RLTrainer``: rollout with the HF engine, rewards, old and reference
@@ -13,13 +13,14 @@ settings; only ``data.media_source`` differs:
 
 Clips are what ``benchmarks/cache_bench.py`` makes: synthetic 1280x720 30 fps H.264 with camera motion, grain
 and moving objects, sampled at 2 fps to at most 64 frames at 262,144 px (factor 28): a 32 s clip gives 64
-frames of 364x644. Runs alternate the two modes (cache first in odd rounds, decode first in even ones) so
-load drift hits both. Each run is a fresh ``train`` over ``--steps`` steps from one ``stream_batches``
+frames of 364x672 (about 10,000 visual tokens per prompt). Runs alternate the two modes (cache first in odd
+rounds, decode first in even ones) so load drift hits both. Each run is a fresh ``train`` over ``--steps`` steps from one ``stream_batches``
 stream; step 1 includes the reader actor's start in both modes, so the figures are the means over steps
 2.. of every run (``--steps 1`` reports step 1). Reported: per-phase seconds (``timing_s/*``) in both modes
 and their ratio decode / cache, the step ratio, the cached step's share of data wait, and tokens per step
 (``perf/total_num_tokens``, prompt incl. visual tokens plus responses: they must be identical, as must the
-rewards, since the tensors are).
+rewards, since the tensors are). The reader is also timed alone (one batch's media, each mode), the cost
+that prefetching hides or not. Default: one round (about 4 min at 1-minute load 12 on 2 cores).
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def parse(argv: list[str] | None):
     p.add_argument("--n", type=int, default=2, help="responses per prompt (worker.rollout.n)")
     p.add_argument("--max-new-tokens", type=int, default=8)
     p.add_argument("--steps", type=int, default=2, help="steps per run (step 1 is left out of the means)")
-    p.add_argument("--rounds", type=int, default=2, help="runs per mode, alternating which goes first")
+    p.add_argument("--rounds", type=int, default=1, help="runs per mode, alternating which goes first")
     p.add_argument("--warmup", action="store_true", help="one untimed step per mode before the rounds")
     p.add_argument("--reader-repeats", type=int, default=2, help="timings of the reader alone, per mode")
     p.add_argument("--threads", type=int, default=0, help="torch threads in the trainer (0: torch's choice)")
@@ -181,6 +182,52 @@ def prepare(args) -> tuple[Path, list[dict], str]:
     return model, rows, str(work / "cache")
 
 
+def run_rounds(model: Path, rows: list[dict], cache_root: str, args) -> dict[str, list[list[dict]]]:
+    """Every run's per-step metrics, by mode: ``args.rounds`` runs per mode, alternating which goes first."""
+    work = args.workdir.resolve() / "runs"
+    # --warmup: one untimed step per mode, so first-call costs (allocators, lazy imports) stay out of the rounds
+    if args.warmup:
+        warm = argparse.Namespace(**{**vars(args), "steps": 1})
+        for mode in MODES:
+            run_mode(mode, model, rows[: args.batch], cache_root, warm, work / f"warm_{mode}")
+        print(f"warm-up done; load {loadavg()}")
+    histories: dict[str, list[list[dict]]] = {m: [] for m in MODES}
+    for r in range(args.rounds):
+        for mode in MODES if r % 2 == 0 else MODES[::-1]:
+            t0 = time.perf_counter()
+            history = run_mode(mode, model, rows, cache_root, args, work / f"{mode}{r}")
+            histories[mode].append(history)
+            steps = ", ".join(f"{h[PREFIX + 'step']:.2f}" for h in history)
+            print(
+                f"round {r + 1} {mode:6s}: steps {steps} s (run {time.perf_counter() - t0:.1f} s); load {loadavg()}"
+            )
+    return histories
+
+
+def explain(means: dict, reader: dict[str, float], first: dict[str, float]) -> list[str]:
+    """Lines saying where the two modes' step times differ, and why."""
+    c = means["cache"]
+    lines = [
+        f"reader alone, one batch's media: decode {reader['decode']:.2f} s, cache read {reader['cache'] * 1e3:.0f} ms",
+        (
+            f"step 1 of each run (the reader actor starting, nothing prefetched yet): data wait decode "
+            f"{first['decode']:.2f} s vs cache {first['cache']:.2f} s"
+        ),
+    ]  # fmt: skip
+    if reader["decode"] < c["step"]:
+        lines.append(
+            f"why: decoding a batch ({reader['decode']:.1f} s) is shorter than a step's compute ({c['step']:.1f} s), "
+            "so the Ray Data reader decodes batch k+1 while step k runs (prefetch); on the fly decoding then "
+            "costs the trainer only the CPU the reader shares with it, not waiting"
+        )  # fmt: skip
+    else:
+        lines.append(
+            f"why: decoding a batch ({reader['decode']:.1f} s) takes longer than a step's compute "
+            f"({c['step']:.1f} s): in decode mode the trainer waits for the reader"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.threads:
@@ -195,31 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"clip: {args.seconds:g} s {size} H.264 -> {clip.num_frames} frames of {clip.height}x{clip.width}; "
           f"{args.batch} prompts x {args.n} responses, {args.max_new_tokens} new tokens, {args.steps} steps/run, "
           f"{args.rounds} rounds; tiny random Qwen2-VL, torch threads {torch.get_num_threads()}")  # fmt: skip
-    if (
-        args.warmup
-    ):  # one untimed step per mode: first-call costs (allocators, lazy imports) out of the rounds
-        for mode in MODES:
-            warm = argparse.Namespace(**{**vars(args), "steps": 1})
-            run_mode(
-                mode,
-                model,
-                rows[: args.batch],
-                cache_root,
-                warm,
-                args.workdir.resolve() / "runs" / f"warm_{mode}",
-            )
-        print(f"warm-up done; load {loadavg()}")
-    histories: dict[str, list[list[dict]]] = {m: [] for m in MODES}
-    for r in range(args.rounds):
-        for mode in MODES if r % 2 == 0 else MODES[::-1]:
-            t0 = time.perf_counter()
-            out_dir = args.workdir.resolve() / "runs" / f"{mode}{r}"
-            history = run_mode(mode, model, rows, cache_root, args, out_dir)
-            histories[mode].append(history)
-            steps = ", ".join(f"{h[PREFIX + 'step']:.2f}" for h in history)
-            print(
-                f"round {r + 1} {mode:6s}: steps {steps} s (run {time.perf_counter() - t0:.1f} s); load {loadavg()}"
-            )
+    histories = run_rounds(model, rows, cache_root, args)
     means = {m: phase_means(histories[m]) for m in MODES}
     print("\nmean seconds per step (steps 2.. of every run), EasyVideoR1 Figure-3 form:")
     print(figure3(means))
@@ -235,22 +258,10 @@ def main(argv: list[str] | None = None) -> int:
             detail = f"decode {d[phase]:.3f} s vs cache {c[phase]:.3f} s"
             report.add(Result(f"{phase}_decode_vs_cache", d[phase] / c[phase], None, "info", detail))
     reader = reader_seconds(rows, cache_root, args.batch, args.reader_repeats)
-    detail = (
-        f"decode {reader['decode']:.2f} s vs cache read {reader['cache'] * 1e3:.0f} ms for one batch's media"
-    )
-    report.add(Result("reader_decode_vs_cache", reader["decode"] / reader["cache"], None, "info", detail))
     first = {m: statistics.fmean(hs[0][PREFIX + "data_wait"] for hs in histories[m]) for m in MODES}
-    print(f"step 1 of each run (the reader actor starting, nothing prefetched yet): data wait decode "
-          f"{first['decode']:.2f} s vs cache {first['cache']:.2f} s")  # fmt: skip
-    if reader["decode"] < c["step"]:
-        print(f"why: decoding a batch ({reader['decode']:.1f} s) is shorter than a step's compute "
-              f"({c['step']:.1f} s), so the Ray Data reader decodes batch k+1 while step k runs (prefetch); "
-              "on the fly decoding then costs the trainer only the CPU the reader shares with it, not waiting")  # fmt: skip
-    else:
-        print(f"why: decoding a batch ({reader['decode']:.1f} s) takes longer than a step's compute "
-              f"({c['step']:.1f} s): the trainer waits for the reader in decode mode")  # fmt: skip
+    print("\n".join(explain(means, reader, first)))
     share = c["data_wait"] / c["step"]
-    print(f"cached step's data wait: {c['data_wait'] * 1e3:.1f} ms = {share:.2%} of the step (goal < 2 %): "
+    print(f"cached step's data wait: {c['data_wait'] * 1e3:.1f} ms = {share:.3%} of the step (goal < 2 %): "
           f"{'PASS' if share < DATA_WAIT_GOAL else 'FAIL'}")  # fmt: skip
     print(f"tokens per step: cache {sorted(set(tokens['cache']))}, decode {sorted(set(tokens['decode']))}; "
           f"tokens and rewards identical in every step: {'yes' if same else 'NO'}")  # fmt: skip
@@ -261,15 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         data = {
             "args": {k: str(v) for k, v in vars(args).items()},
-            "means": means,
-            "histories": histories,
-            "data_wait_share_cache": share,
-            "reader_seconds_per_batch": reader,
-            "first_step_data_wait": first,
-            "tokens_identical": same,
+            "means": means, "histories": histories, "data_wait_share_cache": share,
+            "reader_seconds_per_batch": reader, "first_step_data_wait": first, "tokens_identical": same,
             "results": {r.name: r.to_dict() for r in report.results},
             "loadavg": {"start": load_start, "end": loadavg()},
-        }
+        }  # fmt: skip
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(data, indent=2))
         print(f"wrote {args.out}")
