@@ -80,7 +80,7 @@ def test_fold_and_aliases():
     assert str(err.value) == "type 'MC' is already registered (taken: 'mc' by 'Multiple Choice')"
     with pytest.raises(ValueError) as err:
         reg.add("new", "other", aliases=("OPEN",))
-    assert str(err.value) == "type 'new' is already registered (taken: 'open' by 'open')"
+    assert str(err.value) == "type 'new': alias 'OPEN' is already registered (taken: 'open' by 'open')"
     assert "new" not in reg  # a rejected add leaves nothing behind
     with pytest.raises(ValueError, match="type name must be a non-empty string, got ' '"):
         reg.add("x", "y", aliases=(" ",))

@@ -4,9 +4,9 @@ scorers, benchmark adapters, synthetic tasks, tiny model families).
 Each registry keeps its own decorator and metadata; this class holds what they all did by hand:
 
 - ``add(name, value, aliases=())`` rejects an empty or non-string name and a name (or alias) that is
-  already taken, in one message form: ``<kind> '<name>' is already registered[ by <module.qualname>]
-  [ (taken: '<key>' by '<owner>', ...)]``. A silent replacement would make a run use something other
-  than what its config names.
+  already taken, in one message form: ``<kind> '<name>'[: alias '<alias>'] is already registered
+  [ by <module.qualname>][ (taken: '<key>' by '<owner>', ...)]``. A silent replacement would make a run
+  use something other than what its config names.
 - ``get(name)`` / ``resolve(name)`` raise ``error`` (default ``UnknownNameError``, a ``KeyError``)
   saying ``unknown <kind> '<name>'; <known>: <the sorted names>``.
 - ``fold`` (optional) maps a spelling to its lookup key, so e.g. "Multiple_Choice" and
@@ -66,19 +66,21 @@ class Registry(Generic[V]):
         keys = [self.check_name(n) for n in (name, *aliases)]
         taken = {key: self._lookup[key] for key in keys if key in self._lookup}
         if taken:
-            raise ValueError(self._taken_message(name, taken))
+            raise ValueError(self._taken_message(name, aliases, taken))
         self._values[name] = value
         self._aliases[name] = aliases
         for key in keys:
             self._lookup[key] = name
         return value
 
-    def _taken_message(self, name: str, taken: dict[str, str]) -> str:
-        owner = self._values[next(iter(taken.values()))]
+    def _taken_message(self, name: str, aliases: tuple[str, ...], taken: dict[str, str]) -> str:
+        spelling = next(n for n in (name, *aliases) if self._fold(n) in taken)
+        subject = repr(name) if spelling == name else f"{name!r}: alias {spelling!r}"
+        owner = self._values[taken[self._fold(spelling)]]
         module, qualname = getattr(owner, "__module__", None), getattr(owner, "__qualname__", None)
         where = f" by {module}.{qualname}" if module and qualname else ""
         clashes = [f"{key!r} by {by!r}" for key, by in taken.items() if (key, by) != (name, name)]
-        return f"{self.kind} {name!r} is already registered{where}" + (
+        return f"{self.kind} {subject} is already registered{where}" + (
             f" (taken: {', '.join(clashes)})" if clashes else ""
         )
 
