@@ -14,7 +14,7 @@ DEMO_BENCHMARKS = ["reelrl_jsonl", "charades_sta"]
 
 # The smallest run that still exercises every asset for real (used by the end-to-end tests).
 MINIMAL_OPS = {
-    "demo_dataset": {"config": {"n_train": 6, "n_test": 6}},
+    "demo_dataset": {"config": {"n_train": 6, "n_val": 6}},
     "media_cache": {"config": {"workers": 1}},
     "sft_warm_start": {"config": {"steps": 2, "batch_size": 4}},
     "rollout_pass_rates": {"config": {"k": 2, "max_new_tokens": 12}},
