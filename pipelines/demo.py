@@ -118,8 +118,7 @@ def materialize_all(
     train`` passes those of its run config). Returns every asset's output (cells keyed
     ``checkpoint_eval[<ckpt>|<bench>]``); raises RuntimeError on a failed run (for a failed blocking check, such
     as ``failed_media_rate``, with what the check found)."""
-    from pipelines.definitions import ASSET_CHECKS, EVAL_ASSETS
-    from pipelines.jobs import TRAINING_ASSETS
+    from pipelines.jobs import ASSET_CHECKS, EVAL_ASSETS, TRAINING_ASSETS
 
     training = training or TRAINING_ASSETS
     everything = [*training, *EVAL_ASSETS, *ASSET_CHECKS]
