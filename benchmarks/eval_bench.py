@@ -132,25 +132,29 @@ class MeteredEngine:
 
 class TreeCPU:
     """CPU seconds of this process (exact, exited threads included) and of its descendants (the decode forkserver
-    and workers, which are not our children: sampled every ``interval`` s while the block runs)."""
+    and workers, which are not our children: sampled every ``interval`` s while the block runs), less what the
+    sampling itself costs (listing the descendants reads every process of the machine)."""
 
     def __init__(self, interval: float = 0.2):
         import psutil
 
         self.me, self.interval = psutil.Process(), interval
         self.seen: dict[int, float] = {}
+        self.overhead = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="tree-cpu")
 
     def _sample(self) -> None:
         import psutil
 
+        t0 = time.thread_time()
         for p in self.me.children(recursive=True):
             try:
                 t = p.cpu_times()
                 self.seen[p.pid] = t.user + t.system
             except psutil.Error:  # exited since listed
                 pass
+        self.overhead += time.thread_time() - t0
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -158,7 +162,7 @@ class TreeCPU:
 
     def __enter__(self):
         self._sample()
-        self.base, self.seen = dict(self.seen), {}
+        self.base, self.seen, self.overhead = dict(self.seen), {}, 0.0
         t = self.me.cpu_times()
         self.own0 = t.user + t.system
         self._thread.start()
@@ -169,7 +173,7 @@ class TreeCPU:
         self._thread.join()
         self._sample()
         t = self.me.cpu_times()
-        self.seconds = t.user + t.system - self.own0
+        self.seconds = t.user + t.system - self.own0 - self.overhead
         self.seconds += sum(v - self.base.get(pid, 0.0) for pid, v in self.seen.items())
 
 
@@ -186,7 +190,8 @@ def run_case(
 ) -> dict:
     """One timed run: ``{"wall", "stages"}`` (busy seconds of each stage), and with a ``MeteredEngine`` the
     generation thread's ``generate_cpu`` / ``generate_run_queue`` / ``generate_blocked`` seconds, the CPU seconds
-    of this process tree (``cpu``) and the load average at its end."""
+    of this process tree (``cpu``, less ``cpu_meter_overhead``: what measuring it cost) and the load average at
+    its end."""
     from cache_store import MediaCache
     from evaluation.runner import run_benchmark
     from training.engines.base import SamplingParams
@@ -203,7 +208,8 @@ def run_case(
         elapsed = time.perf_counter() - t0
     if result.counts["scored"] != len(records):
         raise RuntimeError(f"only {result.counts['scored']}/{len(records)} scored: {result.counts}")
-    run = {"wall": round(elapsed, 3), "stages": result.stage_seconds, "cpu": round(tree.seconds, 3)}
+    run = {"wall": round(elapsed, 3), "stages": result.stage_seconds, "cpu": round(tree.seconds, 3),
+           "cpu_meter_overhead": round(tree.overhead, 3)}  # fmt: skip
     if metered.measured:
         run |= {
             "generate_cpu": round(metered.cpu, 3),
@@ -223,14 +229,16 @@ def _median(runs: list[dict], key: str) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
-def _summary(case: str, runs: dict[str, list[dict]], batches: int) -> dict:
+def _summary(runs: dict[str, list[dict]], batches: int) -> dict:
     """Median ratio over the pairs, the stages' CPU seconds (sequential runs: one stage at a time) and the two
     bounds they give, and what the overlapped runs got of the machine."""
     seq, ovl = runs["sequential"], runs["overlapped"]
     ratios = [round(s["wall"] / o["wall"], 3) for s, o in zip(seq, ovl, strict=True)]
     doc: dict = {"ratio": round(statistics.median(ratios), 3), "ratios": ratios}
     doc["wall"] = {mode: _median(rs, "wall") for mode, rs in runs.items()}
-    doc["cores_used"] = {mode: round(statistics.median(r["cpu"] / r["wall"] for r in rs), 2) for mode, rs in runs.items()}
+    doc["cores_used"] = {
+        mode: round(statistics.median(r["cpu"] / r["wall"] for r in rs), 2) for mode, rs in runs.items()
+    }
     if "generate_cpu" in seq[0]:
         # each stage is one thread (generation, scoring) or one decode process, so its CPU seconds are the time
         # it takes on a core of its own; media = everything but generation and scoring (mostly the decode worker)
@@ -249,7 +257,10 @@ def _summary(case: str, runs: dict[str, list[dict]], batches: int) -> dict:
 
 def _print_summary(case: str, doc: dict, batches: int) -> None:
     pairs = " ".join(f"{r:.2f}" for r in doc["ratios"])
-    print(f"  {case}: overlapped is {doc['ratio']:.2f}x the sequential loop (median; pairs: {pairs})", flush=True)
+    print(
+        f"  {case}: overlapped is {doc['ratio']:.2f}x the sequential loop (median; pairs: {pairs})",
+        flush=True,
+    )
     if "bound" in doc:
         c = doc["stage_cpu_s"]
         print(f"    stage CPU s (sequential runs): media {c['media']:.2f}, generate {c['generate']:.2f}, score "
@@ -262,7 +273,9 @@ def _print_summary(case: str, doc: dict, batches: int) -> None:
               f"{os.cpu_count()}", flush=True)  # fmt: skip
 
 
-def _compare(engine, adapter, records, work: Path, spec, batch_size: int, max_new_tokens: int, pairs: int) -> dict:
+def _compare(
+    engine, adapter, records, work: Path, spec, batch_size: int, max_new_tokens: int, pairs: int
+) -> dict:
     """``pairs`` rounds of the four runs (uncached/cached x sequential/overlapped) at one generation length. The
     two modes alternate which goes first, so a change of machine load hits both; every run must give the same
     predictions."""
@@ -277,11 +290,15 @@ def _compare(engine, adapter, records, work: Path, spec, batch_size: int, max_ne
                 if case == "uncached":
                     shutil.rmtree(cache_root, ignore_errors=True)
                 out = work / "runs" / f"{case}-{mode}"
-                run = run_case(engine, adapter, records, cache_root, out, spec, overlap, batch_size, max_new_tokens)
+                run = run_case(
+                    engine, adapter, records, cache_root, out, spec, overlap, batch_size, max_new_tokens
+                )
                 runs[case][mode].append(run)
                 predictions = _predictions(out)
                 if reference is not None and predictions != reference:
-                    raise RuntimeError(f"{case}/{mode} (pair {pair + 1}) predicted otherwise than the first run")
+                    raise RuntimeError(
+                        f"{case}/{mode} (pair {pair + 1}) predicted otherwise than the first run"
+                    )
                 reference = predictions
                 busy = ", ".join(f"{k} {v:.2f} s" for k, v in run["stages"].items())
                 print(
@@ -291,8 +308,8 @@ def _compare(engine, adapter, records, work: Path, spec, batch_size: int, max_ne
                 )  # fmt: skip
     batches = math.ceil(len(records) / batch_size)
     doc = {"pairs": pairs, "runs": runs, "loadavg": loadavg()}
-    for case in runs:
-        doc[case] = _summary(case, runs[case], batches)
+    for case, case_runs in runs.items():
+        doc[case] = _summary(case_runs, batches)
         _print_summary(case, doc[case], batches)
     return doc
 
@@ -319,14 +336,25 @@ def _engines(names: list[str], model: Path, adapter, records, work: Path, spec, 
         else:
             engine = HFEngine.from_pretrained(str(model), batch_size=args.batch_size)
         ready_s, rss = time.perf_counter() - t0, _tree_rss_gb()
-        print(f"  {name}: engine ready in {ready_s:.1f} s; this process and its children: {rss:.2f} GB", flush=True)
+        print(
+            f"  {name}: engine ready in {ready_s:.1f} s; this process and its children: {rss:.2f} GB",
+            flush=True,
+        )
         starts[name] = {"ready_s": round(ready_s, 1), "rss_gb": round(rss, 2)}
         try:  # warm-up: the cache holds every clip, the engine has run once
             run_case(engine, adapter, records, work / "cache", work / "runs" / f"{name}-warmup", spec, True,
                      args.batch_size, 8)  # fmt: skip
             out = work / "runs" / f"{name}-timed"
             seconds[name] = run_case(
-                engine, adapter, records, work / "cache", out, spec, True, args.batch_size, args.max_new_tokens[0]
+                engine,
+                adapter,
+                records,
+                work / "cache",
+                out,
+                spec,
+                True,
+                args.batch_size,
+                args.max_new_tokens[0],
             )["wall"]
         finally:
             engine.close()
@@ -348,7 +376,9 @@ def main() -> int:
     ap.add_argument("--workdir", default=".reelrl/bench_eval")
     ap.add_argument("--out", default=None, help=f"JSON results (default {DEFAULT_OUT}; --quick: none)")
     ap.add_argument("--n", type=int, default=24)
-    ap.add_argument("--pairs", type=int, default=3, help="rounds of sequential + overlapped runs (median ratio)")
+    ap.add_argument(
+        "--pairs", type=int, default=3, help="rounds of sequential + overlapped runs (median ratio)"
+    )
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument(
         "--max-new-tokens", type=lambda v: [int(x) for x in v.split(",")], default=[MAX_NEW_TOKENS],

@@ -18,10 +18,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from eval_bench import MeteredEngine, _schedstat, pipeline_bound, stage_bound  # noqa: E402
+from eval_bench import MeteredEngine, _schedstat, pipeline_bound, stage_bound
 
-from training.engines.base import GenerationRequest, SamplingParams  # noqa: E402
-from training.engines.hf import HFEngine  # noqa: E402
+from training.engines.base import GenerationRequest, SamplingParams
+from training.engines.hf import HFEngine
 
 
 def test_stage_bound_is_the_sum_of_the_stages_over_the_longest():
