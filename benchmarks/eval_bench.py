@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_inputs import synth_clip
 from bench_measure import loadavg
 
-from evaluation.benchmarks.choice import ChoiceAdapter
+from evaluation.adapters.choice import ChoiceAdapter
 from training.rewards.choice import extract_choice
 
 DEFAULT_OUT = Path(__file__).parent / "eval" / "results.json"

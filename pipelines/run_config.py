@@ -278,7 +278,7 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
     if benchmarks is None:
         benchmarks = ["reelrl_jsonl"] if val_files else []
     benchmarks = [benchmarks] if isinstance(benchmarks, str) else list(benchmarks)
-    from evaluation.benchmarks.registry import list_benchmarks
+    from evaluation.adapters.registry import list_benchmarks
 
     unknown = [b for b in benchmarks if b not in list_benchmarks()]
     if unknown:
