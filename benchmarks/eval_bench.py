@@ -236,9 +236,14 @@ def _summary(runs: dict[str, list[dict]], batches: int) -> dict:
     ratios = [round(s["wall"] / o["wall"], 3) for s, o in zip(seq, ovl, strict=True)]
     doc: dict = {"ratio": round(statistics.median(ratios), 3), "ratios": ratios}
     doc["wall"] = {mode: _median(rs, "wall") for mode, rs in runs.items()}
+    # wall = CPU seconds / cores used, so the ratio is (cores used overlapped / sequential) x (CPU s sequential /
+    # overlapped): overlap pays off only as far as the machine lends the overlapped run more cores
+    doc["cpu_s"] = {mode: _median(rs, "cpu") for mode, rs in runs.items()}
     doc["cores_used"] = {
         mode: round(statistics.median(r["cpu"] / r["wall"] for r in rs), 2) for mode, rs in runs.items()
     }
+    loads = [r["loadavg"][0] for rs in runs.values() for r in rs]
+    doc["load_1m"] = [min(loads), max(loads)]
     if "generate_cpu" in seq[0]:
         # each stage is one thread (generation, scoring) or one decode process, so its CPU seconds are the time
         # it takes on a core of its own; media = everything but generation and scoring (mostly the decode worker)
@@ -257,20 +262,22 @@ def _summary(runs: dict[str, list[dict]], batches: int) -> dict:
 
 def _print_summary(case: str, doc: dict, batches: int) -> None:
     pairs = " ".join(f"{r:.2f}" for r in doc["ratios"])
-    print(
-        f"  {case}: overlapped is {doc['ratio']:.2f}x the sequential loop (median; pairs: {pairs})",
-        flush=True,
-    )
+    lo, hi = doc["load_1m"]
+    print(f"  {case}: overlapped is {doc['ratio']:.2f}x the sequential loop (median; pairs: {pairs}; load "
+          f"{lo:.2f}-{hi:.2f} on {os.cpu_count()} cores)", flush=True)  # fmt: skip
     if "bound" in doc:
         c = doc["stage_cpu_s"]
-        print(f"    stage CPU s (sequential runs): media {c['media']:.2f}, generate {c['generate']:.2f}, score "
-              f"{c['score']:.2f} -> bound (sum/max) {doc['bound']:.2f}x; with the fill and drain of {batches} "
+        print(f"    bound: stage CPU s of the sequential runs: media {c['media']:.2f}, generate {c['generate']:.2f}, "
+              f"score {c['score']:.2f} -> (sum/max) {doc['bound']:.2f}x; with the fill and drain of {batches} "
               f"batches {doc['bound_with_fill_and_drain']:.2f}x", flush=True)  # fmt: skip
+    cores, cpu = doc["cores_used"], doc["cpu_s"]
+    line = (f"    cores used (CPU s / wall s): sequential {cores['sequential']:.2f}, overlapped "
+            f"{cores['overlapped']:.2f} (CPU s {cpu['sequential']:.2f} and {cpu['overlapped']:.2f})")  # fmt: skip
+    if "overlapped_generate" in doc:
         g = doc["overlapped_generate"]
-        print(f"    overlapped runs: generation thread {g['cpu']:.2f} s on a CPU, {g['run_queue']:.2f} s waiting "
-              f"for a core, {g['blocked']:.2f} s blocked (GIL); cores used: sequential "
-              f"{doc['cores_used']['sequential']:.2f}, overlapped {doc['cores_used']['overlapped']:.2f} of "
-              f"{os.cpu_count()}", flush=True)  # fmt: skip
+        line += (f"; overlapped generation thread: {g['cpu']:.2f} s on a CPU, {g['run_queue']:.2f} s waiting "
+                 f"for a core, {g['blocked']:.2f} s blocked (GIL)")  # fmt: skip
+    print(line, flush=True)
 
 
 def _compare(

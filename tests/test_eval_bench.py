@@ -64,10 +64,17 @@ def test_quick_run_prints_the_ratio_beside_its_bounds(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for case in ("uncached", "cached"):
         assert re.search(
-            rf"^  {case}: overlapped is \d+\.\d\dx the sequential loop \(median; pairs: \d+\.\d\d \d+\.\d\d\)$",
+            rf"^  {case}: overlapped is \d+\.\d\dx the sequential loop \(median; pairs: \d+\.\d\d \d+\.\d\d; "
+            r"load \d+\.\d\d-\d+\.\d\d on \d+ cores\)$",
             done.stdout, re.MULTILINE,
         ), done.stdout  # fmt: skip
-    assert re.search(r"-> bound \(sum/max\) \d+\.\d\dx; with the fill and drain of 2 batches", done.stdout)
+    assert re.search(
+        r"-> \(sum/max\) \d+\.\d\dx; with the fill and drain of 2 batches \d+\.\d\dx$",
+        done.stdout,
+        re.MULTILINE,
+    )
+    assert re.search(r"cores used \(CPU s / wall s\): sequential \d+\.\d\d, overlapped \d+\.\d\d .*"
+                     r"generation thread: \d+\.\d\d s on a CPU, \d+\.\d\d s waiting", done.stdout)  # fmt: skip
     assert re.search(r"^  pair 2 uncached/overlapped .* load \d", done.stdout, re.MULTILINE)
 
     doc = json.loads(out.read_text())
@@ -77,6 +84,7 @@ def test_quick_run_prints_the_ratio_beside_its_bounds(tmp_path):
         assert len(summary["ratios"]) == 2 and summary["ratio"] > 0
         assert set(summary["stage_cpu_s"]) == {"media", "generate", "score"}
         assert 1.0 <= summary["bound_with_fill_and_drain"] <= summary["bound"]
+        assert summary["cpu_s"]["sequential"] > 0 and summary["cores_used"]["overlapped"] > 0
         runs = doc["by_max_new_tokens"]["160"]["runs"][case]
         assert [len(runs[m]) for m in ("sequential", "overlapped")] == [2, 2]
         assert all(r["cpu"] > 0 and r["generate_cpu"] > 0 for m in runs.values() for r in m)
