@@ -1,6 +1,6 @@
 """Evaluation runner benchmark (issue 5, "Performance"): overlapped pipeline vs the sequential loop, one run.
 
-Usage: ``.venv/bin/python benchmarks/eval_bench.py [--quick] [--pairs 3] [--max-new-tokens 160,320] [--workdir
+Usage: ``.venv/bin/python benchmarks/eval_bench.py [--quick] [--pairs 4] [--max-new-tokens 160,320] [--workdir
 .reelrl/bench_eval] [--out FILE]``.
 
 Both runs use the same engine object (a tiny random Qwen2.5-VL through the HF engine, greedy), the same
@@ -16,7 +16,7 @@ Inputs: ``N`` synthetic 360p H.264 clips (textured moving scene, 30 fps) with a 
 spec 2 fps, <= 16 frames, 50,176 max pixels. Torch runs on one thread in both runs so the decode worker has a
 core of its own on this 2-core machine (the same setting for both; the ratio is what overlap buys).
 
-The machine is shared, so the modes alternate: ``--pairs`` rounds (default 3) of the four runs, the mode that
+The machine is shared, so the modes alternate: ``--pairs`` rounds (default 4) of the four runs, the mode that
 goes first swapping each round, and the ratio printed is the median of the rounds' ratios, with each run's load
 average. Beside it, what overlap could gain at most, from the sequential runs (one stage at a time) measured in
 CPU seconds, which a loaded machine stretches far less than wall seconds: each stage is one thread or one decode
@@ -24,7 +24,11 @@ process, so its CPU seconds are what it takes on a core of its own. ``bound`` is
 max(stage); ``bound_with_fill_and_drain`` also charges the first batch, which passes every stage before the
 longest stage runs back to back (``pipeline_bound``). For the overlapped runs: the generation thread's CPU
 seconds, its seconds waiting for a core (run queue) and blocked (neither: the GIL), from Linux's schedstat, and
-the cores the process tree used (CPU seconds / wall seconds). Every run must predict what the first one did.
+the cores the process tree used (CPU seconds / wall seconds): wall = CPU seconds / cores used, so the ratio is
+(cores used overlapped / sequential) x (CPU seconds sequential / overlapped). Each round first measures what the
+machine lends this session (``session_cores``: one busy process, then two): where the kernel shares the CPU by
+session (autogroup) and other sessions keep it busy, two get no more than one, and overlap has nothing to gain.
+Every run must predict what the first one did.
 Results: printed and written as JSON; see ``benchmarks/README.md``.
 
 ``--engines hf,vllm`` (run with ``.venv-vllm/bin/python``: ``make setup-vllm``) instead compares generation
@@ -177,6 +181,39 @@ class TreeCPU:
         self.seconds += sum(v - self.base.get(pid, 0.0) for pid, v in self.seen.items())
 
 
+def session_cores(processes: int, seconds: float = 2.0) -> float | None:
+    """Cores this process's session gets while ``processes`` of its processes are busy: each (forked, started
+    together) spins for ``seconds`` of wall time and reports its CPU seconds. Overlap needs a second core; where
+    the kernel shares the CPU between sessions (Linux autogroup) and other sessions keep the machine busy, two
+    busy processes of one session get no more than one. None where ``os.fork`` is missing."""
+    if not hasattr(os, "fork"):
+        return None
+    go_r, go_w = os.pipe()
+    out_r, out_w = os.pipe()
+    pids = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # the child touches no lock of the parent: pipes, clocks, then _exit
+            try:
+                os.read(go_r, 1)
+                t0, c0 = time.perf_counter(), time.process_time()
+                while time.perf_counter() - t0 < seconds:
+                    pass
+                os.write(out_w, f"{time.process_time() - c0:.6f}\n".encode())
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    os.write(go_w, b"x" * processes)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    os.close(out_w)
+    with os.fdopen(out_r) as f:
+        cpu = sum(float(line) for line in f.read().split())
+    for fd in (go_r, go_w):
+        os.close(fd)
+    return cpu / seconds
+
+
 def run_case(
     engine,
     adapter,
@@ -284,12 +321,19 @@ def _compare(
     engine, adapter, records, work: Path, spec, batch_size: int, max_new_tokens: int, pairs: int
 ) -> dict:
     """``pairs`` rounds of the four runs (uncached/cached x sequential/overlapped) at one generation length. The
-    two modes alternate which goes first, so a change of machine load hits both; every run must give the same
-    predictions."""
+    two modes alternate which goes first, so a change of machine load hits both (an even number of rounds
+    balances the order); each round first measures what the machine lends this session (``session_cores``);
+    every run must give the same predictions."""
     runs = {case: {"sequential": [], "overlapped": []} for case in ("uncached", "cached")}
     reference: dict[str, str] | None = None
+    lent: list[list[float]] = []  # per round: cores this session got with one, then two busy processes
     for pair in range(pairs):
         order = (False, True) if pair % 2 == 0 else (True, False)
+        one, two = session_cores(1), session_cores(2)
+        if one and two:
+            lent.append([round(one, 3), round(two, 3)])
+            print(f"  round {pair + 1}: this session gets {one:.2f} cores with one busy process, {two:.2f} with "
+                  f"two ({two / one:.2f}x; load {loadavg()[0]:.2f})", flush=True)  # fmt: skip
         for case in ("uncached", "cached"):
             for overlap in order:
                 mode = "overlapped" if overlap else "sequential"
@@ -314,7 +358,11 @@ def _compare(
                     flush=True,
                 )  # fmt: skip
     batches = math.ceil(len(records) / batch_size)
-    doc = {"pairs": pairs, "runs": runs, "loadavg": loadavg()}
+    doc = {"pairs": pairs, "runs": runs, "session_cores": lent, "loadavg": loadavg()}
+    if lent:
+        doc["two_vs_one_busy"] = round(statistics.median(two / one for one, two in lent), 3)
+        print(f"  two busy processes of this session got {doc['two_vs_one_busy']:.2f}x the CPU of one (median of "
+              f"the rounds): the most any overlap could gain on this machine now", flush=True)  # fmt: skip
     for case, case_runs in runs.items():
         doc[case] = _summary(case_runs, batches)
         _print_summary(case, doc[case], batches)
@@ -384,7 +432,7 @@ def main() -> int:
     ap.add_argument("--out", default=None, help=f"JSON results (default {DEFAULT_OUT}; --quick: none)")
     ap.add_argument("--n", type=int, default=24)
     ap.add_argument(
-        "--pairs", type=int, default=3, help="rounds of sequential + overlapped runs (median ratio)"
+        "--pairs", type=int, default=4, help="rounds of sequential + overlapped runs (median ratio)"
     )
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument(
