@@ -45,10 +45,12 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -192,7 +194,9 @@ def session_cores(processes: int, seconds: float = 2.0) -> float | None:
     out_r, out_w = os.pipe()
     pids = []
     for _ in range(processes):
-        pid = os.fork()
+        with warnings.catch_warnings():  # Lance warns at every fork; this child never touches Lance
+            warnings.filterwarnings("ignore", message="lance is not fork-safe")
+            pid = os.fork()
         if pid == 0:  # the child touches no lock of the parent: pipes, clocks, then _exit
             try:
                 os.read(go_r, 1)
@@ -204,8 +208,14 @@ def session_cores(processes: int, seconds: float = 2.0) -> float | None:
                 os._exit(0)
         pids.append(pid)
     os.write(go_w, b"x" * processes)
+    deadline = time.monotonic() + seconds + 60
     for pid in pids:
-        os.waitpid(pid, 0)
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if (
+                time.monotonic() > deadline
+            ):  # a child stuck (it should not be): stop it, report what came back
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
     os.close(out_w)
     with os.fdopen(out_r) as f:
         cpu = sum(float(line) for line in f.read().split())
