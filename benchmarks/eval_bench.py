@@ -25,10 +25,8 @@ max(stage); ``bound_with_fill_and_drain`` also charges the first batch, which pa
 longest stage runs back to back (``pipeline_bound``). For the overlapped runs: the generation thread's CPU
 seconds, its seconds waiting for a core (run queue) and blocked (neither: the GIL), from Linux's schedstat, and
 the cores the process tree used (CPU seconds / wall seconds): wall = CPU seconds / cores used, so the ratio is
-(cores used overlapped / sequential) x (CPU seconds sequential / overlapped). Each round first measures what the
-machine lends this session (``session_cores``: one busy process, then two): where the kernel shares the CPU by
-session (autogroup) and other sessions keep it busy, two get no more than one, and overlap has nothing to gain.
-Every run must predict what the first one did.
+(cores used overlapped / sequential) x (CPU seconds sequential / overlapped): overlap gains only as far as the
+machine lends the overlapped run more cores than the sequential one. Every run must predict what the first did.
 Results: printed and written as JSON; see ``benchmarks/README.md``.
 
 ``--engines hf,vllm`` (run with ``.venv-vllm/bin/python``: ``make setup-vllm``) instead compares generation
@@ -45,12 +43,10 @@ import math
 import os
 import platform
 import shutil
-import signal
 import statistics
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -183,47 +179,6 @@ class TreeCPU:
         self.seconds += sum(v - self.base.get(pid, 0.0) for pid, v in self.seen.items())
 
 
-def session_cores(processes: int, seconds: float = 2.0) -> float | None:
-    """Cores this process's session gets while ``processes`` of its processes are busy: each (forked, started
-    together) spins for ``seconds`` of wall time and reports its CPU seconds. Overlap needs a second core; where
-    the kernel shares the CPU between sessions (Linux autogroup) and other sessions keep the machine busy, two
-    busy processes of one session get no more than one. None where ``os.fork`` is missing."""
-    if not hasattr(os, "fork"):
-        return None
-    go_r, go_w = os.pipe()
-    out_r, out_w = os.pipe()
-    pids = []
-    for _ in range(processes):
-        with warnings.catch_warnings():  # Lance warns at every fork; this child never touches Lance
-            warnings.filterwarnings("ignore", message="lance is not fork-safe")
-            pid = os.fork()
-        if pid == 0:  # the child touches no lock of the parent: pipes, clocks, then _exit
-            try:
-                os.read(go_r, 1)
-                t0, c0 = time.perf_counter(), time.process_time()
-                while time.perf_counter() - t0 < seconds:
-                    pass
-                os.write(out_w, f"{time.process_time() - c0:.6f}\n".encode())
-            finally:
-                os._exit(0)
-        pids.append(pid)
-    os.write(go_w, b"x" * processes)
-    deadline = time.monotonic() + seconds + 60
-    for pid in pids:
-        while os.waitpid(pid, os.WNOHANG) == (0, 0):
-            if (
-                time.monotonic() > deadline
-            ):  # a child stuck (it should not be): stop it, report what came back
-                os.kill(pid, signal.SIGKILL)
-            time.sleep(0.05)
-    os.close(out_w)
-    with os.fdopen(out_r) as f:
-        cpu = sum(float(line) for line in f.read().split())
-    for fd in (go_r, go_w):
-        os.close(fd)
-    return cpu / seconds
-
-
 def run_case(
     engine,
     adapter,
@@ -332,18 +287,11 @@ def _compare(
 ) -> dict:
     """``pairs`` rounds of the four runs (uncached/cached x sequential/overlapped) at one generation length. The
     two modes alternate which goes first, so a change of machine load hits both (an even number of rounds
-    balances the order); each round first measures what the machine lends this session (``session_cores``);
-    every run must give the same predictions."""
+    balances the order); every run must give the same predictions."""
     runs = {case: {"sequential": [], "overlapped": []} for case in ("uncached", "cached")}
     reference: dict[str, str] | None = None
-    lent: list[list[float]] = []  # per round: cores this session got with one, then two busy processes
     for pair in range(pairs):
         order = (False, True) if pair % 2 == 0 else (True, False)
-        one, two = session_cores(1), session_cores(2)
-        if one and two:
-            lent.append([round(one, 3), round(two, 3)])
-            print(f"  round {pair + 1}: this session gets {one:.2f} cores with one busy process, {two:.2f} with "
-                  f"two ({two / one:.2f}x; load {loadavg()[0]:.2f})", flush=True)  # fmt: skip
         for case in ("uncached", "cached"):
             for overlap in order:
                 mode = "overlapped" if overlap else "sequential"
@@ -368,11 +316,7 @@ def _compare(
                     flush=True,
                 )  # fmt: skip
     batches = math.ceil(len(records) / batch_size)
-    doc = {"pairs": pairs, "runs": runs, "session_cores": lent, "loadavg": loadavg()}
-    if lent:
-        doc["two_vs_one_busy"] = round(statistics.median(two / one for one, two in lent), 3)
-        print(f"  two busy processes of this session got {doc['two_vs_one_busy']:.2f}x the CPU of one (median of "
-              f"the rounds): the most any overlap could gain on this machine now", flush=True)  # fmt: skip
+    doc = {"pairs": pairs, "runs": runs, "loadavg": loadavg()}
     for case, case_runs in runs.items():
         doc[case] = _summary(case_runs, batches)
         _print_summary(case, doc[case], batches)

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from eval_bench import MeteredEngine, _schedstat, pipeline_bound, session_cores, stage_bound
+from eval_bench import MeteredEngine, _schedstat, pipeline_bound, stage_bound
 
 from training.engines.base import GenerationRequest, SamplingParams
 from training.engines.hf import HFEngine
@@ -55,13 +55,6 @@ def test_metered_engine_splits_the_generation_threads_time(tiny_models):
     assert getattr(metered, "submit", None) is None
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_session_cores_counts_the_cpu_its_busy_processes_got():
-    for n in (1, 2):
-        cores = session_cores(n, seconds=0.3)
-        assert 0 < cores <= n * 1.05  # CPU seconds over wall seconds: never more than one core per process
-
-
 def test_quick_run_prints_the_ratio_beside_its_bounds(tmp_path):
     out = tmp_path / "results.json"
     cmd = [sys.executable, "benchmarks/eval_bench.py", "--quick", "--pairs", "2", "--batch-size", "2",
@@ -83,16 +76,9 @@ def test_quick_run_prints_the_ratio_beside_its_bounds(tmp_path):
     assert re.search(r"cores used \(CPU s / wall s\): sequential \d+\.\d\d, overlapped \d+\.\d\d .*"
                      r"generation thread: \d+\.\d\d s on a CPU, \d+\.\d\d s waiting", done.stdout)  # fmt: skip
     assert re.search(r"^  pair 2 uncached/overlapped .* load \d", done.stdout, re.MULTILINE)
-    assert re.search(
-        r"^  round 2: this session gets \d+\.\d\d cores with one busy process", done.stdout, re.MULTILINE
-    )
-    assert re.search(
-        r"^  two busy processes of this session got \d+\.\d\dx the CPU of one", done.stdout, re.MULTILINE
-    )
 
     doc = json.loads(out.read_text())
     assert doc["pairs"] == 2 and len(doc["machine"]["loadavg"]) == 3
-    assert len(doc["by_max_new_tokens"]["160"]["session_cores"]) == 2
     for case in ("uncached", "cached"):
         summary = doc[case]
         assert len(summary["ratios"]) == 2 and summary["ratio"] > 0
