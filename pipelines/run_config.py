@@ -438,7 +438,7 @@ def _absolute(values: dict, keys) -> None:
 
 
 def _demo_hint(f: str) -> str:
-    if Path(f).name in ("train.jsonl", "test.jsonl") and Path(f).parent.name == "demo":
+    if Path(f).name in ("train.jsonl", "val.jsonl") and Path(f).parent.name == "demo":
         return f" (write the synthetic demo set with `reelrl demo-data --out {Path(f).parent}`)"
     return ""
 
