@@ -97,7 +97,7 @@ def pipeline_bound(stage_seconds: dict[str, float], batches: int) -> float:
     return total / floor if floor > 0 else 1.0
 
 
-def _schedstat(path: str = "/proc/thread-self/schedstat") -> tuple[float, float] | None:
+def thread_schedstat(path: str = "/proc/thread-self/schedstat") -> tuple[float, float] | None:
     """(seconds on a CPU, seconds waiting on a run queue for one) of a thread, from Linux's schedstat; None
     where the kernel does not provide it."""
     try:
@@ -115,17 +115,17 @@ class MeteredEngine:
     def __init__(self, engine):
         self.engine = engine
         self.wall = self.cpu = self.run_queue = 0.0
-        self.measured = _schedstat() is not None
+        self.measured = thread_schedstat() is not None
 
     def __getattr__(self, name):
         return getattr(self.engine, name)
 
     def generate(self, requests, sampling):
-        before, t0 = _schedstat(), time.perf_counter()
+        before, t0 = thread_schedstat(), time.perf_counter()
         try:
             return self.engine.generate(requests, sampling)
         finally:
-            after = _schedstat()
+            after = thread_schedstat()
             self.wall += time.perf_counter() - t0
             if before is not None and after is not None:
                 self.cpu += after[0] - before[0]

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from eval_bench import MeteredEngine, _schedstat, pipeline_bound, stage_bound
+from eval_bench import MeteredEngine, pipeline_bound, stage_bound, thread_schedstat
 
 from training.engines.base import GenerationRequest, SamplingParams
 from training.engines.hf import HFEngine
@@ -41,7 +41,7 @@ def test_pipeline_bound_pays_the_fill_and_drain_of_its_batches():
         pipeline_bound(stages, 0)
 
 
-@pytest.mark.skipif(_schedstat() is None, reason="needs Linux schedstat")
+@pytest.mark.skipif(thread_schedstat() is None, reason="needs Linux schedstat")
 def test_metered_engine_splits_the_generation_threads_time(tiny_models):
     engine = HFEngine.from_pretrained(tiny_models["qwen2_5_vl"], batch_size=2)
     metered = MeteredEngine(engine)
