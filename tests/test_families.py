@@ -12,6 +12,7 @@ Dagster graph (test_pipeline), vLLM (test_vllm_*).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -67,56 +68,62 @@ def _trainer(model: str, out: Path) -> RLTrainer:
     return RLTrainer(cfg, model, out).setup()
 
 
+# The three original families run these stages in the default suite elsewhere (test_resume, test_training_loop,
+# test_eval_cli); here they are in ``-m slow`` to keep the default suite short, the newer ones in both.
+NEWER = ("qwen3_5", "qwen3_5_moe", "qwen3_vl_moe")
+STAGE_FAMILIES = [f if f in NEWER else pytest.param(f, marks=pytest.mark.slow) for f in FAMILIES]
+
+
+def _factor(family: str) -> int:
+    return 28 if family in ("qwen2_vl", "qwen2_5_vl") else 32
+
+
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", STAGE_FAMILIES)
 def test_rl_steps_resume_exactly_and_reload_with_plain_transformers(tiny_models, tmp_path, family):
     from transformers import AutoModelForImageTextToText
 
+    batches = [_items(_factor(family), f"s{k}") for k in range(2)]
     straight = _trainer(tiny_models[family], tmp_path / "a")
-    batches = [_items(straight.processor.video.factor, f"s{k}") for k in range(2)]
     whole = straight.train(lambda pos: iter(batches[pos:]), steps=2)
-    first = _trainer(tiny_models[family], tmp_path / "b")
-    first.train(lambda pos: iter(batches[pos:]), steps=1)
+    # a fresh trainer resumed from the straight run's step-1 checkpoint (rollouts with the real HF engine)
     again = _trainer(tiny_models[family], tmp_path / "b")
-    assert again.resume() == 1 and again.global_step == 1
+    assert again.resume_from(tmp_path / "a" / "checkpoints" / "global_step_1") == 1 and again.global_step == 1
     resumed = again.train(lambda pos: iter(batches[pos:]), steps=2)
 
     keys = ("reward/overall", "response_length/mean", "actor/pg_loss", "actor/grad_norm")
-    assert [[m[k] for k in keys] for m in whole.history] == [[m[k] for k in keys] for m in resumed.history]
+    assert [resumed.history[-1][k] for k in keys] == [whole.history[-1][k] for k in keys]
     a = _weights(tmp_path / "a" / "checkpoints" / "global_step_2")
     b = _weights(tmp_path / "b" / "checkpoints" / "global_step_2")
     assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
-    # plain transformers reads the trained checkpoint: the family's own class, every weight as saved
+    # plain transformers reads the trained checkpoint: the family's own class, every weight as trained
     plain = AutoModelForImageTextToText.from_pretrained(whole.checkpoint)
     assert plain.config.model_type == family
-    state = plain.state_dict()
-    assert {k: v for k, v in straight.model.state_dict().items()}.keys() == state.keys()
-    assert all(state[k].equal(v) for k, v in straight.model.state_dict().items())
+    state, trained = plain.state_dict(), straight.model.state_dict()
+    assert state.keys() == trained.keys() and all(state[k].equal(v) for k, v in trained.items())
     start = load_file(Path(tiny_models[family]) / "model.safetensors")
     assert any(not start[k].equal(a[k]) for k in start if k in a)  # the steps moved something
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_sft_learns_and_resumes_on_the_same_data_order(tiny_models, tmp_path, family):
-    model = tiny_models[family]
-    factor = 32 if family not in ("qwen2_vl", "qwen2_5_vl") else 28
-    data = [_items(factor, f"f{k}", n=1 + k % 2) for k in range(3)]  # batches differ: position matters
-    straight = run_sft(model, lambda pos: data[pos:], steps=3, save_dir=tmp_path / "a", lr=1e-2, save_freq=1)
-    run_sft(model, lambda pos: data[pos:], steps=2, save_dir=tmp_path / "b", lr=1e-2, save_freq=1)
-    resumed = run_sft(model, lambda pos: data[pos:], steps=3, save_dir=tmp_path / "b", lr=1e-2, save_freq=1)
-    assert [h["sft/loss"] for h in resumed.history] == [h["sft/loss"] for h in straight.history]
+@pytest.mark.parametrize("family", STAGE_FAMILIES)
+def test_sft_learns_and_resumes_exactly(tiny_models, tmp_path, family):
+    model, batch = tiny_models[family], _items(_factor(family), "f")
+    straight = run_sft(model, [batch, batch], steps=2, save_dir=tmp_path / "a", lr=1e-2, save_freq=1)
+    losses = [h["sft/loss"] for h in straight.history]
+    assert losses[1] < losses[0], losses  # the same batch again, after one step on it
+    # a run that stopped after step 1 (its checkpoint) resumes there and ends where the straight run did
+    shutil.copytree(
+        tmp_path / "a" / "checkpoints" / "global_step_1", tmp_path / "b" / "checkpoints" / "global_step_1"
+    )
+    resumed = run_sft(model, lambda pos: [batch, batch][pos:], steps=2, save_dir=tmp_path / "b", lr=1e-2)
+    assert [h["step"] for h in resumed.history] == [2] and resumed.history[0]["sft/loss"] == losses[1]
     a, b = _weights(tmp_path / "a" / "checkpoint"), _weights(tmp_path / "b" / "checkpoint")
     assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
-    # the same batch three times more: its loss falls
-    again = run_sft(model, [data[0]] * 4, steps=4, save_dir=tmp_path / "c", lr=1e-2)
-    losses = [h["sft/loss"] for h in again.history]
-    assert losses[-1] < losses[0], losses
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_pass_rates_feed_the_filter(tiny_models, family):
-    factor = 32 if family not in ("qwen2_vl", "qwen2_5_vl") else 28
-    items = _items(factor, "p", n=3)
+    items = _items(_factor(family), "p", n=3)
     rows = compute_pass_rates(tiny_models[family], [items[:2], items[2:]], k=3, max_new_tokens=4, seed=5)
     assert [r["sample_id"] for r in rows] == ["p0", "p1", "p2"]
     for r in rows:  # success = accuracy 1.0 (boolean answers score 0 or 1)
@@ -131,7 +138,7 @@ def test_pass_rates_feed_the_filter(tiny_models, family):
     )
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", STAGE_FAMILIES)
 def test_eval_run_on_a_video_benchmark_scores_every_record_and_resumes(capsys, tmp_path, tiny_models, family):
     ann = tmp_path / "charades.txt"
     ann.write_text("".join((CHARADES / "charades_sta_test.sample.txt").read_text().splitlines(True)[:2]))
@@ -147,9 +154,8 @@ def test_eval_run_on_a_video_benchmark_scores_every_record_and_resumes(capsys, t
     (doc,) = json_docs(capsys.readouterr().out)
     assert doc["counts"]["scored"] == 2 and doc["partial"] is False
     manifest = json.loads((Path(doc["out_dir"]) / "manifest.json").read_text())
-    factor = 28 if family in ("qwen2_vl", "qwen2_5_vl") else 32
-    assert manifest["settings"]["media_spec"]["factor"] == factor  # the family's resize factor
-    assert set(doc["aggregates"]) == set(doc["modes"]) == {"official", "robust"}
+    assert manifest["settings"]["media_spec"]["factor"] == _factor(family)  # the family's resize factor
+    assert set(doc["aggregates"]) == {"official", "robust"}
     for mode, agg in doc["aggregates"].items():  # a random model scores something in range, per mode
         numbers = [v for v in agg.values() if isinstance(v, float)]
         assert numbers and all(np.isfinite(numbers)), (mode, agg)
