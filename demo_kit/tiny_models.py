@@ -384,6 +384,9 @@ def _qwen3_vl_moe_config(ids: TokenIds, size: TextSize):
     head_dim = _qwen3_family_dims(size)["head_dim"]
     # Qwen3-VL's interleaved sections [4, 2, 2] per 8 slots, scaled to head_dim / 2 slots
     text = _text_config(ids, size, [4, 2, 2], 5e6, mrope_interleaved=True) | _MOE | {"head_dim": head_dim}
+    # transformers always renormalises the top-k routing weights; vLLM's Qwen3-VL-MoE reads that choice from
+    # the config (``norm_topk_prob``, as in the released checkpoints' configs) and fails to build without it
+    text["norm_topk_prob"] = True
     text["rope_parameters"]["mrope_section"] = [s * head_dim // 16 for s in (4, 2, 2)]
     # decoder_sparse_step 1 and no mlp_only_layers: every layer is a MoE layer (intermediate_size unused)
     # one deepstack tap at vision block 0, as the tiny Qwen3-VL (see there)
