@@ -103,7 +103,7 @@ evaluation: {{benchmarks: [video_mme, no_such_bench]}}
     assert f"{cfg}:8: unknown key worker.actor.optim.lrr (did you mean worker.actor.optim.lr?)" in text
     assert f"{cfg}:10: unknown key trainer.max_stepz (did you mean trainer.max_steps?)" in text
     assert f"{tmp_path}/missing.jsonl: no such file" in text
-    assert "evaluation.benchmarks: unknown ['no_such_bench']" in text
+    assert "evaluation.adapters: unknown ['no_such_bench']" in text
     assert "set evaluation.annotations.video_mme" in text
 
 
