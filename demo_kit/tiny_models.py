@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from training.models.expert_layout import save_released
+
 # The three newer families (Qwen3.5 dense/MoE, Qwen3-VL-MoE) are registered after qwen3_vl below.
 FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe")
 
@@ -201,7 +203,10 @@ def _token_fields(ids: TokenIds) -> dict:
 def _qwen2_vl_config(ids: TokenIds, size: TextSize):
     from transformers import Qwen2VLConfig
 
-    text = _text_config(ids, size, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
+    text = _text_config(ids, size, [2, 3, 3], 1e6) | {
+        "bos_token_id": ids.endoftext,
+        "eos_token_id": ids.im_end,
+    }
     vision = {
         "depth": 1,
         "embed_dim": 32,
@@ -227,7 +232,10 @@ def _qwen2_vl_config(ids: TokenIds, size: TextSize):
 def _qwen2_5_vl_config(ids: TokenIds, size: TextSize):
     from transformers import Qwen2_5_VLConfig
 
-    text = _text_config(ids, size, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
+    text = _text_config(ids, size, [2, 3, 3], 1e6) | {
+        "bos_token_id": ids.endoftext,
+        "eos_token_id": ids.im_end,
+    }
     # Two blocks so both attention kinds run: block 0 windowed (window 56 px = 2x2 merged patches),
     # block 1 full attention, as in the real tower's fullatt_block_indexes.
     vision = {
@@ -387,6 +395,9 @@ def _qwen3_vl_moe_config(ids: TokenIds, size: TextSize):
     # transformers always renormalises the top-k routing weights; vLLM's Qwen3-VL-MoE reads that choice from
     # the config (``norm_topk_prob``, as in the released checkpoints' configs) and fails to build without it
     text["norm_topk_prob"] = True
+    # expert width 48, not 32: with hidden 64, width 32 makes gate_up_proj square ([E, 64, 64]) and the
+    # released on-disk layout (training/models/expert_layout.py) indistinguishable from transformers' own
+    text["moe_intermediate_size"] = 48
     text["rope_parameters"]["mrope_section"] = [s * head_dim // 16 for s in (4, 2, 2)]
     # decoder_sparse_step 1 and no mlp_only_layers: every layer is a MoE layer (intermediate_size unused)
     # one deepstack tap at vision block 0, as the tiny Qwen3-VL (see there)
@@ -545,7 +556,8 @@ def build_tiny_model(
         pad_token_id=ids.endoftext,
         suppress_tokens=[ids.image_pad, ids.video_pad, ids.vision_start, ids.vision_end],
     )
-    model.save_pretrained(out)
+    # routed experts in the released checkpoints' layout (Qwen3-VL-MoE), as every checkpoint ReelRL writes
+    save_released(model, out, model.state_dict())
     tokenizer.save_pretrained(out)
     image_cfg, video_cfg = _preprocessor_configs(spec)
     for name, cfg in (("preprocessor_config.json", image_cfg), ("video_preprocessor_config.json", video_cfg)):

@@ -26,11 +26,11 @@ from demo_kit.synthetic import make_charades_standins
 from demo_kit.tiny_models import FAMILIES
 from reelrl.cli import main
 from training.config import load_config
-from training.filtering import select_partial_success
-from training.passrate import compute_pass_rates
-from training.rollout import TrainItem
+from training.data.items import TrainItem
+from training.filtering.pass_rates import compute_pass_rates
+from training.filtering.rules import select_partial_success
+from training.loop.trainer import RLTrainer
 from training.sft import run_sft
-from training.trainer import RLTrainer
 
 CHARADES = Path(__file__).resolve().parents[1] / "evaluation" / "samples" / "charades_sta"
 

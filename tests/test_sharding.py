@@ -259,7 +259,7 @@ def _spawn_pair(target, args: tuple) -> dict:
 
 def _moe_scenario(rank: int, path: str, out: Path) -> dict:
     """One update of a MoE model under FSDP2 and under replicate; the FSDP2 checkpoint read back."""
-    from training.sharding import full_state
+    from training.parallel.fsdp import full_state
 
     rep = _trainer(path, out / "rep", rank, "replicate")
     fsdp = _trainer(path, out / "fsdp", rank, "fsdp2")
