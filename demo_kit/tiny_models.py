@@ -395,9 +395,11 @@ def _qwen3_vl_moe_config(ids: TokenIds, size: TextSize):
     # transformers always renormalises the top-k routing weights; vLLM's Qwen3-VL-MoE reads that choice from
     # the config (``norm_topk_prob``, as in the released checkpoints' configs) and fails to build without it
     text["norm_topk_prob"] = True
-    # expert width 16, not 32: with hidden 64, width 32 makes gate_up_proj square ([E, 64, 64]) and the
-    # released on-disk layout (training/models/expert_layout.py) indistinguishable from transformers' own
-    text["moe_intermediate_size"] = 16
+    # expert width: 32 (vLLM's CPU MoE pads other widths to a multiple of 32, and its weight reload then
+    # fails: "The size of tensor a (64) must match the size of tensor b (32)"), except at hidden 64, where 32
+    # makes gate_up_proj square ([E, 64, 64]) and the released on-disk layout (training/models/
+    # expert_layout.py) indistinguishable from transformers' own: 16 there (vLLM does not run that size)
+    text["moe_intermediate_size"] = 16 if size.hidden == 64 else 32
     text["rope_parameters"]["mrope_section"] = [s * head_dim // 16 for s in (4, 2, 2)]
     # decoder_sparse_step 1 and no mlp_only_layers: every layer is a MoE layer (intermediate_size unused)
     # one deepstack tap at vision block 0, as the tiny Qwen3-VL (see there)

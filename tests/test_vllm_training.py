@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 import torch
 from safetensors.torch import load_file
-from vllm_families import vllm_families
+from vllm_families import synced_families
 
 from demo_kit.synthetic.engine_media import cached_media
 from training.config import load_config
@@ -25,7 +25,7 @@ from training.loop.trainer import RLTrainer
 
 pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_env")]
 
-FAMILIES = vllm_families()
+FAMILIES = synced_families()  # GRPO syncs the policy into vLLM before each step
 STEPS = 3
 EXACT = ("reward/overall", "reward/accuracy", "reward/format", "response_length/mean")
 CLOSE = ("actor/pg_loss", "actor/grad_norm", "actor/clipfrac", "actor/ppo_kl")
