@@ -100,7 +100,7 @@ RUN_KEYS: dict[str, Any] = {
     "data.media_root": "",
     "data.skip_invalid": False,  # drop rows that fail the load check (listed) instead of stopping the run
     "filter.enable": True,
-    "evaluation.adapters": None,  # None: reelrl_jsonl when there are val files
+    "evaluation.benchmarks": None,  # None: reelrl_jsonl when there are val files
     "evaluation.annotations": {},  # benchmark -> annotation file
     "evaluation.media_roots": {},  # benchmark -> media folder
     "trainer.experiment_name": "",
@@ -274,7 +274,7 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
         problems.append(
             f"{_where(path, lines, 'data.media_root')}data.media_root: {media_root}: no such folder"
         )
-    benchmarks = get("evaluation.adapters")
+    benchmarks = get("evaluation.benchmarks")
     if benchmarks is None:
         benchmarks = ["reelrl_jsonl"] if val_files else []
     benchmarks = [benchmarks] if isinstance(benchmarks, str) else list(benchmarks)
@@ -283,12 +283,12 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
     unknown = [b for b in benchmarks if b not in list_benchmarks()]
     if unknown:
         problems.append(
-            f"{_where(path, lines, 'evaluation.adapters')}evaluation.adapters: unknown {unknown}; "
+            f"{_where(path, lines, 'evaluation.benchmarks')}evaluation.benchmarks: unknown {unknown}; "
             f"known: {', '.join(list_benchmarks())}"
         )
     if "reelrl_jsonl" in benchmarks and not val_files:
         problems.append(
-            f"{_where(path, lines, 'evaluation.adapters')}evaluation.adapters lists reelrl_jsonl "
+            f"{_where(path, lines, 'evaluation.benchmarks')}evaluation.benchmarks lists reelrl_jsonl "
             "(the held-out split) but data.val_files is empty"
         )
     annotations = {k: _abs(v) for k, v in (get("evaluation.annotations") or {}).items()}
@@ -296,7 +296,7 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
     for b in benchmarks:
         if b not in ("reelrl_jsonl", "charades_sta", *unknown) and b not in annotations:
             problems.append(
-                f"{_where(path, lines, 'evaluation.adapters')}evaluation.adapters lists {b}: set "
+                f"{_where(path, lines, 'evaluation.benchmarks')}evaluation.benchmarks lists {b}: set "
                 f"evaluation.annotations.{b} (its annotation file) and evaluation.media_roots.{b}"
             )
     ops: dict[str, dict] = {}
@@ -321,7 +321,7 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
             "data.train_files": train_files,
             "data.val_files": val_files,
             "data.media_root": media_root,
-            "evaluation.adapters": benchmarks,
+            "evaluation.benchmarks": benchmarks,
             "evaluation.annotations": annotations,
             "evaluation.media_roots": media_roots,
             "trainer.experiment_name": experiment,
@@ -438,7 +438,7 @@ def _absolute(values: dict, keys) -> None:
 
 
 def _demo_hint(f: str) -> str:
-    if Path(f).name in ("train.jsonl", "test.jsonl") and Path(f).parent.name == "demo":
+    if Path(f).name in ("train.jsonl", "val.jsonl") and Path(f).parent.name == "demo":
         return f" (write the synthetic demo set with `reelrl demo-data --out {Path(f).parent}`)"
     return ""
 

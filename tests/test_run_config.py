@@ -103,7 +103,7 @@ evaluation: {{benchmarks: [video_mme, no_such_bench]}}
     assert f"{cfg}:8: unknown key worker.actor.optim.lrr (did you mean worker.actor.optim.lr?)" in text
     assert f"{cfg}:10: unknown key trainer.max_stepz (did you mean trainer.max_steps?)" in text
     assert f"{tmp_path}/missing.jsonl: no such file" in text
-    assert "evaluation.adapters: unknown ['no_such_bench']" in text
+    assert "evaluation.benchmarks: unknown ['no_such_bench']" in text
     assert "set evaluation.annotations.video_mme" in text
 
 
@@ -175,7 +175,7 @@ def test_every_recipe_loads_as_written(recipe, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     demo = tmp_path / ".reelrl" / "data" / "demo"
     demo.mkdir(parents=True)
-    for name in ("train.jsonl", "test.jsonl"):
+    for name in ("train.jsonl", "val.jsonl"):
         (demo / name).write_text("")
     plan = load_run_config(recipe)
     assert plan.ignored == []
