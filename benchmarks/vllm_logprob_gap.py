@@ -1,7 +1,7 @@
 """vLLM against the trainer, per family and modality: |vLLM log-prob - trainer log-prob| of sampled tokens.
 
 Usage (needs ``make setup-vllm``): ``.venv-vllm/bin/python benchmarks/vllm_logprob_gap.py [--dtype float32]
-[--workdir .reelrl/bench_vllm] [--out benchmarks/vllm/logprob_gap.json]``.
+[--workdir .reelrl/bench_vllm] [--out benchmarks/vllm_results/logprob_gap.json]``.
 
 For Qwen2-VL, Qwen2.5-VL and Qwen3-VL ("small" tiny checkpoints, head_dim 64) and each prompt case of
 ``demo_kit.synthetic.engine_media`` (text, image, video with even, odd and long frame counts, image+video, two
@@ -71,7 +71,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dtype", default="float32", help="vLLM's weights (the trainer stays float32)")
     ap.add_argument("--workdir", default=".reelrl/bench_vllm")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "vllm" / "logprob_gap.json"))
+    ap.add_argument("--out", default=str(Path(__file__).parent / "vllm_results" / "logprob_gap.json"))
     ap.add_argument("--families", default=",".join(FAMILIES))
     args = ap.parse_args()
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")

@@ -215,3 +215,15 @@ def test_no_module_imports_another_modules_private_names():
     assert private_imports(tree_modules()) == []
     bad = {"p.a": "_x = 1\n", "p.b": "from p.a import _x, __version__\nfrom os import _exit\n"}
     assert private_imports(bad) == ["p.b:1: _x from p.a"]
+
+
+def test_no_folder_of_benchmarks_is_named_like_an_importable_package():
+    """Benchmark scripts (run as ``python benchmarks/x.py``) and some tests put ``benchmarks/`` on ``sys.path``;
+    a results folder there named like a package becomes a namespace package of that name (a folder
+    ``benchmarks/vllm`` once made ``importlib.util.find_spec("vllm")`` succeed where vLLM is absent, so a
+    config asking for the vLLM engine no longer failed at load)."""
+    from importlib.metadata import packages_distributions
+
+    importable = set(packages_distributions()) | {"vllm", *PACKAGES}
+    folders = {p.name for p in (ROOT / "benchmarks").iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    assert folders and not folders & importable, sorted(folders & importable)

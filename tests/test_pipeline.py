@@ -185,7 +185,7 @@ def test_asset_metadata_and_lineage_recorded(minimal_run):
     assert {"kept", "dropped"} <= set(meta("filtered_train_set"))
     run = meta("training_run")
     assert "curves" in run and "config" in run
-    assert png_in_markdown(run["curves_plot"].value).size == (720, 256)  # 9 x 3.2 in at 80 dpi
+    assert png_in_markdown(run["curves_plot"].value).size == (1080, 256)  # 3 panels: 13.5 x 3.2 in at 80 dpi
     assert meta("source_dataset")["train_files"].value == {"train_demo": 6}
     assert meta("train_demo")["rows"].value == 6 and meta("val_demo")["rows"].value == 6
     # each consumer names the cache state it read
