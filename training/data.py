@@ -6,11 +6,13 @@ A prepared row is what the ``filtered_train_set`` asset writes (one JSON object 
      "media": [{"source", "kind", "digest"}], "extra": {...}}
 
 Nothing here decodes video: a row whose media digest is not in the cache is an error naming the
-sample (the cache asset must run first). Frames travel as uint8 bytes plus shapes and are rebuilt
-into ``CachedMedia`` in the ``collate_fn`` of ``iter_torch_batches``.
+sample (the cache asset must run first). Ray Data carries the rows; the frames are read from the cache
+by the ``collate_fn`` of ``iter_torch_batches`` (``FetchFrames``), in the process that consumes them, in
+parallel and a bounded number of batches ahead (``FETCH_AHEAD``). Reading them in Ray Data actors and
+moving them through the object store measured 20-30x slower here (benchmarks/README.md, "Ray Data").
 
 The single-process stream (``stream_batches``) and the Ray Train workers (``training.distributed``) share
-one batch layout (``BatchLayout``: which rows make global batch k) and one reader (``frames_dataset``, read
+one batch layout (``BatchLayout``: which rows make global batch k) and one reader (``rows_dataset``, read
 with ``item_batches``). The data position is ``batches_drawn``, the number of batches a run has taken from
 the stream: a resumed run passes it back and sees the batches the killed run would have seen.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ import numpy as np
 import orjson
 from ray.data.collate_fn import NumpyBatchCollateFn
 
+from cache_store import MediaCache
 from cache_store.types import CachedMedia
 from training.rollout import TrainItem
 
@@ -114,45 +118,6 @@ def _loopback_node_ip():
         ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
-class AttachCachedFrames:
-    """Ray Data UDF (actor): add each row's cached frames, looked up in Lance by digest."""
-
-    def __init__(self, cache_root: str):
-        from cache_store import MediaCache
-
-        self.cache = MediaCache(cache_root)
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        metas, frames = [], []
-        for sample_id, media_json in zip(batch["sample_id"], batch["media_json"]):
-            media = orjson.loads(media_json)
-            try:
-                cached = self.cache.get_many([m["digest"] for m in media]) if media else []
-            except KeyError as err:
-                raise KeyError(
-                    f"sample {sample_id}: media not in the cache ({err}); build the cache first"
-                ) from None
-            metas.append(orjson.dumps([_meta(c) for c in cached]).decode())
-            frames.append([c.frames.tobytes() for c in cached])
-        batch["media_meta"] = np.array(metas, dtype=object)
-        batch["media_frames"] = np.array(frames + [None], dtype=object)[:-1]  # keep a 1-D object array
-        return batch
-
-
-def _meta(c: CachedMedia) -> dict:
-    return {
-        "digest": c.digest,
-        "source": c.source,
-        "kind": c.kind,
-        "shape": list(c.frames.shape),
-        "source_fps": c.source_fps,
-        "total_frames": c.total_frames,
-        "indices": list(c.indices),
-        "timestamps": list(c.timestamps),
-        "sample_fps": c.sample_fps,
-    }
-
-
 def to_ray_row(r: dict) -> dict:
     return {
         "sample_id": str(r["sample_id"]),
@@ -166,51 +131,83 @@ def to_ray_row(r: dict) -> dict:
     }
 
 
-def collate_items(batch: dict[str, np.ndarray]) -> list[TrainItem]:
-    """Numpy columns -> TrainItems with frames rebuilt zero-copy from the uint8 bytes."""
-    items = []
-    for i in range(len(batch["sample_id"])):
-        metas = orjson.loads(batch["media_meta"][i])
-        blobs = batch["media_frames"][i]
-        media = [
-            CachedMedia(
-                digest=m["digest"],
-                source=m["source"],
-                kind=m["kind"],
-                frames=np.frombuffer(blob, dtype=np.uint8).reshape(m["shape"]),
-                source_fps=m["source_fps"],
-                total_frames=m["total_frames"],
-                indices=m["indices"],
-                timestamps=m["timestamps"],
-                sample_fps=m["sample_fps"],
-            )
-            for m, blob in zip(metas, blobs)
-        ]
-        items.append(
-            TrainItem(
-                sample_id=str(batch["sample_id"][i]),
-                problem=str(batch["problem"][i]),
-                problem_type=str(batch["problem_type"][i]),
-                data_type=str(batch["data_type"][i]),
-                answer=str(batch["answer"][i]),
-                options=orjson.loads(batch["options_json"][i]),
-                media=media,
-                extra=orjson.loads(batch["extra_json"][i]),
-            )
+def collate_items(batch: dict[str, np.ndarray], media: Sequence[Sequence[CachedMedia]]) -> list[TrainItem]:
+    """Numpy columns of prepared rows, with each row's cached media, as TrainItems."""
+    return [
+        TrainItem(
+            sample_id=str(batch["sample_id"][i]),
+            problem=str(batch["problem"][i]),
+            problem_type=str(batch["problem_type"][i]),
+            data_type=str(batch["data_type"][i]),
+            answer=str(batch["answer"][i]),
+            options=orjson.loads(batch["options_json"][i]),
+            media=list(media[i]),
+            extra=orjson.loads(batch["extra_json"][i]),
         )
-    return items
+        for i in range(len(batch["sample_id"]))
+    ]
 
 
-class CollateItems(NumpyBatchCollateFn):
-    """``iter_torch_batches`` collate_fn (Ray wants a ``CollateFn`` subclass, not a bare function)."""
+_OPEN_CACHES: dict[str, MediaCache] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_cache(cache_root: str) -> MediaCache:
+    """One ``MediaCache`` per cache root per process, shared by every stream and fetch thread (its reads
+    open the entries table's latest version each time, so entries added later are seen)."""
+    with _OPEN_LOCK:
+        cache = _OPEN_CACHES.get(cache_root)
+        if cache is None:
+            cache = _OPEN_CACHES[cache_root] = MediaCache(cache_root)
+        return cache
+
+
+def fetch_media(
+    cache: MediaCache, sample_ids: Sequence[str], media_json: Sequence[str]
+) -> list[list[CachedMedia]]:
+    """Each row's cached media, read from the cache in one ``get_many`` (threaded positioned reads); a
+    KeyError names the first sample whose media are not in the cache."""
+    digests = [[m["digest"] for m in orjson.loads(mj)] for mj in media_json]
+    try:
+        found = cache.get_many([d for ds in digests for d in ds])
+    except KeyError:
+        present = cache.storage.present([d for ds in digests for d in ds])
+        sample, lost = next(
+            (s, [d for d in ds if d not in present])
+            for s, ds in zip(sample_ids, digests)
+            if not set(ds) <= present
+        )
+        raise KeyError(
+            f"sample {sample}: media not in the cache {cache.root} (digests {lost}); build the cache first "
+            "(the media_cache asset, or `reelrl cache build`)"
+        ) from None
+    out, at = [], 0
+    for ds in digests:
+        out.append(found[at : at + len(ds)])
+        at += len(ds)
+    return out
+
+
+class FetchFrames(NumpyBatchCollateFn):
+    """``iter_torch_batches`` collate_fn: a batch of prepared rows -> TrainItems with their cached frames.
+
+    It runs in Ray Data's formatting thread pool of the process that iterates (the driver, or a Ray Train
+    worker), ``prefetch_batches`` batches at a time, so frames are read in parallel, ahead of the consumer,
+    straight from the cache into this process: no actor to start, no copy through the object store. The
+    cache root must be readable where the iteration runs (a shared filesystem or an object-store URI).
+    """
+
+    def __init__(self, cache_root: str):
+        self.cache_root = cache_root
 
     def __call__(self, batch: dict[str, np.ndarray]) -> list[TrainItem]:
-        return collate_items(batch)
+        cache = open_cache(self.cache_root)
+        return collate_items(batch, fetch_media(cache, batch["sample_id"], batch["media_json"]))
 
 
 # ---- the batch layout: which rows make global batch k ---------------------------------------------
-# An endless stream builds one Ray dataset per this many epochs' worth of batches: the frame-fetching
-# actor starts once per dataset (~3 s here), and the rows of a dataset are held in the driver.
+# An endless stream builds one Ray dataset per this many epochs' worth of batches (the rows of a dataset
+# are held in the driver).
 ENDLESS_CHUNK_EPOCHS = 8
 
 
@@ -275,32 +272,38 @@ class BatchLayout:
         return out
 
 
-# ---- the Ray Data reader: rows -> cached frames -> TrainItem batches ------------------------------
-def frames_dataset(rows: list[dict], cache_root: str, batch_size: int, num_cpus: float | None = None):
-    """Prepared rows, in this order, as a Ray dataset whose rows carry their cached frames (one
-    ``AttachCachedFrames`` actor reads them from Lance). ``num_cpus``: the actor's CPU reservation (Ray's
-    default when None; Ray Train passes 0 so the reader never takes a CPU its workers need)."""
+# ---- the Ray Data reader: rows -> TrainItem batches with their cached frames ------------------------
+# Batches whose frames are read ahead of the consumer, each by its own thread of Ray Data's formatting pool
+# (``iter_torch_batches(prefetch_batches=...)``): the parallelism of the fetch and the bound on the frames
+# held ahead (benchmarks/ray_data_bench.py measured 2 against 1 and more on this 2-core machine).
+FETCH_AHEAD = 2
+
+
+def rows_dataset(rows: list[dict]):
+    """Prepared rows, in this order, as a Ray dataset (no frames: ``item_batches`` reads them)."""
     import ray
 
     ensure_ray()
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # deterministic order (resume needs it)
     ctx.enable_progress_bars = False
-    reserve = {} if num_cpus is None else {"num_cpus": num_cpus}
-    return ray.data.from_items([to_ray_row(r) for r in rows]).map_batches(
-        AttachCachedFrames,
-        fn_constructor_kwargs={"cache_root": cache_root},
-        batch_size=batch_size,
-        compute=ray.data.ActorPoolStrategy(size=1),
-        batch_format="numpy",
-        **reserve,
+    return ray.data.from_items([to_ray_row(r) for r in rows])
+
+
+def item_batches(
+    source, cache_root: str, batch_size: int, fetch_ahead: int = FETCH_AHEAD
+) -> Iterator[list[TrainItem]]:
+    """``TrainItem`` batches of ``batch_size`` from a ``rows_dataset`` or a Ray Train worker's shard of one,
+    in order (the last may be short), each batch's frames read from the cache at ``cache_root`` by
+    ``FetchFrames``, ``fetch_ahead`` batches in parallel ahead of the consumer."""
+    return iter(
+        source.iter_torch_batches(
+            batch_size=batch_size,
+            collate_fn=FetchFrames(cache_root),
+            drop_last=False,
+            prefetch_batches=fetch_ahead,
+        )
     )
-
-
-def item_batches(source, batch_size: int) -> Iterator[list[TrainItem]]:
-    """``TrainItem`` batches of ``batch_size`` from a ``frames_dataset`` or a Ray Train worker's shard of
-    one, in order (the last may be short)."""
-    return iter(source.iter_torch_batches(batch_size=batch_size, collate_fn=CollateItems(), drop_last=False))
 
 
 def stream_batches(
@@ -316,7 +319,7 @@ def stream_batches(
     """``TrainItem`` batches over ``epochs`` passes (or exactly ``num_batches`` batches, which wins when both
     are given; endless if neither), beginning at batch ``batches_drawn`` (a resumed run's data position)
     of the ``BatchLayout``. An endless stream reads ``ENDLESS_CHUNK_EPOCHS`` epochs' worth of whole batches
-    per Ray dataset, so the frame-fetching actor starts once per chunk rather than once per epoch.
+    per Ray dataset.
     """
     layout = BatchLayout(rows, batch_size, seed, shuffle, None if num_batches is not None else epochs)
     if batches_drawn < 0:
@@ -326,9 +329,7 @@ def stream_batches(
     k = batches_drawn
     while end is None or k < end:
         count = chunk if end is None else end - k
-        yield from item_batches(
-            frames_dataset(layout.batch_rows(k, count), cache_root, batch_size), batch_size
-        )
+        yield from item_batches(rows_dataset(layout.batch_rows(k, count)), cache_root, batch_size)
         k += count
 
 

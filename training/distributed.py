@@ -3,8 +3,9 @@
 The driver lays out the batch sequence from the run's data position with the single-process stream's
 ``training.data.BatchLayout`` (epoch e shuffled with ``seed + e``, batch k = rows ``[k·B, (k+1)·B)``) and
 gives worker r of W the r-th slice (``B / W`` prompts) of every global batch as its own Ray dataset, built
-by the same reader (``data.frames_dataset``: rows -> frames fetched from Lance by digest) and read in the
-worker with ``data.item_batches``. Each worker rolls out and scores its prompts (whole groups stay on
+by the same reader (``data.rows_dataset``) and read in the worker with ``data.item_batches``, which fetches
+each batch's frames from the Lance cache by digest in that worker (so the cache must be readable on every
+node that runs a worker: a shared filesystem or an object-store URI). Each worker rolls out and scores its prompts (whole groups stay on
 one worker), and the update sums token counts and gradients over ranks (``update.sync_gradients``: gloo
 on CPU, NCCL on GPU), so every rank keeps identical weights and the step equals one worker's step on the
 union of the rollouts (batch-level whitening, as in REINFORCE++ and GDPO, is per rank). Rank 0 writes
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 from training.config import RLConfig, load_config, to_dict
-from training.data import BatchLayout, ensure_ray, frames_dataset, item_batches
+from training.data import BatchLayout, ensure_ray, item_batches, rows_dataset
 from training.hardware import resolve_device
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def _worker_loop(config: dict) -> None:
     trainer = RLTrainer(cfg, cfg.model_path, config["save_dir"], rank=rank, world_size=world).setup()
     trainer.resume_from(config["resume"])
     shard = ray.train.get_dataset_shard(f"rank{rank}")
-    batches = item_batches(shard, cfg.data.rollout_batch_size // world)
+    batches = item_batches(shard, config["cache_root"], cfg.data.rollout_batch_size // world)
     result = trainer.train(batches, steps=cfg.trainer.total_steps)
     trainer.close()
     check_ranks_agree(trainer.model)
@@ -74,20 +75,16 @@ def _worker_loop(config: dict) -> None:
 
 
 def rank_datasets(
-    cfg: RLConfig, rows: list[dict], cache_root: str, num_workers: int, batches_drawn: int, steps_left: int
+    cfg: RLConfig, rows: list[dict], num_workers: int, batches_drawn: int, steps_left: int
 ) -> dict:
     """Worker r's Ray dataset ``rank<r>``: its slice (``training.data.BatchLayout``) of every global batch
     the remaining steps may draw from the data position ``batches_drawn`` on (with dynamic sampling up to
     ``trainer.max_try_make_batch`` per step)."""
     budget = max(0, steps_left) * (cfg.trainer.max_try_make_batch if cfg.algorithm.online_filtering else 1)
     layout = BatchLayout(rows, cfg.data.rollout_batch_size, cfg.data.seed, cfg.data.shuffle)
-    per = cfg.data.rollout_batch_size // num_workers
-    return {  # num_cpus=0: an I/O-light reader must not take a CPU the train workers need
-        f"rank{rank}": frames_dataset(
-            layout.batch_rows(batches_drawn, max(budget, 1), world=num_workers, rank=rank),
-            cache_root,
-            per,
-            num_cpus=0,
+    return {
+        f"rank{rank}": rows_dataset(
+            layout.batch_rows(batches_drawn, max(budget, 1), world=num_workers, rank=rank)
         )
         for rank in range(num_workers)
     }
@@ -122,12 +119,13 @@ def train_on_ray(
         progress = read_progress(resume)
         start, done = progress.batches_drawn, progress.global_step
         log.info("resuming from %s (step %d, data position %d)", resume, done, start)
-    datasets = rank_datasets(cfg, rows, cache_root, num_workers, start, cfg.trainer.total_steps - done)
+    datasets = rank_datasets(cfg, rows, num_workers, start, cfg.trainer.total_steps - done)
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config={
             "cfg": to_dict(cfg),
             "save_dir": str(save_dir),
+            "cache_root": cache_root,
             "resume": str(resume) if resume else "",
             "threads": threads_per_worker,
         },
