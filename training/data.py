@@ -291,17 +291,17 @@ def rows_dataset(rows: list[dict]):
 
 
 def item_batches(
-    source, cache_root: str, batch_size: int, fetch_ahead: int = FETCH_AHEAD
+    source, cache_root: str, batch_size: int, fetch_ahead: int | None = None
 ) -> Iterator[list[TrainItem]]:
     """``TrainItem`` batches of ``batch_size`` from a ``rows_dataset`` or a Ray Train worker's shard of one,
     in order (the last may be short), each batch's frames read from the cache at ``cache_root`` by
-    ``FetchFrames``, ``fetch_ahead`` batches in parallel ahead of the consumer."""
+    ``FetchFrames``, ``fetch_ahead`` (default ``FETCH_AHEAD``) batches in parallel ahead of the consumer."""
     return iter(
         source.iter_torch_batches(
             batch_size=batch_size,
             collate_fn=FetchFrames(cache_root),
             drop_last=False,
-            prefetch_batches=fetch_ahead,
+            prefetch_batches=FETCH_AHEAD if fetch_ahead is None else fetch_ahead,
         )
     )
 

@@ -49,6 +49,20 @@ def check_ranks_agree(model) -> None:
         raise RuntimeError(f"rank {dist.get_rank()}: {bad} parameter tensors differ from rank 0")
 
 
+def rank_nodes() -> list[str]:
+    """The Ray node id of every rank, in rank order (gathered over the process group; this process's
+    alone without one): where Ray placed the workers."""
+    import ray
+    import torch.distributed as dist
+
+    node = ray.get_runtime_context().get_node_id()
+    if not (dist.is_available() and dist.is_initialized()):
+        return [node]
+    nodes: list = [None] * dist.get_world_size()
+    dist.all_gather_object(nodes, node)
+    return nodes
+
+
 def _worker_loop(config: dict) -> None:
     """Runs in each Ray Train worker: an ``RLTrainer`` on this rank's dataset shard."""
     import ray.train
@@ -58,6 +72,8 @@ def _worker_loop(config: dict) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.set_num_threads(config["threads"])
+    nodes = rank_nodes()
+    log.info("rank %d of %d on Ray node %s", rank, world, nodes[rank])
     cfg = load_config(overrides=config["cfg"])
     trainer = RLTrainer(cfg, cfg.model_path, config["save_dir"], rank=rank, world_size=world).setup()
     trainer.resume_from(config["resume"])
@@ -69,7 +85,7 @@ def _worker_loop(config: dict) -> None:
     if rank == 0:  # Train v2 keeps reported metrics only with a checkpoint upload: a file is simpler
         last = result.history[-1] if result.history else {}
         summary = {k: v for k, v in last.items() if isinstance(v, int | float)}
-        summary.update(steps=result.steps, checkpoint=result.checkpoint)
+        summary.update(steps=result.steps, checkpoint=result.checkpoint, worker_nodes=nodes)
         (Path(config["save_dir"]) / RESULT_FILE).write_text(json.dumps(summary))
     ray.train.report({"steps": result.steps})  # every worker reports once (a barrier in Train v2)
 
@@ -100,9 +116,11 @@ def train_on_ray(
     threads_per_worker: int = 1,
 ) -> dict:
     """Run ``cfg.trainer.total_steps`` RL steps on ``num_workers`` Ray Train workers; resume from the newest
-    checkpoint under ``save_dir`` if there is one. Returns rank 0's last metrics with ``checkpoint``.
+    checkpoint under ``save_dir`` if there is one. Returns rank 0's last metrics with ``checkpoint``,
+    ``worker_nodes`` (each rank's Ray node id) and ``resumed_from_step`` (None for a fresh run). A failed run
+    (a worker or its node lost) raises a RuntimeError naming the checkpoint a rerun resumes from.
     ``use_gpu`` (one GPU per worker, NCCL) defaults to whether ``trainer.device`` resolves to cuda here."""
-    from ray.train import DataConfig, RunConfig, ScalingConfig
+    from ray.train import DataConfig, RunConfig, ScalingConfig, TrainingFailedError
     from ray.train.torch import TorchTrainer
 
     from training.checkpoint import checkpoint_root, find_resume, read_progress
@@ -137,7 +155,25 @@ def train_on_ray(
         run_config=RunConfig(name="rl", storage_path=str(save_dir / "ray_train")),
     )
     (save_dir / RESULT_FILE).unlink(missing_ok=True)
-    result = trainer.fit()
-    if result.error:
-        raise result.error
-    return json.loads((save_dir / RESULT_FILE).read_text())
+    try:
+        error = trainer.fit().error
+    except TrainingFailedError as err:  # Train v2 raises where v1 returned the error
+        error = err
+    if error is not None:
+        raise run_failed(save_dir, error) from error
+    return json.loads((save_dir / RESULT_FILE).read_text()) | {"resumed_from_step": done if resume else None}
+
+
+def run_failed(save_dir: Path, error: BaseException) -> RuntimeError:
+    """The error a failed Ray Train run raises: what failed (a worker, its node) and what a rerun resumes
+    from."""
+    from training.checkpoint import checkpoint_root, find_resume
+
+    newest = find_resume(checkpoint_root(save_dir))
+    cause = " ".join(str(error).split())[:600] or type(error).__name__
+    then = (
+        f"its newest checkpoint is {newest}: run again (same config and save folder) to resume from it"
+        if newest
+        else "it wrote no checkpoint: running again starts over"
+    )
+    return RuntimeError(f"the Ray Train run in {save_dir} failed ({type(error).__name__}: {cause}); {then}")
