@@ -6,7 +6,7 @@ from assets.lineage import CACHE_CODE_VERSION, cache_state, lineage_table, state
 from assets.progress import Progress
 from assets.resources import MediaCacheResource, WorkspaceResource
 from evaluation.media_spec import CACHE_CONFIG_KEYS, ResolvedMediaSpec, resolve_media_spec
-from training.data import read_prepared, write_prepared
+from training.data.stream import read_prepared, write_prepared
 
 
 class MediaCacheConfig(dg.Config):

@@ -1,6 +1,6 @@
 """A human label for a checkpoint partition: ``base``, ``warm start``, ``step 60``.
 
-Partition keys (``evaluation.checkpoints.checkpoint_name``) stay as they are, unique and stable but hard to
+Partition keys (``evaluation.checkpoint_discovery.checkpoint_name``) stay as they are, unique and stable but hard to
 read (``193fd8062ff8-checkpoints-step60-3dd0ce``); renaming them would orphan every materialization already
 recorded. The label is derived from where the folder sits in the workspace (``models/`` holds base models,
 ``runs/sft/`` warm starts, ``runs/grpo/`` RL runs) and shown beside the key: as asset metadata in the UI, in
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.checkpoint import step_of
+from training.outputs.checkpoint import step_of
 
 
 def _step(parts: tuple[str, ...]) -> int | None:

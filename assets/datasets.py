@@ -7,9 +7,9 @@ import dagster as dg
 from assets.lineage import CODE_VERSION, consumed_cache, file_version
 from assets.progress import Progress
 from assets.resources import MediaCacheResource, RayResource, WorkspaceResource
-from training.data import read_prepared, stream_batches, write_prepared
-from training.filtering import partial_success_mask
-from training.passrate import compute_pass_rates
+from training.data.stream import read_prepared, stream_batches, write_prepared
+from training.filtering.pass_rates import compute_pass_rates
+from training.filtering.rules import partial_success_mask
 
 
 class PassRateConfig(dg.Config):

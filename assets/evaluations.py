@@ -21,7 +21,7 @@ from assets.resources import (
     WorkspaceResource,
 )
 from demo_kit.synthetic import make_charades_standins
-from evaluation.benchmarks.registry import get_adapter
+from evaluation.adapters.registry import get_adapter
 from evaluation.compare import collect, comparison_plot, comparison_table
 from evaluation.manifest import MANIFEST_FILE
 from evaluation.media_spec import DEFAULT_MEDIA_FROM, MEDIA_FROM, resolve_media_spec

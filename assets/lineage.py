@@ -13,7 +13,7 @@ import dagster as dg
 
 from cache_store import MediaCache, MediaSpec
 from evaluation.manifest import model_revision, package_version
-from training.data import read_prepared
+from training.data.stream import read_prepared
 
 # Output(data_version=...) is marked beta in Dagster 1.13; it is the documented way to report one.
 warnings.filterwarnings("ignore", message="Parameter `data_version`", category=Warning)

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from evaluation.benchmarks.registry import list_benchmarks
+from evaluation.adapters.registry import list_benchmarks
 
 CHECKPOINTS = dg.DynamicPartitionsDefinition(name="checkpoints")
 BENCHMARKS = dg.StaticPartitionsDefinition(list_benchmarks())

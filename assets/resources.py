@@ -12,8 +12,13 @@ from typing import Literal
 import dagster as dg
 
 from cache_store import MediaCache
-from evaluation.checkpoints import checkpoint_name, discover_checkpoints, find_checkpoint, inspect_checkpoint
-from training.data import ensure_ray
+from evaluation.checkpoint_discovery import (
+    checkpoint_name,
+    discover_checkpoints,
+    find_checkpoint,
+    inspect_checkpoint,
+)
+from training.data.stream import ensure_ray
 
 
 def default_home() -> str:
@@ -66,7 +71,7 @@ class CheckpointsResource(dg.ConfigurableResource):
     """Where checkpoints are found: ReelRL's own ``runs/`` and ``models/`` under the workspace, plus
     ``watch_dirs`` (``os.pathsep``-separated folders of Hugging Face checkpoints; empty means
     ``$REELRL_WATCH_DIRS``). A checkpoint is only taken once it is complete and has not changed for
-    ``settle_s`` seconds (see ``evaluation.checkpoints``)."""
+    ``settle_s`` seconds (see ``evaluation.checkpoint_discovery``)."""
 
     watch_dirs: str = ""
     settle_s: float = 10.0

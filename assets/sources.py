@@ -30,8 +30,8 @@ import yaml
 from assets.lineage import CODE_VERSION, file_version
 from assets.resources import WorkspaceResource
 from demo_kit.synthetic import make_demo_dataset
-from training.data import read_prepared, sample_to_row, write_prepared
-from training.dataset import RowProblem, load_samples, write_samples_jsonl
+from training.data.samples import RowProblem, load_samples, write_samples_jsonl
+from training.data.stream import read_prepared, sample_to_row, write_prepared
 
 SPLITS = {"train": "train", "val": "test"}  # config name -> name of the split downstream assets read
 

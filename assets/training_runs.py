@@ -10,14 +10,14 @@ from assets.lineage import CODE_VERSION, checkpoint_version, consumed_cache
 from assets.partitions import register_checkpoints
 from assets.plots import embedded_png
 from assets.resources import CheckpointsResource, RayResource, WorkspaceResource
-from training.checkpoint import checkpoint_root, list_checkpoints
 from training.config import RLConfig, choices, load_config, to_dict
-from training.curves import plot_curves
-from training.data import read_prepared, stream_batches
-from training.distributed import train_on_ray
+from training.data.stream import read_prepared, stream_batches
+from training.loop.trainer import RLTrainer, RunResult
+from training.outputs.checkpoint import checkpoint_root, list_checkpoints
+from training.outputs.curves import plot_curves
+from training.outputs.sinks import read_metrics
+from training.parallel.ray_train import train_on_ray
 from training.sft import run_sft
-from training.tracking import read_metrics
-from training.trainer import RLTrainer, RunResult
 
 
 class SFTConfig(dg.Config):

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_inputs import synth_clip
 from bench_measure import loadavg
 
-from evaluation.benchmarks.choice import ChoiceAdapter
+from evaluation.adapters.choice import ChoiceAdapter
 from training.rewards.choice import extract_choice
 
 MAX_NEW_TOKENS = 160  # the headline setting; --max-new-tokens 48,160,320 sweeps the stage balance

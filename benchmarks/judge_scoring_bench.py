@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_measure import loadavg
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.stages import score_many
 from training.rewards.judge import JudgeClient, JudgeConfig
 

@@ -14,7 +14,7 @@ What runs, all through the project's public calls, on CPU:
    held-out split from different seeds, half "yes" each; no held-out video equals a train video (checked
    on the raw frames, recorded in the results);
 3. the mp4s decoded once into the Lance cache (``MediaCache.build``) and read back as ``TrainItem``s
-   through the trainer's Ray Data stream (``training.data.stream_batches``);
+   through the trainer's Ray Data stream (``training.data.stream.stream_batches``);
 4. the warm start: ``training.sft.run_sft`` on answer-only targets (``<answer>yes</answer>``, 8 tokens with
    EOS, so rollouts stay short), long enough to leave the constant-answer plateau, short of solving it;
 5. per RL seed, from that one warm start: ``RLTrainer.step`` with GRPO (``algorithm.temporal=false``) and
@@ -22,7 +22,7 @@ What runs, all through the project's public calls, on CPU:
    ``eval_every`` steps the held-out split is answered **greedily** (temperature 0, one response each);
    held-out accuracy is the mean of the boolean ``accuracy`` reward (exact yes/no).
 6. temporal reliance, as Video-R1 analyses it: held-out accuracy on the ordered frames minus on the same
-   videos with their frames shuffled (``training.groups.shuffle_video_items``, one fixed permutation per
+   videos with their frames shuffled (``training.loop.groups.shuffle_video_items``, one fixed permutation per
    video, the same for every checkpoint), for the warm start and each arm's final checkpoint. A policy that
    reads frame order loses accuracy when the order goes; one that ignores it scores the same on both.
 
@@ -55,15 +55,16 @@ from demo_kit.synthetic.demo import write_jsonl
 from demo_kit.synthetic.tasks import TaskContext, red_before_blue
 from demo_kit.tiny_models import build_tiny_model
 from training.config import load_config, to_dict
-from training.data import epoch_order, sample_to_row, stream_batches
-from training.dataset import load_samples
+from training.data.items import TrainItem
+from training.data.samples import load_samples
+from training.data.stream import epoch_order, sample_to_row, stream_batches
 from training.engines.base import SamplingParams
 from training.engines.hf import HFEngine
-from training.groups import shuffle_video_items
+from training.loop.groups import shuffle_video_items
+from training.loop.rollout import rollout_and_score
+from training.loop.trainer import RLTrainer
 from training.rewards import RewardWeights
-from training.rollout import TrainItem, rollout_and_score
 from training.sft import run_sft
-from training.trainer import RLTrainer
 
 FAMILY = "qwen2_vl"
 FRAME_SIZE, FPS = (64, 64), 8
@@ -154,7 +155,7 @@ def load_items(jsonls: list[Path], cache_root: Path) -> list[list[TrainItem]]:
 
 
 def cycle(items: list[TrainItem], batch_size: int, seed: int):
-    """Endless batches: each epoch a seeded permutation (``training.data.epoch_order``), the ragged tail
+    """Endless batches: each epoch a seeded permutation (``training.data.stream.epoch_order``), the ragged tail
     dropped so every batch has ``batch_size`` prompts."""
     epoch = 0
     while True:

@@ -13,7 +13,7 @@ Modes, run in rotating order each round after one untimed warm-up pass of each (
 all); each ratio is the median over ``--rounds`` rounds of that round's ``direct`` time over the mode's:
 
 * ``direct``: ``MediaCache.get_many`` of each batch's digests in this process, one batch after another;
-* ``stream``: ``training.data.stream_batches`` (Ray Data rows, frames read by ``iter_torch_batches``'
+* ``stream``: ``training.data.stream.stream_batches`` (Ray Data rows, frames read by ``iter_torch_batches``'
   ``collate_fn`` in this process, ``FETCH_AHEAD`` batches in parallel), one full pass; each pass builds its
   Ray datasets as a run does, so what a stream costs to start is inside the time;
 * ``stream_ahead1``: the same with one batch fetched ahead (no parallel fetching);
@@ -42,7 +42,7 @@ from bench_inputs import synth_clip
 from bench_measure import Report, Result, loadavg, mb
 
 from cache_store import MediaCache, MediaSpec
-from training import data
+from training.data import stream as data
 
 SPEC = MediaSpec(fps=2.0, max_frames=64, max_pixels=262_144, factor=28)
 GOAL = 0.8

@@ -42,9 +42,10 @@ def _mb(tensors) -> float:
 
 
 def _experience(trainer, rank: int):
+    from training.data.items import TrainItem
     from training.engines.base import Completion
-    from training.rollout import Rollout, TrainItem
-    from training.update import Experience
+    from training.loop.rollout import Rollout
+    from training.loop.update import Experience
 
     tok = trainer.processor.tokenizer
     items = [
@@ -64,8 +65,8 @@ def _rank(rank: int, port: int, model: str, out: str, updates: int, queue) -> No
     import torch.distributed as dist
 
     from training.config import load_config
-    from training.sharding import is_sharded
-    from training.trainer import RLTrainer
+    from training.loop.trainer import RLTrainer
+    from training.parallel.fsdp import is_sharded
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)

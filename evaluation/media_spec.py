@@ -131,7 +131,7 @@ def resolve_media_spec(
         if media_from == "benchmark":
             if benchmark is None:
                 raise ValueError("media_from='benchmark' needs the benchmark's name")
-            from evaluation.benchmarks.registry import adapter_class
+            from evaluation.adapters.registry import adapter_class
 
             settings = adapter_class(benchmark).media_settings
             if settings is not None and settings.values:

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation.benchmarks.registry import BenchmarkAdapter
+from evaluation.adapters.registry import BenchmarkAdapter
 from evaluation.inputs import json_lines, read_text
 from evaluation.metrics import mean, percent
 from evaluation.records import BenchmarkRecord, check_unique_ids

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cache_store.workers import DecodePool
-from evaluation.benchmarks.registry import BenchmarkAdapter
+from evaluation.adapters.registry import BenchmarkAdapter
 from evaluation.predictions import PredictionLog
 from evaluation.stages import (
     PromptedRecord,

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evaluation.benchmarks.registry import MODES, BenchmarkAdapter, check_mode, get_adapter
+from evaluation.adapters.registry import MODES, BenchmarkAdapter, check_mode, get_adapter
 from evaluation.manifest import (
     MANIFEST_FILE,
     as_plain,

@@ -25,7 +25,7 @@ from typing import Any
 
 from cache_store.keys import canonical_source
 from cache_store.types import CachedMedia
-from evaluation.benchmarks.registry import BenchmarkAdapter
+from evaluation.adapters.registry import BenchmarkAdapter
 from evaluation.manifest import sha256_text
 from evaluation.records import BenchmarkRecord
 from training.engines.base import Completion, GenerationEngine, GenerationRequest, SamplingParams

@@ -1,6 +1,6 @@
 """A checkpoint folder's weight files: which ones transformers would load, whether each is whole (from
 safetensors headers and sizes, never the tensors), and whether every tensor is finite (a NaN/inf census read
-one tensor at a time, so memory stays small). ``evaluation.checkpoints`` decides completeness with these.
+one tensor at a time, so memory stays small). ``evaluation.checkpoint_discovery`` decides completeness with these.
 """
 
 from __future__ import annotations

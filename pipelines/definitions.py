@@ -25,7 +25,7 @@ from assets.resources import (
     RayResource,
     WorkspaceResource,
 )
-from evaluation.benchmarks.registry import list_benchmarks
+from evaluation.adapters.registry import list_benchmarks
 from pipelines.automation import media_cache_changes, new_checkpoints, reevaluate_latest, reevaluation_job
 from pipelines.jobs import RUN_PLAN, TRAINING_ASSETS, demo_job, invalidate_cache
 from training.engines.vllm import parse_options

@@ -44,7 +44,7 @@ class RowReport:
 def check_rows(plan: RunPlan) -> RowReport:
     """Every row of every file checked against its problem type, as its asset will (answer, options, media
     present), before anything expensive runs."""
-    from training.dataset import DatasetError, load_samples
+    from training.data.samples import DatasetError, load_samples
 
     report = RowReport()
     for f in plan_files(plan):

@@ -10,7 +10,7 @@ reason) or some rows were skipped (media outside the media root: each printed, a
 ``--skip-invalid``, invalid rows: each printed, and under ``invalid_rows``); 2 bad arguments, a bad dataset file
 (every invalid row listed), or no such entry (the message says what to do).
 
-``build`` checks each row's shape at load (``training.dataset.load_samples``) but not its answer (caching needs
+``build`` checks each row's shape at load (``training.data.samples.load_samples``) but not its answer (caching needs
 no problem type) nor whether its media exist: a missing or undecodable file is the build's to record, in the
 failures table.
 
@@ -116,7 +116,7 @@ def _add_spec_flags(p: argparse.ArgumentParser, build: bool) -> None:
 # -- subcommands -----------------------------------------------------------------------------------------
 def _build(args) -> int:
     from cache_store.progress import Progress
-    from training.dataset import DatasetError, load_samples
+    from training.data.samples import DatasetError, load_samples
 
     skipped: list[str] = []  # rows whose media lie outside the media root: reported, never cached
     invalid: list = []  # with --skip-invalid, malformed rows: reported, never cached

@@ -78,7 +78,7 @@ SMOOTH = 5  # steps in the sparkline's moving mean
 
 def write_reward_curve(out: dict, home: Path) -> Path | None:
     """The RL run's per-step reward curves as ``<home>/reports/reward_curve.png`` (None without steps)."""
-    from training.curves import plot_curves
+    from training.outputs.curves import plot_curves
 
     hist = out["training_run"]["history"]
     if not hist:

@@ -53,8 +53,8 @@ def _judge(args: argparse.Namespace):
 
 
 def _adapter(name: str, args: argparse.Namespace, judge: Any):
-    from evaluation.benchmarks import get_adapter
-    from evaluation.benchmarks.registry import adapter_class
+    from evaluation.adapters import get_adapter
+    from evaluation.adapters.registry import adapter_class
 
     options: dict[str, Any] = {}
     if adapter_class(name).uses_judge:
@@ -76,7 +76,7 @@ def _paired(names: list[str], values: list[str], flag: str, required: bool) -> l
 
 # -- list / samples / score ----------------------------------------------------------------------------
 def _list(args: argparse.Namespace) -> int:
-    from evaluation.benchmarks import list_benchmarks
+    from evaluation.adapters import list_benchmarks
 
     for name in list_benchmarks():
         print(name)
@@ -392,7 +392,7 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
 
 def _guarded(func):
     """A subcommand whose bad arguments and annotation files exit 2 with the message (no traceback)."""
-    from evaluation.benchmarks.registry import UnknownBenchmarkError
+    from evaluation.adapters.registry import UnknownBenchmarkError
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Run state for exact resume (training.checkpoint) with a real tiny Qwen2-VL, AdamW and LR scheduler.
+"""Run state for exact resume (training.outputs.checkpoint) with a real tiny Qwen2-VL, AdamW and LR scheduler.
 
 What must hold: a resumed run continues the same trajectory bit for bit (weights, optimizer, scheduler,
 every RNG, data position); checkpoints load with plain transformers; retention keeps exactly K; and a
@@ -22,7 +22,9 @@ import numpy as np
 import pytest
 import torch
 
-from training.checkpoint import (
+from training.loop.schedule import make_scheduler
+from training.models.policy import load_policy
+from training.outputs.checkpoint import (
     STATE_FILE,
     TRACKER_FILE,
     CheckpointError,
@@ -35,8 +37,6 @@ from training.checkpoint import (
     save_state,
     step_dir,
 )
-from training.models.policy import load_policy
-from training.schedule import make_scheduler
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_TEXT_ID = 7  # ids 0..6 are the Qwen special tokens of the tiny tokenizer (vision pads among them)
@@ -246,7 +246,7 @@ def test_schedules_match_easyr1_formulas():
 # A fresh interpreter, not a fork: torch's thread pools do not survive fork after the tests above used them.
 CHILD = """
 import sys, torch
-from training.checkpoint import find_resume, load_state, save_state
+from training.outputs.checkpoint import find_resume, load_state, save_state
 from training.models.policy import load_policy
 
 model, processor = load_policy(sys.argv[1])

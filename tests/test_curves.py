@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.curves import plot_curves
+from training.outputs.curves import plot_curves
 
 
 def history(steps: int, with_format: bool = True) -> list[dict]:

@@ -1,4 +1,4 @@
-"""The one batch layout (``training.data.BatchLayout``) that the single-process stream and the Ray Train ranks
+"""The one batch layout (``training.data.stream.BatchLayout``) that the single-process stream and the Ray Train ranks
 share: batch k is the same rows however the run got there, and the stream honours it across the edges of
 the Ray datasets it builds. Pure Python: the Ray Data reader is replaced by a list."""
 
@@ -8,8 +8,8 @@ import itertools
 
 import pytest
 
-from training import data
-from training.data import ENDLESS_CHUNK_EPOCHS, BatchLayout, epoch_order, stream_batches
+from training.data import stream as data
+from training.data.stream import ENDLESS_CHUNK_EPOCHS, BatchLayout, epoch_order, stream_batches
 
 
 def ids(batches) -> list[list[str]]:

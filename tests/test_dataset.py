@@ -13,7 +13,7 @@ import pytest
 
 from demo_kit.synthetic import make_demo_dataset
 from training import rewards
-from training.dataset import (
+from training.data.samples import (
     DatasetError,
     InvalidRows,
     OutsideMediaRoot,

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from cache_store import MediaCache, MediaSpec, write_video
-from training.checkpoint import find_resume
 from training.config import load_config
-from training.data import BatchLayout
-from training.distributed import train_on_ray
-from training.tracking import read_metrics
+from training.data.stream import BatchLayout
+from training.outputs.checkpoint import find_resume
+from training.outputs.sinks import read_metrics
+from training.parallel.ray_train import train_on_ray
 
 
 def test_each_worker_reads_its_slice_of_every_global_batch_of_the_one_layout():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter, list_benchmarks
+from evaluation.adapters import get_adapter, list_benchmarks
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "samples"
 FILES = sorted(

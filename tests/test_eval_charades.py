@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
-from evaluation.benchmarks.charades_sta import LMMS_EVAL_POST, LMMS_EVAL_PRE
+from evaluation.adapters import get_adapter
+from evaluation.adapters.charades_sta import LMMS_EVAL_POST, LMMS_EVAL_PRE
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "samples" / "charades_sta"
 

@@ -1,4 +1,4 @@
-"""evaluation.checkpoints: discovery, completeness checks, names and NaN/inf census on real files."""
+"""evaluation.checkpoint_discovery: discovery, completeness checks, names and NaN/inf census on real files."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from evaluation.checkpoints import (
+from evaluation.checkpoint_discovery import (
     CheckpointInfo,
     checkpoint_name,
     discover_checkpoints,
@@ -24,7 +24,7 @@ from evaluation.checkpoints import (
 )
 from evaluation.manifest import model_revision
 from evaluation.weights import weights_report
-from training.checkpoint import step_dir
+from training.outputs.checkpoint import step_dir
 
 OLD = time.time() - 3600  # well outside any settle window
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.offline import score_predictions
 from evaluation.stages import score_many
 from training.rewards.judge import JudgeClient, JudgeConfig

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 
 SAMPLE = (
     Path(__file__).resolve().parents[1]

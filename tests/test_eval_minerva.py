@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "samples" / "minerva"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
-from evaluation.benchmarks.mlvu import GenerationTaskFile, type_from_video
+from evaluation.adapters import get_adapter
+from evaluation.adapters.mlvu import GenerationTaskFile, type_from_video
 from evaluation.official import mlvu as official_module
 from evaluation.official.mlvu import check_ans, read_option
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from training.rewards.judge import JudgeClient, JudgeConfig
 
 SAMPLE = (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.official.lvbench import motionbench_compute_accuracy, polish_answer
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "samples" / "motionbench"

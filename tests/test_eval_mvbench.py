@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
-from evaluation.benchmarks.mvbench import TASK_FOLDERS, task_from_path
+from evaluation.adapters import get_adapter
+from evaluation.adapters.mvbench import TASK_FOLDERS, task_from_path
 from evaluation.official import mvbench as official_module
 from evaluation.official.mvbench import check_ans, first_token
 

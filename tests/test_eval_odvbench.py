@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.official import odvbench
 
 

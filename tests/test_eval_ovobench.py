@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.official import ovobench
 from training.prompts import render_prompt
 

@@ -17,7 +17,7 @@ from test_eval_runner import CannedEngine
 from cache_store.encode import write_video
 from cache_store.keys import MediaSpec
 from cache_store.store import MediaCache
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.runner import BenchmarkJob, run_benchmark, run_benchmarks
 
 SPEC = MediaSpec(fps=2.0, max_frames=4, min_frames=2, max_pixels=56 * 56, min_pixels=28 * 28)

@@ -12,7 +12,7 @@ from PIL import Image
 from cache_store.encode import write_video
 from cache_store.keys import MediaSpec
 from cache_store.store import MediaCache
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.runner import run_benchmark
 from training.engines.base import Completion
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from evaluation.benchmarks import BenchmarkAdapter, UnknownBenchmarkError, get_adapter, list_benchmarks
-from evaluation.benchmarks.registry import _REGISTRY, check_mode, register_benchmark
+from evaluation.adapters import BenchmarkAdapter, UnknownBenchmarkError, get_adapter, list_benchmarks
+from evaluation.adapters.registry import _REGISTRY, check_mode, register_benchmark
 
 
 def test_builtin_adapters_registered():
@@ -22,7 +22,7 @@ def test_unknown_name_lists_known_ones():
 
 def test_duplicate_registration_rejected():
     with pytest.raises(
-        ValueError, match="'charades_sta' is already registered by evaluation.benchmarks.charades_sta"
+        ValueError, match="'charades_sta' is already registered by evaluation.adapters.charades_sta"
     ):
 
         @register_benchmark("charades_sta")

@@ -15,7 +15,7 @@ import pytest
 from cache_store.encode import write_video
 from cache_store.keys import MediaSpec
 from cache_store.store import MediaCache
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.runner import GREEDY, run_benchmark
 from training.engines.base import Completion, GenerationEngine, SamplingParams
 
@@ -221,7 +221,7 @@ def test_moved_media_and_corrected_answer_reuse_responses(bench, tmp_path):
     import dataclasses
     import shutil
 
-    from evaluation.benchmarks.charades_sta import ground_truth
+    from evaluation.adapters.charades_sta import ground_truth
 
     first = _run(bench, CannedEngine(bench["responses"]))
     moved = tmp_path / "moved"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assets.evaluations import scores_in_range
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.offline import score_predictions
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "samples"

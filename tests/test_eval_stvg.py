@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.official import stvg
 
 SAMPLE = (

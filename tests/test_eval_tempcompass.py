@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
-from evaluation.benchmarks.tempcompass import JudgeFailed
+from evaluation.adapters import get_adapter
+from evaluation.adapters.tempcompass import JudgeFailed
 from evaluation.official import tempcompass as official
 from evaluation.stages import score_response
 from training.prompts import render_prompt

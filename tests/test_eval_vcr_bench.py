@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.official import judged, vcr_cot
 from training.rewards.judge import JudgeClient, JudgeConfig
 

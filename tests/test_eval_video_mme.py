@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from evaluation.benchmarks import get_adapter
-from evaluation.benchmarks.video_mme import CATEGORY_FIELDS, ROW_FIELDS
+from evaluation.adapters import get_adapter
+from evaluation.adapters.video_mme import CATEGORY_FIELDS, ROW_FIELDS
 from evaluation.official.videomme import extract_characters_regex
 
 SAMPLE = (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.official import videommmu
 from evaluation.official.videommmu import API_ERROR, NO_ANSWER, open_correct, parse_choice, parse_open
 

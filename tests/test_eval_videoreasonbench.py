@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter
-from evaluation.benchmarks.videoreasonbench import extraction_request
+from evaluation.adapters import get_adapter
+from evaluation.adapters.videoreasonbench import extraction_request
 from evaluation.official import videoreasonbench_sim as sim
 from evaluation.official.judged import videoreasonbench_final_answer
 from training.prompts import render_prompt

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluation.benchmarks import get_adapter
+from evaluation.adapters import get_adapter
 from evaluation.official import vsibench
 from training.prompts import render_prompt
 

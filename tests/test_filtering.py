@@ -6,13 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from training import filtering, groups
-from training.filtering import (
+from training.filtering import rules as filtering
+from training.filtering.rules import (
     group_pass_rates,
     keep_group,
     partial_success_mask,
     select_partial_success,
 )
+from training.loop import groups
 
 # k = 4 rollouts each: a solved 3/4, b never, c always
 IDS = ["a", "b", "c", "a", "b", "c", "a", "b", "c", "a", "b", "c"]

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cache_store.types import CachedMedia
+from training.data.items import TrainItem
 from training.engines.base import Completion
-from training.groups import (
+from training.loop.groups import (
     DynamicBatch,
     dynamic_sample,
     frame_permutation,
@@ -22,8 +23,8 @@ from training.groups import (
     substitute_offline,
     temporal_group_bonus,
 )
+from training.loop.rollout import Rollout
 from training.models.processor import QwenVLProcessor
-from training.rollout import Rollout, TrainItem
 
 
 def ro(item: int, accuracy: float, fmt: float = 1.0) -> Rollout:

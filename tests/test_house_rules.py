@@ -89,13 +89,13 @@ def test_training_branches_on_registrations_not_on_algorithm_names():
 
 def test_the_name_check_finds_a_comparison_with_an_algorithm_name():
     bad = {
-        "training/update.py": 'if cfg.loss_type == "luffy":\n    pass\n',
-        "training/experience.py": 'ok = est in ("remax", "x")\nfine = mode == "token-mean"\n',
+        "training/loop/update.py": 'if cfg.loss_type == "luffy":\n    pass\n',
+        "training/loop/experience.py": 'ok = est in ("remax", "x")\nfine = mode == "token-mean"\n',
         "training/algorithms/losses.py": 'if name == "luffy":\n    pass\n',  # an owner: allowed
     }
     assert name_comparisons(bad, {"luffy", "remax"}) == [
-        "training/update.py:1: cfg.loss_type == 'luffy'",
-        "training/experience.py:1: est in ('remax', 'x')",
+        "training/loop/update.py:1: cfg.loss_type == 'luffy'",
+        "training/loop/experience.py:1: est in ('remax', 'x')",
     ]
 
 

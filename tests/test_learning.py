@@ -20,9 +20,9 @@ from cache_store.types import CachedMedia
 from demo_kit.synthetic.render import PALETTE
 from demo_kit.synthetic.tasks import TaskContext, red_before_blue
 from training.config import load_config
+from training.data.items import TrainItem
 from training.engines.base import Completion
-from training.rollout import TrainItem
-from training.trainer import RLTrainer
+from training.loop.trainer import RLTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 YES, NO = "<answer>yes</answer>", "<answer>no</answer>"

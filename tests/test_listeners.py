@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Ray processes that may, for a reason outside ReelRL's control, still listen beyond loopback. Each entry
 # must name the process and say why; empty because Ray 2.60 binds every process to 127.0.0.1 once the node
-# IP is 127.0.0.1 (see ``training.data.ensure_ray``).
+# IP is 127.0.0.1 (see ``training.data.stream.ensure_ray``).
 ALLOWED_NON_LOOPBACK: dict[str, str] = {}
 
 CHILD = r"""
@@ -27,7 +27,7 @@ import json, os, sys
 sys.path.insert(0, sys.argv[1])
 import psutil, ray
 from ray._private import ray_constants
-from training.data import ensure_ray
+from training.data.stream import ensure_ray
 
 ensure_ray(num_cpus=1, object_store_mb=80)
 try:
@@ -113,7 +113,7 @@ def test_local_ray_listens_on_loopback_only():
 def test_cluster_address_is_passed_through_unchanged(monkeypatch):
     import ray
 
-    from training.data import ensure_ray
+    from training.data.stream import ensure_ray
 
     calls = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
@@ -131,7 +131,7 @@ PROCESS_GROUP_CHILD = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import psutil, torch, torch.distributed as dist
-from training.sharding import ensure_process_group
+from training.parallel.fsdp import ensure_process_group
 
 ensure_process_group()
 t = torch.ones(2)

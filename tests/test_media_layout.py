@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.benchmarks import get_adapter, list_benchmarks
-from evaluation.benchmarks.media import MediaLayout, MediaSettings, layout_table
-from evaluation.benchmarks.registry import adapter_class
+from evaluation.adapters import get_adapter, list_benchmarks
+from evaluation.adapters.media import MediaLayout, MediaSettings, layout_table
+from evaluation.adapters.registry import adapter_class
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"<!-- media-layout:start -->\n(.*?)\n<!-- media-layout:end -->", re.DOTALL)

@@ -12,8 +12,8 @@ from train_items import video_item
 from cache_store.types import CachedMedia
 from training.config import ConfigError, load_config
 from training.engines.base import Completion
+from training.loop.trainer import RLTrainer
 from training.models.policy import load_policy, routes_experts, token_logprobs
-from training.trainer import RLTrainer
 
 MOE = ("qwen3_5_moe", "qwen3_vl_moe")
 

@@ -27,8 +27,8 @@ import psutil
 import pytest
 
 from cache_store import MediaCache, MediaSpec, write_video
-from training.checkpoint import checkpoint_root, find_resume, list_checkpoints
-from training.data import write_prepared
+from training.data.stream import write_prepared
+from training.outputs.checkpoint import checkpoint_root, find_resume, list_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -87,7 +87,9 @@ class Cluster:
                 if set(alive.values()) == names and len(alive) == len(names):
                     return alive
             time.sleep(2)
-        raise TimeoutError(f"nodes {names} not all up in {timeout:.0f} s; logs in {self.temp}:\n{self.logs()}")
+        raise TimeoutError(
+            f"nodes {names} not all up in {timeout:.0f} s; logs in {self.temp}:\n{self.logs()}"
+        )
 
     def _track(self) -> None:
         """Remember every process each node has started so far (workers start their own sessions)."""
@@ -117,7 +119,9 @@ class Cluster:
                 pass
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in Path(self.temp).glob("*.log"))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}" for p in Path(self.temp).glob("*.log")
+        )
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pytest
 
 from cache_store.types import CachedMedia
 from pipelines.run_config import load_run_config
+from training.data.items import TrainItem
 from training.engines.base import Completion
-from training.rollout import TrainItem
-from training.trainer import RLTrainer
+from training.loop.trainer import RLTrainer
 
 RECIPES = Path(__file__).parent.parent / "recipes"
 

@@ -17,8 +17,8 @@ import time
 import pytest
 from safetensors.torch import load_file
 
-from training.checkpoint import find_resume, list_checkpoints
-from training.tracking import read_metrics
+from training.outputs.checkpoint import find_resume, list_checkpoints
+from training.outputs.sinks import read_metrics
 
 CHILD = textwrap.dedent(
     """
@@ -26,8 +26,8 @@ CHILD = textwrap.dedent(
     import numpy as np, torch
     from cache_store.types import CachedMedia
     from training.config import load_config
-    from training.rollout import TrainItem
-    from training.trainer import RLTrainer
+    from training.data.items import TrainItem
+    from training.loop.trainer import RLTrainer
 
     torch.set_num_threads(1)
     model, out, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -98,9 +98,9 @@ def test_a_checkpoint_with_the_old_data_position_key_resumes_the_run_at_its_posi
     ``batches_consumed``) resumes the RL run with the data stream entered at that position."""
     import torch
 
-    from training.checkpoint import STATE_FILE, save_state
     from training.config import load_config
-    from training.trainer import RLTrainer
+    from training.loop.trainer import RLTrainer
+    from training.outputs.checkpoint import STATE_FILE, save_state
 
     cfg = load_config(
         overrides=[f"model_path={tiny_models['qwen2_vl']}", "trainer.total_steps=3", "trainer.logger=[jsonl]"]

@@ -15,11 +15,12 @@ import pytest
 
 from cache_store.types import CachedMedia
 from training.config import ConfigError, load_config
+from training.data.items import TrainItem
 from training.engines.base import Completion, GenerationRequest, SamplingParams
 from training.engines.retry import FailedRequest, generate_isolating
+from training.loop.rollout import RolloutError, rollout_and_score
+from training.loop.trainer import RLTrainer
 from training.rewards import RewardWeights
-from training.rollout import RolloutError, TrainItem, rollout_and_score
-from training.trainer import RLTrainer
 
 N2 = SamplingParams(n=2, max_new_tokens=4)
 

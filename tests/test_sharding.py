@@ -17,14 +17,15 @@ import torch
 from train_items import video_item
 
 from training.config import ConfigError, load_config
+from training.data.items import TrainItem
 from training.engines.base import Completion
-from training.rollout import Rollout, TrainItem
+from training.loop.rollout import Rollout
 
 YES, NO = "<answer>yes</answer>", "<answer>no</answer>"
 
 
 def _trainer(path: str, out: Path, rank: int, strategy: str, *extra: str):
-    from training.trainer import RLTrainer
+    from training.loop.trainer import RLTrainer
 
     cfg = load_config(
         overrides=[
@@ -39,7 +40,7 @@ def _trainer(path: str, out: Path, rank: int, strategy: str, *extra: str):
 
 def _experience(trainer, rank: int, idle: bool = False):
     """Rank 0: two video prompts (4 rows); rank 1: one text-only prompt (2 rows), or nothing."""
-    from training.update import Experience
+    from training.loop.update import Experience
 
     tok = trainer.processor.tokenizer
     if idle:
@@ -91,7 +92,7 @@ def _beyond_adam(w_a: dict, w_b: dict, g_a: dict, g_b: dict, lr: float, eps: flo
 
 def _scenarios(rank: int, path: str, out: Path) -> dict:
     from training.models.policy import load_policy
-    from training.sharding import full_state, is_sharded
+    from training.parallel.fsdp import full_state, is_sharded
 
     result: dict = {}
     base = {k: v.clone() for k, v in load_policy(path)[0].state_dict().items()}

@@ -1,4 +1,4 @@
-"""Metric sinks (training.tracking): TensorBoard events read back with TensorBoard's own reader, JSONL
+"""Metric sinks (training.outputs.sinks): TensorBoard events read back with TensorBoard's own reader, JSONL
 appends deduplicated by step across a resume, the console line, and backend validation."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from training.tracking import BACKENDS, ConsoleSink, Tracker, read_metrics, scalar
+from training.outputs.sinks import BACKENDS, ConsoleSink, Tracker, read_metrics, scalar
 
 
 def tensorboard_scalars(out_dir) -> dict[str, list[tuple[int, float]]]:

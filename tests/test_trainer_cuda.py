@@ -10,7 +10,7 @@ import torch
 
 from cache_store.types import CachedMedia
 from training.config import load_config
-from training.rollout import TrainItem
+from training.data.items import TrainItem
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -33,7 +33,7 @@ def _batches(factor: int) -> list[list[TrainItem]]:
 
 
 def _trainer(path: str, out, strategy: str, steps: int):
-    from training.trainer import RLTrainer
+    from training.loop.trainer import RLTrainer
 
     cfg = load_config(
         overrides=[
@@ -48,7 +48,7 @@ def _trainer(path: str, out, strategy: str, steps: int):
 
 @pytest.mark.parametrize("strategy", ["replicate", "fsdp2"])
 def test_steps_on_cuda_checkpoint_and_resume_exactly(tiny_models, tmp_path, strategy):
-    from training.sharding import full_state
+    from training.parallel.fsdp import full_state
 
     path = tiny_models["qwen2_5_vl"]
     straight = _trainer(path, tmp_path / "straight", strategy, 3)

@@ -13,9 +13,9 @@ import torch
 
 from cache_store.types import CachedMedia
 from training.config import ConfigError, load_config
+from training.data.items import TrainItem
 from training.engines.base import Completion
-from training.rollout import TrainItem
-from training.trainer import RLTrainer
+from training.loop.trainer import RLTrainer
 
 
 class ScriptedEngine:
@@ -239,7 +239,7 @@ def test_mix_policy_needs_two_responses():
 def test_lora_run_trains_only_adapters_and_saves_a_plain_checkpoint(tiny_models, tmp_path):
     from transformers import AutoModelForImageTextToText
 
-    from training.checkpoint import CheckpointError
+    from training.outputs.checkpoint import CheckpointError
 
     trainer = _trainer(tiny_models, tmp_path, "worker.actor.lora_rank=4", "worker.actor.freeze_vision_tower=true")
     _script(trainer, {"a": [YES, NO]})
@@ -257,7 +257,7 @@ def test_lora_run_trains_only_adapters_and_saves_a_plain_checkpoint(tiny_models,
 
 
 def test_lora_run_resumes_from_its_adapters_exactly(tiny_models, tmp_path):
-    from training.checkpoint import CheckpointError
+    from training.outputs.checkpoint import CheckpointError
 
     lora = ("worker.actor.lora_rank=4", "worker.actor.lr=1e-2")
     batches = [[_item("a", 28)], [_item("b", 28)], [_item("a", 28)]]

@@ -16,7 +16,7 @@ from train_items import video_item
 
 from training.config import ConfigError, load_config
 from training.engines.base import Completion
-from training.trainer import RLTrainer
+from training.loop.trainer import RLTrainer
 
 YES, NO = "<answer>yes</answer>", "<answer>no</answer>"
 MAX_NEW = 32  # worker.rollout.max_new_tokens in these tests

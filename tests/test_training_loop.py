@@ -10,13 +10,14 @@ import torch
 
 from cache_store import MediaCache, MediaSpec, write_video
 from training.config import ConfigError, load_config
-from training.data import epoch_order, stream_batches
+from training.data.items import TrainItem
+from training.data.stream import epoch_order, stream_batches
 from training.engines.base import Completion, SamplingParams
+from training.loop.rollout import Rollout, rollout_and_score
+from training.loop.trainer import RLTrainer
+from training.loop.update import Experience
 from training.rewards import RewardWeights
-from training.rollout import Rollout, TrainItem, rollout_and_score
 from training.sft import run_sft
-from training.trainer import RLTrainer
-from training.update import Experience
 
 
 def test_config_layers_and_errors(tmp_path):
@@ -122,7 +123,7 @@ def test_sft_overfits_one_batch(tiny_models, tmp_path):
 def test_sft_resumes_from_its_checkpoint_on_the_same_data_order(tiny_models, tmp_path):
     import torch
 
-    from training.tracking import read_metrics
+    from training.outputs.sinks import read_metrics
 
     model = tiny_models["qwen2_5_vl"]
     data = [_items(28, n=1 + k % 2) for k in range(6)]  # batches differ, so the data position matters
@@ -264,7 +265,7 @@ def test_t_grpo_settings_are_checked_at_load():
 
 
 def test_the_rollout_logprob_gap_compares_engine_and_trainer_logprobs_of_on_policy_rows():
-    from training.update import rollout_logprob_gap
+    from training.loop.update import rollout_logprob_gap
 
     def rollout(logprobs, off_policy=False):
         completion = Completion("x", [5] * (len(logprobs) if logprobs else 2), "stop", logprobs)

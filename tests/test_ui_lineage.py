@@ -16,7 +16,7 @@ import pytest
 from test_ui import assert_real_screenshot
 from ui_browser import Browser, free_port, gql, require_browser, start_dagster, stop_dagster
 
-from evaluation.checkpoints import checkpoint_name
+from evaluation.checkpoint_discovery import checkpoint_name
 from pipelines.demo import MINIMAL_OPS, run_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

@@ -116,7 +116,7 @@ def test_an_interrupted_run_resumes_by_sample_id_and_the_dagster_engine_resource
     small_models, tmp_path, monkeypatch
 ):
     from cache_store import MediaCache, MediaSpec
-    from evaluation.benchmarks.registry import get_adapter
+    from evaluation.adapters.registry import get_adapter
     from evaluation.runner import run_benchmark
     from pipelines.definitions import resources
     from training.engines.base import SamplingParams

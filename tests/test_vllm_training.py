@@ -19,8 +19,8 @@ from safetensors.torch import load_file
 
 from demo_kit.synthetic.engine_media import cached_media
 from training.config import load_config
-from training.rollout import TrainItem
-from training.trainer import RLTrainer
+from training.data.items import TrainItem
+from training.loop.trainer import RLTrainer
 
 pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_env")]
 

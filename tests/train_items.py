@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cache_store.types import CachedMedia
-from training.rollout import TrainItem
+from training.data.items import TrainItem
 
 
 def video_item(sample_id: str, factor: int) -> TrainItem:

@@ -291,8 +291,8 @@ class RLConfig:
             raise ConfigError(f"algorithm.gdpo_reward_keys must be a non-empty list of names, got {keys!r}")
 
     def _validate_actor_and_trainer(self) -> None:
-        from training.schedule import SCHEDULER_KINDS
-        from training.tracking import BACKENDS
+        from training.loop.schedule import SCHEDULER_KINDS
+        from training.outputs.sinks import BACKENDS
 
         actor = self.worker.actor
         if not isinstance(self.trainer.logger, list) or set(self.trainer.logger) - set(BACKENDS):
@@ -439,8 +439,8 @@ def choices() -> dict[str, tuple[str, ...]]:
     a list whose entries are drawn from its tuple. Front ends (the Dagster launchpad) offer exactly these."""
     from training.algorithms import KL_KINDS
     from training.algorithms.registry import advantage_estimator_names, policy_loss_names
-    from training.schedule import SCHEDULER_KINDS
-    from training.tracking import BACKENDS
+    from training.loop.schedule import SCHEDULER_KINDS
+    from training.outputs.sinks import BACKENDS
 
     return {
         "algorithm.adv_estimator": tuple(advantage_estimator_names()),

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from training.checkpoint import checkpoint_root, find_resume, load_state, save_checkpoint, save_state
+from training.data.items import TrainItem
+from training.loop.trainer import RunResult
 from training.models.policy import load_policy, token_logprobs
-from training.rollout import TrainItem
-from training.tracking import read_metrics
-from training.trainer import RunResult
+from training.outputs.checkpoint import checkpoint_root, find_resume, load_state, save_checkpoint, save_state
+from training.outputs.sinks import read_metrics
 
 
 def sft_target(item: TrainItem) -> str:

@@ -1,6 +1,6 @@
 """Official judge-based grading shared by the adapters: judge prompts, one call per request, verdict rules.
 
-The prompts are the official scripts' texts, kept as ``evaluation/benchmarks/templates/judge/*.jinja``
+The prompts are the official scripts' texts, kept as ``evaluation/adapters/templates/judge/*.jinja``
 (rendered with the record's fields; each field is cut to ``MAX_PROMPT_FIELD_CHARS`` like the reward
 library's judge requests). Each benchmark reads its judge's reply its own way, reproduced here:
 

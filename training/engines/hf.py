@@ -35,7 +35,7 @@ class HFEngine:
         shards, a collective); nothing to do when the engine generates with the policy itself."""
         if policy is self.model:
             return
-        from training.sharding import full_state
+        from training.parallel.fsdp import full_state
 
         self.model.load_state_dict(full_state(policy), strict=True)
 

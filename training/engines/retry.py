@@ -5,7 +5,7 @@ mismatch) or a transient fault (an out-of-memory batch, a dropped server connect
 raise. ``generate_isolating`` splits a failed call in halves until the failing requests stand alone, retries
 a lone request ``retries`` more times, and returns the completions of every request that succeeded plus a
 ``FailedRequest`` per request that did not. Callers record those and leave the prompt out; they never give
-it a reward of 0 (``training.rollout``).
+it a reward of 0 (``training.loop.rollout``).
 
 Cost: a call that fails once because of one bad request of ``B`` takes about ``2·log2(B)`` extra calls plus
 ``retries``; a call that succeeds costs nothing extra.

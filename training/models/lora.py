@@ -178,7 +178,7 @@ def merged_state_for_save(model) -> dict[str, torch.Tensor]:
     from peft.tuners.lora import LoraLayer
 
     if not is_lora(model):
-        from training.sharding import full_state
+        from training.parallel.fsdp import full_state
 
         return full_state(model)  # FSDP2: gathered from every rank's shards (a collective)
     base = model.get_base_model()

@@ -36,7 +36,7 @@ condition below appears verbatim in the other stored copies of the file.
       exceed_len = valid_response_length - expected_len
       overlong_reward = min(-exceed_len / overlong_buffer_len * penalty_factor, 0)
 
-In training (``training.experience.ExperienceMaker``): ``algorithm.temporal`` adds the temporal bonus,
+In training (``training.loop.experience.ExperienceMaker``): ``algorithm.temporal`` adds the temporal bonus,
 ``worker.reward.overlong_buffer.enable`` the overlong penalty (``max_response_length`` is
 ``worker.rollout.max_new_tokens``) and ``worker.reward.length_bonus.enable`` the length bonus, each to the
 ``overall`` reward before advantages; ``accuracy``, which the filters read, is never changed.
