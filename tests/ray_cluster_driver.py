@@ -4,12 +4,13 @@ code location's own resources (``pipelines.definitions.resources``: the ``ray`` 
 with that cluster's token, whatever Ray the pytest process has started.
 
 Usage: ``python tests/ray_cluster_driver.py JOB.json``; prints ``RESULT <json>`` (the asset's value) and
-exits 0, or prints ``ERROR <message>`` and exits 1.
+then ``NODES <json>`` (node id -> resource names, for placement) and exits 0, or prints ``ERROR <message>`` and exits 1.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import dagster as dg
 
 
 def main(job_path: str) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from assets.training_runs import TrainingRunConfig, training_run
     from pipelines.definitions import resources
 
@@ -39,6 +41,9 @@ def main(job_path: str) -> int:
         print("ERROR " + " ".join(str(err).split()), flush=True)
         return 1
     print("RESULT " + json.dumps(out.value, default=str), flush=True)
+    import ray
+
+    print("NODES " + json.dumps({n["NodeID"]: sorted(n["Resources"]) for n in ray.nodes()}), flush=True)
     return 0
 
 
