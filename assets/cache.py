@@ -47,7 +47,7 @@ def media_cache(
     resolved = media_spec(config, base_model["model_type"])
     spec = resolved.spec
     store = cache.open(workspace)
-    splits = {name: read_prepared(source_dataset[name]) for name in ("train", "test")}
+    splits = {name: read_prepared(source_dataset[name]) for name in ("train", "val")}
     sources = sorted({(m["source"], m["kind"]) for rows in splits.values() for r in rows for m in r["media"]})
     report = store.build(
         sources,
@@ -101,7 +101,7 @@ def media_cache(
         "lineage": lineage_table(store),
         # what the sensor and the invalidate job read back (assets.lineage.latest_cache_value, cache_spec)
         "dataset_files": dg.MetadataValue.json(
-            {"train": value["train"], "test": value["test"], "spec": spec.to_dict()}
+            {"train": value["train"], "val": value["val"], "spec": spec.to_dict()}
         ),
     }
     return dg.Output(value, data_version=dg.DataVersion(state.fingerprint), metadata=metadata)

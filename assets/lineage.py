@@ -24,11 +24,11 @@ MEDIA_CACHE = dg.AssetKey("media_cache")
 
 
 def used_digests(media_cache: dict) -> list[str]:
-    """Digests of every media item of the train and test rows the ``media_cache`` asset wrote."""
+    """Digests of every media item of the train and val rows the ``media_cache`` asset wrote."""
     return sorted(
         {
             m["digest"]
-            for name in ("train", "test")
+            for name in ("train", "val")
             for r in read_prepared(media_cache[name])
             for m in r["media"]
         }

@@ -33,7 +33,7 @@ from demo_kit.synthetic import make_demo_dataset
 from training.data.samples import RowProblem, load_samples, write_samples_jsonl
 from training.data.stream import read_prepared, sample_to_row, write_prepared
 
-SPLITS = {"train": "train", "val": "test"}  # config name -> name of the split downstream assets read
+SPLITS = ("train", "val")  # "val" is the held-out split everywhere: configs, files, assets
 
 
 @dataclass(frozen=True)
@@ -164,13 +164,13 @@ class DemoDatasetConfig(dg.Config):
     ``rationale: true`` adds each task's ``<think>`` reasoning to the SFT targets."""
 
     n_train: int = 256
-    n_test: int = 128
+    n_val: int = 128
     seed: int = 0
     tasks: list[str] = ["red_before_blue"]
     rationale: bool = False
 
 
-DEMO_FILES = [DatasetFile("train.jsonl", "train", "demo"), DatasetFile("test.jsonl", "val", "demo")]
+DEMO_FILES = [DatasetFile("train.jsonl", "train", "demo"), DatasetFile("val.jsonl", "val", "demo")]
 
 
 @dg.multi_asset(
@@ -182,7 +182,7 @@ DEMO_FILES = [DatasetFile("train.jsonl", "train", "demo"), DatasetFile("test.jso
 )
 def demo_dataset(context: dg.AssetExecutionContext, config: DemoDatasetConfig, workspace: WorkspaceResource):
     root = workspace.path("data", "demo")
-    params = {"n_train": config.n_train, "n_test": config.n_test, "seed": config.seed, "tasks": config.tasks}
+    params = {"n_train": config.n_train, "n_val": config.n_val, "seed": config.seed, "tasks": config.tasks}
     params["rationale"] = config.rationale
     marker = root / "params.json"
     # regenerating would rewrite every video and make every cache entry stale: only when the settings change
@@ -215,7 +215,7 @@ def union_asset(files: list[DatasetFile]) -> dg.AssetsDefinition:
     )
     def _union(context: dg.AssetExecutionContext, workspace: WorkspaceResource, **sources) -> dg.Output[dict]:
         out: dict = {}
-        for split, name in SPLITS.items():
+        for split in SPLITS:
             parts = [(f.asset_name, sources[f.asset_name]) for f in files if f.split == split]
             rows = []
             for asset_name, part in parts:
@@ -223,20 +223,20 @@ def union_asset(files: list[DatasetFile]) -> dg.AssetsDefinition:
                     if len(parts) > 1:
                         row["sample_id"] = f"{asset_name}/{row['sample_id']}"
                     rows.append(row)
-            out[name] = str(write_prepared(rows, workspace.path("data", "source", f"{name}.jsonl")))
-            out[f"n_{name}"] = len(rows)
+            out[split] = str(write_prepared(rows, workspace.path("data", "source", f"{split}.jsonl")))
+            out[f"n_{split}"] = len(rows)
             out[f"{split}_files"] = [p["file"] for _, p in parts]
             context.add_output_metadata(
                 {
-                    f"{name}_rows": len(rows),
-                    f"{name}_files": dg.MetadataValue.json({a: p["n"] for a, p in parts}),
-                    f"{name}_problem_types": dg.MetadataValue.json(
+                    f"{split}_rows": len(rows),
+                    f"{split}_files": dg.MetadataValue.json({a: p["n"] for a, p in parts}),
+                    f"{split}_problem_types": dg.MetadataValue.json(
                         dict(Counter(r["problem_type"] for r in rows))
                     ),
                 }
             )
         out["val_file"], out["media_root"] = held_out_file(files, sources, workspace)
-        return dg.Output(out, data_version=file_version(out["train"], out["test"]))
+        return dg.Output(out, data_version=file_version(out["train"], out["val"]))
 
     return _union
 

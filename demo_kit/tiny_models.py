@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from training.registry import Registry
+
 # The three newer families (Qwen3.5 dense/MoE, Qwen3-VL-MoE) are registered after qwen3_vl below.
 FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe")
 
@@ -142,16 +144,14 @@ class FamilySpec:
     tokenizer_style: str = "qwen2"
 
 
-_FAMILIES: dict[str, FamilySpec] = {}
+_FAMILIES: Registry[FamilySpec] = Registry("tiny model family", error=ValueError, known="choose one of")
 
 
 def register_family(name: str, **spec):
     """Register a config builder for ``name``; a second registration of a name is an error."""
 
     def decorator(fn: Callable[[TokenIds, TextSize], object]) -> Callable[[TokenIds, TextSize], object]:
-        if name in _FAMILIES:
-            raise ValueError(f"tiny model family {name!r} is already registered")
-        _FAMILIES[name] = FamilySpec(build_config=fn, **spec)
+        _FAMILIES.add(name, FamilySpec(build_config=fn, **spec))
         return fn
 
     return decorator
@@ -201,7 +201,10 @@ def _token_fields(ids: TokenIds) -> dict:
 def _qwen2_vl_config(ids: TokenIds, size: TextSize):
     from transformers import Qwen2VLConfig
 
-    text = _text_config(ids, size, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
+    text = _text_config(ids, size, [2, 3, 3], 1e6) | {
+        "bos_token_id": ids.endoftext,
+        "eos_token_id": ids.im_end,
+    }
     vision = {
         "depth": 1,
         "embed_dim": 32,
@@ -227,7 +230,10 @@ def _qwen2_vl_config(ids: TokenIds, size: TextSize):
 def _qwen2_5_vl_config(ids: TokenIds, size: TextSize):
     from transformers import Qwen2_5_VLConfig
 
-    text = _text_config(ids, size, [2, 3, 3], 1e6) | {"bos_token_id": ids.endoftext, "eos_token_id": ids.im_end}
+    text = _text_config(ids, size, [2, 3, 3], 1e6) | {
+        "bos_token_id": ids.endoftext,
+        "eos_token_id": ids.im_end,
+    }
     # Two blocks so both attention kinds run: block 0 windowed (window 56 px = 2x2 merged patches),
     # block 1 full attention, as in the real tower's fullatt_block_indexes.
     vision = {
@@ -448,9 +454,7 @@ def train_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 512, 
 
 def family_tokenizer(family: str, corpus: Iterable[str] | None = None, vocab_size: int = 512):
     """The tokenizer ``build_tiny_model`` trains for ``family`` (its family's pre-tokenizer style)."""
-    if family not in _FAMILIES:
-        raise ValueError(f"unknown tiny model family {family!r}; choose one of {sorted(_FAMILIES)}")
-    return train_tokenizer(corpus, vocab_size, style=_FAMILIES[family].tokenizer_style)
+    return train_tokenizer(corpus, vocab_size, style=_FAMILIES.get(family).tokenizer_style)
 
 
 def token_ids(tokenizer) -> TokenIds:
@@ -513,14 +517,12 @@ def build_tiny_model(
     with ``AutoModelForImageTextToText.from_pretrained(out_dir)`` and ``AutoTokenizer.from_pretrained(out_dir)``.
     The same (family, seed, corpus, vocab_size, size) gives the same weights and tokenizer.
     """
-    if family not in _FAMILIES:
-        raise ValueError(f"unknown tiny model family {family!r}; choose one of {sorted(_FAMILIES)}")
+    spec = _FAMILIES.get(family)
     if size not in SIZES:
         raise ValueError(f"unknown tiny model size {size!r}; choose one of {sorted(SIZES)}")
     import transformers
     from transformers import GenerationConfig
 
-    spec = _FAMILIES[family]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = family_tokenizer(family, corpus, vocab_size)

@@ -14,7 +14,7 @@ DEMO_BENCHMARKS = ["reelrl_jsonl", "charades_sta"]
 
 # The smallest run that still exercises every asset for real (used by the end-to-end tests).
 MINIMAL_OPS = {
-    "demo_dataset": {"config": {"n_train": 6, "n_test": 6}},
+    "demo_dataset": {"config": {"n_train": 6, "n_val": 6}},
     "media_cache": {"config": {"workers": 1}},
     "sft_warm_start": {"config": {"steps": 2, "batch_size": 4}},
     "rollout_pass_rates": {"config": {"k": 2, "max_new_tokens": 12}},
@@ -118,8 +118,7 @@ def materialize_all(
     train`` passes those of its run config). Returns every asset's output (cells keyed
     ``checkpoint_eval[<ckpt>|<bench>]``); raises RuntimeError on a failed run (for a failed blocking check, such
     as ``failed_media_rate``, with what the check found)."""
-    from pipelines.definitions import ASSET_CHECKS, EVAL_ASSETS
-    from pipelines.jobs import TRAINING_ASSETS
+    from pipelines.jobs import ASSET_CHECKS, EVAL_ASSETS, TRAINING_ASSETS
 
     training = training or TRAINING_ASSETS
     everything = [*training, *EVAL_ASSETS, *ASSET_CHECKS]

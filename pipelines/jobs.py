@@ -4,14 +4,19 @@ import os
 
 import dagster as dg
 
-from assets.cache import media_cache
+from assets.cache import cache_entries_fresh, failed_media_rate, media_cache
+from assets.checkpoints import checkpoint
 from assets.datasets import filtered_train_set, rollout_pass_rates
+from assets.evaluations import checkpoint_eval, eval_report
 from assets.lineage import cache_changed_event, cache_state, latest_cache_value
 from assets.models import base_model
 from assets.resources import MediaCacheResource, WorkspaceResource
-from assets.sources import DatasetFile, dataset_files, source_assets
+from assets.sources import DatasetFile, dataset_files, dataset_files_of, source_assets
 from assets.training_runs import sft_warm_start, training_run
 from pipelines.run_config import RunPlan, load_run_config
+
+EVAL_ASSETS = [checkpoint, checkpoint_eval, eval_report]  # partitioned: one (checkpoint, benchmark) cell per run
+ASSET_CHECKS = [cache_entries_fresh, failed_media_rate]
 
 
 def training_assets(files: list[DatasetFile]) -> list[dg.AssetsDefinition]:
@@ -28,6 +33,17 @@ def training_assets(files: list[DatasetFile]) -> list[dg.AssetsDefinition]:
     ]
 
 
+def plan_files(plan: RunPlan) -> list[DatasetFile]:
+    doc = {"train": plan.train_files, "val": plan.val_files, "media_root": plan.media_root}
+    return dataset_files_of(doc, plan.source)
+
+
+def plan_ops(plan: RunPlan) -> dict:
+    """Every training asset's config: the plan's, and each dataset file asset's ``skip_invalid``."""
+    files = {f.asset_name: {"config": {"skip_invalid": plan.skip_invalid}} for f in plan_files(plan)}
+    return {**files, **plan.ops}
+
+
 def run_plan_from_env() -> RunPlan | None:
     """``$REELRL_RUN_CONFIG``: a run config (``reelrl train``'s) whose files and settings the code location
     serves; it and ``$REELRL_DATASETS`` are alternatives."""
@@ -39,8 +55,6 @@ def run_plan_from_env() -> RunPlan | None:
 
 RUN_PLAN = run_plan_from_env()
 if RUN_PLAN is not None:
-    from pipelines.train import plan_files, plan_ops
-
     TRAINING_ASSETS = training_assets(plan_files(RUN_PLAN))
 else:  # $REELRL_DATASETS: a YAML of train/val files, one asset each; unset: the embedded synthetic demo
     TRAINING_ASSETS = training_assets(dataset_files(os.environ.get("REELRL_DATASETS", "")))

@@ -278,7 +278,7 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
     if benchmarks is None:
         benchmarks = ["reelrl_jsonl"] if val_files else []
     benchmarks = [benchmarks] if isinstance(benchmarks, str) else list(benchmarks)
-    from evaluation.benchmarks.registry import list_benchmarks
+    from evaluation.adapters.registry import list_benchmarks
 
     unknown = [b for b in benchmarks if b not in list_benchmarks()]
     if unknown:
@@ -438,7 +438,7 @@ def _absolute(values: dict, keys) -> None:
 
 
 def _demo_hint(f: str) -> str:
-    if Path(f).name in ("train.jsonl", "test.jsonl") and Path(f).parent.name == "demo":
+    if Path(f).name in ("train.jsonl", "val.jsonl") and Path(f).parent.name == "demo":
         return f" (write the synthetic demo set with `reelrl demo-data --out {Path(f).parent}`)"
     return ""
 

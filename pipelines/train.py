@@ -12,19 +12,13 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from assets.resources import BenchmarksResource
-from assets.sources import DatasetFile, dataset_files_of
+from pipelines.environment import resources
+from pipelines.jobs import plan_files, plan_ops, training_assets
 from pipelines.run_config import RunPlan
-
-
-def plan_files(plan: RunPlan) -> list[DatasetFile]:
-    doc = {"train": plan.train_files, "val": plan.val_files, "media_root": plan.media_root}
-    return dataset_files_of(doc, plan.source)
 
 
 def plan_resources(plan: RunPlan, home: str, cache_uri: str = "", ray_address: str = "") -> dict:
     """The code location's resources with the run config's benchmarks."""
-    from pipelines.definitions import resources
-
     out = resources(home=home, cache_uri=cache_uri, ray_address=ray_address)
     out["benchmarks"] = BenchmarksResource(
         annotations=plan.annotations, media_roots=plan.media_roots, auto=plan.benchmarks
@@ -61,16 +55,9 @@ def check_rows(plan: RunPlan) -> RowReport:
     return report
 
 
-def plan_ops(plan: RunPlan) -> dict:
-    """Every training asset's config: the plan's, and each dataset file asset's ``skip_invalid``."""
-    files = {f.asset_name: {"config": {"skip_invalid": plan.skip_invalid}} for f in plan_files(plan)}
-    return {**files, **plan.ops}
-
-
 def materialize_plan(instance: dg.DagsterInstance, plan: RunPlan, resources: dict) -> dict:
     """Every asset's output, as ``materialize_all`` returns it; raises RuntimeError naming a failed run."""
     from pipelines.demo import materialize_all
-    from pipelines.jobs import training_assets
 
     return materialize_all(
         instance,

@@ -36,7 +36,7 @@ def _tiny(args) -> int:
 def _demo_data(args) -> int:
     from demo_kit.synthetic import make_demo_dataset
 
-    paths = make_demo_dataset(args.out, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    paths = make_demo_dataset(args.out, n_train=args.n_train, n_val=args.n_val, seed=args.seed)
     print(paths)
     return 0
 
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("demo-data", help="write the synthetic video/image dataset with known answers")
     g.add_argument("--out", required=True)
     g.add_argument("--n-train", type=int, default=96)
-    g.add_argument("--n-test", type=int, default=48)
+    g.add_argument("--n-val", type=int, default=48)
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=_demo_data)
 

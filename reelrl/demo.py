@@ -62,7 +62,7 @@ def demo_ops(ops: dict) -> dict:
 HEADLINE = {
     "reelrl_jsonl": (
         "accuracy",
-        "share of the held-out split (test.jsonl, never trained on) answered right, greedy decoding",
+        "share of the held-out split (val.jsonl, never trained on) answered right, greedy decoding",
     ),
     "charades_sta": (
         "mIoU",

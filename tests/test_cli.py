@@ -30,7 +30,7 @@ def test_the_version_comes_from_package_metadata_once():
 def test_tiny_model_and_demo_data_commands(tmp_path):
     assert main(["tiny-model", "--family", "qwen3_vl", "--out", str(tmp_path / "m")]) == 0
     assert json.loads((tmp_path / "m" / "config.json").read_text())["model_type"] == "qwen3_vl"
-    assert main(["demo-data", "--out", str(tmp_path / "d"), "--n-train", "6", "--n-test", "6"]) == 0
+    assert main(["demo-data", "--out", str(tmp_path / "d"), "--n-train", "6", "--n-val", "6"]) == 0
     rows = [json.loads(x) for x in (tmp_path / "d" / "train.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and len({r["problem_type"] for r in rows}) >= 5
     for r in rows:

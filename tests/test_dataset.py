@@ -237,7 +237,7 @@ def test_default_resolver_is_the_reward_registry(tmp_path):
 
 
 def test_demo_dataset_loads_and_round_trips(tmp_path):
-    demo = make_demo_dataset(tmp_path / "demo", n_train=6, n_test=1)
+    demo = make_demo_dataset(tmp_path / "demo", n_train=6, n_val=1)
     samples = load_samples(demo.train)
     assert len(samples) == 6
     for s, raw in zip(samples, (orjson.loads(line) for line in demo.train.read_bytes().splitlines())):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.adapters import get_adapter
-from evaluation.adapters.lvbench import split_inline_options
+from evaluation.adapters.loading import split_inline_options
 from evaluation.official.lvbench import lvbench_compute_accuracy, polish_answer
 
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "samples" / "lvbench"

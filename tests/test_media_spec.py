@@ -105,7 +105,7 @@ def test_cli_and_dagster_cell_write_the_same_spec_for_the_same_model_and_benchma
         update={"annotations": {"charades_sta": str(ann)}, "media_roots": {"charades_sta": str(videos)}}
     )
     everything = [*ALL_ASSETS, *ASSET_CHECKS]
-    ops = {"demo_dataset": {"config": {"n_train": 2, "n_test": 2}}, "media_cache": {"config": {"workers": 1}}}
+    ops = {"demo_dataset": {"config": {"n_train": 2, "n_val": 2}}, "media_cache": {"config": {"workers": 1}}}
     with dg.instance_for_test() as instance:
         up = dg.materialize(
             everything,

@@ -21,15 +21,9 @@ from training.models.lora import (
     resolve_targets,
     save_merged,
 )
-from training.models.policy import (
-    collate_prompts,
-    dummy_vision_term,
-    freeze_vision,
-    load_policy,
-    token_logprobs,
-    vision_tower,
-)
+from training.models.policy import collate_prompts, load_policy, token_logprobs
 from training.models.processor import QwenVLProcessor
+from training.models.vision import dummy_vision_term, freeze_vision, vision_tower
 
 FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe")
 MOE = ("qwen3_5_moe", "qwen3_vl_moe")

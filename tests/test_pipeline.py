@@ -225,7 +225,7 @@ def test_cache_checks_pass_then_fail_after_invalidation_and_downstream_goes_stal
     assert not media_cache_changes(ctx).asset_events
 
     # a change made outside Dagster (the CLI) is noticed by the cache sensor
-    other = json.loads(Path(out["media_cache"]["test"]).read_text().splitlines()[0])["media"][0]["source"]
+    other = json.loads(Path(out["media_cache"]["val"]).read_text().splitlines()[0])["media"][0]["source"]
     from cache_store import MediaCache
 
     MediaCache(out["media_cache"]["uri"]).invalidate(sources=[other])

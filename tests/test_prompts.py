@@ -37,9 +37,7 @@ CANONICAL = (
 
 
 def _unregister(name: str) -> None:
-    del registry._SCORERS[name]
-    for key in [key for key, owner in registry._LOOKUP.items() if owner == name]:
-        del registry._LOOKUP[key]
+    registry._SCORERS.remove(name)
 
 
 @pytest.fixture

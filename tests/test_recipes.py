@@ -90,7 +90,7 @@ def test_recipe_trains_two_steps(name, tiny_models, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the recipe's files (the demo set) exist; their rows are not read here
     demo = tmp_path / ".reelrl" / "data" / "demo"
     demo.mkdir(parents=True)
-    for f in ("train.jsonl", "test.jsonl"):
+    for f in ("train.jsonl", "val.jsonl"):
         (demo / f).write_text("")
     plan = load_run_config(RECIPES / f"{name}.yaml", ["trainer.max_steps=2", "data.max_response_length=24"])
     family = plan.ops["base_model"]["config"]["tiny_family"]

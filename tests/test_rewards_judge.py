@@ -591,8 +591,7 @@ def test_score_batch_errors_name_the_item_before_any_request(scripted):
 
 
 def test_judge_request_needs_a_judge_keyword(monkeypatch):
-    monkeypatch.setattr(registry, "_SCORERS", dict(registry._SCORERS))
-    monkeypatch.setattr(registry, "_LOOKUP", dict(registry._LOOKUP))
+    monkeypatch.setattr(registry, "_SCORERS", registry._SCORERS.copy())
     with pytest.raises(TypeError, match="takes no 'judge' keyword"):
         register_scorer("judged", judge_request=lambda response, ground_truth: None)(
             lambda response, ground_truth: 0.0

@@ -42,8 +42,7 @@ BUILT_IN = {
 @pytest.fixture
 def scratch_registry(monkeypatch):
     """Registrations made in a test vanish after it (the module-level tables are copied)."""
-    monkeypatch.setattr(registry, "_SCORERS", dict(registry._SCORERS))
-    monkeypatch.setattr(registry, "_LOOKUP", dict(registry._LOOKUP))
+    monkeypatch.setattr(registry, "_SCORERS", registry._SCORERS.copy())
 
 
 def test_built_in_families_are_registered():
@@ -75,7 +74,9 @@ def test_unknown_problem_type_lists_known_types():
         resolve_problem_type("interpretive dance")
     assert isinstance(info.value, ValueError)
     message = str(info.value)
-    assert "'interpretive dance'" in message and "multiple choice (aliases: multiple_choice, mc, mcq)" in message
+    assert (
+        "'interpretive dance'" in message and "multiple choice (aliases: multiple_choice, mc, mcq)" in message
+    )
     with pytest.raises(UnknownProblemTypeError):
         score("<answer>x</answer>", "x", "haiku")
     with pytest.raises(UnknownProblemTypeError):

@@ -175,7 +175,7 @@ def test_every_recipe_loads_as_written(recipe, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     demo = tmp_path / ".reelrl" / "data" / "demo"
     demo.mkdir(parents=True)
-    for name in ("train.jsonl", "test.jsonl"):
+    for name in ("train.jsonl", "val.jsonl"):
         (demo / name).write_text("")
     plan = load_run_config(recipe)
     assert plan.ignored == []

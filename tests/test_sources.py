@@ -98,7 +98,7 @@ def test_two_train_files_are_one_split_with_prefixed_ids(tmp_path):
     assert result.success
     assert result.asset_value("train_a")["n"] == 2 and result.asset_value("train_b")["n"] == 1
     out = result.asset_value("source_dataset")
-    assert (out["n_train"], out["n_test"]) == (3, 2)
+    assert (out["n_train"], out["n_val"]) == (3, 2)
     ids = [json.loads(line)["sample_id"] for line in Path(out["train"]).read_text().splitlines()]
     assert ids == ["train_a/p0", "train_a/p1", "train_b/p0"]
     # the held-out benchmark reads both val files as one, ids as in the union
@@ -107,7 +107,7 @@ def test_two_train_files_are_one_split_with_prefixed_ids(tmp_path):
     # media paths relative to the folder holding both files' media roots, returned as the file's root
     assert val[0]["videos"] == ["v.mp4"] and out["media_root"] == str(tmp_path)
     mat = result.asset_materializations_for_node("source_dataset")[0]
-    assert mat.metadata["test_files"].value == {"val_c": 1, "val_d": 1}
+    assert mat.metadata["val_files"].value == {"val_c": 1, "val_d": 1}
 
 
 def test_a_file_whose_bytes_change_gets_a_new_data_version(tmp_path):
@@ -137,7 +137,7 @@ def test_bad_media_is_recorded_and_skipped_not_cached(tmp_path):
     result = materialize(tmp_path, files, names, {"media_cache": {"config": {"workers": 1}}}, instance)
     assert result.success
     cache = result.asset_value("media_cache")
-    assert (cache["built"], cache["failed"], cache["n_train"], cache["n_test"]) == (1, 1, 1, 1)
+    assert (cache["built"], cache["failed"], cache["n_train"], cache["n_val"]) == (1, 1, 1, 1)
     reasons = {Path(f["source"]).name: f["error"] for f in cache["failures"]}
     assert reasons == {"corrupt.mp4": "DecodeFailed"}
     # the failed file reaches the console (a WARNING of the asset), not only the failures table
@@ -206,7 +206,7 @@ def test_skip_invalid_drops_the_rows_and_lists_them_in_the_metadata(tmp_path):
     result = materialize(tmp_path, files, ["train_train", "val_train", "source_dataset"], ops)
     assert result.success
     out = result.asset_value("source_dataset")
-    assert (out["n_train"], out["n_test"]) == (2, 2)
+    assert (out["n_train"], out["n_val"]) == (2, 2)
     (mat,) = result.asset_materializations_for_node("train_train")
     listed = mat.metadata["invalid_rows"].value
     assert mat.metadata["invalid_row_count"].value == 3 and mat.metadata["rows"].value == 2

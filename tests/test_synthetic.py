@@ -23,7 +23,7 @@ FPS = 8
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
-    return make_demo_dataset(root, n_train=18, n_test=6, seed=7)
+    return make_demo_dataset(root, n_train=18, n_val=6, seed=7)
 
 
 def _records(path: Path) -> list[dict]:
@@ -66,10 +66,10 @@ def _option_text(record: dict) -> str:
 
 
 def test_same_seed_gives_identical_files_and_other_seed_differs(demo, tmp_path):
-    again = make_demo_dataset(tmp_path / "again", n_train=18, n_test=6, seed=7)
-    other = make_demo_dataset(tmp_path / "other", n_train=18, n_test=6, seed=8)
+    again = make_demo_dataset(tmp_path / "again", n_train=18, n_val=6, seed=7)
+    other = make_demo_dataset(tmp_path / "other", n_train=18, n_val=6, seed=8)
     assert again.train.read_bytes() == demo.train.read_bytes()
-    assert again.test.read_bytes() == demo.test.read_bytes()
+    assert again.val.read_bytes() == demo.val.read_bytes()
     media = sorted(p.relative_to(demo.root) for p in demo.media.rglob("*") if p.is_file())
     assert media == sorted(p.relative_to(again.root) for p in again.media.rglob("*") if p.is_file())
     assert len(media) == 24
@@ -79,7 +79,7 @@ def test_same_seed_gives_identical_files_and_other_seed_differs(demo, tmp_path):
 
 
 def test_records_follow_schema_and_media_decodes(demo):
-    train, test = _records(demo.train), _records(demo.test)
+    train, test = _records(demo.train), _records(demo.val)
     assert [r["problem_id"] for r in train[:2]] == [
         "train-00000-colour_order",
         "train-00001-motion_direction",
@@ -122,7 +122,7 @@ def test_counts_match_pixels(demo):
 
 def test_flash_interval_matches_pixels(demo):
     events = [
-        r for r in _records(demo.train) + _records(demo.test) if r["problem_type"] == "temporal grounding"
+        r for r in _records(demo.train) + _records(demo.val) if r["problem_type"] == "temporal grounding"
     ]
     assert len(events) == 4
     for r in events:
@@ -165,9 +165,9 @@ def test_colour_order_direction_and_red_match_pixels(demo):
 
 def test_bad_arguments_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="even"):
-        make_demo_dataset(tmp_path, n_train=1, n_test=1, size=(63, 64))
+        make_demo_dataset(tmp_path, n_train=1, n_val=1, size=(63, 64))
     with pytest.raises(ValueError, match="unknown synthetic tasks"):
-        make_demo_dataset(tmp_path, n_train=1, n_test=1, tasks=["juggling"])
+        make_demo_dataset(tmp_path, n_train=1, n_val=1, tasks=["juggling"])
     assert set(TASKS) == {
         "colour_order",
         "motion_direction",
@@ -215,13 +215,13 @@ def test_charades_repeated_ids_short_moments_and_bad_lines(tmp_path):
 def test_a_learnable_task_by_name_with_answer_only_targets(tmp_path):
     """The demo's set: ``red_before_blue`` (in LEARNABLE_TASKS, not TASKS) asked for by name, balanced yes/no,
     with an empty rationale, so the SFT target and the offline trajectory are the answer alone."""
-    paths = make_demo_dataset(tmp_path, n_train=4, n_test=2, tasks=["red_before_blue"], rationale=False)
+    paths = make_demo_dataset(tmp_path, n_train=4, n_val=2, tasks=["red_before_blue"], rationale=False)
     rows = _records(paths.train)
     assert [r["answer"] for r in rows] == ["yes", "no", "yes", "no"]
     assert all(r["process"] == "" and r["offline_output"] == f"<answer>{r['answer']}</answer>" for r in rows)
     assert {r["data_source"] for r in rows} == {"reelrl-synthetic/red_before_blue"}
     assert all(_frames(paths.root / r["path"]).shape[0] == 4 * FPS for r in rows)
     with_reasoning = _records(
-        make_demo_dataset(tmp_path / "r", n_train=1, n_test=1, tasks=["red_before_blue"]).train
+        make_demo_dataset(tmp_path / "r", n_train=1, n_val=1, tasks=["red_before_blue"]).train
     )
     assert with_reasoning[0]["process"].startswith("<think>The red rectangle")

@@ -227,7 +227,7 @@ def test_dagster_cli_runs_a_run_configs_job_and_single_assets(tmp_path):
     config's training job with its settings (every step in one process), and `dagster asset materialize
     -m pipelines.definitions --select base_model` materializes one asset."""
     demo = tmp_path / "demo"
-    assert main(["demo-data", "--out", str(demo), "--n-train", "4", "--n-test", "2"]) == 0
+    assert main(["demo-data", "--out", str(demo), "--n-train", "4", "--n-val", "2"]) == 0
     cfg = tmp_path / "run.yaml"
     cfg.write_text(
         f"data: {{train_files: {demo}/train.jsonl, video_max_frames: 4, video_min_pixels: 3136,\n"

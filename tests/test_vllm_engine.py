@@ -119,7 +119,7 @@ def _train_vision_and_text(model, processor, req) -> None:
 
 def test_sync_weights_reloads_text_and_vision_and_drops_stale_vision_features(engines, media, small_models):
     from training.engines.hf import HFEngine
-    from training.models.policy import vision_tower
+    from training.models.vision import vision_tower
 
     vllm, _ = engines
     proc = vllm.processor

@@ -1,7 +1,7 @@
 """Synthetic media with known answers: the embedded demo dataset and Charades-STA stand-ins.
 
 ``make_demo_dataset`` writes real H.264 mp4s and PNGs for every task in ``TASKS`` plus EasyR1 /
-Video-R1 style ``train.jsonl`` and ``test.jsonl``; ``make_charades_standins`` turns an official
+Video-R1 style ``train.jsonl`` and ``val.jsonl``; ``make_charades_standins`` turns an official
 Charades-STA annotation file into videos whose visible events span the annotated moments.
 """
 

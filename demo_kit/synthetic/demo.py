@@ -22,7 +22,7 @@ from cache_store.encode import write_video
 from .render import check_size, write_png
 from .tasks import LEARNABLE_TASKS, TASKS, TaskContext, task_fn
 
-SPLITS = {"train": 0, "test": 1}
+SPLITS = {"train": 0, "val": 1}  # the split seeds the generator: the held-out split is seed offset 1
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class DatasetPaths:
 
     root: Path
     train: Path
-    test: Path
+    val: Path
     media: Path
 
 
@@ -92,14 +92,14 @@ def write_jsonl(records: list[dict], path: Path) -> Path:
 def make_demo_dataset(
     out_dir: str | Path,
     n_train: int = 48,
-    n_test: int = 24,
+    n_val: int = 24,
     seed: int = 0,
     size: tuple[int, int] = (64, 64),
     fps: int = 8,
     tasks: list[str] | None = None,
     rationale: bool = True,
 ) -> DatasetPaths:
-    """Write ``train.jsonl``, ``test.jsonl`` and ``media/{train,test}/*`` under ``out_dir``.
+    """Write ``train.jsonl``, ``val.jsonl`` and ``media/{train,val}/*`` under ``out_dir``.
 
     Samples cycle through ``tasks`` (default: every task in ``TASKS``; ``LEARNABLE_TASKS`` may be named too;
     a name listed twice gets twice the share), so any split with at least
@@ -119,7 +119,7 @@ def make_demo_dataset(
         )
     root = Path(out_dir)
     media = root / "media"
-    paths = DatasetPaths(root=root, train=root / "train.jsonl", test=root / "test.jsonl", media=media)
-    for split, n, target in (("train", n_train, paths.train), ("test", n_test, paths.test)):
+    paths = DatasetPaths(root=root, train=root / "train.jsonl", val=root / "val.jsonl", media=media)
+    for split, n, target in (("train", n_train, paths.train), ("val", n_val, paths.val)):
         write_jsonl(make_records(split, n, seed, size, fps, media, root, tasks, rationale), target)
     return paths

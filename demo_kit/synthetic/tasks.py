@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from training.registry import Registry
+
 from .render import FLASH, PALETTE, canvas, fill_box, grid_boxes
 
 LETTERS = "ABCD"
@@ -43,19 +45,12 @@ class TaskSample:
 
 
 TaskFn = Callable[[np.random.Generator, TaskContext], TaskSample]
-TASKS: dict[str, TaskFn] = {}
+TASKS: Registry[TaskFn] = Registry("synthetic task")
 
 
 def register_task(name: str) -> Callable[[TaskFn], TaskFn]:
     """Register a task under ``name``; duplicate names are rejected."""
-
-    def decorator(fn: TaskFn) -> TaskFn:
-        if name in TASKS:
-            raise ValueError(f"synthetic task {name!r} is already registered")
-        TASKS[name] = fn
-        return fn
-
-    return decorator
+    return lambda fn: TASKS.add(name, fn)
 
 
 def _multiple_choice(rng: np.random.Generator, correct: str, pool: list[str]) -> tuple[list[str], str]:
@@ -295,4 +290,4 @@ LEARNABLE_TASKS: dict[str, TaskFn] = {"red_before_blue": red_before_blue}
 
 def task_fn(name: str) -> TaskFn:
     """The task registered as ``name`` in ``TASKS`` or ``LEARNABLE_TASKS``; KeyError otherwise."""
-    return TASKS.get(name) or LEARNABLE_TASKS[name]
+    return TASKS.get(name) if name in TASKS else LEARNABLE_TASKS[name]

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation import metrics
-from evaluation.adapters.choice import numbered_id
+from evaluation.adapters.loading import as_row_list, numbered_id, require
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import BenchmarkAdapter, check_mode, register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, as_row_list, check_signature
+from evaluation.adapters.unified import UnifiedSignature, check_signature
 from evaluation.inputs import parse_json, read_text
 from evaluation.official.tvg import extract_time
 from evaluation.records import BenchmarkRecord
@@ -167,9 +167,11 @@ class CharadesSTA(BenchmarkAdapter):
             where = f"{path}: record {i}"
             if not isinstance(item, dict):
                 raise ValueError(f"{where}: expected an object, got {type(item).__name__}")  # noqa: TRY004
-            missing = [k for k in ("path", "problem", "problem_id", "solution") if k not in item]
-            if missing:
-                raise ValueError(f"{where} (problem_id={item.get('problem_id')!r}): missing fields {missing}")
+            require(
+                item,
+                ("path", "problem", "problem_id", "solution"),
+                f"{where} (problem_id={item.get('problem_id')!r})",
+            )
             where = f"{where} (problem_id={item['problem_id']!r})"
             ptype = str(item.get("problem_type", PROBLEM_TYPE)).strip().lower()
             if ptype != PROBLEM_TYPE:

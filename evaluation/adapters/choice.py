@@ -3,7 +3,7 @@
 A subclass states what differs per benchmark and inherits the rest:
 
 - ``load_official(data, path, root)``: the official release format (``data`` is the parsed file, see
-  ``unified.read_rows``); the EasyVideoR1 unified format is recognised and read here, with the
+  ``loading.read_rows``); the EasyVideoR1 unified format is recognised and read here, with the
   subclass's ``categories_from_unified`` picking the category fields it carries, after checking that
   every record has the subclass's ``unified_signature`` (another benchmark's file is refused);
 - ``official_choice(response, record)``: the letter the official script reads ("" = none);
@@ -18,15 +18,15 @@ Aggregates are in percent, as the official scripts print them (``evaluation.metr
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from evaluation import metrics
+from evaluation.adapters.loading import read_rows
 from evaluation.adapters.registry import BenchmarkAdapter, check_mode
-from evaluation.adapters.unified import check_signature, is_unified, read_rows, unified_row
+from evaluation.adapters.unified import check_signature, is_unified, unified_row
 from evaluation.metrics import percent
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.scoring import robust_score
@@ -164,15 +164,3 @@ class ChoiceAdapter(BenchmarkAdapter):
         else:
             out["overall"] = out["accuracy"]
         return out
-
-
-def content_id(*parts: Any) -> str:
-    """A stable id from record content (for formats without ids): 12 hex chars of sha1."""
-    return hashlib.sha1("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:12]
-
-
-def numbered_id(base: str, seen: dict[str, int]) -> str:
-    """``base`` the first time it is seen, then ``base~2``, ``base~3`` ... (exact repeats in one file keep
-    distinct, stable ids); ``seen`` counts the bases of the file so far."""
-    seen[base] = seen.get(base, 0) + 1
-    return base if seen[base] == 1 else f"{base}~{seen[base]}"

@@ -56,16 +56,11 @@ from pathlib import Path
 from typing import Any
 
 from evaluation import metrics
-from evaluation.adapters.choice import ChoiceAdapter, content_id, numbered_id, percent
+from evaluation.adapters.choice import ChoiceAdapter, percent
+from evaluation.adapters.loading import as_row_list, content_id, media_path, numbered_id, require
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import register_benchmark
-from evaluation.adapters.unified import (
-    UnifiedSignature,
-    as_row_list,
-    choice_letter,
-    lettered_options,
-    media_path,
-)
+from evaluation.adapters.unified import UnifiedSignature, choice_letter, lettered_options
 from evaluation.official.easyvideor1 import extract_answer
 from evaluation.records import BenchmarkRecord
 
@@ -115,9 +110,7 @@ class LiveSportsQA(ChoiceAdapter):
         records, seen = [], {}
         for i, row in enumerate(rows):
             where = f"{path}: record {i} (question_id={row.get('question_id')!r})"
-            missing = [k for k in LIVECC_FIELDS if row.get(k) is None]
-            if missing:
-                raise ValueError(f"{where}: missing fields {missing} of LiveCC's LiveSports-3K QA format")
+            require(row, LIVECC_FIELDS, where, "LiveCC's LiveSports-3K QA format", none_is_missing=True)
             options = lettered_options(row["options"], where)
             if len(options) < 2:
                 raise ValueError(f"{where}: 'options' must hold at least 2 options, got {row['options']!r}")

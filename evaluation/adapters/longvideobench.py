@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.adapters.choice import MULTIPLE_CHOICE, ChoiceAdapter
+from evaluation.adapters.loading import as_row_list, media_path, require
 from evaluation.adapters.media import MediaLayout, MediaSettings
 from evaluation.adapters.registry import check_mode, register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, as_row_list, media_path
+from evaluation.adapters.unified import UnifiedSignature
 from evaluation.official.lmms_mcq import parse_longvideobench
 from evaluation.records import BenchmarkRecord
 from evaluation.scoring import robust_score
@@ -60,12 +61,9 @@ class LongVideoBench(ChoiceAdapter):
         records = []
         for i, row in enumerate(rows):
             where = f"{path}: record {i} (id={row.get('id')!r})"
-            missing = [k for k in ROW_FIELDS if row.get(k) is None]
-            if row.get("correct_choice") is None:
-                missing.append("correct_choice")
-            if missing:
-                hint = " (the test split has no answers)" if missing == ["correct_choice"] else ""
-                raise ValueError(f"{where}: missing fields {missing} of lvb_val.json{hint}")
+            only_the_answer = all(row.get(k) is not None for k in ROW_FIELDS)
+            hint = " (the test split has no answers)" if only_the_answer else ""
+            require(row, (*ROW_FIELDS, "correct_choice"), where, f"lvb_val.json{hint}", none_is_missing=True)
             # plain texts, lettered in order (a text such as "C. Ronaldo" must not name its own letter)
             options = [f"{chr(ord('A') + k)}. {t.strip()}" for k, t in enumerate(_candidates(row, where))]
             choice = row["correct_choice"]

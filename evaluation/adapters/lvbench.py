@@ -19,47 +19,21 @@ understanding, summarization, entity recognition, reasoning, temporal grounding.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from evaluation import metrics
 from evaluation.adapters.choice import ChoiceAdapter, percent
+from evaluation.adapters.loading import as_row_list, media_path, one_line_jsonl, require, split_inline_options
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import check_mode, register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, as_row_list, media_path
+from evaluation.adapters.unified import UnifiedSignature
 from evaluation.official.lvbench import polish_answer
 from evaluation.records import BenchmarkRecord
 
 #: separator of a multi-label category value (``question_type`` "reasoning|temporal grounding")
 LABEL_SEP = "|"
-# "(A) text", "A. text", "A) text", "A: text" at the start of a line
-_OPTION_LINE = re.compile(r"\s*(?:\(([A-J])\)|([A-J])[.):：])\s*(.*)")
-
-
-def split_inline_options(text: str, where: str) -> tuple[str, list[str]]:
-    """``(stem, ["A. x", "B. y", ...])`` from a question whose options follow on their own lines; a line
-    after the first option that is not one continues the previous option. Letters must run A, B, C ..."""
-    stem: list[str] = []
-    options: list[tuple[str, str]] = []
-    for line in text.splitlines():
-        m = _OPTION_LINE.fullmatch(line)
-        if m:
-            options.append((m.group(1) or m.group(2), m.group(3).strip()))
-        elif options:
-            if line.strip():
-                letter, body = options[-1]
-                options[-1] = (letter, f"{body} {line.strip()}".strip())
-        else:
-            stem.append(line)
-    letters = "".join(letter for letter, _ in options)
-    if len(options) < 2 or letters != "ABCDEFGHIJ"[: len(options)]:
-        raise ValueError(
-            f"{where}: expected the options inline as lines '(A) ...' / 'A. ...' in letter order, found "
-            f"{letters or 'none'} in {text[:160]!r}"
-        )
-    return "\n".join(stem).strip(), [f"{letter}. {body}" for letter, body in options]
 
 
 def multi_label_means(values: Sequence[float], labels: Sequence[str]) -> dict[str, float]:
@@ -71,17 +45,6 @@ def multi_label_means(values: Sequence[float], labels: Sequence[str]) -> dict[st
             sums[label] = sums.get(label, 0.0) + float(v)
             counts[label] = counts.get(label, 0) + 1
     return {k: 100.0 * sums[k] / counts[k] for k in sorted(sums)}
-
-
-def one_line_jsonl(data: Any) -> Any:
-    """A JSON Lines file of one line parses as a single object: make it a one-row list."""
-    return [data] if isinstance(data, dict) else data
-
-
-def require(row: dict[str, Any], keys: Sequence[str], where: str) -> None:
-    missing = [k for k in keys if k not in row]
-    if missing:
-        raise ValueError(f"{where}: missing fields {missing}")
 
 
 @register_benchmark("lvbench")

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.adapters.choice import ChoiceAdapter
-from evaluation.adapters.lvbench import require
+from evaluation.adapters.loading import as_row_list, media_path, require
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, as_row_list, media_path
+from evaluation.adapters.unified import UnifiedSignature
 from evaluation.official.easyvideor1 import extract_answer
 from evaluation.records import BenchmarkRecord
 

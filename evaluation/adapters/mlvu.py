@@ -33,10 +33,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from evaluation.adapters.choice import ChoiceAdapter, content_id
+from evaluation.adapters.choice import ChoiceAdapter
+from evaluation.adapters.loading import as_row_list, content_id, media_path, require
 from evaluation.adapters.media import MediaLayout, MediaSettings
 from evaluation.adapters.registry import register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, as_row_list, media_path
+from evaluation.adapters.unified import UnifiedSignature
 from evaluation.official.mlvu import read_option
 from evaluation.records import BenchmarkRecord
 
@@ -102,9 +103,7 @@ class MLVU(ChoiceAdapter):
             if row.get("question_type") in GENERATION_TYPES:
                 skipped += 1
                 continue
-            missing = [k for k in ROW_FIELDS if k not in row]
-            if missing:
-                raise ValueError(f"{where}: missing fields {missing} of the official MLVU format")
+            require(row, ROW_FIELDS, where, "the official MLVU format")
             records.append(self._official_record(row, where, path, root))
         if skipped:
             if not records:

@@ -30,15 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.adapters.choice import MULTIPLE_CHOICE, ChoiceAdapter
+from evaluation.adapters.loading import as_row_list, media_path, require
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import register_benchmark
-from evaluation.adapters.unified import (
-    UnifiedSignature,
-    as_row_list,
-    choice_letter,
-    lettered_options,
-    media_path,
-)
+from evaluation.adapters.unified import UnifiedSignature, choice_letter, lettered_options
 from evaluation.official import judged
 from evaluation.official.easyvideor1 import extract_answer
 from evaluation.records import BenchmarkRecord
@@ -96,9 +91,7 @@ class MMVU(ChoiceAdapter):
 
     def _official_record(self, row: dict[str, Any], index: int, path: Path, root: str) -> BenchmarkRecord:
         where = f"{path}: record {index} (id={row.get('id')!r})"
-        missing = [k for k in OFFICIAL_KEYS if k not in row]
-        if missing:
-            raise ValueError(f"{where}: missing fields {missing} of the MMVU validation format")
+        require(row, OFFICIAL_KEYS, where, "the MMVU validation format")
         video = str(row["video"])
         m = re.search(r"/resolve/[^/]+/(.+)$", video) or re.search(r"^[a-z]+://[^/]+/(.+)$", video)
         rel = m.group(1) if m else video

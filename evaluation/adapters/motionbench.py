@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.adapters.choice import ChoiceAdapter
-from evaluation.adapters.lvbench import one_line_jsonl, require, split_inline_options
+from evaluation.adapters.loading import as_row_list, media_path, one_line_jsonl, require, split_inline_options
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, as_row_list, media_path
+from evaluation.adapters.unified import UnifiedSignature
 from evaluation.official.lvbench import NA, polish_answer
 from evaluation.records import BenchmarkRecord
 

@@ -30,10 +30,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation.adapters.choice import MULTIPLE_CHOICE, ChoiceAdapter, content_id, numbered_id
+from evaluation.adapters.choice import MULTIPLE_CHOICE, ChoiceAdapter
+from evaluation.adapters.loading import as_row_list, content_id, media_path, numbered_id, require
 from evaluation.adapters.media import MediaLayout, MediaSettings
 from evaluation.adapters.registry import check_mode, register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, as_row_list, media_path
+from evaluation.adapters.unified import UnifiedSignature
 from evaluation.official.mvbench import check_ans, ground_truth, matching_letters
 from evaluation.records import BenchmarkRecord
 
@@ -117,9 +118,7 @@ class MVBench(ChoiceAdapter):
         records, seen = [], {}
         for i, row in enumerate(rows):
             where = f"{path}: record {i} (video={row.get('video')!r})"
-            missing = [k for k in ROW_FIELDS if k not in row]
-            if missing:
-                raise ValueError(f"{where}: missing fields {missing} of the official MVBench format")
+            require(row, ROW_FIELDS, where, "the official MVBench format")
             candidates = row["candidates"]
             if not isinstance(candidates, list) or len(candidates) < 2:
                 raise ValueError(f"{where}: 'candidates' must be a list of at least 2 options")

@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from evaluation import metrics
-from evaluation.adapters.choice import ChoiceAdapter, content_id, numbered_id, percent
+from evaluation.adapters.choice import ChoiceAdapter, percent
+from evaluation.adapters.loading import as_row_list, content_id, media_path, numbered_id, require
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import check_mode, register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, as_row_list, media_path
+from evaluation.adapters.unified import UnifiedSignature
 from evaluation.official import odvbench
 from evaluation.records import BenchmarkRecord
 
@@ -59,9 +60,7 @@ class ODVBench(ChoiceAdapter):
         records, seen = [], {}
         for i, row in enumerate(as_row_list(data, path, "ODV-Bench")):
             where = f"{path}: record {i} (id={row.get('id')!r})"
-            missing = [k for k in OFFICIAL_FIELDS if row.get(k) is None]
-            if missing:
-                raise ValueError(f"{where}: missing fields {missing} of the ODV-Bench format")
+            require(row, OFFICIAL_FIELDS, where, "the ODV-Bench format", none_is_missing=True)
             candidates = row["candidates"]
             if not isinstance(candidates, list) or not candidates:
                 raise ValueError(f"{where}: candidates must be a non-empty list of texts")
@@ -94,9 +93,9 @@ class ODVBench(ChoiceAdapter):
 
     def unified_record(self, row: dict[str, Any], index: int, path: Path, root: str) -> BenchmarkRecord:
         where = f"{path}: record {index} (problem_id={row.get('problem_id')!r})"
-        missing = [k for k in ("odv_task", "odv_subtask") if row.get(k) is None]
-        if missing:
-            raise ValueError(f"{where}: missing fields {missing} of EasyVideoR1's ODV-Bench records")
+        require(
+            row, ("odv_task", "odv_subtask"), where, "EasyVideoR1's ODV-Bench records", none_is_missing=True
+        )
         record = super().unified_record(row, index, path, root)
         record.categories = {"task": str(row["odv_task"]), "subtask": str(row["odv_subtask"])}
         clip = _CLIP.match(Path(str(row.get("path", ""))).name)

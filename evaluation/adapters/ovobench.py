@@ -37,19 +37,15 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.adapters.choice import MULTIPLE_CHOICE, TEMPLATES, ChoiceAdapter, percent
+from evaluation.adapters.loading import as_row_list, media_path, require
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import check_mode, register_benchmark
-from evaluation.adapters.unified import (
-    UnifiedSignature,
-    as_row_list,
-    media_path,
-    solution_text,
-    unified_row,
-)
+from evaluation.adapters.unified import UnifiedSignature, solution_text, unified_row
 from evaluation.official import ovobench
 from evaluation.records import BenchmarkRecord
 
 NUMERICAL, BOOLEAN = "numerical", "boolean"
+FORMAT = "the OVO-Bench format"  # what a row lacking a field is told it does not follow
 _FORWARD_FIELDS = {"REC": ("activity",), "SSR": (), "CRR": ("question",)}
 _ENTRY_FIELDS = {
     "REC": ("realtime", "count"),
@@ -62,12 +58,6 @@ def _category(task: Any, where: str) -> str:
     if task not in ovobench.TASK_CATEGORY:
         raise ValueError(f"{where}: unknown OVO-Bench task {task!r}; known: {sorted(ovobench.TASK_CATEGORY)}")
     return ovobench.TASK_CATEGORY[task]
-
-
-def _missing(row: dict[str, Any], keys: Sequence[str], where: str) -> None:
-    missing = [k for k in keys if row.get(k) is None]
-    if missing:
-        raise ValueError(f"{where}: missing fields {missing} of the OVO-Bench format")
 
 
 def _yes_no_type(value: Any, where: str) -> int:
@@ -102,7 +92,7 @@ class OVOBench(ChoiceAdapter):
         records = []
         for i, row in enumerate(as_row_list(data, path, "OVO-Bench")):
             where = f"{path}: record {i} (id={row.get('id')!r})"
-            _missing(row, ("id", "task", "video"), where)
+            require(row, ("id", "task", "video"), where, FORMAT, none_is_missing=True)
             task = row["task"]
             if _category(task, where) == "forward":
                 records.extend(self._forward_records(row, task, where, root))
@@ -111,7 +101,7 @@ class OVOBench(ChoiceAdapter):
         return records
 
     def _choice_record(self, row: dict[str, Any], task: str, where: str, root: str) -> BenchmarkRecord:
-        _missing(row, ("realtime", "question", "options", "gt"), where)
+        require(row, ("realtime", "question", "options", "gt"), where, FORMAT, none_is_missing=True)
         options, gt = row["options"], row["gt"]
         if not isinstance(options, list) or not options:
             raise ValueError(f"{where}: options must be a non-empty list of texts")
@@ -130,7 +120,7 @@ class OVOBench(ChoiceAdapter):
     def _forward_records(
         self, row: dict[str, Any], task: str, where: str, root: str
     ) -> list[BenchmarkRecord]:
-        _missing(row, ("test_info", *_FORWARD_FIELDS[task]), where)
+        require(row, ("test_info", *_FORWARD_FIELDS[task]), where, FORMAT, none_is_missing=True)
         entries = row["test_info"]
         if not isinstance(entries, list) or not entries:
             raise ValueError(f"{where}: test_info must be a non-empty list")
@@ -139,7 +129,7 @@ class OVOBench(ChoiceAdapter):
             at = f"{where} test_info[{j}]"
             if not isinstance(entry, dict):
                 raise ValueError(f"{at}: expected an object, got {type(entry).__name__}")  # noqa: TRY004
-            _missing(entry, _ENTRY_FIELDS[task], at)
+            require(entry, _ENTRY_FIELDS[task], at, FORMAT, none_is_missing=True)
             extra = {"source_format": "official", "ovo_id": row["id"], "test_index": j}
             extra["realtime"] = entry["realtime"]
             if task == "REC":
@@ -166,7 +156,7 @@ class OVOBench(ChoiceAdapter):
 
     def unified_record(self, row: dict[str, Any], index: int, path: Path, root: str) -> BenchmarkRecord:
         where = f"{path}: record {index} (problem_id={row.get('problem_id')!r})"
-        _missing(row, ("ovo_task", "ovo_category"), where)
+        require(row, ("ovo_task", "ovo_category"), where, FORMAT, none_is_missing=True)
         task = row["ovo_task"]
         category = _category(task, where)
         if row["ovo_category"] != category:
@@ -183,7 +173,7 @@ class OVOBench(ChoiceAdapter):
                 if not answer.isdigit():
                     raise ValueError(f"{where}: REC solution {row['solution']!r} holds no count")
             else:
-                _missing(row, ("ovo_type",), where)
+                require(row, ("ovo_type",), where, FORMAT, none_is_missing=True)
                 extra["type"] = _yes_no_type(row["ovo_type"], where)
                 ptype, answer = BOOLEAN, "Yes" if extra["type"] == 1 else "No"
             record = self.make_record(

@@ -16,6 +16,7 @@ from typing import Any
 
 from cache_store.keys import canonical_source
 from evaluation import metrics
+from evaluation.adapters.loading import read_rows
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import (
     BenchmarkAdapter,
@@ -23,7 +24,6 @@ from evaluation.adapters.registry import (
     recognised_benchmarks,
     register_benchmark,
 )
-from evaluation.adapters.unified import read_rows
 from evaluation.metrics import percent
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.scoring import robust_score

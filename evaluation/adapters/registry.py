@@ -20,19 +20,20 @@ from typing import Any, TypeVar
 from evaluation.adapters.media import MediaLayout, MediaSettings
 from evaluation.adapters.unified import UnifiedSignature
 from evaluation.records import BenchmarkRecord
+from training.registry import Registry, UnknownNameError
 
 MODES = ("robust", "official")
-
-_REGISTRY: dict[str, type[BenchmarkAdapter]] = {}
 
 A = TypeVar("A", bound=type["BenchmarkAdapter"])
 
 
-class UnknownBenchmarkError(KeyError):
+class UnknownBenchmarkError(UnknownNameError):
     """Raised for a benchmark name nobody registered; the message lists the registered ones."""
 
-    def __str__(self) -> str:  # KeyError would print the message quoted
-        return str(self.args[0])
+
+_REGISTRY: Registry[type[BenchmarkAdapter]] = Registry(
+    "benchmark", error=UnknownBenchmarkError, known="registered benchmarks"
+)
 
 
 class BenchmarkAdapter(ABC):
@@ -93,13 +94,8 @@ def register_benchmark(name: str) -> Callable[[A], A]:
     def deco(cls: A) -> A:
         if not (isinstance(cls, type) and issubclass(cls, BenchmarkAdapter)):
             raise TypeError(f"@register_benchmark({name!r}) needs a BenchmarkAdapter subclass, got {cls!r}")
-        if name in _REGISTRY:
-            raise ValueError(
-                f"benchmark {name!r} is already registered by {_REGISTRY[name].__module__}."
-                f"{_REGISTRY[name].__qualname__}"
-            )
+        _REGISTRY.add(name, cls)
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return deco
@@ -107,11 +103,7 @@ def register_benchmark(name: str) -> Callable[[A], A]:
 
 def adapter_class(name: str) -> type[BenchmarkAdapter]:
     """The adapter class registered as ``name``; an unknown name raises listing the known ones."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY)) or "(none)"
-        raise UnknownBenchmarkError(f"unknown benchmark {name!r}; registered benchmarks: {known}") from None
+    return _REGISTRY.get(name)
 
 
 def get_adapter(name: str, **options: Any) -> BenchmarkAdapter:
@@ -121,7 +113,7 @@ def get_adapter(name: str, **options: Any) -> BenchmarkAdapter:
 
 
 def list_benchmarks() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def recognised_benchmarks(rows: Any) -> list[str]:

@@ -26,16 +26,10 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.adapters.choice import percent
+from evaluation.adapters.loading import as_row_list, read_rows
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import BenchmarkAdapter, check_mode, register_benchmark
-from evaluation.adapters.unified import (
-    UnifiedSignature,
-    as_row_list,
-    check_signature,
-    is_unified,
-    read_rows,
-    unified_row,
-)
+from evaluation.adapters.unified import UnifiedSignature, check_signature, is_unified, unified_row
 from evaluation.official import stvg
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.scoring import robust_score

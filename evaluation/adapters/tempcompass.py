@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation import metrics
-from evaluation.adapters.choice import TEMPLATES, ChoiceAdapter, content_id, numbered_id, percent
+from evaluation.adapters.choice import TEMPLATES, ChoiceAdapter, percent
+from evaluation.adapters.loading import content_id, media_path, numbered_id, read_rows
 from evaluation.adapters.media import MediaLayout, MediaSettings
 from evaluation.adapters.registry import check_mode, register_benchmark
-from evaluation.adapters.unified import media_path, read_rows
 from evaluation.official import tempcompass as official
 from evaluation.records import BenchmarkRecord, check_unique_ids
 from evaluation.scoring import robust_score

@@ -1,7 +1,5 @@
-"""Reading annotation files, and the EasyVideoR1 unified record that most video benchmarks ship in.
-
-``read_rows`` loads a JSON list, a JSON object, JSON Lines or Parquet (detected from the content, not the
-file name) and names the file and line/record on any error.
+"""The EasyVideoR1 unified record that most video benchmarks ship in (reading the file itself, and the
+helpers every format shares, are ``loading.py``'s).
 
 The EasyVideoR1 unified format (``eval/data/valid_data/*.json``) is a list of
 ``{problem_id, problem, problem_type, data_type, options ["A. x" | "A: x"], solution "<answer>X</answer>",
@@ -17,56 +15,17 @@ naming the file, what was expected and what was found.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluation.inputs import json_lines, parse_json, read_text
+from evaluation.adapters.loading import media_path, require
 from training.rewards.choice import parse_options
 from training.rewards.tags import answer_content
 
 UNIFIED_KEYS = ("problem", "problem_id", "solution")
 _LETTERED = re.compile(r"\s*+\(?([A-Za-z])\s*+[.):：]\s*+(.*)", re.DOTALL)
-
-
-def read_rows(path: str | Path) -> Any:
-    """The parsed content of an annotation file: a list of rows (JSON list, JSONL, Parquet) or the JSON
-    object itself. Errors name the file and the line (text that is not UTF-8, malformed JSON or JSONL)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
-    with path.open("rb") as f:
-        head = f.read(4)
-    if head == b"PAR1":
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_table(path).to_pylist()
-        except Exception as e:  # pyarrow raises several types for a damaged file
-            raise ValueError(f"{path}: unreadable Parquet file ({e})") from e
-    text = read_text(path)
-    try:
-        return parse_json(text, path)
-    except ValueError as whole_error:
-        first = next((line for line in text.splitlines() if line.strip()), "")
-        try:
-            json.loads(first)
-        except ValueError:  # not JSON Lines either: the document's own error, with its line
-            raise whole_error from None
-        return [row for _, row in json_lines(text, path)]
-
-
-def as_row_list(data: Any, path: str | Path, what: str) -> list[dict[str, Any]]:
-    """``data`` checked to be a list of objects; the error says which record is not."""
-    if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a list of {what} records, got a JSON {type(data).__name__}")  # noqa: TRY004
-    for i, row in enumerate(data):
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}: record {i}: expected an object, got {type(row).__name__}")  # noqa: TRY004
-    return data
 
 
 def is_unified(rows: Any) -> bool:
@@ -136,11 +95,6 @@ def check_signature(
             )
 
 
-def media_path(root: str, rel: str) -> str:
-    """``rel`` joined to ``root`` unless absolute, normalised (``./videos/x.mp4`` -> ``root/videos/x.mp4``)."""
-    return os.path.normpath(rel if os.path.isabs(rel) else os.path.join(root, rel))
-
-
 def lettered_options(options: Any, where: str) -> list[str]:
     """Options as ["A. text", ...] in letter order, from "A. x" / "A: x" / "(A) x" strings, a
     ``{"A": x}`` dict or plain texts (lettered A, B, ... in order)."""
@@ -187,9 +141,7 @@ def unified_row(row: dict[str, Any], index: int, path: str | Path, root: str) ->
     """
     pid = row.get("problem_id")
     where = f"{path}: record {index} (problem_id={pid!r})"
-    missing = [k for k in UNIFIED_KEYS if k not in row]
-    if missing:
-        raise ValueError(f"{where}: missing fields {missing} of the EasyVideoR1 unified format")
+    require(row, UNIFIED_KEYS, where, "the EasyVideoR1 unified format")
     ptype = str(row.get("problem_type") or "multiple choice").strip().lower()
     options = lettered_options(row.get("options"), where)
     answer = solution_text(row["solution"])

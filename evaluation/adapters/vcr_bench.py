@@ -46,15 +46,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from evaluation.adapters.choice import MULTIPLE_CHOICE, ChoiceAdapter, percent
+from evaluation.adapters.loading import as_row_list, media_path, require
 from evaluation.adapters.media import MediaLayout, MediaSettings
 from evaluation.adapters.registry import register_benchmark
-from evaluation.adapters.unified import (
-    UnifiedSignature,
-    as_row_list,
-    choice_letter,
-    lettered_options,
-    media_path,
-)
+from evaluation.adapters.unified import UnifiedSignature, choice_letter, lettered_options
 from evaluation.official import judged, vcr_cot
 from evaluation.official.easyvideor1 import extract_answer
 from evaluation.records import BenchmarkRecord
@@ -103,9 +98,7 @@ class VCRBench(ChoiceAdapter):
 
     def _official_record(self, row: dict[str, Any], index: int, path: Any, root: str) -> BenchmarkRecord:
         where = f"{path}: record {index} (id={row.get('id')!r})"
-        missing = [k for k in OFFICIAL_KEYS if k not in row]
-        if missing:
-            raise ValueError(f"{where}: missing fields {missing} of the VCR-Bench release format")
+        require(row, OFFICIAL_KEYS, where, "the VCR-Bench release format")
         question = str(row["question"])
         try:
             duration = float(row["duration"])

@@ -21,11 +21,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evaluation.adapters.choice import ChoiceAdapter, content_id
-from evaluation.adapters.lvbench import require
+from evaluation.adapters.choice import ChoiceAdapter
+from evaluation.adapters.loading import as_row_list, content_id, media_path, require
 from evaluation.adapters.media import MediaLayout, MediaSettings
 from evaluation.adapters.registry import register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, as_row_list, lettered_options, media_path
+from evaluation.adapters.unified import UnifiedSignature, lettered_options
 from evaluation.official.video_holmes import holmes_choice
 from evaluation.records import BenchmarkRecord
 

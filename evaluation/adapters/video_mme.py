@@ -27,15 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.adapters.choice import ChoiceAdapter
+from evaluation.adapters.loading import as_row_list, media_path, require
 from evaluation.adapters.media import MediaLayout, MediaSettings
 from evaluation.adapters.registry import register_benchmark
-from evaluation.adapters.unified import (
-    UnifiedSignature,
-    as_row_list,
-    choice_letter,
-    lettered_options,
-    media_path,
-)
+from evaluation.adapters.unified import UnifiedSignature, choice_letter, lettered_options
 from evaluation.official.videomme import extract_characters_regex
 from evaluation.records import BenchmarkRecord
 
@@ -82,7 +77,7 @@ class VideoMME(ChoiceAdapter):
         records = []
         for i, row in enumerate(rows):
             where = f"{path}: record {i} (question_id={row.get('question_id')!r})"
-            _require(row, ROW_FIELDS, where, "of the official Video-MME rows")
+            require(row, ROW_FIELDS, where, "the official Video-MME rows", none_is_missing=True)
             categories = {k: str(row[k]) for k in CATEGORY_FIELDS}
             video = media_path(root, f"{row['videoID']}.mp4")
             extra = {"source_format": "official", "video_id": str(row["video_id"])}
@@ -96,14 +91,16 @@ class VideoMME(ChoiceAdapter):
         records = []
         for vi, video_row in enumerate(videos):
             vwhere = f"{path}: video {vi} (video_id={video_row.get('video_id')!r})"
-            _require(video_row, VIDEO_FIELDS, vwhere, "of the official Video-MME results layout")
+            require(
+                video_row, VIDEO_FIELDS, vwhere, "the official Video-MME results layout", none_is_missing=True
+            )
             questions = video_row["questions"]
             if not isinstance(questions, list) or not all(isinstance(q, dict) for q in questions):
                 raise ValueError(f"{vwhere}: 'questions' must be a list of objects")
             vid = str(video_row.get("videoID") or video_row["video_id"])
             for qi, q in enumerate(questions):
                 where = f"{vwhere}, question {qi} (question_id={q.get('question_id')!r})"
-                _require(q, QUESTION_FIELDS, where, "of a Video-MME results question")
+                require(q, QUESTION_FIELDS, where, "a Video-MME results question", none_is_missing=True)
                 if "options" not in q and "choices" not in q:
                     raise ValueError(f"{where}: missing field 'options' (or 'choices')")
                 categories = {
@@ -149,9 +146,3 @@ class VideoMME(ChoiceAdapter):
     # ------------------------------------------------------------------ scoring
     def official_choice(self, response: str, record: BenchmarkRecord) -> str:
         return extract_characters_regex(response)
-
-
-def _require(row: dict, fields: tuple[str, ...], where: str, what: str) -> None:
-    missing = [k for k in fields if k not in row or row[k] is None]
-    if missing:
-        raise ValueError(f"{where}: missing fields {missing} {what}")

@@ -36,9 +36,10 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.adapters.choice import MULTIPLE_CHOICE, ChoiceAdapter
+from evaluation.adapters.loading import as_row_list, media_path
 from evaluation.adapters.media import MediaLayout, MediaSettings
 from evaluation.adapters.registry import check_mode, register_benchmark
-from evaluation.adapters.unified import as_row_list, choice_letter, lettered_options, media_path
+from evaluation.adapters.unified import choice_letter, lettered_options
 from evaluation.official.videomme import (
     extract_characters_regex_v2,
     group_structure_key,

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.adapters.choice import MULTIPLE_CHOICE, ChoiceAdapter
+from evaluation.adapters.loading import media_path
 from evaluation.adapters.media import MediaLayout, MediaSettings
 from evaluation.adapters.registry import register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, media_path
+from evaluation.adapters.unified import UnifiedSignature
 from evaluation.official.videommmu import API_ERROR, open_correct, parse_choice, parse_open
 from evaluation.records import BenchmarkRecord
 

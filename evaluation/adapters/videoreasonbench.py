@@ -46,9 +46,10 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.adapters.choice import TEMPLATES, ChoiceAdapter, percent
+from evaluation.adapters.loading import media_path, require
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import register_benchmark
-from evaluation.adapters.unified import UnifiedSignature, media_path
+from evaluation.adapters.unified import UnifiedSignature
 from evaluation.official import judged
 from evaluation.official import videoreasonbench_sim as sim
 from evaluation.records import BenchmarkRecord
@@ -145,9 +146,7 @@ class VideoReasonBench(ChoiceAdapter):
 
     def _official_record(self, key: str, row: dict[str, Any], path: Path, root: str) -> BenchmarkRecord:
         where = f"{path}: record {key!r}"
-        missing = [k for k in OFFICIAL_KEYS if k not in row]
-        if missing:
-            raise ValueError(f"{where}: missing fields {missing} of the VideoReasonBench questions format")
+        require(row, OFFICIAL_KEYS, where, "the VideoReasonBench questions format")
         categories = _video_categories(str(row["video"]), where)
         try:
             num_state, num_op = int(row["num_state"]), int(row["num_operation"])

@@ -32,15 +32,10 @@ from typing import Any
 
 from evaluation import metrics
 from evaluation.adapters.choice import MULTIPLE_CHOICE, TEMPLATES, ChoiceAdapter, percent
+from evaluation.adapters.loading import as_row_list, media_path, require
 from evaluation.adapters.media import MediaLayout
 from evaluation.adapters.registry import check_mode, register_benchmark
-from evaluation.adapters.unified import (
-    UnifiedSignature,
-    as_row_list,
-    choice_letter,
-    lettered_options,
-    media_path,
-)
+from evaluation.adapters.unified import UnifiedSignature, choice_letter, lettered_options
 from evaluation.official import vsibench
 from evaluation.records import BenchmarkRecord
 
@@ -89,9 +84,7 @@ class VSIBench(ChoiceAdapter):
 
     def _official_record(self, row: dict[str, Any], index: int, path: Path, root: str) -> BenchmarkRecord:
         where = f"{path}: record {index} (id={row.get('id')!r})"
-        missing = [k for k in OFFICIAL_FIELDS if row.get(k) is None]
-        if missing:
-            raise ValueError(f"{where}: missing fields {missing} of the VSI-Bench release format")
+        require(row, OFFICIAL_FIELDS, where, "the VSI-Bench release format", none_is_missing=True)
         qtype = str(row["question_type"])
         ptype = _problem_type(qtype, where)
         options: list[str] = []

@@ -35,7 +35,7 @@ import jinja2
 
 from training.rewards.judge import MAX_PROMPT_FIELD_CHARS, Judge, JudgeRequest
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "benchmarks" / "templates" / "judge"
+TEMPLATES = Path(__file__).resolve().parents[1] / "adapters" / "templates" / "judge"
 JUDGE_PROMPTS = ("benchmark", "easyvideor1")
 
 _EVR1_MARKER = "therefore, the final answer is:"

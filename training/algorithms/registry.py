@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from training.registry import Registry
+
 AdvantageFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 PolicyLossFn = Callable[..., tuple[torch.Tensor, dict[str, float]]]
 
@@ -51,16 +53,16 @@ class PolicyLossSpec:
     off_policy_mask: bool = False
 
 
-_ADVANTAGE_ESTIMATORS: dict[str, AdvantageFn] = {}
-_POLICY_LOSSES: dict[str, PolicyLossFn] = {}
-_ADVANTAGE_SPECS: dict[str, AdvantageSpec] = {}
-_POLICY_LOSS_SPECS: dict[str, PolicyLossSpec] = {}
+@dataclass(frozen=True)
+class _Registered:
+    fn: Callable[..., Any]
+    spec: AdvantageSpec | PolicyLossSpec
 
 
-def _check_name(name: object, kind: str) -> str:
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{kind} name must be a non-empty string, got {name!r}")
-    return name
+_ADVANTAGE_ESTIMATORS: Registry[_Registered] = Registry(
+    "advantage estimator", error=ValueError, known="allowed"
+)
+_POLICY_LOSSES: Registry[_Registered] = Registry("policy loss", error=ValueError, known="allowed")
 
 
 def _ensure_builtins() -> None:
@@ -79,14 +81,11 @@ def register_advantage_estimator(
     The stored (and returned) function runs under ``torch.no_grad()``: advantages are targets,
     never something to differentiate through. Raises ``ValueError`` if ``name`` is taken.
     """
-    _check_name(name, "advantage estimator")
+    _ADVANTAGE_ESTIMATORS.check_name(name)
 
     def decorator(fn: AdvantageFn) -> AdvantageFn:
-        if name in _ADVANTAGE_ESTIMATORS:
-            raise ValueError(f"advantage estimator {name!r} is already registered")
         wrapped = torch.no_grad()(fn)
-        _ADVANTAGE_ESTIMATORS[name] = wrapped
-        _ADVANTAGE_SPECS[name] = AdvantageSpec(greedy_baseline, min_group_size)
+        _ADVANTAGE_ESTIMATORS.add(name, _Registered(wrapped, AdvantageSpec(greedy_baseline, min_group_size)))
         return wrapped
 
     return decorator
@@ -100,13 +99,10 @@ def register_policy_loss(
 
     Raises ``ValueError`` if ``name`` is taken.
     """
-    _check_name(name, "policy loss")
+    _POLICY_LOSSES.check_name(name)
 
     def decorator(fn: PolicyLossFn) -> PolicyLossFn:
-        if name in _POLICY_LOSSES:
-            raise ValueError(f"policy loss {name!r} is already registered")
-        _POLICY_LOSSES[name] = fn
-        _POLICY_LOSS_SPECS[name] = PolicyLossSpec(tuple(options), off_policy_mask)
+        _POLICY_LOSSES.add(name, _Registered(fn, PolicyLossSpec(tuple(options), off_policy_mask)))
         return fn
 
     return decorator
@@ -115,47 +111,37 @@ def register_policy_loss(
 def advantage_estimator_names() -> list[str]:
     """Sorted names of every registered advantage estimator."""
     _ensure_builtins()
-    return sorted(_ADVANTAGE_ESTIMATORS)
+    return _ADVANTAGE_ESTIMATORS.names()
 
 
 def policy_loss_names() -> list[str]:
     """Sorted names of every registered policy loss."""
     _ensure_builtins()
-    return sorted(_POLICY_LOSSES)
+    return _POLICY_LOSSES.names()
 
 
 def get_advantage_estimator(name: str) -> AdvantageFn:
     """The estimator registered as ``name``; unknown names raise ``ValueError`` listing the allowed."""
     _ensure_builtins()
-    try:
-        return _ADVANTAGE_ESTIMATORS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown advantage estimator {name!r}; allowed: {', '.join(sorted(_ADVANTAGE_ESTIMATORS))}"
-        ) from None
+    return _ADVANTAGE_ESTIMATORS.get(name).fn
 
 
 def get_policy_loss(name: str) -> PolicyLossFn:
     """The policy loss registered as ``name``; unknown names raise ``ValueError`` listing the allowed."""
     _ensure_builtins()
-    try:
-        return _POLICY_LOSSES[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown policy loss {name!r}; allowed: {', '.join(sorted(_POLICY_LOSSES))}"
-        ) from None
+    return _POLICY_LOSSES.get(name).fn
 
 
 def advantage_estimator_spec(name: str) -> AdvantageSpec:
     """What the estimator registered as ``name`` needs from the step; unknown names raise ``ValueError``."""
-    get_advantage_estimator(name)
-    return _ADVANTAGE_SPECS.get(name, AdvantageSpec())
+    _ensure_builtins()
+    return _ADVANTAGE_ESTIMATORS.get(name).spec
 
 
 def policy_loss_spec(name: str) -> PolicyLossSpec:
     """What the loss registered as ``name`` needs from the step; unknown names raise ``ValueError``."""
-    get_policy_loss(name)
-    return _POLICY_LOSS_SPECS.get(name, PolicyLossSpec())
+    _ensure_builtins()
+    return _POLICY_LOSSES.get(name).spec
 
 
 def compute_advantage(name: str, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:

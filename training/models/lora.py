@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from training.models.policy import vision_tower
+from training.models.vision import vision_tower
 
 ALL_LINEAR = "all-linear"
 EXPERTS = "experts"  # target name of the routed experts' 3D weights (MoE families)

@@ -4,7 +4,7 @@ Layout, as veRL's FSDP2 workers wrap Qwen-VL: ``fully_shard`` on every language 
 whole model (the root unit: embeddings, vision tower, final norm, LM head). The vision tower stays in the
 root unit on purpose: the root gathers it on every forward, on every rank, so a rank whose micro-batch
 has no pixels does not leave the others waiting in the tower's all-gather (its backward is covered by the
-zero-weighted dummy vision pass, ``policy.dummy_vision_term``).
+zero-weighted dummy vision pass, ``vision.dummy_vision_term``).
 
 Every forward of a sharded model is a collective (one all-gather per unit), so the ranks must run the same
 number of forwards and backwards: ``max_over_ranks`` gives the micro-batch count every rank runs, the ranks

@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from training.registry import Registry
+
 from .format import FormatSpec, format_reward
 
 if TYPE_CHECKING:
@@ -168,14 +170,17 @@ class RegisteredScorer:
         return bool(self.answer_valid(answer, **_take(self._valid_keywords, context)))
 
 
-_SCORERS: dict[str, RegisteredScorer] = {}
-_LOOKUP: dict[str, str] = {}  # folded name or alias -> canonical name
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
 
 def _fold(name: str) -> str:
     """Case/whitespace/underscore/hyphen-insensitive key: " Multiple_Choice " -> "multiple choice"."""
     return _SEPARATORS.sub(" ", name).strip().lower()
+
+
+_SCORERS: Registry[RegisteredScorer] = Registry(
+    "problem_type", fold=_fold, error=UnknownProblemTypeError, known="known types"
+)
 
 
 def register_scorer(
@@ -194,26 +199,17 @@ def register_scorer(
     aliases = tuple(aliases)
 
     def decorate(fn: ScorerFn) -> ScorerFn:
-        keys = [_fold(n) for n in (name, *aliases)]
-        if any(not key for key in keys):
-            raise ValueError(f"scorer names must be non-empty, got {name!r} with aliases {aliases!r}")
-        taken = {key: _LOOKUP[key] for key in keys if key in _LOOKUP}
-        if taken:  # spellings that fold together within one registration ("mc", "MC") are fine
-            raise ValueError(
-                f"problem type name(s) of {name!r} already registered (folded name -> owner): {taken}"
-            )
         valid = answer_valid or _default_answer_valid
         fn_keywords = _keywords(fn, 2)
         if judge_request is not None and (fn_keywords is None or "judge" not in fn_keywords):
             raise TypeError(f"scorer {name!r} registers a judge_request but takes no 'judge' keyword")
         request_keywords = None if judge_request is None else _keywords(judge_request, 2)
         check_keywords = None if ground_truth_check is None else _keywords(ground_truth_check, 1)
-        _SCORERS[name] = RegisteredScorer(
+        scorer = RegisteredScorer(
             name, aliases, fn, valid, fn_keywords, _keywords(valid, 1), judge_request, request_keywords,
             ground_truth_check, check_keywords,
         )  # fmt: skip
-        for key in keys:
-            _LOOKUP[key] = name
+        _SCORERS.add(name, scorer, aliases=aliases)
         return fn
 
     return decorate
@@ -221,21 +217,17 @@ def register_scorer(
 
 def known_problem_types() -> dict[str, tuple[str, ...]]:
     """``{canonical name: aliases}`` of every registered family, sorted by name."""
-    return {name: _SCORERS[name].aliases for name in sorted(_SCORERS)}
+    return {name: _SCORERS.aliases(name) for name in _SCORERS.names()}
 
 
 def resolve_problem_type(name: str) -> str:
     """The canonical name for a dataset's ``problem_type`` spelling; UnknownProblemTypeError if none."""
-    canonical = _LOOKUP.get(_fold(name)) if isinstance(name, str) else None
-    if canonical is None:
-        known = "; ".join(f"{n} (aliases: {', '.join(a) or '-'})" for n, a in known_problem_types().items())
-        raise UnknownProblemTypeError(f"unknown problem_type {name!r}; known types: {known}")
-    return canonical
+    return _SCORERS.resolve(name)
 
 
 def get_scorer(name: str) -> RegisteredScorer:
     """The registered family for ``name`` (any alias or spelling)."""
-    return _SCORERS[resolve_problem_type(name)]
+    return _SCORERS.get(name)
 
 
 def score(
