@@ -1,5 +1,5 @@
 """The driver process of ``tests/test_ray_cluster.py``: the Dagster ``training_run`` asset, invoked with the
-code location's own resources (``pipelines.definitions.resources``: the ``ray`` resource reads
+code location's own resources (``pipelines.environment.resources``: the ``ray`` resource reads
 ``REELRL_RAY_ADDRESS``), on ``num_workers=2``. A process of its own, so that it joins the test's Ray cluster
 with that cluster's token, whatever Ray the pytest process has started.
 
@@ -20,7 +20,7 @@ import dagster as dg
 def main(job_path: str) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     from assets.training_runs import TrainingRunConfig, training_run
-    from pipelines.definitions import resources
+    from pipelines.environment import resources
 
     job = json.loads(Path(job_path).read_text())
     res = resources(home=job["home"])
