@@ -4,9 +4,10 @@ from collections import Counter
 
 import dagster as dg
 
-from assets.lineage import CODE_VERSION, consumed_cache, file_version
+from assets.lineage import CODE_VERSION, cache_spec, consumed_cache, file_version
 from assets.progress import Progress
 from assets.resources import MediaCacheResource, RayResource, WorkspaceResource
+from training.data.media_source import MediaSource
 from training.data.stream import read_prepared, stream_batches, write_prepared
 from training.filtering.pass_rates import compute_pass_rates
 from training.filtering.rules import partial_success_mask
@@ -14,7 +15,8 @@ from training.filtering.rules import partial_success_mask
 
 class PassRateConfig(dg.Config):
     """``enabled: false`` skips the rollouts: every row keeps an unknown pass rate and the filter keeps all
-    of them (for a policy that cannot solve anything yet, e.g. the tiny random model without a warm start)."""
+    of them (for a policy that cannot solve anything yet, e.g. the tiny random model without a warm start).
+    ``media_source``: where the rollouts' frames come from, as the trainer's ``data.media_source``."""
 
     enabled: bool = True
     k: int = 8
@@ -23,6 +25,7 @@ class PassRateConfig(dg.Config):
     success_threshold: float = 0.5
     batch_size: int = 8
     seed: int = 0
+    media_source: str = "cache"  # cache | prefer_cache | decode (training.data.media_source.MEDIA_SOURCES)
 
 
 @dg.asset(
@@ -51,7 +54,10 @@ def rollout_pass_rates(
             {"path": str(path), "n": len(rows), "enabled": False}, data_version=file_version(path)
         )
     ray.ensure()
-    batches = stream_batches(rows, media_cache["uri"], config.batch_size, shuffle=False, epochs=1)
+    media = MediaSource(config.media_source, cache_spec(media_cache))  # decoding uses the cache's spec
+    batches = stream_batches(
+        rows, media_cache["uri"], config.batch_size, shuffle=False, epochs=1, media=media
+    )
     rates = compute_pass_rates(
         sft_warm_start["checkpoint"],
         batches,

@@ -6,11 +6,12 @@ import json
 import dagster as dg
 
 from assets.configs import dagster_config
-from assets.lineage import CODE_VERSION, checkpoint_version, consumed_cache
+from assets.lineage import CODE_VERSION, cache_spec, checkpoint_version, consumed_cache
 from assets.partitions import register_checkpoints
 from assets.plots import embedded_png
 from assets.resources import CheckpointsResource, RayResource, WorkspaceResource
 from training.config import RLConfig, choices, load_config, to_dict
+from training.data.media_source import MediaSource
 from training.data.stream import read_prepared, stream_batches
 from training.loop.trainer import RLTrainer, RunResult
 from training.outputs.checkpoint import checkpoint_root, list_checkpoints
@@ -97,7 +98,7 @@ def sft_warm_start(
             "steps": result.steps,
             "loss_first": losses[0] if losses else None,
             "loss_last": losses[-1] if losses else None,
-            "data_wait_s_mean": sum(h["time/data_wait_s"] for h in result.history)
+            "data_wait_s_mean": sum(h["timing_s/data_wait"] for h in result.history)
             / max(len(result.history), 1),
             "checkpoint_partition": name,
             **consumed_cache(media_cache),
@@ -145,14 +146,16 @@ def rl_config(config, model_path: str) -> RLConfig:
     return load_config(overrides={**values, "model_path": model_path})
 
 
-def _train_in_process(context, cfg: RLConfig, rows: list[dict], cache_uri: str, out_dir) -> RunResult:
+def _train_in_process(
+    context, cfg: RLConfig, rows: list[dict], cache_uri: str, out_dir, media: MediaSource
+) -> RunResult:
     """The RL run in this process (one worker), resumed from its newest checkpoint and data position."""
 
     def log_step(m: dict) -> None:
         context.log.info(
             f"rl step {m['step']}/{cfg.trainer.total_steps}: reward {m['reward/overall']:.3f} "
             f"acc {m['reward/accuracy']:.3f} len {m['response_length/mean']:.1f} "
-            f"({m['time/step_s']:.1f}s, data wait {m['time/data_wait_s']:.2f}s)"
+            f"({m['timing_s/step']:.1f}s, data wait {m['timing_s/data_wait']:.2f}s)"
         )
 
     trainer = RLTrainer(cfg, cfg.model_path, out_dir, on_metrics=log_step).setup()
@@ -163,7 +166,7 @@ def _train_in_process(context, cfg: RLConfig, rows: list[dict], cache_uri: str, 
         return trainer.train(
             lambda batches_drawn: stream_batches(
                 rows, cache_uri, cfg.data.rollout_batch_size, seed=cfg.data.seed, shuffle=cfg.data.shuffle,
-                batches_drawn=batches_drawn,
+                batches_drawn=batches_drawn, media=media,
                 num_batches=None if endless else max(1, cfg.trainer.total_steps - trainer.global_step),
             ),
             steps=cfg.trainer.total_steps,
@@ -194,15 +197,18 @@ def training_run(
     # one directory per (config, data): materializing again after a crash resumes from its checkpoint
     digest = run_digest([to_dict(cfg), config.num_workers], filtered_train_set["path"])
     out_dir = workspace.path("runs", "grpo", digest)
+    media = MediaSource(cfg.data.media_source, cache_spec(media_cache))  # decoding uses the cache's spec
     if config.num_workers > 1:
-        out = train_on_ray(cfg, rows, media_cache["uri"], out_dir, num_workers=config.num_workers)
+        out = train_on_ray(
+            cfg, rows, media_cache["uri"], out_dir, num_workers=config.num_workers, media=media
+        )
         result = RunResult(out["checkpoint"], int(out["steps"]), read_metrics(out_dir / "metrics.jsonl"))
         placement = {k: out[k] for k in ("worker_nodes", "resumed_from_step")}
         context.log.info(
             f"Ray Train ranks on nodes {out['worker_nodes']}; resumed from step {out['resumed_from_step']}"
         )
     else:
-        result = _train_in_process(context, cfg, rows, media_cache["uri"], out_dir)
+        result = _train_in_process(context, cfg, rows, media_cache["uri"], out_dir, media)
         placement = {}
     hist = result.history
     # every saved step becomes an evaluable partition (the sensor, when on, evaluates new ones)

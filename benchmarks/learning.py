@@ -75,7 +75,7 @@ ARMS = {"grpo": False, "t_grpo": True}  # arm name -> algorithm.temporal
 SHUFFLE_SEED = 0  # the held-out videos' frame permutations for the temporal-reliance measure
 HISTORY_KEYS = (
     "step", "reward/overall", "reward/accuracy", "reward/format", "actor/grad_norm",
-    "temporal/p_ordered", "temporal/p_shuffled", "temporal/applied_ratio", "time/step_s",
+    "temporal/p_ordered", "temporal/p_shuffled", "temporal/applied_ratio", "timing_s/step",
 )  # fmt: skip
 
 

@@ -129,6 +129,11 @@ class MediaCache:
             )
         return [found[d] for d in digests]
 
+    def get_found(self, digests: Sequence[str], copy: bool = False) -> dict[str, CachedMedia]:
+        """The samples of ``digests`` that are in the cache, by digest; absent ones are left out (no error).
+        For a reader that decodes what is missing (``data.media_source=prefer_cache``); reads as ``get_many``."""
+        return self.storage.read(list(dict.fromkeys(digests)), copy)
+
     def scan(self, chunk: int = 16, copy: bool = False) -> Iterator[CachedMedia]:
         """Every entry once, in storage order, read ``chunk`` at a time through the same point reads as
         ``get_many`` (a plain sequential Lance scan of this table was 2x slower here). An entry deleted

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from training.models.expert_layout import save_released
 from training.registry import Registry
 
 # The three newer families (Qwen3.5 dense/MoE, Qwen3-VL-MoE) are registered after qwen3_vl below.
@@ -390,6 +391,14 @@ def _qwen3_vl_moe_config(ids: TokenIds, size: TextSize):
     head_dim = _qwen3_family_dims(size)["head_dim"]
     # Qwen3-VL's interleaved sections [4, 2, 2] per 8 slots, scaled to head_dim / 2 slots
     text = _text_config(ids, size, [4, 2, 2], 5e6, mrope_interleaved=True) | _MOE | {"head_dim": head_dim}
+    # transformers always renormalises the top-k routing weights; vLLM's Qwen3-VL-MoE reads that choice from
+    # the config (``norm_topk_prob``, as in the released checkpoints' configs) and fails to build without it
+    text["norm_topk_prob"] = True
+    # expert width: 32 (vLLM's CPU MoE pads other widths to a multiple of 32, and its weight reload then
+    # fails: "The size of tensor a (64) must match the size of tensor b (32)"), except at hidden 64, where 32
+    # makes gate_up_proj square ([E, 64, 64]) and the released on-disk layout (training/models/
+    # expert_layout.py) indistinguishable from transformers' own: 16 there (vLLM does not run that size)
+    text["moe_intermediate_size"] = 16 if size.hidden == 64 else 32
     text["rope_parameters"]["mrope_section"] = [s * head_dim // 16 for s in (4, 2, 2)]
     # decoder_sparse_step 1 and no mlp_only_layers: every layer is a MoE layer (intermediate_size unused)
     # one deepstack tap at vision block 0, as the tiny Qwen3-VL (see there)
@@ -544,7 +553,8 @@ def build_tiny_model(
         pad_token_id=ids.endoftext,
         suppress_tokens=[ids.image_pad, ids.video_pad, ids.vision_start, ids.vision_end],
     )
-    model.save_pretrained(out)
+    # routed experts in the released checkpoints' layout (Qwen3-VL-MoE), as every checkpoint ReelRL writes
+    save_released(model, out, model.state_dict())
     tokenizer.save_pretrained(out)
     image_cfg, video_cfg = _preprocessor_configs(spec)
     for name, cfg in (("preprocessor_config.json", image_cfg), ("video_preprocessor_config.json", video_cfg)):

@@ -311,6 +311,8 @@ def _resolve(path: Path, values: dict, lines: dict, problems: list[str]) -> RunP
     eval_ops = {"checkpoint_eval": ops.pop("checkpoint_eval")}
     filter_enabled = bool(get("filter.enable"))
     ops["rollout_pass_rates"]["config"]["enabled"] = filter_enabled
+    if rl is not None:  # the filter's rollouts read frames as the trainer does (one key: data.media_source)
+        ops["rollout_pass_rates"]["config"]["media_source"] = rl.data.media_source
     ops["training_run"] = {"config": _training_run_ops(rl)}
     workers = int(get("trainer.n_gpus_per_node") or 1) * int(get("trainer.nnodes") or 1)
     ops["training_run"]["config"]["num_workers"] = workers

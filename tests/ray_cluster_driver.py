@@ -31,7 +31,7 @@ def main(job_path: str) -> int:
             context,
             config=config,
             sft_warm_start={"checkpoint": job["model"]},
-            media_cache={"uri": job["cache"], "version": 1, "data_version": "test"},
+            media_cache={"uri": job["cache"], "version": 1, "data_version": "test", "spec": job["spec"]},
             filtered_train_set={"path": job["rows"]},
             workspace=res["workspace"],
             ray=res["ray"],

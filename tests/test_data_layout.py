@@ -21,7 +21,9 @@ def no_ray(monkeypatch):
     """``stream_batches`` over plain rows: the reader hands the rows back, in order, in batches."""
     monkeypatch.setattr(data, "rows_dataset", lambda rows: list(rows))
     monkeypatch.setattr(
-        data, "item_batches", lambda rows, root, b: iter([rows[i : i + b] for i in range(0, len(rows), b)])
+        data,
+        "item_batches",
+        lambda rows, root, b, media=None: iter([rows[i : i + b] for i in range(0, len(rows), b)]),
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cache_store.types import CachedMedia
+from demo_kit.tiny_models import FAMILIES
 from training.engines.base import GenerationRequest, SamplingParams
 from training.engines.vllm import BANNED_BIAS, to_completion, vllm_prompt, vllm_sampling_kwargs
 from training.models.processor import QwenVLProcessor
@@ -29,7 +30,7 @@ def _image(factor: int) -> CachedMedia:
     return CachedMedia("di", "/i.png", "image", np.zeros((1, factor, factor, 3), np.uint8))
 
 
-@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_a_request_becomes_one_placeholder_per_media_with_the_cached_frames(tiny_models, family):
     proc = QwenVLProcessor(tiny_models[family])
     video, image = _video(proc.video.factor), _image(proc.image.factor)
@@ -82,7 +83,9 @@ def test_sampling_settings(tiny_models):
     assert sampled["stop_token_ids"] == proc.eos_token_ids
     vision = {proc.vision_start_id, proc.vision_end_id, proc.image_token_id, proc.video_token_id}
     assert sampled["logit_bias"] == dict.fromkeys(vision, BANNED_BIAS)
-    assert sampled["logprobs"] == 0 and sampled["detokenize"] is False  # log-prob per token; text from the ids
+    assert (
+        sampled["logprobs"] == 0 and sampled["detokenize"] is False
+    )  # log-prob per token; text from the ids
 
 
 def _decode(ids):
@@ -114,7 +117,10 @@ def test_completions_keep_the_logprob_of_each_sampled_token():
         logprobs=[step(5, -0.25), step(2, -1.5)],
     )  # fmt: skip
     assert to_completion(output, [2], _decode).logprobs == [-0.25, -1.5]
-    output.token_ids, output.logprobs = [5], [step(5, -0.25)]  # EOS not returned: appended, no log-prob for it
+    output.token_ids, output.logprobs = (
+        [5],
+        [step(5, -0.25)],
+    )  # EOS not returned: appended, no log-prob for it
     done = to_completion(output, [2], _decode)
     assert done.token_ids == [5, 2] and done.logprobs is None
 

@@ -150,7 +150,7 @@ def test_dummy_vision_only_where_it_matters(tiny_models):
 
 
 # ---- frozen vision tower -------------------------------------------------------------------------------
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_frozen_vision_tower_stays_fixed_through_an_update(tiny_models, family):
     model, proc = load_policy(tiny_models[family], freeze_vision_tower=True)
     tower = vision_tower(model)

@@ -57,3 +57,14 @@ def test_loaded_models_compute_positions_with_the_rule(tiny_models, family):
         model.model, ids, types, video_grid_thw=grid, attention_mask=mask, **kwargs
     )
     assert stock[0, 0, -4].item() == 3 + 2  # transformers 5.19: start + max(h, w) // merge
+
+
+@pytest.mark.parametrize("family", ["qwen3_vl", "qwen3_5", "qwen3_5_moe", "qwen3_vl_moe"])
+def test_the_qwen3_layout_families_keep_the_stock_position_method(tiny_models, family):
+    """The rule above is installed on Qwen2/2.5-VL only: the Qwen3-VL layout (Qwen3-VL, its MoE, Qwen3.5)
+    gives each frame its own timestamped block with one temporal id, so no video's temporal ids run past
+    its spatial ones and transformers' own ``get_rope_index`` is what vLLM computes (the vLLM differential,
+    tests/test_vllm_engine.py, compares the log-probs that depend on it)."""
+    model, _ = load_policy(tiny_models[family])
+    assert "get_rope_index" not in vars(model.model)  # nothing bound on the instance
+    assert model.model.get_rope_index.__func__ is type(model.model).get_rope_index

@@ -156,3 +156,43 @@ def test_router_aux_loss_coef_is_checked_at_load_and_dense_models_log_nothing(ti
         load_config(overrides=["worker.actor.router_aux_loss_coef=-0.1"])
     metrics, grads = _router_grads_after_a_step(tiny_models["qwen3_5"], tmp_path, 0.001)
     assert "actor/router_aux_loss" not in metrics and grads == {}
+
+
+def test_qwen3_vl_moe_checkpoints_store_the_experts_in_the_released_layout(tiny_models, tmp_path, caplog):
+    """On disk, Qwen3-VL-MoE's routed experts are ``gate_up_proj [E, H, 2I]`` and ``down_proj [E, I, H]`` as in
+    the released checkpoints (vLLM reads only that layout); transformers reads them back transposed into its
+    own ``[E, 2I, H]`` / ``[E, H, I]``, the same numbers, and a trained checkpoint is written the same way."""
+    from safetensors.torch import load_file
+
+    from training.models.expert_layout import released_layout
+    from training.models.lora import save_merged
+
+    path = tiny_models["qwen3_vl_moe"]
+    model, proc = load_policy(path)
+    config = model.config.text_config
+    e, h, i = config.num_experts, config.hidden_size, config.moe_intermediate_size
+    disk = load_file(f"{path}/model.safetensors")
+    layer = "model.language_model.layers.0.mlp.experts"
+    assert disk[f"{layer}.gate_up_proj"].shape == (e, h, 2 * i) and disk[f"{layer}.down_proj"].shape == (
+        e,
+        i,
+        h,
+    )
+    memory = model.state_dict()
+    assert memory[f"{layer}.gate_up_proj"].shape == (e, 2 * i, h)
+    assert disk.keys() <= memory.keys()  # (the tied output head is not stored)
+    assert all(torch.equal(disk[k].transpose(1, 2) if ".experts." in k else disk[k], memory[k]) for k in disk)
+    with torch.no_grad():  # a trained model: its checkpoint holds the new numbers, released layout, read back
+        memory[f"{layer}.down_proj"].add_(1.0)
+    save_merged(model, proc, tmp_path / "trained")
+    saved = load_file(tmp_path / "trained" / "model.safetensors")
+    assert torch.equal(saved[f"{layer}.down_proj"], memory[f"{layer}.down_proj"].transpose(1, 2))
+    reloaded = load_policy(tmp_path / "trained")[0].state_dict()
+    assert all(torch.equal(reloaded[k], v) for k, v in memory.items())
+    # dense families and the other MoE family pass through; square expert matrices (hidden == 2 x width)
+    # cannot be told apart from transformers' layout by shape, so they stay in it, with a warning
+    dense = load_policy(tiny_models["qwen3_vl"])[0].state_dict()
+    assert all(released_layout(dense, "qwen3_vl")[k] is v for k, v in dense.items())
+    square = {f"{layer}.gate_up_proj": torch.zeros(4, 64, 64), f"{layer}.down_proj": torch.zeros(4, 64, 32)}
+    assert all(released_layout(square, "qwen3_vl_moe")[k] is v for k, v in square.items())
+    assert "square routed-expert matrices" in caplog.text

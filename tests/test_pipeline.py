@@ -355,7 +355,7 @@ def _figures(out: dict) -> dict:
     weight bytes (its ``revision`` includes file mtimes, so it differs between runs) and every evaluation's
     aggregates."""
     history = [
-        {k: v for k, v in h.items() if not k.startswith("time/")} for h in out["training_run"]["history"]
+        {k: v for k, v in h.items() if not k.startswith("timing_s/")} for h in out["training_run"]["history"]
     ]
     weights = {
         role: hashlib.sha256(

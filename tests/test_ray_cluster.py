@@ -172,6 +172,7 @@ def training_inputs(tmp_path: Path) -> dict:
         "model": str(build_tiny_model("qwen2_vl", tmp_path / "model", seed=0)),
         "cache": str(tmp_path / "cache"),
         "rows": str(write_prepared(rows, tmp_path / "rows.jsonl")),
+        "spec": spec.to_dict(),
         "config": config,
     }
 

@@ -235,3 +235,18 @@ def test_an_unsupported_model_family_is_refused_at_load_naming_the_supported_one
             f"data: {{train_files: {train}}}\nworker: {{actor: {{model: {{tiny_family: {family}}}}}}}\n",
         )
         assert load_run_config(cfg).ops["base_model"]["config"]["tiny_family"] == family
+
+
+def test_data_media_source_reaches_the_trainer_and_the_pass_rate_filter(tmp_path, data):
+    train, _ = data
+    plan = load_run_config(write(tmp_path, f"data: {{train_files: {train}, media_source: prefer_cache}}\n"))
+    assert plan.rl.data.media_source == "prefer_cache"
+    assert plan.ops["training_run"]["config"]["data"]["media_source"] == "prefer_cache"
+    assert plan.ops["rollout_pass_rates"]["config"]["media_source"] == "prefer_cache"
+    assert load_run_config(write(tmp_path, f"data: {{train_files: {train}}}\n")).ops["rollout_pass_rates"][
+        "config"
+    ]["media_source"] == "cache"  # fmt: skip
+    with pytest.raises(
+        ConfigError, match=r"data.media_source='disk'; allowed: \['cache', 'prefer_cache', 'decode'\]"
+    ):
+        load_run_config(write(tmp_path, f"data: {{train_files: {train}, media_source: disk}}\n"))

@@ -22,6 +22,7 @@ from training.engines.base import Completion
 from training.loop.rollout import Rollout
 
 YES, NO = "<answer>yes</answer>", "<answer>no</answer>"
+MOE = ("qwen3_5_moe", "qwen3_vl_moe")
 
 
 def _trainer(path: str, out: Path, rank: int, strategy: str, *extra: str):
@@ -90,6 +91,22 @@ def _beyond_adam(w_a: dict, w_b: dict, g_a: dict, g_b: dict, lr: float, eps: flo
     return worst
 
 
+def _plain(ckpt: Path) -> dict:
+    """The checkpoint as plain transformers loads it (no ReelRL code on the way)."""
+    from transformers import AutoModelForImageTextToText
+
+    return AutoModelForImageTextToText.from_pretrained(str(ckpt)).state_dict()
+
+
+def _expert_shards(model) -> dict[str, tuple]:
+    """Per routed-expert parameter of a sharded model: (this rank's shape, the whole shape, placements)."""
+    return {
+        n: (tuple(p.to_local().shape), tuple(p.shape), str(p.placements))
+        for n, p in model.named_parameters()
+        if ".experts." in n
+    }
+
+
 def _scenarios(rank: int, path: str, out: Path) -> dict:
     from training.models.policy import load_policy
     from training.parallel.fsdp import full_state, is_sharded
@@ -100,6 +117,7 @@ def _scenarios(rank: int, path: str, out: Path) -> dict:
         rep = _trainer(path, out / f"{case}_rep", rank, "replicate")
         fsdp = _trainer(path, out / f"{case}_fsdp", rank, "fsdp2")
         result["sharded"] = is_sharded(fsdp.model) and not is_sharded(rep.model)
+        result["expert_shards"] = _expert_shards(fsdp.model)
         m_rep = rep.updater.update(_experience(rep, rank, idle=idle and rank == 1))
         m_fsdp = fsdp.updater.update(_experience(fsdp, rank, idle=idle and rank == 1))
         grads_rep = {n: p.grad for n, p in rep.model.named_parameters()}
@@ -107,7 +125,9 @@ def _scenarios(rank: int, path: str, out: Path) -> dict:
         result[case] = {
             "grad_diff": _same(grads_fsdp, grads_rep) / max(float(g.abs().max()) for g in grads_rep.values()),
             "max_diff": _same(full_state(fsdp.model), rep.model.state_dict()),
-            "beyond_adam": _beyond_adam(full_state(fsdp.model), rep.model.state_dict(), grads_fsdp, grads_rep, 1e-2),
+            "beyond_adam": _beyond_adam(
+                full_state(fsdp.model), rep.model.state_dict(), grads_fsdp, grads_rep, 1e-2
+            ),
             "moved": _same(rep.model.state_dict(), base),
             "grad_norm": (m_rep["actor/grad_norm"], m_fsdp["actor/grad_norm"]),
         }
@@ -124,7 +144,7 @@ def _scenarios(rank: int, path: str, out: Path) -> dict:
     again.updater.update(_experience(again, rank))
     result["resumed_equal_after"] = _same(full_state(again.model), straight)
     if rank == 0:  # plain transformers reads the checkpoint: the gathered weights, whole
-        result["checkpoint_plain"] = _same(load_policy(ckpt)[0].state_dict(), after_one)
+        result["checkpoint_plain"] = _same(_plain(ckpt), after_one)
     # two whole RL steps: each rank generates on its own copy, synced from the shards before each step
     # (vision tower frozen: trainable and frozen parameters share the root unit)
     run = _trainer(
@@ -165,28 +185,24 @@ def _rank(rank: int, port: int, path: str, out: str, queue) -> None:
         dist.destroy_process_group()
 
 
-@pytest.mark.timeout(600)
-def test_fsdp2_matches_replicate_resumes_exactly_and_trains_on_synced_copies(tiny_models, tmp_path):
-    import torch.multiprocessing as mp
+SLOW = pytest.mark.slow  # ~1.5 min a family on 2 cores; qwen2_5_vl stays in the default suite
+FSDP_FAMILIES = [
+    "qwen2_5_vl",
+    pytest.param("qwen2_vl", marks=SLOW),
+    pytest.param("qwen3_vl", marks=SLOW),
+    pytest.param("qwen3_5", marks=SLOW),
+    pytest.param("qwen3_5_moe", marks=SLOW),
+    pytest.param("qwen3_vl_moe", marks=SLOW),
+]
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    args = (port, tiny_models["qwen2_5_vl"], str(tmp_path))
-    procs = [ctx.Process(target=_rank, args=(r, *args, queue)) for r in (0, 1)]
-    for p in procs:
-        p.start()
-    results = dict(queue.get(timeout=540) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
-        if p.is_alive():
-            p.kill()
-    for rank, res in results.items():
-        assert isinstance(res, dict), f"rank {rank} failed:\n{res}"
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("family", FSDP_FAMILIES)
+def test_fsdp2_matches_replicate_resumes_exactly_and_trains_on_synced_copies(tiny_models, tmp_path, family):
+    results = _spawn_pair(_rank, (tiny_models[family], str(tmp_path)))
     r0 = results[0]
     assert r0["sharded"]
+    _assert_experts_split_over_the_ranks(results, family)
     for case in ("uneven", "idle_rank"):  # same step as replicate (float sums in another order)
         assert r0[case]["moved"] > 1e-3, case
         assert r0[case]["grad_diff"] < 1e-5, (case, r0[case])  # relative to the largest gradient
@@ -205,6 +221,107 @@ def test_fsdp2_matches_replicate_resumes_exactly_and_trains_on_synced_copies(tin
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("global_step_*")) == [
         "global_step_1", "global_step_2",
     ]  # fmt: skip
+
+
+def _assert_experts_split_over_the_ranks(results: dict, family: str) -> None:
+    """The routed experts' 3D weights (experts first) are sharded on dim 0: each of the 2 ranks holds 2 of
+    the 4 experts whole, and together they hold every expert. Dense families have none."""
+    shards = [results[r]["expert_shards"] for r in (0, 1)]
+    if family not in MOE:
+        assert shards == [{}, {}]
+        return
+    assert shards[0].keys() == shards[1].keys() and len(shards[0]) == 2 * 2  # 2 layers x gate_up, down
+    for name, (local, whole, placements) in shards[0].items():
+        assert whole[0] == 4 and local == (2, *whole[1:]), name
+        assert shards[1][name] == (local, whole, placements) and placements == "(Shard(dim=0),)", name
+
+
+def _spawn_pair(target, args: tuple) -> dict:
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(r, port, *args, queue)) for r in (0, 1)]
+    for p in procs:
+        p.start()
+    results = dict(queue.get(timeout=540) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        if p.is_alive():
+            p.kill()
+    for rank, res in results.items():
+        assert isinstance(res, dict), f"rank {rank} failed:\n{res}"
+    return results
+
+
+def _moe_scenario(rank: int, path: str, out: Path) -> dict:
+    """One update of a MoE model under FSDP2 and under replicate; the FSDP2 checkpoint read back."""
+    from training.parallel.fsdp import full_state
+
+    rep = _trainer(path, out / "rep", rank, "replicate")
+    fsdp = _trainer(path, out / "fsdp", rank, "fsdp2")
+    shards = _expert_shards(fsdp.model)
+    rep.updater.update(_experience(rep, rank))
+    fsdp.updater.update(_experience(fsdp, rank))
+    experts = [n for n, _ in rep.model.named_parameters() if ".experts." in n]
+    g_rep = {n: p.grad for n, p in rep.model.named_parameters() if n in experts}
+    g_fsdp = {n: p.grad.full_tensor() for n, p in fsdp.model.named_parameters() if n in experts}
+    fsdp.global_step = 1
+    ckpt = fsdp.save_state()
+    whole = full_state(fsdp.model)
+    result = {
+        "expert_shards": shards,
+        "expert_grad_diff": _same(g_fsdp, g_rep) / max(float(g.abs().max()) for g in g_rep.values()),
+        "experts_moved": min(
+            float((whole[n] - p).abs().max()) for n, p in _plain(path).items() if n in experts
+        ),
+        "beyond_adam": _beyond_adam(
+            {n: whole[n] for n in experts},
+            {n: rep.model.state_dict()[n] for n in experts},
+            g_fsdp,
+            g_rep,
+            1e-2,
+        ),
+    }
+    if rank == 0:
+        plain = _plain(ckpt)
+        result["checkpoint_plain"] = _same(plain, whole)
+        result["checkpoint_experts"] = sorted(n for n in plain if ".experts." in n)
+    return result
+
+
+def _moe_rank(rank: int, port: int, paths: dict, out: str, queue) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        queue.put((rank, {f: _moe_scenario(rank, p, Path(out) / f) for f, p in paths.items()}))
+    except BaseException:
+        queue.put((rank, traceback.format_exc()))
+        raise
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.timeout(600)
+def test_fsdp2_shards_the_routed_experts_and_saves_them_whole(tiny_models, tmp_path):
+    """Both MoE families on one pair of gloo ranks: each rank holds half of every expert weight, the
+    experts' gradients are replicate's (summed over ranks), and plain transformers reads the FSDP2
+    checkpoint back with every expert as trained."""
+    results = _spawn_pair(_moe_rank, ({f: tiny_models[f] for f in MOE}, str(tmp_path)))
+    for family in MOE:
+        per_rank = {r: results[r][family] for r in (0, 1)}
+        _assert_experts_split_over_the_ranks(per_rank, family)
+        r0 = per_rank[0]
+        assert r0["expert_grad_diff"] < 1e-5, r0["expert_grad_diff"]
+        assert r0["experts_moved"] > 0  # every expert weight tensor moved (the batch routes to each layer)
+        assert r0["beyond_adam"] < 1e-3 * r0["experts_moved"]  # replicate's step, up to Adam near eps
+        assert r0["checkpoint_plain"] == 0.0
+        assert r0["checkpoint_experts"] == sorted(r0["expert_shards"])
 
 
 def test_strategy_and_device_are_checked_at_load():

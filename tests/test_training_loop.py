@@ -105,7 +105,7 @@ def test_rl_step_and_checkpoint_reload(tiny_models, tmp_path):
     trainer = RLTrainer(cfg, cfg.model_path, tmp_path).setup()
     result = trainer.train([_items(trainer.processor.video.factor)], steps=1)
     assert result.steps == 1 and (tmp_path / "metrics.jsonl").read_text().count("\n") == 1
-    assert {"reward/overall", "reward/accuracy", "time/data_wait_s", "actor/pg_loss"} <= set(
+    assert {"reward/overall", "reward/accuracy", "timing_s/data_wait", "actor/pg_loss"} <= set(
         result.history[0]
     )
     reloaded = AutoModelForImageTextToText.from_pretrained(result.checkpoint)

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from vllm_families import EXPERT_RELOAD_ON_CPU, vllm_families
 
 from demo_kit.synthetic.engine_media import cached_media, cases
 from training.engines.base import GenerationRequest, SamplingParams
@@ -18,7 +19,7 @@ from training.models.policy import token_logprobs
 
 pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_env")]
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+FAMILIES = vllm_families()
 TOLERANCE = 1e-4  # log-prob, float32 on both sides; measured ~1e-6
 GREEDY = SamplingParams(n=1, temperature=0.0, max_new_tokens=12)
 PROMPT = "What happens in this clip?"
@@ -98,7 +99,9 @@ def test_sampled_responses_carry_the_policys_logprobs(engines, media):
     assert all(len(group) == 3 for group in outs)
     for req, group in zip(reqs, outs):
         for c in group:
-            gap = (trainer_logprobs(hf.model, vllm.processor, req, c.token_ids) - torch.tensor(c.logprobs)).abs()
+            gap = (
+                trainer_logprobs(hf.model, vllm.processor, req, c.token_ids) - torch.tensor(c.logprobs)
+            ).abs()
             assert float(gap.max()) < TOLERANCE, req.request_id
 
 
@@ -123,12 +126,16 @@ def test_sync_weights_reloads_text_and_vision_and_drops_stale_vision_features(en
 
     vllm, _ = engines
     proc = vllm.processor
+    if proc.family == "qwen3_vl_moe" and not torch.cuda.is_available():
+        pytest.skip(EXPERT_RELOAD_ON_CPU)
     reqs = requests(media)
     vllm.generate(reqs, GREEDY)  # the engine's encoder cache now holds these media's old vision features
     policy = HFEngine.from_pretrained(small_models[proc.family]).model
     tower_before = [p.detach().clone() for p in vision_tower(policy).parameters()]
     _train_vision_and_text(policy, proc, reqs[2])
-    moved = [float((a - p.detach()).abs().max()) for a, p in zip(tower_before, vision_tower(policy).parameters())]
+    moved = [
+        float((a - p.detach()).abs().max()) for a, p in zip(tower_before, vision_tower(policy).parameters())
+    ]
     assert min(moved) > 0, "every vision weight trained"
     stale = max_gap(policy, proc, reqs, vllm.generate(reqs, GREEDY))
     assert min(stale[k] for k in ("image", "video_even", "two_videos")) > 1e-3, stale  # the change is visible
@@ -169,7 +176,9 @@ def test_positions_equal_vllms_mrope_function(small_models, items):
             data["second_per_grid_ts"] = SimpleNamespace(data=torch.tensor(sec, dtype=torch.float32))
             seconds.append(sec)
         grids[kind].append([t, h, w])
-        features.append(SimpleNamespace(modality=kind, mm_position=SimpleNamespace(offset=len(tokens)), data=data))
+        features.append(
+            SimpleNamespace(modality=kind, mm_position=SimpleNamespace(offset=len(tokens)), data=data)
+        )
         n = t * h * w // merge**2
         tokens += [9] * n + [4, 5]
         types += [1 if kind == "image" else 2] * n + [0, 0]

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 from cli_output import json_docs
 from PIL import Image
+from vllm_families import vllm_families
 
 from demo_kit.synthetic import make_charades_standins
 from reelrl.cli import main
 
 pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_env")]
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+FAMILIES = vllm_families()
 SAMPLES = Path(__file__).resolve().parents[1] / "evaluation" / "samples"
 CHARADES = SAMPLES / "charades_sta" / "charades_sta_test.sample.txt"
 VLLM = "dtype=float32,enforce_eager=true,max_model_len=1024"
@@ -59,9 +60,10 @@ def argv(model: str, tmp: Path, out: Path, factor: int) -> list[str]:
     ]  # fmt: skip
 
 
-
 def predictions(doc: dict) -> dict[str, dict]:
-    rows = [json.loads(line) for line in (Path(doc["out_dir"]) / "predictions.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (Path(doc["out_dir"]) / "predictions.jsonl").read_text().splitlines()
+    ]
     return {r["id"]: {"response": r["response"], "scores": r["scores"]} for r in rows}
 
 
@@ -125,7 +127,9 @@ def test_an_interrupted_run_resumes_by_sample_id_and_the_dagster_engine_resource
     model = small_models["qwen2_5_vl"]
     ann, videos, _ = benchmark_files(tmp_path)
     records = get_adapter("charades_sta").load(ann, videos)
-    spec = MediaSpec(fps=2.0, max_frames=4, min_frames=2, max_pixels=6 * 28**2, min_pixels=4 * 28**2, factor=28)
+    spec = MediaSpec(
+        fps=2.0, max_frames=4, min_frames=2, max_pixels=6 * 28**2, min_pixels=4 * 28**2, factor=28
+    )
     cache = MediaCache(tmp_path / "cache")
     greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=12)
 

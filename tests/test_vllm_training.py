@@ -16,6 +16,7 @@ from __future__ import annotations
 import pytest
 import torch
 from safetensors.torch import load_file
+from vllm_families import synced_families
 
 from demo_kit.synthetic.engine_media import cached_media
 from training.config import load_config
@@ -24,7 +25,7 @@ from training.loop.trainer import RLTrainer
 
 pytestmark = [pytest.mark.vllm, pytest.mark.usefixtures("vllm_env")]
 
-FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+FAMILIES = synced_families()  # GRPO syncs the policy into vLLM before each step
 STEPS = 3
 EXACT = ("reward/overall", "reward/accuracy", "reward/format", "response_length/mean")
 CLOSE = ("actor/pg_loss", "actor/grad_norm", "actor/clipfrac", "actor/ppo_kl")
@@ -52,7 +53,12 @@ def batches(media) -> list[list[TrainItem]]:
         )  # fmt: skip
 
     video, image, long = media["video"], media["image"], media["long"]
-    items = [item(0, "yes", [video]), item(1, "no", [image]), item(2, "yes", [image, video]), item(3, "no", [long])]
+    items = [
+        item(0, "yes", [video]),
+        item(1, "no", [image]),
+        item(2, "yes", [image, video]),
+        item(3, "no", [long]),
+    ]
     return [[items[(2 * k) % 4], items[(2 * k + 1) % 4]] for k in range(STEPS)]
 
 

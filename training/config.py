@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from training.data.media_source import MEDIA_SOURCES
 from training.hardware import DEVICES, ENGINES, device_problem, engine_problem
 
 
@@ -37,6 +38,10 @@ class DataConfig:
     rollout_batch_size: int = 4  # prompts per RL step
     shuffle: bool = True
     seed: int = 1
+    # where the trainer and the pass-rate filter get frames (EasyVideoR1's prefer_preprocessed/realtime_only):
+    # "cache" (a missing entry is an error naming the sample), "prefer_cache" (decode on the fly what the
+    # cache lacks), "decode" (never read the cache); decoding uses the cache's spec, so the tensors are the same
+    media_source: str = "cache"
 
 
 @dataclass
@@ -214,6 +219,8 @@ class RLConfig:
 
         _check_name("algorithm.adv_estimator", self.algorithm.adv_estimator, get_advantage_estimator)
         _check_name("worker.actor.loss_type", self.worker.actor.loss_type, get_policy_loss)
+        if self.data.media_source not in MEDIA_SOURCES:
+            raise ConfigError(f"data.media_source={self.data.media_source!r}; allowed: {list(MEDIA_SOURCES)}")
         if self.worker.actor.loss_agg_mode not in LOSS_AGG_MODES:
             raise ConfigError(
                 f"worker.actor.loss_agg_mode={self.worker.actor.loss_agg_mode!r}; allowed: {LOSS_AGG_MODES}"
@@ -446,6 +453,7 @@ def choices() -> dict[str, tuple[str, ...]]:
         "algorithm.adv_estimator": tuple(advantage_estimator_names()),
         "algorithm.kl_penalty": tuple(sorted(KL_KINDS)),
         "algorithm.kl_type": KL_TYPES,
+        "data.media_source": MEDIA_SOURCES,
         "worker.actor.loss_type": tuple(policy_loss_names()),
         "worker.actor.loss_agg_mode": LOSS_AGG_MODES,
         "worker.actor.lr_scheduler_type": tuple(SCHEDULER_KINDS),

@@ -71,8 +71,8 @@ def run_sft(
             "step": step,
             "sft/loss": loss,
             "sft/grad_norm": grad_norm,
-            "time/data_wait_s": wait,
-            "time/step_s": time.perf_counter() - t0,
+            "timing_s/data_wait": wait,  # the RL trainer's names (training.loop.timing)
+            "timing_s/step": time.perf_counter() - t0,
         }
         history.append(metrics)
         with open(save_dir / "metrics.jsonl", "a") as fh:

@@ -5,11 +5,13 @@ A prepared row is what the ``filtered_train_set`` asset writes (one JSON object 
     {"sample_id", "problem", "problem_type", "data_type", "answer", "options": [...],
      "media": [{"source", "kind", "digest"}], "extra": {...}}
 
-Nothing here decodes video: a row whose media digest is not in the cache is an error naming the
-sample (the cache asset must run first). Ray Data carries the rows; the frames are read from the cache
-by the ``collate_fn`` of ``iter_torch_batches`` (``FetchFrames``), in the process that consumes them, in
-parallel and a bounded number of batches ahead (``FETCH_AHEAD``). Reading them in Ray Data actors and
-moving them through the object store measured 20-30x slower here (benchmarks/README.md, "Ray Data").
+With ``data.media_source=cache`` (the default) nothing here decodes video: a row whose media digest is not
+in the cache is an error naming the sample (the cache asset must run first); ``prefer_cache`` and ``decode``
+decode on the fly, bit-identically to the cache build (``training.data.media_source``). Ray Data carries
+the rows; the frames are fetched by the ``collate_fn`` of ``iter_torch_batches`` (``FetchFrames``), in the
+process that consumes them, in parallel and a bounded number of batches ahead (``FETCH_AHEAD``). Reading
+them in Ray Data actors and moving them through the object store measured 20-50x slower here
+(benchmarks/README.md, ``ray_data_bench.py``).
 
 The single-process stream (``stream_batches``) and the Ray Train workers (``training.parallel.ray_train``) share
 one batch layout (``BatchLayout``: which rows make global batch k) and one reader (``rows_dataset``, read
@@ -31,9 +33,9 @@ import numpy as np
 import orjson
 from ray.data.collate_fn import NumpyBatchCollateFn
 
-from cache_store import MediaCache
 from cache_store.types import CachedMedia
 from training.data.items import TrainItem
+from training.data.media_source import FROM_CACHE, MediaFetcher, MediaSource
 
 
 def read_prepared(path: str | Path) -> list[dict]:
@@ -148,61 +150,38 @@ def collate_items(batch: dict[str, np.ndarray], media: Sequence[Sequence[CachedM
     ]
 
 
-_OPEN_CACHES: dict[str, MediaCache] = {}
-_OPEN_LOCK = threading.Lock()
+_FETCHERS: dict[tuple[str, MediaSource], MediaFetcher] = {}
+_FETCHERS_LOCK = threading.Lock()
 
 
-def open_cache(cache_root: str) -> MediaCache:
-    """One ``MediaCache`` per cache root per process, shared by every stream and fetch thread (its reads
-    open the entries table's latest version each time, so entries added later are seen)."""
-    with _OPEN_LOCK:
-        cache = _OPEN_CACHES.get(cache_root)
-        if cache is None:
-            cache = _OPEN_CACHES[cache_root] = MediaCache(cache_root)
-        return cache
-
-
-def fetch_media(
-    cache: MediaCache, sample_ids: Sequence[str], media_json: Sequence[str]
-) -> list[list[CachedMedia]]:
-    """Each row's cached media, read from the cache in one ``get_many`` (threaded positioned reads); a
-    KeyError names the first sample whose media are not in the cache."""
-    digests = [[m["digest"] for m in orjson.loads(mj)] for mj in media_json]
-    try:
-        found = cache.get_many([d for ds in digests for d in ds])
-    except KeyError:
-        present = cache.storage.present([d for ds in digests for d in ds])
-        sample, lost = next(
-            (s, [d for d in ds if d not in present])
-            for s, ds in zip(sample_ids, digests)
-            if not set(ds) <= present
-        )
-        raise KeyError(
-            f"sample {sample}: media not in the cache {cache.root} (digests {lost}); build the cache first "
-            "(the media_cache asset, or `reelrl cache build`)"
-        ) from None
-    out, at = [], 0
-    for ds in digests:
-        out.append(found[at : at + len(ds)])
-        at += len(ds)
-    return out
+def fetcher(cache_root: str, media: MediaSource = FROM_CACHE) -> MediaFetcher:
+    """One ``MediaFetcher`` per (cache root, media source) per process, shared by every stream and fetch
+    thread (its cache reads open the entries table's latest version each time, so later entries are seen)."""
+    with _FETCHERS_LOCK:
+        found = _FETCHERS.get((cache_root, media))
+        if found is None:
+            found = _FETCHERS[(cache_root, media)] = MediaFetcher(cache_root, media)
+        return found
 
 
 class FetchFrames(NumpyBatchCollateFn):
-    """``iter_torch_batches`` collate_fn: a batch of prepared rows -> TrainItems with their cached frames.
+    """``iter_torch_batches`` collate_fn: a batch of prepared rows -> TrainItems with their frames.
 
     It runs in Ray Data's formatting thread pool of the process that iterates (the driver, or a Ray Train
-    worker), ``prefetch_batches`` batches at a time, so frames are read in parallel, ahead of the consumer,
-    straight from the cache into this process: no actor to start, no copy through the object store. The
-    cache root must be readable where the iteration runs (a shared filesystem or an object-store URI).
+    worker), ``prefetch_batches`` batches at a time, so frames are fetched in parallel, ahead of the consumer,
+    straight into this process (one cache read per batch; decoded where ``media`` says): no actor to start, no
+    copy through the object store. The cache root must be readable where the iteration runs (a shared
+    filesystem or an object-store URI).
     """
 
-    def __init__(self, cache_root: str):
-        self.cache_root = cache_root
+    def __init__(self, cache_root: str, media: MediaSource = FROM_CACHE):
+        self.cache_root, self.media = cache_root, media
 
     def __call__(self, batch: dict[str, np.ndarray]) -> list[TrainItem]:
-        cache = open_cache(self.cache_root)
-        return collate_items(batch, fetch_media(cache, batch["sample_id"], batch["media_json"]))
+        rows = [
+            (str(s), orjson.loads(m)) for s, m in zip(batch["sample_id"], batch["media_json"], strict=True)
+        ]
+        return collate_items(batch, fetcher(self.cache_root, self.media).fetch_rows(rows))
 
 
 # ---- the batch layout: which rows make global batch k ---------------------------------------------
@@ -272,10 +251,10 @@ class BatchLayout:
         return out
 
 
-# ---- the Ray Data reader: rows -> TrainItem batches with their cached frames ------------------------
+# ---- the Ray Data reader: rows -> TrainItem batches with their frames -------------------------------
 # Batches whose frames are read ahead of the consumer, each by its own thread of Ray Data's formatting pool
 # (``iter_torch_batches(prefetch_batches=...)``): the parallelism of the fetch and the bound on the frames
-# held ahead (benchmarks/ray_data_bench.py measured 2 against 1 and more on this 2-core machine).
+# held ahead (benchmarks/ray_data_bench.py measured 2 against 1 on this 2-core machine).
 FETCH_AHEAD = 2
 # Rows are small (text and digests): a few large blocks. Ray's default of one block per row for a short list
 # cost ~0.2-0.3 s per stream of 36 rows here (per-block object and executor overhead), 1-9 blocks ~0.05 s.
@@ -283,7 +262,7 @@ ROWS_PER_BLOCK = 1024
 
 
 def rows_dataset(rows: list[dict]):
-    """Prepared rows, in this order, as a Ray dataset (no frames: ``item_batches`` reads them)."""
+    """Prepared rows, in this order, as a Ray dataset (no frames: ``item_batches`` fetches them)."""
     import ray
 
     ensure_ray()
@@ -295,15 +274,16 @@ def rows_dataset(rows: list[dict]):
 
 
 def item_batches(
-    source, cache_root: str, batch_size: int, fetch_ahead: int | None = None
+    source, cache_root: str, batch_size: int, fetch_ahead: int | None = None, media: MediaSource = FROM_CACHE
 ) -> Iterator[list[TrainItem]]:
     """``TrainItem`` batches of ``batch_size`` from a ``rows_dataset`` or a Ray Train worker's shard of one,
-    in order (the last may be short), each batch's frames read from the cache at ``cache_root`` by
-    ``FetchFrames``, ``fetch_ahead`` (default ``FETCH_AHEAD``) batches in parallel ahead of the consumer."""
+    in order (the last may be short), each batch's frames fetched by ``FetchFrames`` (from the cache at
+    ``cache_root``, or decoded, as ``media`` says), ``fetch_ahead`` (default ``FETCH_AHEAD``) batches in
+    parallel ahead of the consumer."""
     return iter(
         source.iter_torch_batches(
             batch_size=batch_size,
-            collate_fn=FetchFrames(cache_root),
+            collate_fn=FetchFrames(cache_root, media),
             drop_last=False,
             prefetch_batches=FETCH_AHEAD if fetch_ahead is None else fetch_ahead,
         )
@@ -319,11 +299,12 @@ def stream_batches(
     epochs: int | None = None,
     num_batches: int | None = None,
     batches_drawn: int = 0,
+    media: MediaSource = FROM_CACHE,
 ) -> Iterator[list[TrainItem]]:
     """``TrainItem`` batches over ``epochs`` passes (or exactly ``num_batches`` batches, which wins when both
     are given; endless if neither), beginning at batch ``batches_drawn`` (a resumed run's data position)
     of the ``BatchLayout``. An endless stream reads ``ENDLESS_CHUNK_EPOCHS`` epochs' worth of whole batches
-    per Ray dataset.
+    per Ray dataset. ``media``: where the frames come from (``data.media_source`` and the cache's spec).
     """
     layout = BatchLayout(rows, batch_size, seed, shuffle, None if num_batches is not None else epochs)
     if batches_drawn < 0:
@@ -333,7 +314,9 @@ def stream_batches(
     k = batches_drawn
     while end is None or k < end:
         count = chunk if end is None else end - k
-        yield from item_batches(rows_dataset(layout.batch_rows(k, count)), cache_root, batch_size)
+        yield from item_batches(
+            rows_dataset(layout.batch_rows(k, count)), cache_root, batch_size, media=media
+        )
         k += count
 
 

@@ -103,7 +103,9 @@ def to_completion(output, eos_ids: Sequence[int], decode: Callable[[list[int]], 
     return Completion(decode(tokens), tokens, "length", logprobs)
 
 
-CPU_KV_CACHE_BYTES = 1 << 30  # vLLM's CPU build otherwise reserves a share of the machine's RAM for the KV cache
+CPU_KV_CACHE_BYTES = (
+    1 << 30
+)  # vLLM's CPU build otherwise reserves a share of the machine's RAM for the KV cache
 
 
 def engine_options(**overrides) -> dict:
@@ -134,7 +136,9 @@ def parse_options(items: str | Sequence[str] | None) -> dict:
 
     if not items:
         return {}
-    parts = [p for item in ([items] if isinstance(items, str) else items) for p in item.split(",") if p.strip()]
+    parts = [
+        p for item in ([items] if isinstance(items, str) else items) for p in item.split(",") if p.strip()
+    ]
     out = {}
     for part in parts:
         key, sep, value = part.partition("=")
@@ -187,9 +191,11 @@ class VLLMEngine:
     def sync_weights(self, model) -> None:
         """Load ``model``'s current weights (a ``transformers`` Qwen-VL; LoRA merged; under FSDP2 gathered
         from every rank's shards) into the engine and drop everything computed with the old ones."""
+        from training.models.expert_layout import released_layout
         from training.models.lora import merged_state_for_save
 
-        state = merged_state_for_save(model)
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        state = released_layout(merged_state_for_save(model), base.config.model_type)  # vLLM's reader
         self.llm.collective_rpc(
             "reload_weights",
             kwargs={"weights_iterator": iter(state.items()), "is_checkpoint_format": True},

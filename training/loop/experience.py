@@ -54,6 +54,7 @@ from training.loop.groups import (
     temporal_group_bonus,
 )
 from training.loop.rollout import Rollout, StepPrompts, reward_item, rollout_and_score
+from training.loop.timing import PhaseTimer
 from training.loop.update import Experience
 from training.rewards import FormatSpec, RewardWeights, score_batch
 from training.rewards.shaping import overlong_penalty
@@ -106,9 +107,10 @@ class ExperienceMaker:
         self.template = cfg.data.prompt_template or None
         self._new_step()
 
-    def _new_step(self) -> None:
+    def _new_step(self, timer: PhaseTimer | None = None) -> None:
         """The per-step bookkeeping ``make`` returns in its ``StepRecord`` (and nothing carries over)."""
         self.prompts = StepPrompts(self.processor, self.template)  # each prompt encoded once per step
+        self.timer = timer or PhaseTimer()  # gen, reward and (dynamic sampling's refills) data_wait
         self._failures: list[dict] = []
         self._prompts_drawn = 0
 
@@ -125,7 +127,7 @@ class ExperienceMaker:
         failed: list = []
         rollouts = rollout_and_score(
             self.engine, items, params, self.weights, self.template, self.format_spec, self.judge,
-            retries=self.cfg.worker.rollout.retries, failures=failed, encode=self.prompts,
+            retries=self.cfg.worker.rollout.retries, failures=failed, encode=self.prompts, timer=self.timer,
         )  # fmt: skip
         for f in failed:
             self._failures.append(
@@ -167,10 +169,11 @@ class ExperienceMaker:
             if sub.replaced:
                 replaced.append((slots[-1], offline))
         if replaced:
-            rewards = score_batch(
-                [reward_item(items[rollouts[j].item_index], c.text) for j, c in replaced],
-                weights=self.weights, format_spec=self.format_spec, judge=self.judge,
-            )  # fmt: skip
+            with self.timer.phase("reward"):
+                rewards = score_batch(
+                    [reward_item(items[rollouts[j].item_index], c.text) for j, c in replaced],
+                    weights=self.weights, format_spec=self.format_spec, judge=self.judge,
+                )  # fmt: skip
             rollouts = list(rollouts)
             for (j, completion), reward in zip(replaced, rewards, strict=True):
                 rollouts[j] = Rollout(rollouts[j].item_index, completion, reward, off_policy=True)
@@ -184,11 +187,18 @@ class ExperienceMaker:
         return rollouts
 
     # ---- the whole step -------------------------------------------------------------------------------
-    def make(self, first: list[TrainItem], more: Iterable[list[TrainItem]], step: int) -> StepRecord:
+    def make(
+        self,
+        first: list[TrainItem],
+        more: Iterable[list[TrainItem]],
+        step: int,
+        timer: PhaseTimer | None = None,
+    ) -> StepRecord:
         """The experience of step ``step`` from batch ``first`` (drawn already) and, with dynamic sampling,
-        further batches from ``more``; the record counts every batch used."""
+        further batches from ``more``; the record counts every batch used. ``timer`` gets the step's ``gen``,
+        ``reward`` and the refills' ``data_wait`` phases."""
         cfg = self.cfg
-        self._new_step()
+        self._new_step(timer)
         seed = sampling_seed(cfg.trainer.seed, step, self.rank)
         metrics: dict[str, float] = {}
         drawn = [first]
@@ -215,7 +225,12 @@ class ExperienceMaker:
 
         def draw() -> Iterator[list[TrainItem]]:
             yield first
-            for batch in more:
+            batches = iter(more)
+            while True:
+                with self.timer.phase("data_wait"):  # a refill waits on the stream like the first batch
+                    batch = next(batches, None)
+                if batch is None:
+                    return
                 drawn.append(batch)
                 yield batch
 

@@ -13,6 +13,7 @@ from functools import partial
 from training.data.items import TrainItem
 from training.engines.base import Completion, GenerationEngine, GenerationRequest, SamplingParams
 from training.engines.retry import FailedRequest, generate_isolating
+from training.loop.timing import PhaseTimer
 from training.rewards import FormatSpec, RewardWeights, get_scorer, score_batch
 from training.rewards.judge import Judge
 
@@ -104,14 +105,18 @@ def rollout_and_score(
     retries: int = 2,
     failures: list[FailedRequest] | None = None,
     encode: Callable[[TrainItem], object] | None = None,
+    timer: PhaseTimer | None = None,
 ) -> list[Rollout]:
     """``params.n`` rollouts per item, flattened item-major (all of item 0, then item 1, …), scored in one
     ``score_batch`` call (so a judge grades the whole batch concurrently).
 
     A prompt whose generation still fails after ``retries`` (``engines.retry``) gets no rollouts: its
     ``FailedRequest`` is appended to ``failures``, or, with ``failures=None``, ``RolloutError`` is raised
-    naming every failed sample. It is never scored 0. ``encode``: as for ``generate``."""
-    groups, failed = generate(engine, items, params, template_path, retries=retries, encode=encode)
+    naming every failed sample. It is never scored 0. ``encode``: as for ``generate``. ``timer``: adds the
+    generation to its ``gen`` phase and the scoring to ``reward``."""
+    timer = timer or PhaseTimer()
+    with timer.phase("gen"):
+        groups, failed = generate(engine, items, params, template_path, retries=retries, encode=encode)
     if failed and failures is None:
         named = "; ".join(f"{f.request_id} ({f.error})" for f in failed)
         raise RolloutError(
@@ -122,10 +127,11 @@ def rollout_and_score(
     if failures is not None:
         failures.extend(failed)
     pairs = [(i, c) for i, group in enumerate(groups) if group is not None for c in group]
-    rewards = score_batch(
-        [reward_item(items[i], c.text) for i, c in pairs],
-        weights=weights,
-        format_spec=format_spec,
-        judge=judge,
-    )
+    with timer.phase("reward"):
+        rewards = score_batch(
+            [reward_item(items[i], c.text) for i, c in pairs],
+            weights=weights,
+            format_spec=format_spec,
+            judge=judge,
+        )
     return [Rollout(i, c, r) for (i, c), r in zip(pairs, rewards, strict=True)]

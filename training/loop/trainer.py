@@ -29,6 +29,7 @@ from training.hardware import resolve_device
 from training.loop.experience import ExperienceMaker
 from training.loop.rollout import RolloutError
 from training.loop.schedule import make_scheduler
+from training.loop.timing import PhaseTimer
 from training.loop.update import PolicyUpdater
 from training.models.lora import LoraSpec
 from training.models.policy import load_policy
@@ -76,6 +77,7 @@ class RLTrainer:
         self.batches_drawn = 0  # batches taken from the data stream: the data position for resume
         self.rank, self.world_size = rank, world_size
         self.tracker: Tracker | None = None
+        self.last_saved: Path | None = None  # the newest checkpoint this process wrote (or found complete)
 
     def setup(self) -> RLTrainer:
         torch.manual_seed(self.cfg.trainer.seed)
@@ -149,55 +151,58 @@ class RLTrainer:
         metrics = self.save_dir / "metrics.jsonl"
         if metrics.exists():  # steps the killed run logged after its last checkpoint are done again
             self.history = [m for m in read_metrics(metrics) if m.get("step", 0) <= self.global_step]
+        logged = self.history and self.history[-1].get("step") == self.global_step
+        if not logged and "metrics" in state["extra"]:  # killed after the checkpoint, before its log line
+            self._log(state["extra"]["metrics"])  # (its timing lacks the checkpoint's own time)
         log.info("resumed from %s at step %d (data position %d)", path, self.global_step, self.batches_drawn)
         return self.batches_drawn
 
     # ---- one RL step -------------------------------------------------------------------------
     def step(
-        self, items: list[TrainItem], data_wait_s: float = 0.0, more: Iterable[list[TrainItem]] = ()
+        self,
+        items: list[TrainItem],
+        data_wait_s: float = 0.0,
+        more: Iterable[list[TrainItem]] = (),
+        save: bool = False,
     ) -> dict:
-        """One RL step on batch ``items`` (and, with dynamic sampling, refill batches from ``more``)."""
-        t0 = time.perf_counter()
+        """One RL step on batch ``items`` (and, with dynamic sampling, refill batches from ``more``), then a
+        checkpoint when ``save``. ``data_wait_s``: how long the caller waited for ``items``. Logs the step's
+        metrics with its ``timing_s/<phase>`` (``training.loop.timing``)."""
+        timer = PhaseTimer()
+        timer.add("data_wait", data_wait_s, before_start=True)
         if hasattr(self.engine, "sync_weights"):  # an engine with its own weights gets the policy's
-            self.engine.sync_weights(self.model)
-        record = self.maker.make(items, more, self.global_step)
-        exp, sampling = record.experience, record.metrics
+            with timer.phase("weight_sync"):
+                self.engine.sync_weights(self.model)
+        record = self.maker.make(items, more, self.global_step, timer)
+        exp = record.experience
         self.batches_drawn += record.batches_drawn
-        t_rollout = time.perf_counter() - t0
         failed = self._record_failures(record.failures, record.prompts_drawn)
         if exp.rollouts or self.world_size > 1:  # a rank with no rollouts still joins the gradient sum
-            metrics = self.updater.update(exp)
+            metrics = self.updater.update(exp, timer)
         else:  # dynamic sampling kept no group: nothing to learn from, the step still counts
             log.warning("step %d: no group kept by dynamic sampling; update skipped", self.global_step + 1)
             metrics = {}
         self.global_step += 1
-        rollouts = exp.rollouts
-        metrics.update(
-            {
-                "step": self.global_step,
-                "reward/overall": _mean(r.reward["overall"] for r in rollouts),
-                "reward/accuracy": _mean(r.reward["accuracy"] for r in rollouts),
-                "reward/format": _mean(r.reward["format"] for r in rollouts),
-                "response_length/mean": _mean(len(r.completion.token_ids) for r in rollouts),
-                "response/clip_ratio": _mean(r.completion.finish_reason == "length" for r in rollouts),
-                **sampling,
-                "rollout/failed_prompts": float(len(failed)),
-                "time/data_wait_s": data_wait_s,
-                "time/rollout_s": t_rollout,
-                "time/step_s": time.perf_counter() - t0 + data_wait_s,
-            }
-        )
+        metrics.update(step_metrics(self.global_step, exp, record.metrics, failed))
+        if save:  # the checkpoint carries the step's metrics: a kill before they are logged loses none
+            with timer.phase("save_checkpoint"):
+                self.last_saved = self.save_state(metrics={**metrics, **timer.metrics()})
+        metrics.update(timer.metrics())
+        self._log(metrics)
+        return metrics
+
+    def _log(self, metrics: dict) -> None:
+        """Record one step's metrics: history, the tracker's sinks (rank 0) and ``on_metrics``."""
         self.history.append(metrics)
         if self.rank == 0:
             if self.tracker is None:
                 cfg = self.cfg
                 self.tracker = Tracker(
                     self.save_dir, cfg.trainer.logger, run_name=self.save_dir.name, config=to_dict(cfg),
-                    total_steps=cfg.trainer.total_steps, start_step=self.global_step - 1,
+                    total_steps=cfg.trainer.total_steps, start_step=metrics["step"] - 1,
                 )  # fmt: skip
-            self.tracker.log(metrics, self.global_step)
+            self.tracker.log(metrics, metrics["step"])
         self.on_metrics(metrics)
-        return metrics
 
     @property
     def failures_path(self) -> Path:
@@ -233,7 +238,7 @@ class RLTrainer:
         ``resume``)."""
         it = iter(batches(self.batches_drawn) if callable(batches) else batches)
         freq = self.cfg.trainer.save_freq
-        saved_at = None
+        self.last_saved = None
         try:
             while self.global_step < steps:
                 t0 = time.perf_counter()
@@ -241,20 +246,21 @@ class RLTrainer:
                     items = next(it)
                 except StopIteration:
                     break
-                self.step(items, data_wait_s=time.perf_counter() - t0, more=it)
-                if freq and self.global_step % freq == 0:
-                    saved_at = self.save_state()
-            if saved_at is None or self.global_step % freq:
-                saved_at = self.save_state()
+                after = self.global_step + 1  # saved inside the step, so its time is in the step's timing
+                save = bool(freq and after % freq == 0) or after == steps
+                self.step(items, data_wait_s=time.perf_counter() - t0, more=it, save=save)
+            if self.last_saved is None or self.last_saved != step_dir(self.checkpoint_root, self.global_step):
+                self.last_saved = self.save_state()  # the data ended early, or a finished run resumed
         finally:
             if self.tracker is not None:
                 self.tracker.close()
                 self.tracker = None
-        return RunResult(checkpoint=str(saved_at), steps=self.global_step, history=self.history)
+        return RunResult(checkpoint=str(self.last_saved), steps=self.global_step, history=self.history)
 
-    def save_state(self) -> Path:
-        """Checkpoint ``checkpoints/global_step_<N>`` (HF weights + optimizer, scheduler, RNG, data position),
-        written by rank 0 only; returns its path on every rank once it is complete there."""
+    def save_state(self, metrics: dict | None = None) -> Path:
+        """Checkpoint ``checkpoints/global_step_<N>`` (HF weights + optimizer, scheduler, RNG, data position,
+        and ``metrics``, the step's, when given), written by rank 0 only; returns its path on every rank once
+        it is complete there."""
         path = step_dir(self.checkpoint_root, self.global_step)
         done = is_complete(path)  # a resumed, already finished run has it (same answer on every rank)
         gathered = {}
@@ -267,7 +273,8 @@ class RLTrainer:
             path = save_state(
                 self.checkpoint_root, self.global_step, self.model, self.processor, self.optimizer,
                 self.scheduler, batches_drawn=self.batches_drawn,
-                extra={"kl_ctrl": self.updater.kl_ctrl.state_dict()}, save_limit=self.cfg.trainer.save_limit,
+                extra={"kl_ctrl": self.updater.kl_ctrl.state_dict(), **({"metrics": metrics} if metrics else {})},
+                save_limit=self.cfg.trainer.save_limit,
                 **gathered,
             )  # fmt: skip
         wait_for_ranks()  # rank 1 returning before rank 0 finished writing would read a partial checkpoint
@@ -285,6 +292,26 @@ class RLTrainer:
         if self.rank == 0:
             save_checkpoint(self.model, self.processor, out_dir, weights=weights)
         return Path(out_dir)
+
+
+def step_metrics(step: int, exp, sampling: dict, failed: list) -> dict:
+    """The step's reward, length and sampling metrics, and ``perf/total_num_tokens`` (prompt tokens, visual
+    ones included, plus response tokens over every rollout: verl's name)."""
+    rollouts = exp.rollouts
+    prompt_tokens = [len(p.input_ids) for p in exp.prompts] if exp.prompts else [0] * len(exp.items)
+    return {
+        "step": step,
+        "reward/overall": _mean(r.reward["overall"] for r in rollouts),
+        "reward/accuracy": _mean(r.reward["accuracy"] for r in rollouts),
+        "reward/format": _mean(r.reward["format"] for r in rollouts),
+        "response_length/mean": _mean(len(r.completion.token_ids) for r in rollouts),
+        "response/clip_ratio": _mean(r.completion.finish_reason == "length" for r in rollouts),
+        **sampling,
+        "rollout/failed_prompts": float(len(failed)),
+        "perf/total_num_tokens": float(
+            sum(prompt_tokens[r.item_index] + len(r.completion.token_ids) for r in rollouts)
+        ),
+    }
 
 
 def _mean(values: Iterable[float]) -> float:

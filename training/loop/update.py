@@ -30,7 +30,6 @@ zero-weighted padding passes (``sharding`` says why).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import torch
@@ -47,6 +46,7 @@ from training.algorithms.kl import get_kl_controller
 from training.config import RLConfig
 from training.data.items import TrainItem
 from training.loop.rollout import Rollout, StepPrompts
+from training.loop.timing import PhaseTimer
 from training.models.policy import token_logprobs
 from training.models.processor import EncodedPrompt
 from training.parallel.fsdp import is_sharded, local_value, max_over_ranks
@@ -164,29 +164,33 @@ class PolicyUpdater:
             router_aux=router_aux,
         )
 
-    def update(self, exp: Experience) -> dict[str, float]:
-        t0 = time.perf_counter()
+    def update(self, exp: Experience, timer: PhaseTimer | None = None) -> dict[str, float]:
+        """The step's update; ``timer`` gets its phases ``old_log_prob``, ``ref``, ``adv``, ``update_actor``."""
+        timer = timer or PhaseTimer()
         if not exp.rollouts:
-            return self._idle_update()
+            with timer.phase("update_actor"):
+                return self._idle_update()
         batch = self._batch(exp)
         stats: dict[str, list[float]] = {}
         padding = self._padding_passes(len(batch.chunks))
-        old, ref = self._fixed_logprobs(batch, padding, stats)
-        token_rewards = self._token_rewards(batch, old, ref, stats)
-        advantages = self._advantages(exp, batch, token_rewards)
+        old, ref = self._fixed_logprobs(batch, padding, stats, timer)
+        with timer.phase("adv"):
+            token_rewards = self._token_rewards(batch, old, ref, stats)
+            advantages = self._advantages(exp, batch, token_rewards)
         kl_loss_on = ref is not None and not self.kl_in_reward
-        total_tokens = max(1.0, _sum_over_ranks(batch.mask.sum().item()))  # over every rank's rollouts
-        total_rows = max(1.0, _sum_over_ranks(len(batch.rollouts)))
-        for _ in range(self.cfg.worker.actor.ppo_epochs):
-            self.optimizer.zero_grad(set_to_none=True)
-            for k in range(len(batch.chunks)):
-                ref_k = ref[k] if kl_loss_on else None
-                self._micro_batch(batch, k, old[k], ref_k, advantages, (total_tokens, total_rows), stats)
-            self._pad(padding, train=True)
-            self._optimizer_step(stats)
-        if self.scheduler is not None:
-            self.scheduler.step()
-        return self._finish(stats, batch.off_policy, t0)
+        with timer.phase("update_actor"):
+            total_tokens = max(1.0, _sum_over_ranks(batch.mask.sum().item()))  # over every rank's rollouts
+            total_rows = max(1.0, _sum_over_ranks(len(batch.rollouts)))
+            for _ in range(self.cfg.worker.actor.ppo_epochs):
+                self.optimizer.zero_grad(set_to_none=True)
+                for k in range(len(batch.chunks)):
+                    ref_k = ref[k] if kl_loss_on else None
+                    self._micro_batch(batch, k, old[k], ref_k, advantages, (total_tokens, total_rows), stats)
+                self._pad(padding, train=True)
+                self._optimizer_step(stats)
+            if self.scheduler is not None:
+                self.scheduler.step()
+        return self._finish(stats, batch.off_policy)
 
     def _batch(self, exp: Experience) -> StepBatch:
         """The experience's rollouts as tensors on the policy's device, with their carried prompts."""
@@ -204,20 +208,26 @@ class PolicyUpdater:
         prompts = [encoded[r.item_index] for r in rollouts]
         return StepBatch(rollouts, prompts, responses, mask.to(device), scores.to(device), off_policy, chunks)
 
-    def _fixed_logprobs(self, batch: StepBatch, padding: int, stats: dict) -> tuple[list, list | None]:
+    def _fixed_logprobs(
+        self, batch: StepBatch, padding: int, stats: dict, timer: PhaseTimer
+    ) -> tuple[list, list | None]:
         """Per micro-batch, the log-probs the passes compare with: the current policy's before any update
-        (``old``) and, when KL is on, the reference model's (``ref``, else None); no gradients."""
+        (``old``, timed as ``old_log_prob``) and, when KL is on, the reference model's (``ref``, else None;
+        timed as ``ref``); no gradients."""
         chunks = batch.chunks
         with torch.no_grad():
-            old = [self._logprobs(self.model, batch.prompts, batch.responses, idx)[0] for idx in chunks]
-            self._pad(padding, train=False)
+            with timer.phase("old_log_prob"):
+                old = [self._logprobs(self.model, batch.prompts, batch.responses, idx)[0] for idx in chunks]
+                self._pad(padding, train=False)
             if self.cfg.worker.rollout.temperature == 1.0:  # the engine's log-probs are at temperature 1
                 stats.update(rollout_logprob_gap(batch.rollouts, old, chunks))
             ref = None
             if self.ref_model is not None:
-                ref = [
-                    self._logprobs(self.ref_model, batch.prompts, batch.responses, idx)[0] for idx in chunks
-                ]
+                with timer.phase("ref"):
+                    ref = [
+                        self._logprobs(self.ref_model, batch.prompts, batch.responses, idx)[0]
+                        for idx in chunks
+                    ]
         return old, ref
 
     def _token_rewards(self, batch: StepBatch, old: list, ref: list | None, stats: dict) -> torch.Tensor:
@@ -329,7 +339,6 @@ class PolicyUpdater:
     def _idle_update(self) -> dict[str, float]:
         """A rank with no rollouts this step (dynamic sampling kept none) still joins every collective
         and optimizer step with zero gradients, so all ranks keep identical weights."""
-        t0 = time.perf_counter()
         padding = self._padding_passes(0)  # the same collectives, in the same order, as ``update``
         with torch.no_grad():
             self._pad(padding, train=False)
@@ -341,11 +350,10 @@ class PolicyUpdater:
             self._optimizer_step(stats)
         if self.scheduler is not None:
             self.scheduler.step()
-        return self._finish(stats, torch.zeros(0, dtype=torch.bool), t0)
+        return self._finish(stats, torch.zeros(0, dtype=torch.bool))
 
-    def _finish(self, stats: dict[str, list[float]], off_policy: torch.Tensor, t0: float) -> dict[str, float]:
+    def _finish(self, stats: dict[str, list[float]], off_policy: torch.Tensor) -> dict[str, float]:
         out = {k: sum(v) / len(v) for k, v in stats.items()}
         out["actor/lr"] = float(self.optimizer.param_groups[0]["lr"])
         out["actor/off_policy_frac"] = float(off_policy.float().mean()) if len(off_policy) else 0.0
-        out["time/update_s"] = time.perf_counter() - t0
         return out

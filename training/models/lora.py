@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from training.models.expert_layout import save_released
 from training.models.vision import vision_tower
 
 ALL_LINEAR = "all-linear"
@@ -220,7 +221,7 @@ def save_merged(model, processor, out_dir: str | Path, weights: dict | None = No
         with torch.device("meta"):
             base = type(base)(base.config)
         base.generation_config = plain_generation
-    base.save_pretrained(out, state_dict=state)
+    save_released(base, out, state)  # routed experts as the released checkpoints store them (vLLM reads it)
     processor.save_pretrained(out)
     return out
 

@@ -27,6 +27,9 @@ import time
 from pathlib import Path
 from typing import IO, Protocol, Self
 
+from training.loop.timing import PREFIX as TIMING_PREFIX
+from training.loop.timing import STEP_PHASES
+
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
@@ -73,8 +76,20 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def timing_text(timing: dict[str, float]) -> str:
+    """A step's ``timing_s/*`` as ``time 1.23s (data_wait 0.01, gen 0.80, …)``: the step, then each phase in
+    step order (``training.loop.timing.STEP_PHASES``, any other after them)."""
+    phases = {k.removeprefix(TIMING_PREFIX): v for k, v in timing.items()}
+    total = phases.pop("step", None)
+    order = [p for p in STEP_PHASES if p in phases] + sorted(p for p in phases if p not in STEP_PHASES)
+    inner = ", ".join(f"{p} {phases[p]:.2f}" for p in order)
+    head = f"time {total:.2f}s" if total is not None else "time"
+    return f"{head} ({inner})" if inner else head
+
+
 class ConsoleSink:
-    """One compact line per step: ``step 3/10 | reward/overall 0.512 | ... | 1.20 s/step | eta 00:00:08``.
+    """One compact line per step: ``step 3/10 | reward/overall 0.512 | ... | time 1.18s (data_wait 0.00, gen
+    0.71, …) | 1.20 s/step | eta 00:00:08`` (the ``time`` part: the step's ``timing_s/*``, when logged).
 
     The rate is wall time per step between the first step this process logged and the current one.
     """
@@ -85,9 +100,14 @@ class ConsoleSink:
 
     def line(self, metrics: dict, step: int, now: float) -> str:
         numeric = {k: v for k, v in ((k, scalar(v)) for k, v in metrics.items()) if v is not None}
-        keys = [k for k in CONSOLE_KEYS if k in numeric] or [k for k in numeric if k != "step"]
+        timing = {k: v for k, v in numeric.items() if k.startswith(TIMING_PREFIX)}
+        keys = [k for k in CONSOLE_KEYS if k in numeric] or [
+            k for k in numeric if k != "step" and k not in timing
+        ]
         parts = [f"step {step}" + (f"/{self.total_steps}" if self.total_steps else "")]
         parts += [f"{k} {numeric[k]:.4g}" for k in keys[: self.max_keys]]
+        if timing:
+            parts.append(timing_text(timing))
         if self.first is not None and step > self.first[0]:
             per_step = (now - self.first[1]) / (step - self.first[0])
             parts.append(f"{per_step:.2f} s/step")

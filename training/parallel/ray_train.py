@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from training.config import RLConfig, load_config, to_dict
+from training.data.media_source import FROM_CACHE, MediaSource
 from training.data.stream import BatchLayout, ensure_ray, item_batches, rows_dataset
 from training.hardware import resolve_device
 
@@ -78,7 +79,9 @@ def _worker_loop(config: dict) -> None:
     trainer = RLTrainer(cfg, cfg.model_path, config["save_dir"], rank=rank, world_size=world).setup()
     trainer.resume_from(config["resume"])
     shard = ray.train.get_dataset_shard(f"rank{rank}")
-    batches = item_batches(shard, config["cache_root"], cfg.data.rollout_batch_size // world)
+    batches = item_batches(
+        shard, config["cache_root"], cfg.data.rollout_batch_size // world, media=config["media"]
+    )
     result = trainer.train(batches, steps=cfg.trainer.total_steps)
     trainer.close()
     check_ranks_agree(trainer.model)
@@ -95,7 +98,7 @@ def rank_datasets(
 ) -> dict:
     """Worker r's Ray dataset ``rank<r>``: its slice (``training.data.stream.BatchLayout``) of every global batch
     the remaining steps may draw from the data position ``batches_drawn`` on (with dynamic sampling up to
-    ``trainer.max_try_make_batch`` per step)."""
+    ``trainer.max_try_make_batch`` per step); the workers fetch the frames."""
     budget = max(0, steps_left) * (cfg.trainer.max_try_make_batch if cfg.algorithm.online_filtering else 1)
     layout = BatchLayout(rows, cfg.data.rollout_batch_size, cfg.data.seed, cfg.data.shuffle)
     return {
@@ -114,12 +117,14 @@ def train_on_ray(
     num_workers: int = 1,
     use_gpu: bool | None = None,
     threads_per_worker: int = 1,
+    media: MediaSource = FROM_CACHE,
 ) -> dict:
     """Run ``cfg.trainer.total_steps`` RL steps on ``num_workers`` Ray Train workers; resume from the newest
     checkpoint under ``save_dir`` if there is one. Returns rank 0's last metrics with ``checkpoint``,
     ``worker_nodes`` (each rank's Ray node id) and ``resumed_from_step`` (None for a fresh run). A failed run
     (a worker or its node lost) raises a RuntimeError naming the checkpoint a rerun resumes from.
-    ``use_gpu`` (one GPU per worker, NCCL) defaults to whether ``trainer.device`` resolves to cuda here."""
+    ``use_gpu`` (one GPU per worker, NCCL) defaults to whether ``trainer.device`` resolves to cuda here.
+    ``media``: where the workers' readers get frames (``data.media_source`` with the cache's spec)."""
     from ray.train import DataConfig, RunConfig, ScalingConfig, TrainingFailedError
     from ray.train.torch import TorchTrainer
 
@@ -144,6 +149,7 @@ def train_on_ray(
             "cfg": to_dict(cfg),
             "save_dir": str(save_dir),
             "cache_root": cache_root,
+            "media": media,
             "resume": str(resume) if resume else "",
             "threads": threads_per_worker,
         },

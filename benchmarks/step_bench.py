@@ -1,0 +1,287 @@
+"""One RL step with the tensor cache vs on-the-fly decoding (EasyVideoR1's Figure 3), from one run.
+
+Usage: ``.venv/bin/python benchmarks/step_bench.py [--rounds 2] [--batch 1] [--steps 2] [--out results.json]``
+(``--help`` lists the sizes; ``--quick`` is a smoke test whose numbers mean nothing).
+
+The same trainer (``training.loop.trainer.RLTrainer``: rollout with the HF engine, rewards, old and reference
+log-probs, GRPO update with a KL loss, checkpoint), the same tiny random Qwen2-VL (``demo_kit``: this
+machine has no real checkpoint and no GPU, so the model is ~200k parameters), the same rows, seeds and
+settings; only ``data.media_source`` differs:
+
+- ``cache``: the frames come from the Lance cache (built once before the runs, not timed);
+- ``decode``: the Ray Data reader decodes, samples and resizes every clip on the fly (never the cache).
+
+Clips are what ``benchmarks/cache_bench.py`` makes: synthetic 1280x720 30 fps H.264 with camera motion, grain
+and moving objects, sampled at 2 fps to at most 64 frames at 262,144 px (factor 28): a 32 s clip gives 64
+frames of 364x672 (about 10,000 visual tokens per prompt). Runs alternate the two modes (cache first in odd
+rounds, decode first in even ones) so load drift hits both. Each run is a fresh ``train`` over ``--steps`` steps from one ``stream_batches``
+stream; step 1 includes the reader actor's start in both modes, so the figures are the means over steps
+2.. of every run (``--steps 1`` reports step 1). Reported: per-phase seconds (``timing_s/*``) in both modes
+and their ratio decode / cache, the step ratio, the cached step's share of data wait, and tokens per step
+(``perf/total_num_tokens``, prompt incl. visual tokens plus responses: they must be identical, as must the
+rewards, since the tensors are). The reader is also timed alone (one batch's media, each mode), the cost
+that prefetching hides or not. Default: one round (about 4 min at 1-minute load 12 on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from bench_inputs import synth_clip
+from bench_measure import Report, Result, loadavg
+
+from cache_store import MediaCache, MediaSpec
+from training.config import load_config
+from training.data.media_source import MediaSource
+from training.data.stream import ensure_ray, stream_batches
+from training.loop.timing import PREFIX, STEP_PHASES
+
+SPEC = MediaSpec(fps=2.0, max_frames=64, max_pixels=262_144, factor=28)
+MODES = ("cache", "decode")
+PAPER = {"step": 1.47, "gen": 1.52, "ref": 2.85, "update_actor": 1.0}  # EasyVideoR1 Fig. 3 (decode/cache)
+DATA_WAIT_GOAL = 0.02  # the cached step waits for data less than 2 % of its time
+
+
+def rows_for(clips: list[Path], batches: int, batch: int) -> list[dict]:
+    """``batches * batch`` rows (clips reused round-robin), each a temporal question on one clip."""
+    rows = []
+    for i in range(batches * batch):
+        clip = clips[i % len(clips)]
+        rows.append(
+            {
+                "sample_id": f"q{i}",
+                "problem": "Which way does the camera pan first?",
+                "problem_type": "multiple choice",
+                "data_type": "video",
+                "answer": "A",
+                "options": ["A. left", "B. right", "C. up", "D. down"],
+                "media": [
+                    {"source": str(clip), "kind": "video", "digest": SPEC.key_for(clip, "video").digest()}
+                ],
+            }
+        )
+    return rows
+
+
+def run_mode(mode: str, model: Path, rows: list[dict], cache_root: str, args, out_dir: Path) -> list[dict]:
+    """One fresh trainer, ``args.steps`` steps streamed in ``mode``; its per-step metrics."""
+    from training.loop.trainer import RLTrainer
+
+    cfg = load_config(
+        overrides=[
+            f"model_path={model}", f"data.rollout_batch_size={args.batch}", f"worker.rollout.n={args.n}",
+            f"worker.rollout.max_new_tokens={args.max_new_tokens}", "worker.actor.lr=1e-3",
+            "algorithm.use_kl_loss=true", "algorithm.kl_coef=0.01",  # a reference model, as in the paper
+            f"worker.actor.micro_batch_size={args.batch * args.n}", f"data.media_source={mode}",
+            f"trainer.total_steps={args.steps}", "trainer.logger=[jsonl]", "trainer.seed=1",
+        ]
+    )  # fmt: skip
+    shutil.rmtree(out_dir, ignore_errors=True)  # a fresh run, never a resume of an earlier invocation's
+    trainer = RLTrainer(cfg, model, out_dir).setup()
+    try:
+        stream = stream_batches(
+            rows, cache_root, args.batch, shuffle=False, num_batches=args.steps, media=MediaSource(mode, SPEC)
+        )
+        return trainer.train(stream, steps=args.steps).history
+    finally:
+        trainer.close()
+
+
+def reader_seconds(rows: list[dict], cache_root: str, batch: int, repeats: int) -> dict[str, float]:
+    """Seconds the reader (``MediaFetcher``, what the Ray Data actor runs) takes for one batch's media in each
+    mode, alone in this process: the cost that prefetching hides, or not. Modes alternate; the median."""
+    from training.data.media_source import MediaFetcher
+
+    times: dict[str, list[float]] = {m: [] for m in MODES}
+    for r in range(repeats):
+        for mode in MODES if r % 2 == 0 else MODES[::-1]:
+            fetcher = MediaFetcher(cache_root, MediaSource(mode, SPEC))
+            t0 = time.perf_counter()
+            for row in rows[:batch]:
+                fetcher.fetch(row["sample_id"], row["media"])
+            times[mode].append(time.perf_counter() - t0)
+    return {m: statistics.median(t) for m, t in times.items()}
+
+
+def steady(history: list[dict]) -> list[dict]:
+    """The steps after the first (the reader actor starts during step 1), or step 1 when it is alone."""
+    return history[1:] or history
+
+
+def phase_means(histories: list[list[dict]]) -> dict[str, float]:
+    """Mean seconds per step of each phase (and ``other``: the step less its phases) over the steady steps."""
+    steps = [h for history in histories for h in steady(history)]
+    names = [p for p in STEP_PHASES if any(PREFIX + p in h for h in steps)]
+    out = {p: statistics.fmean(h.get(PREFIX + p, 0.0) for h in steps) for p in names}
+    out["step"] = statistics.fmean(h[PREFIX + "step"] for h in steps)
+    out["other"] = out["step"] - sum(out[p] for p in names)
+    return out
+
+
+def figure3(means: dict[str, dict[str, float]]) -> str:
+    """The per-phase table in the paper's Figure-3 form: seconds on the fly, seconds cached, speed-up."""
+    lines = [f"{'phase':16s} {'decode s':>9s} {'cache s':>9s} {'decode/cache':>13s}  paper"]
+    for phase in [*means["cache"].keys()]:
+        d, c = means["decode"][phase], means["cache"][phase]
+        ratio = f"{d / c:.2f}x" if c > 1e-9 else "-"
+        paper = f"{PAPER[phase]:.2f}x" if phase in PAPER else ""
+        lines.append(f"{phase:16s} {d:9.3f} {c:9.3f} {ratio:>13s}  {paper}")
+    return "\n".join(lines)
+
+
+def parse(argv: list[str] | None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clips", type=int, default=2, help="distinct clips (rows reuse them round-robin)")
+    p.add_argument("--seconds", type=float, default=32.0, help="clip length: 32 s gives 64 frames at 2 fps")
+    p.add_argument("--batch", type=int, default=1, help="prompts per step (data.rollout_batch_size)")
+    p.add_argument("--n", type=int, default=2, help="responses per prompt (worker.rollout.n)")
+    p.add_argument("--max-new-tokens", type=int, default=8)
+    p.add_argument("--steps", type=int, default=2, help="steps per run (step 1 is left out of the means)")
+    p.add_argument("--rounds", type=int, default=1, help="runs per mode, alternating which goes first")
+    p.add_argument("--warmup", action="store_true", help="one untimed step per mode before the rounds")
+    p.add_argument("--reader-repeats", type=int, default=2, help="timings of the reader alone, per mode")
+    p.add_argument("--threads", type=int, default=0, help="torch threads in the trainer (0: torch's choice)")
+    p.add_argument("--quick", action="store_true", help="2 s 320x240 clips, 1 round of 2 steps: a smoke test")
+    p.add_argument("--workdir", type=Path, default=Path(".reelrl/bench/step"), help="clips, cache, runs")
+    p.add_argument("--out", type=Path, help="write every number to this JSON file")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.seconds, args.rounds, args.steps, args.clips, args.reader_repeats = 2.0, 1, 2, 2, 1
+    return args
+
+
+def prepare(args) -> tuple[Path, list[dict], str]:
+    """The tiny model, the clips and the cache (made once in the work dir, reused by later runs)."""
+    from demo_kit.tiny_models import build_tiny_model
+
+    work = args.workdir.resolve()
+    height, width = (240, 320) if args.quick else (720, 1280)
+    t0 = time.perf_counter()
+    clips = [
+        synth_clip(work / "clips", args.seconds, 30, height, width, seed=i)[0] for i in range(args.clips)
+    ]
+    model = work / "tiny-qwen2_vl"
+    if not (model / "config.json").exists():
+        build_tiny_model("qwen2_vl", model, seed=0)
+    cache = MediaCache(work / "cache")
+    report = cache.build([(str(c), "video") for c in clips], SPEC, workers=2)
+    if report.failures:
+        raise SystemExit(f"cache build failed: {report.failures}")
+    ensure_ray()  # started here, not inside the first run's step 1
+    print(f"inputs ready in {time.perf_counter() - t0:.1f} s ({report.built} clips decoded into the cache)")
+    rows = rows_for(clips, args.steps, args.batch)
+    return model, rows, str(work / "cache")
+
+
+def run_rounds(model: Path, rows: list[dict], cache_root: str, args) -> dict[str, list[list[dict]]]:
+    """Every run's per-step metrics, by mode: ``args.rounds`` runs per mode, alternating which goes first."""
+    work = args.workdir.resolve() / "runs"
+    # --warmup: one untimed step per mode, so first-call costs (allocators, lazy imports) stay out of the rounds
+    if args.warmup:
+        warm = argparse.Namespace(**{**vars(args), "steps": 1})
+        for mode in MODES:
+            run_mode(mode, model, rows[: args.batch], cache_root, warm, work / f"warm_{mode}")
+        print(f"warm-up done; load {loadavg()}")
+    histories: dict[str, list[list[dict]]] = {m: [] for m in MODES}
+    for r in range(args.rounds):
+        for mode in MODES if r % 2 == 0 else MODES[::-1]:
+            t0 = time.perf_counter()
+            history = run_mode(mode, model, rows, cache_root, args, work / f"{mode}{r}")
+            histories[mode].append(history)
+            steps = ", ".join(f"{h[PREFIX + 'step']:.2f}" for h in history)
+            print(
+                f"round {r + 1} {mode:6s}: steps {steps} s (run {time.perf_counter() - t0:.1f} s); load {loadavg()}"
+            )
+    return histories
+
+
+def explain(means: dict, reader: dict[str, float], first: dict[str, float]) -> list[str]:
+    """Lines saying where the two modes' step times differ, and why."""
+    c = means["cache"]
+    lines = [
+        f"reader alone, one batch's media: decode {reader['decode']:.2f} s, cache read {reader['cache'] * 1e3:.0f} ms",
+        (
+            f"step 1 of each run (the reader actor starting, nothing prefetched yet): data wait decode "
+            f"{first['decode']:.2f} s vs cache {first['cache']:.2f} s"
+        ),
+    ]  # fmt: skip
+    if reader["decode"] < c["step"]:
+        lines.append(
+            f"why: decoding a batch ({reader['decode']:.1f} s) is shorter than a step's compute ({c['step']:.1f} s), "
+            "so the Ray Data reader decodes batch k+1 while step k runs (prefetch); on the fly decoding then "
+            "costs the trainer only the CPU the reader shares with it, not waiting"
+        )  # fmt: skip
+    else:
+        lines.append(
+            f"why: decoding a batch ({reader['decode']:.1f} s) takes longer than a step's compute "
+            f"({c['step']:.1f} s): in decode mode the trainer waits for the reader"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start, load_start = time.perf_counter(), loadavg()
+    print(
+        f"ReelRL step benchmark, cache vs decode; load avg {load_start}; {os.cpu_count()} CPUs, {platform.platform()}"
+    )
+    model, rows, cache_root = prepare(args)
+    clip = MediaCache(cache_root).get(rows[0]["media"][0]["digest"])
+    size = "320x240" if args.quick else "1280x720"
+    print(f"clip: {args.seconds:g} s {size} H.264 -> {clip.num_frames} frames of {clip.height}x{clip.width}; "
+          f"{args.batch} prompts x {args.n} responses, {args.max_new_tokens} new tokens, {args.steps} steps/run, "
+          f"{args.rounds} rounds; tiny random Qwen2-VL, torch threads {torch.get_num_threads()}")  # fmt: skip
+    histories = run_rounds(model, rows, cache_root, args)
+    means = {m: phase_means(histories[m]) for m in MODES}
+    print("\nmean seconds per step (steps 2.. of every run), EasyVideoR1 Figure-3 form:")
+    print(figure3(means))
+    tokens = {m: [h["perf/total_num_tokens"] for hs in histories[m] for h in hs] for m in MODES}
+    rewards = {m: [h["reward/overall"] for hs in histories[m] for h in hs] for m in MODES}
+    same = tokens["cache"] == tokens["decode"] and rewards["cache"] == rewards["decode"]
+    report = Report()
+    c, d = means["cache"], means["decode"]
+    detail = f"decode {d['step']:.2f} s vs cache {c['step']:.2f} s per step"
+    report.add(Result("step_decode_vs_cache", d["step"] / c["step"], PAPER["step"], ">=", detail))
+    for phase in ("data_wait", "gen", "ref", "update_actor"):
+        if c.get(phase, 0) > 1e-9:
+            detail = f"decode {d[phase]:.3f} s vs cache {c[phase]:.3f} s"
+            report.add(Result(f"{phase}_decode_vs_cache", d[phase] / c[phase], None, "info", detail))
+    reader = reader_seconds(rows, cache_root, args.batch, args.reader_repeats)
+    first = {m: statistics.fmean(hs[0][PREFIX + "data_wait"] for hs in histories[m]) for m in MODES}
+    print("\n".join(explain(means, reader, first)))
+    share = c["data_wait"] / c["step"]
+    print(f"cached step's data wait: {c['data_wait'] * 1e3:.1f} ms = {share:.3%} of the step (goal < 2 %): "
+          f"{'PASS' if share < DATA_WAIT_GOAL else 'FAIL'}")  # fmt: skip
+    print(f"tokens per step: cache {sorted(set(tokens['cache']))}, decode {sorted(set(tokens['decode']))}; "
+          f"tokens and rewards identical in every step: {'yes' if same else 'NO'}")  # fmt: skip
+    print(
+        f"\nload avg at start {load_start}, at end {loadavg()}; total {time.perf_counter() - start:.0f} s\n"
+    )
+    print(report.table())
+    if args.out:
+        data = {
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "means": means, "histories": histories, "data_wait_share_cache": share,
+            "reader_seconds_per_batch": reader, "first_step_data_wait": first, "tokens_identical": same,
+            "results": {r.name: r.to_dict() for r in report.results},
+            "loadavg": {"start": load_start, "end": loadavg()},
+        }  # fmt: skip
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(data, indent=2))
+        print(f"wrote {args.out}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
