@@ -203,8 +203,13 @@ def training_run(
             cfg, rows, media_cache["uri"], out_dir, num_workers=config.num_workers, media=media
         )
         result = RunResult(out["checkpoint"], int(out["steps"]), read_metrics(out_dir / "metrics.jsonl"))
+        placement = {k: out[k] for k in ("worker_nodes", "resumed_from_step")}
+        context.log.info(
+            f"Ray Train ranks on nodes {out['worker_nodes']}; resumed from step {out['resumed_from_step']}"
+        )
     else:
         result = _train_in_process(context, cfg, rows, media_cache["uri"], out_dir, media)
+        placement = {}
     hist = result.history
     # every saved step becomes an evaluable partition (the sensor, when on, evaluates new ones)
     saved = [p for _, p in list_checkpoints(checkpoint_root(out_dir))] or [result.checkpoint]
@@ -242,5 +247,6 @@ def training_run(
         "steps": result.steps,
         "history": hist,
         "metrics": str(out_dir / "metrics.jsonl"),
+        **placement,
     }
     return dg.Output(value, data_version=checkpoint_version(result.checkpoint))

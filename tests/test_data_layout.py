@@ -19,11 +19,11 @@ def ids(batches) -> list[list[str]]:
 @pytest.fixture
 def no_ray(monkeypatch):
     """``stream_batches`` over plain rows: the reader hands the rows back, in order, in batches."""
+    monkeypatch.setattr(data, "rows_dataset", lambda rows: list(rows))
     monkeypatch.setattr(
-        data, "frames_dataset", lambda rows, cache_root, batch_size, num_cpus=None, media=None: list(rows)
-    )
-    monkeypatch.setattr(
-        data, "item_batches", lambda rows, b: iter([rows[i : i + b] for i in range(0, len(rows), b)])
+        data,
+        "item_batches",
+        lambda rows, root, b, media=None: iter([rows[i : i + b] for i in range(0, len(rows), b)]),
     )
 
 

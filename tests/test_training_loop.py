@@ -185,7 +185,7 @@ def test_ray_data_streams_cached_frames(tmp_path):
     assert [it.sample_id for b in resumed for it in b] == [r["sample_id"] for e in range(4) for r in epoch_order(
         rows, 0, e)][6:10]  # fmt: skip
     missing = [{**rows[0], "media": [{"source": "x", "kind": "video", "digest": "0" * 16}]}]
-    with pytest.raises(Exception, match="media not in the cache"):
+    with pytest.raises(Exception, match="sample s0: media not in the cache"):
         list(stream_batches(missing, str(tmp_path / "cache"), batch_size=1, epochs=1))
 
 

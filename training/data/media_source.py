@@ -12,7 +12,7 @@ the spec the cache was built with (``MediaSource.spec``): the same frame samplin
 indices, timestamps) and the same bicubic+antialias resize, so the frames are bit-identical to the cached
 ones and ``video_grid_thw`` is the same in every mode. A row's media digest names that spec's key; a row
 cached under other sampling settings is refused rather than decoded differently. The decode runs in the
-calling process (the Ray Data reader actor), with no timeout: a file that hangs decord hangs the reader, as
+calling process (the reader's fetch thread in the process that trains), with no timeout: a file that hangs decord hangs the reader, as
 it would in EasyVideoR1's realtime mode; build the cache to get the killable, timed decode workers.
 """
 
@@ -66,12 +66,21 @@ class MediaFetcher:
 
     def fetch(self, sample_id: str, media: list[dict]) -> list[CachedMedia]:
         """The ``CachedMedia`` of one row's ``media`` entries (``{source, kind, digest}``), in order."""
-        if not media:
-            return []
-        digests = [m.get("digest") or self._digest(m) for m in media]
+        return self.fetch_rows([(sample_id, media)])[0]
+
+    def fetch_rows(self, rows: list[tuple[str, list[dict]]]) -> list[list[CachedMedia]]:
+        """``fetch`` of several ``(sample_id, media)`` rows with one cache read for all their media (the
+        cache's threaded positioned reads), as the trainer's reader fetches a batch."""
+        digests = [[m.get("digest") or self._digest(m) for m in media] for _, media in rows]
         found: dict[str, CachedMedia] = {}
-        if self.cache is not None:
-            found = self.cache.get_found(digests)
+        if self.cache is not None and any(digests):
+            found = self.cache.get_found([d for ds in digests for d in ds])
+        return [self._complete(sid, media, ds, found) for (sid, media), ds in zip(rows, digests, strict=True)]
+
+    def _complete(
+        self, sample_id: str, media: list[dict], digests: list[str], found: dict[str, CachedMedia]
+    ) -> list[CachedMedia]:
+        """One row's media from what the cache read ``found``, the rest decoded (or a KeyError in ``cache``)."""
         missing = [(m, d) for m, d in zip(media, digests) if d not in found]
         if missing and self.source.mode == "cache":
             names = ", ".join(f"{m['source']} ({d})" for m, d in missing[:5])

@@ -7,11 +7,14 @@ A prepared row is what the ``filtered_train_set`` asset writes (one JSON object 
 
 With ``data.media_source=cache`` (the default) nothing here decodes video: a row whose media digest is not
 in the cache is an error naming the sample (the cache asset must run first); ``prefer_cache`` and ``decode``
-decode on the fly in the reader, bit-identically to the cache build (``training.data.media_source``). Frames travel as uint8 bytes plus shapes and are rebuilt
-into ``CachedMedia`` in the ``collate_fn`` of ``iter_torch_batches``.
+decode on the fly, bit-identically to the cache build (``training.data.media_source``). Ray Data carries
+the rows; the frames are fetched by the ``collate_fn`` of ``iter_torch_batches`` (``FetchFrames``), in the
+process that consumes them, in parallel and a bounded number of batches ahead (``FETCH_AHEAD``). Reading
+them in Ray Data actors and moving them through the object store measured 20-50x slower here
+(benchmarks/README.md, ``ray_data_bench.py``).
 
 The single-process stream (``stream_batches``) and the Ray Train workers (``training.parallel.ray_train``) share
-one batch layout (``BatchLayout``: which rows make global batch k) and one reader (``frames_dataset``, read
+one batch layout (``BatchLayout``: which rows make global batch k) and one reader (``rows_dataset``, read
 with ``item_batches``). The data position is ``batches_drawn``, the number of batches a run has taken from
 the stream: a resumed run passes it back and sees the batches the killed run would have seen.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,38 +120,6 @@ def _loopback_node_ip():
         ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
-class AttachCachedFrames:
-    """Ray Data UDF (actor): add each row's media frames, from the Lance cache by digest or decoded on the
-    fly, as ``media`` (``training.data.media_source.MediaSource``) says."""
-
-    def __init__(self, cache_root: str, media: MediaSource = FROM_CACHE):
-        self.fetcher = MediaFetcher(cache_root, media)
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        metas, frames = [], []
-        for sample_id, media_json in zip(batch["sample_id"], batch["media_json"]):
-            fetched = self.fetcher.fetch(str(sample_id), orjson.loads(media_json))
-            metas.append(orjson.dumps([_meta(c) for c in fetched]).decode())
-            frames.append([c.frames.tobytes() for c in fetched])
-        batch["media_meta"] = np.array(metas, dtype=object)
-        batch["media_frames"] = np.array(frames + [None], dtype=object)[:-1]  # keep a 1-D object array
-        return batch
-
-
-def _meta(c: CachedMedia) -> dict:
-    return {
-        "digest": c.digest,
-        "source": c.source,
-        "kind": c.kind,
-        "shape": list(c.frames.shape),
-        "source_fps": c.source_fps,
-        "total_frames": c.total_frames,
-        "indices": list(c.indices),
-        "timestamps": list(c.timestamps),
-        "sample_fps": c.sample_fps,
-    }
-
-
 def to_ray_row(r: dict) -> dict:
     return {
         "sample_id": str(r["sample_id"]),
@@ -161,51 +133,60 @@ def to_ray_row(r: dict) -> dict:
     }
 
 
-def collate_items(batch: dict[str, np.ndarray]) -> list[TrainItem]:
-    """Numpy columns -> TrainItems with frames rebuilt zero-copy from the uint8 bytes."""
-    items = []
-    for i in range(len(batch["sample_id"])):
-        metas = orjson.loads(batch["media_meta"][i])
-        blobs = batch["media_frames"][i]
-        media = [
-            CachedMedia(
-                digest=m["digest"],
-                source=m["source"],
-                kind=m["kind"],
-                frames=np.frombuffer(blob, dtype=np.uint8).reshape(m["shape"]),
-                source_fps=m["source_fps"],
-                total_frames=m["total_frames"],
-                indices=m["indices"],
-                timestamps=m["timestamps"],
-                sample_fps=m["sample_fps"],
-            )
-            for m, blob in zip(metas, blobs)
-        ]
-        items.append(
-            TrainItem(
-                sample_id=str(batch["sample_id"][i]),
-                problem=str(batch["problem"][i]),
-                problem_type=str(batch["problem_type"][i]),
-                data_type=str(batch["data_type"][i]),
-                answer=str(batch["answer"][i]),
-                options=orjson.loads(batch["options_json"][i]),
-                media=media,
-                extra=orjson.loads(batch["extra_json"][i]),
-            )
+def collate_items(batch: dict[str, np.ndarray], media: Sequence[Sequence[CachedMedia]]) -> list[TrainItem]:
+    """Numpy columns of prepared rows, with each row's cached media, as TrainItems."""
+    return [
+        TrainItem(
+            sample_id=str(batch["sample_id"][i]),
+            problem=str(batch["problem"][i]),
+            problem_type=str(batch["problem_type"][i]),
+            data_type=str(batch["data_type"][i]),
+            answer=str(batch["answer"][i]),
+            options=orjson.loads(batch["options_json"][i]),
+            media=list(media[i]),
+            extra=orjson.loads(batch["extra_json"][i]),
         )
-    return items
+        for i in range(len(batch["sample_id"]))
+    ]
 
 
-class CollateItems(NumpyBatchCollateFn):
-    """``iter_torch_batches`` collate_fn (Ray wants a ``CollateFn`` subclass, not a bare function)."""
+_FETCHERS: dict[tuple[str, MediaSource], MediaFetcher] = {}
+_FETCHERS_LOCK = threading.Lock()
+
+
+def fetcher(cache_root: str, media: MediaSource = FROM_CACHE) -> MediaFetcher:
+    """One ``MediaFetcher`` per (cache root, media source) per process, shared by every stream and fetch
+    thread (its cache reads open the entries table's latest version each time, so later entries are seen)."""
+    with _FETCHERS_LOCK:
+        found = _FETCHERS.get((cache_root, media))
+        if found is None:
+            found = _FETCHERS[(cache_root, media)] = MediaFetcher(cache_root, media)
+        return found
+
+
+class FetchFrames(NumpyBatchCollateFn):
+    """``iter_torch_batches`` collate_fn: a batch of prepared rows -> TrainItems with their frames.
+
+    It runs in Ray Data's formatting thread pool of the process that iterates (the driver, or a Ray Train
+    worker), ``prefetch_batches`` batches at a time, so frames are fetched in parallel, ahead of the consumer,
+    straight into this process (one cache read per batch; decoded where ``media`` says): no actor to start, no
+    copy through the object store. The cache root must be readable where the iteration runs (a shared
+    filesystem or an object-store URI).
+    """
+
+    def __init__(self, cache_root: str, media: MediaSource = FROM_CACHE):
+        self.cache_root, self.media = cache_root, media
 
     def __call__(self, batch: dict[str, np.ndarray]) -> list[TrainItem]:
-        return collate_items(batch)
+        rows = [
+            (str(s), orjson.loads(m)) for s, m in zip(batch["sample_id"], batch["media_json"], strict=True)
+        ]
+        return collate_items(batch, fetcher(self.cache_root, self.media).fetch_rows(rows))
 
 
 # ---- the batch layout: which rows make global batch k ---------------------------------------------
-# An endless stream builds one Ray dataset per this many epochs' worth of batches: the frame-fetching
-# actor starts once per dataset (~3 s here), and the rows of a dataset are held in the driver.
+# An endless stream builds one Ray dataset per this many epochs' worth of batches (the rows of a dataset
+# are held in the driver).
 ENDLESS_CHUNK_EPOCHS = 8
 
 
@@ -270,39 +251,43 @@ class BatchLayout:
         return out
 
 
-# ---- the Ray Data reader: rows -> cached frames -> TrainItem batches ------------------------------
-def frames_dataset(
-    rows: list[dict],
-    cache_root: str,
-    batch_size: int,
-    num_cpus: float | None = None,
-    media: MediaSource = FROM_CACHE,
-):
-    """Prepared rows, in this order, as a Ray dataset whose rows carry their frames (one
-    ``AttachCachedFrames`` actor reads them from Lance, or decodes them, as ``media`` says). ``num_cpus``: the
-    actor's CPU reservation (Ray's default when None; Ray Train passes 0 so the reader never takes a CPU its
-    workers need)."""
+# ---- the Ray Data reader: rows -> TrainItem batches with their frames -------------------------------
+# Batches whose frames are read ahead of the consumer, each by its own thread of Ray Data's formatting pool
+# (``iter_torch_batches(prefetch_batches=...)``): the parallelism of the fetch and the bound on the frames
+# held ahead (benchmarks/ray_data_bench.py measured 2 against 1 on this 2-core machine).
+FETCH_AHEAD = 2
+# Rows are small (text and digests): a few large blocks. Ray's default of one block per row for a short list
+# cost ~0.2-0.3 s per stream of 36 rows here (per-block object and executor overhead), 1-9 blocks ~0.05 s.
+ROWS_PER_BLOCK = 1024
+
+
+def rows_dataset(rows: list[dict]):
+    """Prepared rows, in this order, as a Ray dataset (no frames: ``item_batches`` fetches them)."""
     import ray
 
     ensure_ray()
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # deterministic order (resume needs it)
     ctx.enable_progress_bars = False
-    reserve = {} if num_cpus is None else {"num_cpus": num_cpus}
-    return ray.data.from_items([to_ray_row(r) for r in rows]).map_batches(
-        AttachCachedFrames,
-        fn_constructor_kwargs={"cache_root": cache_root, "media": media},
-        batch_size=batch_size,
-        compute=ray.data.ActorPoolStrategy(size=1),
-        batch_format="numpy",
-        **reserve,
+    blocks = max(1, -(-len(rows) // ROWS_PER_BLOCK))
+    return ray.data.from_items([to_ray_row(r) for r in rows], override_num_blocks=blocks)
+
+
+def item_batches(
+    source, cache_root: str, batch_size: int, fetch_ahead: int | None = None, media: MediaSource = FROM_CACHE
+) -> Iterator[list[TrainItem]]:
+    """``TrainItem`` batches of ``batch_size`` from a ``rows_dataset`` or a Ray Train worker's shard of one,
+    in order (the last may be short), each batch's frames fetched by ``FetchFrames`` (from the cache at
+    ``cache_root``, or decoded, as ``media`` says), ``fetch_ahead`` (default ``FETCH_AHEAD``) batches in
+    parallel ahead of the consumer."""
+    return iter(
+        source.iter_torch_batches(
+            batch_size=batch_size,
+            collate_fn=FetchFrames(cache_root, media),
+            drop_last=False,
+            prefetch_batches=FETCH_AHEAD if fetch_ahead is None else fetch_ahead,
+        )
     )
-
-
-def item_batches(source, batch_size: int) -> Iterator[list[TrainItem]]:
-    """``TrainItem`` batches of ``batch_size`` from a ``frames_dataset`` or a Ray Train worker's shard of
-    one, in order (the last may be short)."""
-    return iter(source.iter_torch_batches(batch_size=batch_size, collate_fn=CollateItems(), drop_last=False))
 
 
 def stream_batches(
@@ -319,8 +304,7 @@ def stream_batches(
     """``TrainItem`` batches over ``epochs`` passes (or exactly ``num_batches`` batches, which wins when both
     are given; endless if neither), beginning at batch ``batches_drawn`` (a resumed run's data position)
     of the ``BatchLayout``. An endless stream reads ``ENDLESS_CHUNK_EPOCHS`` epochs' worth of whole batches
-    per Ray dataset, so the frame-fetching actor starts once per chunk rather than once per epoch. ``media``:
-    where the frames come from (``data.media_source`` and the cache's spec).
+    per Ray dataset. ``media``: where the frames come from (``data.media_source`` and the cache's spec).
     """
     layout = BatchLayout(rows, batch_size, seed, shuffle, None if num_batches is not None else epochs)
     if batches_drawn < 0:
@@ -331,7 +315,7 @@ def stream_batches(
     while end is None or k < end:
         count = chunk if end is None else end - k
         yield from item_batches(
-            frames_dataset(layout.batch_rows(k, count), cache_root, batch_size, media=media), batch_size
+            rows_dataset(layout.batch_rows(k, count)), cache_root, batch_size, media=media
         )
         k += count
 
