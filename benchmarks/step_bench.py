@@ -45,13 +45,19 @@ from training.data.media_source import MediaSource
 from training.data.stream import ensure_ray, stream_batches
 from training.loop.timing import PREFIX, STEP_PHASES
 
-SPEC = MediaSpec(fps=2.0, max_frames=64, max_pixels=262_144, factor=28)
+MAX_PIXELS = 262_144  # the issue's (and cache_bench's) per-frame budget; --max-pixels changes it
+
+
+def media_spec(max_pixels: int = MAX_PIXELS) -> MediaSpec:
+    return MediaSpec(fps=2.0, max_frames=64, max_pixels=max_pixels, factor=28)
+
+
 MODES = ("cache", "decode")
 PAPER = {"step": 1.47, "gen": 1.52, "ref": 2.85, "update_actor": 1.0}  # EasyVideoR1 Fig. 3 (decode/cache)
 DATA_WAIT_GOAL = 0.02  # the cached step waits for data less than 2 % of its time
 
 
-def rows_for(clips: list[Path], batches: int, batch: int) -> list[dict]:
+def rows_for(clips: list[Path], batches: int, batch: int, spec: MediaSpec) -> list[dict]:
     """``batches * batch`` rows (clips reused round-robin), each a temporal question on one clip."""
     rows = []
     for i in range(batches * batch):
@@ -65,7 +71,7 @@ def rows_for(clips: list[Path], batches: int, batch: int) -> list[dict]:
                 "answer": "A",
                 "options": ["A. left", "B. right", "C. up", "D. down"],
                 "media": [
-                    {"source": str(clip), "kind": "video", "digest": SPEC.key_for(clip, "video").digest()}
+                    {"source": str(clip), "kind": "video", "digest": spec.key_for(clip, "video").digest()}
                 ],
             }
         )
@@ -89,14 +95,21 @@ def run_mode(mode: str, model: Path, rows: list[dict], cache_root: str, args, ou
     trainer = RLTrainer(cfg, model, out_dir).setup()
     try:
         stream = stream_batches(
-            rows, cache_root, args.batch, shuffle=False, num_batches=args.steps, media=MediaSource(mode, SPEC)
+            rows,
+            cache_root,
+            args.batch,
+            shuffle=False,
+            num_batches=args.steps,
+            media=MediaSource(mode, media_spec(args.max_pixels)),
         )
         return trainer.train(stream, steps=args.steps).history
     finally:
         trainer.close()
 
 
-def reader_seconds(rows: list[dict], cache_root: str, batch: int, repeats: int) -> dict[str, float]:
+def reader_seconds(
+    rows: list[dict], cache_root: str, batch: int, repeats: int, spec: MediaSpec
+) -> dict[str, float]:
     """Seconds the reader (``MediaFetcher``, what the Ray Data actor runs) takes for one batch's media in each
     mode, alone in this process: the cost that prefetching hides, or not. Modes alternate; the median."""
     from training.data.media_source import MediaFetcher
@@ -104,7 +117,7 @@ def reader_seconds(rows: list[dict], cache_root: str, batch: int, repeats: int) 
     times: dict[str, list[float]] = {m: [] for m in MODES}
     for r in range(repeats):
         for mode in MODES if r % 2 == 0 else MODES[::-1]:
-            fetcher = MediaFetcher(cache_root, MediaSource(mode, SPEC))
+            fetcher = MediaFetcher(cache_root, MediaSource(mode, spec))
             t0 = time.perf_counter()
             for row in rows[:batch]:
                 fetcher.fetch(row["sample_id"], row["media"])
@@ -145,6 +158,10 @@ def parse(argv: list[str] | None):
     p.add_argument("--batch", type=int, default=1, help="prompts per step (data.rollout_batch_size)")
     p.add_argument("--n", type=int, default=2, help="responses per prompt (worker.rollout.n)")
     p.add_argument("--max-new-tokens", type=int, default=8)
+    p.add_argument(
+        "--max-pixels", type=int, default=MAX_PIXELS,
+        help="per-frame pixel budget; smaller: fewer visual tokens per step, the same decode per clip",
+    )  # fmt: skip
     p.add_argument("--steps", type=int, default=2, help="steps per run (step 1 is left out of the means)")
     p.add_argument("--rounds", type=int, default=1, help="runs per mode, alternating which goes first")
     p.add_argument("--warmup", action="store_true", help="one untimed step per mode before the rounds")
@@ -173,12 +190,12 @@ def prepare(args) -> tuple[Path, list[dict], str]:
     if not (model / "config.json").exists():
         build_tiny_model("qwen2_vl", model, seed=0)
     cache = MediaCache(work / "cache")
-    report = cache.build([(str(c), "video") for c in clips], SPEC, workers=2)
+    report = cache.build([(str(c), "video") for c in clips], media_spec(args.max_pixels), workers=2)
     if report.failures:
         raise SystemExit(f"cache build failed: {report.failures}")
     ensure_ray()  # started here, not inside the first run's step 1
     print(f"inputs ready in {time.perf_counter() - t0:.1f} s ({report.built} clips decoded into the cache)")
-    rows = rows_for(clips, args.steps, args.batch)
+    rows = rows_for(clips, args.steps, args.batch, media_spec(args.max_pixels))
     return model, rows, str(work / "cache")
 
 
@@ -257,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         if c.get(phase, 0) > 1e-9:
             detail = f"decode {d[phase]:.3f} s vs cache {c[phase]:.3f} s"
             report.add(Result(f"{phase}_decode_vs_cache", d[phase] / c[phase], None, "info", detail))
-    reader = reader_seconds(rows, cache_root, args.batch, args.reader_repeats)
+    reader = reader_seconds(rows, cache_root, args.batch, args.reader_repeats, media_spec(args.max_pixels))
     first = {m: statistics.fmean(hs[0][PREFIX + "data_wait"] for hs in histories[m]) for m in MODES}
     print("\n".join(explain(means, reader, first)))
     share = c["data_wait"] / c["step"]
