@@ -18,6 +18,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from import_graph import import_cycles as find_cycles
 
 PACKAGE = "cache_store"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
@@ -73,21 +74,7 @@ def import_cycles(sources: dict[str, str]) -> list[list[str]]:
         for m, src in sources.items()
         if m != PACKAGE
     }
-    cycles, state = [], dict.fromkeys(graph, 0)  # 0 new, 1 on the path, 2 done
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        for nxt in graph.get(node, ()):
-            if state.get(nxt) == 1:
-                cycles.append([*path[path.index(nxt) :], nxt])
-            elif state.get(nxt) == 0:
-                visit(nxt, [*path, nxt])
-        state[node] = 2
-
-    for module in sorted(graph):
-        if state[module] == 0:
-            visit(module, [module])
-    return cycles
+    return find_cycles(graph)
 
 
 def _root_name(node: ast.expr) -> str | None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from import_graph import import_cycles
+
 from training.algorithms.registry import advantage_estimator_names, policy_loss_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,25 +161,6 @@ def import_graph(mods: dict[str, str], packages: set[str] | None = None) -> dict
                     deps.add(target)
         graph[module] = deps
     return graph
-
-
-def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Import circles found by a depth-first walk, each as the path that closes it (empty: none)."""
-    cycles, state = [], dict.fromkeys(graph, 0)  # 0 new, 1 on the path, 2 done
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                cycles.append([*path[path.index(nxt) :], nxt])
-            elif state.get(nxt) == 0:
-                visit(nxt, [*path, nxt])
-        state[node] = 2
-
-    for module in sorted(graph):
-        if state[module] == 0:
-            visit(module, [module])
-    return cycles
 
 
 def private_imports(mods: dict[str, str]) -> list[str]:
