@@ -49,7 +49,10 @@ MAX_PIXELS = 262_144  # the issue's (and cache_bench's) per-frame budget; --max-
 
 
 def media_spec(max_pixels: int = MAX_PIXELS) -> MediaSpec:
-    return MediaSpec(fps=2.0, max_frames=64, max_pixels=max_pixels, factor=28)
+    """2 fps, up to 64 frames, ``max_pixels`` per frame (below qwen-vl-utils' video minimum of 128 * 28**2, the
+    minimum follows it down)."""
+    low = {"min_pixels": max_pixels} if max_pixels < 128 * 28 * 28 else {}  # else the default, unchanged
+    return MediaSpec(fps=2.0, max_frames=64, max_pixels=max_pixels, factor=28, **low)
 
 
 MODES = ("cache", "decode")
