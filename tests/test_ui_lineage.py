@@ -132,7 +132,7 @@ def test_materialize_sensor_lineage_and_invalidation(scene):
     b.open(f"{url}/assets/training_run")
     b.wait_for_text("curves_plot", timeout=60)
     width = b.wait_until(lambda: open_markdown(b, "curves_plot"), 90, "curves_plot's image in the UI")
-    assert width == 720, width  # 9 x 3.2 in at 80 dpi, decoded by the browser
+    assert width == 1080, width  # 3 panels (reward, accuracy and length, timing): 13.5 x 3.2 in at 80 dpi, decoded by the browser
     b.wait_for_text("curves.png", timeout=30)  # the file path under the image
     assert_real_screenshot(b.screenshot("training_run_curves"))
     b.click_text("Close", within="[role=dialog]")
