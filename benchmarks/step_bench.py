@@ -9,18 +9,23 @@ machine has no real checkpoint and no GPU, so the model is ~200k parameters), th
 settings; only ``data.media_source`` differs:
 
 - ``cache``: the frames come from the Lance cache (built once before the runs, not timed);
-- ``decode``: the Ray Data reader decodes, samples and resizes every clip on the fly (never the cache).
+- ``decode``: the Ray Data reader decodes, samples and resizes every clip on the fly (never the cache), batches
+  ahead of the trainer as in training (``data.media_source=decode``);
+- ``inline``: decoding as ``decode``, but each batch only when the step asks for it (no read-ahead), so the
+  step waits for its own batch's decode: the on-the-fly baseline of the paper, whose workers decode inside
+  the step (``--arms cache,decode`` leaves it out).
 
 Clips are what ``benchmarks/cache_bench.py`` makes: synthetic 1280x720 30 fps H.264 with camera motion, grain
 and moving objects, sampled at 2 fps to at most 64 frames at 262,144 px (factor 28): a 32 s clip gives 64
-frames of 364x672 (about 10,000 visual tokens per prompt). Runs alternate the two modes (cache first in odd
-rounds, decode first in even ones) so load drift hits both. Each run is a fresh ``train`` over ``--steps`` steps from one ``stream_batches``
-stream; step 1 includes the reader actor's start in both modes, so the figures are the means over steps
-2.. of every run (``--steps 1`` reports step 1). Reported: per-phase seconds (``timing_s/*``) in both modes
-and their ratio decode / cache, the step ratio, the cached step's share of data wait, and tokens per step
+frames of 364x672 (about 10,000 visual tokens per prompt). Runs rotate the arms' order every round so load
+drift hits all. Each run is a fresh ``train`` over ``--steps`` steps from one ``stream_batches`` stream; in
+step 1 nothing has been read ahead yet, so the figures are the means over steps 2.. of every run
+(``--steps 1`` reports step 1). Reported: per-phase seconds (``timing_s/*``) of every arm and their ratios to
+``cache``, the step ratios, the cached step's share of data wait, and tokens per step
 (``perf/total_num_tokens``, prompt incl. visual tokens plus responses: they must be identical, as must the
 rewards, since the tensors are). The reader is also timed alone (one batch's media, each mode), the cost
-that prefetching hides or not. Default: one round (about 4 min at 1-minute load 12 on 2 cores).
+that reading ahead hides or not. Default: one round (about 1.5 min on a quiet 2-core machine, once the clips
+are made).
 """
 
 from __future__ import annotations
@@ -55,7 +60,9 @@ def media_spec(max_pixels: int = MAX_PIXELS) -> MediaSpec:
     return MediaSpec(fps=2.0, max_frames=64, max_pixels=max_pixels, factor=28, **low)
 
 
-MODES = ("cache", "decode")
+MODES = ("cache", "decode")  # data.media_source values the reader is timed in
+# arm -> (data.media_source, batches fetched ahead of the trainer: None = the stream's default, as in training)
+ARMS = {"cache": ("cache", None), "decode": ("decode", None), "inline": ("decode", 0)}
 PAPER = {"step": 1.47, "gen": 1.52, "ref": 2.85, "update_actor": 1.0}  # EasyVideoR1 Fig. 3 (decode/cache)
 DATA_WAIT_GOAL = 0.02  # the cached step waits for data less than 2 % of its time
 
@@ -81,9 +88,11 @@ def rows_for(clips: list[Path], batches: int, batch: int, spec: MediaSpec) -> li
     return rows
 
 
-def run_mode(mode: str, model: Path, rows: list[dict], cache_root: str, args, out_dir: Path) -> list[dict]:
-    """One fresh trainer, ``args.steps`` steps streamed in ``mode``; its per-step metrics."""
+def run_arm(arm: str, model: Path, rows: list[dict], cache_root: str, args, out_dir: Path) -> list[dict]:
+    """One fresh trainer, ``args.steps`` steps streamed as ``arm`` says; its per-step metrics."""
     from training.loop.trainer import RLTrainer
+
+    mode, fetch_ahead = ARMS[arm]
 
     cfg = load_config(
         overrides=[
@@ -104,6 +113,7 @@ def run_mode(mode: str, model: Path, rows: list[dict], cache_root: str, args, ou
             shuffle=False,
             num_batches=args.steps,
             media=MediaSource(mode, media_spec(args.max_pixels)),
+            fetch_ahead=fetch_ahead,
         )
         return trainer.train(stream, steps=args.steps).history
     finally:
@@ -129,7 +139,7 @@ def reader_seconds(
 
 
 def steady(history: list[dict]) -> list[dict]:
-    """The steps after the first (the reader actor starts during step 1), or step 1 when it is alone."""
+    """The steps after the first (nothing is read ahead before step 1), or step 1 when it is alone."""
     return history[1:] or history
 
 
@@ -144,13 +154,17 @@ def phase_means(histories: list[list[dict]]) -> dict[str, float]:
 
 
 def figure3(means: dict[str, dict[str, float]]) -> str:
-    """The per-phase table in the paper's Figure-3 form: seconds on the fly, seconds cached, speed-up."""
-    lines = [f"{'phase':16s} {'decode s':>9s} {'cache s':>9s} {'decode/cache':>13s}  paper"]
-    for phase in [*means["cache"].keys()]:
-        d, c = means["decode"][phase], means["cache"][phase]
-        ratio = f"{d / c:.2f}x" if c > 1e-9 else "-"
+    """The per-phase table in the paper's Figure-3 form: seconds of each arm, and each on-the-fly arm's
+    seconds over the cached ones (the speed-up the cache gives)."""
+    fly = [a for a in means if a != "cache"]
+    head = [f"{a + ' s':>9s}" for a in means] + [f"{a + '/cache':>13s}" for a in fly]
+    lines = [f"{'phase':16s} {' '.join(head)}  paper"]
+    for phase in means["cache"]:
+        c = means["cache"][phase]
+        cells = [f"{means[a][phase]:9.3f}" for a in means]
+        cells += [f"{means[a][phase] / c:12.2f}x" if c > 1e-9 else f"{'-':>13s}" for a in fly]
         paper = f"{PAPER[phase]:.2f}x" if phase in PAPER else ""
-        lines.append(f"{phase:16s} {d:9.3f} {c:9.3f} {ratio:>13s}  {paper}")
+        lines.append(f"{phase:16s} {' '.join(cells)}  {paper}")
     return "\n".join(lines)
 
 
@@ -166,7 +180,12 @@ def parse(argv: list[str] | None):
         help="per-frame pixel budget; smaller: fewer visual tokens per step, the same decode per clip",
     )  # fmt: skip
     p.add_argument("--steps", type=int, default=2, help="steps per run (step 1 is left out of the means)")
-    p.add_argument("--rounds", type=int, default=1, help="runs per mode, alternating which goes first")
+    p.add_argument("--rounds", type=int, default=1, help="runs per arm, the arms' order rotated every round")
+    p.add_argument(
+        "--arms",
+        default=",".join(ARMS),
+        help=f"comma-separated, from {', '.join(ARMS)} (cache and decode needed)",
+    )
     p.add_argument("--warmup", action="store_true", help="one untimed step per mode before the rounds")
     p.add_argument("--reader-repeats", type=int, default=2, help="timings of the reader alone, per mode")
     p.add_argument("--threads", type=int, default=0, help="torch threads in the trainer (0: torch's choice)")
@@ -176,6 +195,10 @@ def parse(argv: list[str] | None):
     args = p.parse_args(argv)
     if args.quick:
         args.seconds, args.rounds, args.steps, args.clips, args.reader_repeats = 2.0, 1, 2, 2, 1
+    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = sorted(set(args.arms) - set(ARMS))
+    if unknown or not {"cache", "decode"} <= set(args.arms):
+        p.error(f"--arms {','.join(args.arms)}: choose from {', '.join(ARMS)}, cache and decode included")
     return args
 
 
@@ -203,36 +226,35 @@ def prepare(args) -> tuple[Path, list[dict], str]:
 
 
 def run_rounds(model: Path, rows: list[dict], cache_root: str, args) -> dict[str, list[list[dict]]]:
-    """Every run's per-step metrics, by mode: ``args.rounds`` runs per mode, alternating which goes first."""
+    """Every run's per-step metrics, by arm: ``args.rounds`` runs per arm, the order rotated every round."""
     work = args.workdir.resolve() / "runs"
     # --warmup: one untimed step per mode, so first-call costs (allocators, lazy imports) stay out of the rounds
     if args.warmup:
         warm = argparse.Namespace(**{**vars(args), "steps": 1})
-        for mode in MODES:
-            run_mode(mode, model, rows[: args.batch], cache_root, warm, work / f"warm_{mode}")
+        for arm in args.arms:
+            run_arm(arm, model, rows[: args.batch], cache_root, warm, work / f"warm_{arm}")
         print(f"warm-up done; load {loadavg()}")
-    histories: dict[str, list[list[dict]]] = {m: [] for m in MODES}
+    histories: dict[str, list[list[dict]]] = {a: [] for a in args.arms}
     for r in range(args.rounds):
-        for mode in MODES if r % 2 == 0 else MODES[::-1]:
+        k = r % len(args.arms)
+        for arm in args.arms[k:] + args.arms[:k]:
             t0 = time.perf_counter()
-            history = run_mode(mode, model, rows, cache_root, args, work / f"{mode}{r}")
-            histories[mode].append(history)
+            history = run_arm(arm, model, rows, cache_root, args, work / f"{arm}{r}")
+            histories[arm].append(history)
             steps = ", ".join(f"{h[PREFIX + 'step']:.2f}" for h in history)
             print(
-                f"round {r + 1} {mode:6s}: steps {steps} s (run {time.perf_counter() - t0:.1f} s); load {loadavg()}"
+                f"round {r + 1} {arm:6s}: steps {steps} s (run {time.perf_counter() - t0:.1f} s); load {loadavg()}"
             )
     return histories
 
 
 def explain(means: dict, reader: dict[str, float], first: dict[str, float]) -> list[str]:
-    """Lines saying where the two modes' step times differ, and why."""
+    """Lines saying where the arms' step times differ, and why."""
     c = means["cache"]
     lines = [
         f"reader alone, one batch's media: decode {reader['decode']:.2f} s, cache read {reader['cache'] * 1e3:.0f} ms",
-        (
-            f"step 1 of each run (the reader actor starting, nothing prefetched yet): data wait decode "
-            f"{first['decode']:.2f} s vs cache {first['cache']:.2f} s"
-        ),
+        "step 1 of each run (nothing read ahead yet), data wait: "
+        + ", ".join(f"{arm} {wait:.2f} s" for arm, wait in first.items()),
     ]  # fmt: skip
     if reader["decode"] < c["step"]:
         lines.append(
@@ -244,6 +266,12 @@ def explain(means: dict, reader: dict[str, float], first: dict[str, float]) -> l
         lines.append(
             f"why: decoding a batch ({reader['decode']:.1f} s) takes longer than a step's compute "
             f"({c['step']:.1f} s): in decode mode the trainer waits for the reader"
+        )
+    if "inline" in means:
+        i = means["inline"]
+        lines.append(
+            f"inline (no read-ahead, the paper's on-the-fly baseline): each step waits {i['data_wait']:.2f} s for "
+            f"its own batch's decode, {i['data_wait'] / i['step']:.0%} of its {i['step']:.2f} s"
         )
     return lines
 
@@ -263,28 +291,33 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.batch} prompts x {args.n} responses, {args.max_new_tokens} new tokens, {args.steps} steps/run, "
           f"{args.rounds} rounds; tiny random Qwen2-VL, torch threads {torch.get_num_threads()}")  # fmt: skip
     histories = run_rounds(model, rows, cache_root, args)
-    means = {m: phase_means(histories[m]) for m in MODES}
+    means = {a: phase_means(histories[a]) for a in args.arms}
     print("\nmean seconds per step (steps 2.. of every run), EasyVideoR1 Figure-3 form:")
     print(figure3(means))
-    tokens = {m: [h["perf/total_num_tokens"] for hs in histories[m] for h in hs] for m in MODES}
-    rewards = {m: [h["reward/overall"] for hs in histories[m] for h in hs] for m in MODES}
-    same = tokens["cache"] == tokens["decode"] and rewards["cache"] == rewards["decode"]
+    tokens = {a: [h["perf/total_num_tokens"] for hs in histories[a] for h in hs] for a in args.arms}
+    rewards = {a: [h["reward/overall"] for hs in histories[a] for h in hs] for a in args.arms}
+    same = all(tokens[a] == tokens["cache"] and rewards[a] == rewards["cache"] for a in args.arms)
     report = Report()
-    c, d = means["cache"], means["decode"]
-    detail = f"decode {d['step']:.2f} s vs cache {c['step']:.2f} s per step"
-    report.add(Result("step_decode_vs_cache", d["step"] / c["step"], PAPER["step"], ">=", detail))
+    c = means["cache"]
+    for arm in [a for a in args.arms if a != "cache"]:
+        d = means[arm]
+        detail = f"{arm} {d['step']:.2f} s vs cache {c['step']:.2f} s per step"
+        report.add(Result(f"step_{arm}_vs_cache", d["step"] / c["step"], PAPER["step"], ">=", detail))
+    d = means["decode"]
     for phase in ("data_wait", "gen", "ref", "update_actor"):
         if c.get(phase, 0) > 1e-9:
             detail = f"decode {d[phase]:.3f} s vs cache {c[phase]:.3f} s"
             report.add(Result(f"{phase}_decode_vs_cache", d[phase] / c[phase], None, "info", detail))
     reader = reader_seconds(rows, cache_root, args.batch, args.reader_repeats, media_spec(args.max_pixels))
-    first = {m: statistics.fmean(hs[0][PREFIX + "data_wait"] for hs in histories[m]) for m in MODES}
+    first = {a: statistics.fmean(hs[0][PREFIX + "data_wait"] for hs in histories[a]) for a in args.arms}
     print("\n".join(explain(means, reader, first)))
     share = c["data_wait"] / c["step"]
     print(f"cached step's data wait: {c['data_wait'] * 1e3:.1f} ms = {share:.3%} of the step (goal < 2 %): "
           f"{'PASS' if share < DATA_WAIT_GOAL else 'FAIL'}")  # fmt: skip
-    print(f"tokens per step: cache {sorted(set(tokens['cache']))}, decode {sorted(set(tokens['decode']))}; "
-          f"tokens and rewards identical in every step: {'yes' if same else 'NO'}")  # fmt: skip
+    per_arm = ", ".join(f"{a} {sorted(set(t))}" for a, t in tokens.items())
+    print(
+        f"tokens per step: {per_arm}; tokens and rewards identical in every step: {'yes' if same else 'NO'}"
+    )
     print(
         f"\nload avg at start {load_start}, at end {loadavg()}; total {time.perf_counter() - start:.0f} s\n"
     )

@@ -127,6 +127,34 @@ def test_the_ray_data_stream_gives_identical_batches_in_every_mode(corpus):
     assert [s for s, _ in seen["cache"]] == ["s0", "s1"]
 
 
+def test_fetch_ahead_zero_fetches_each_batch_when_asked_in_the_consumers_thread(corpus, monkeypatch):
+    """``fetch_ahead=0`` (step_bench's ``inline`` arm): the same batches, each fetched in the thread that asks
+    for it; by default Ray Data's formatting threads fetch ahead of the consumer."""
+    import threading
+
+    cache_root, rows = corpus
+    rows = rows[:2]
+    threads: list[int] = []
+    real = MediaFetcher.fetch_rows
+
+    def recording(self, *args, **kwargs):
+        threads.append(threading.get_ident())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MediaFetcher, "fetch_rows", recording)
+    seen = {}
+    for ahead in (None, 0):
+        threads.clear()
+        stream = stream_batches(
+            rows, cache_root, 1, shuffle=False, epochs=1, media=MediaSource("decode", SPEC), fetch_ahead=ahead
+        )
+        seen[ahead] = [(it.sample_id, [_fields(m) for m in it.media]) for b in stream for it in b]
+        assert len(threads) == 2
+        on_consumer = [t == threading.get_ident() for t in threads]
+        assert on_consumer == ([True, True] if ahead == 0 else [False, False]), (ahead, on_consumer)
+    assert seen[None] == seen[0] and [s for s, _ in seen[0]] == ["s0", "s1"]
+
+
 def _batch(cache_root, rows, mode):
     return next(
         iter(stream_batches(rows, cache_root, 2, shuffle=False, epochs=1, media=MediaSource(mode, SPEC)))

@@ -279,7 +279,14 @@ def item_batches(
     """``TrainItem`` batches of ``batch_size`` from a ``rows_dataset`` or a Ray Train worker's shard of one,
     in order (the last may be short), each batch's frames fetched by ``FetchFrames`` (from the cache at
     ``cache_root``, or decoded, as ``media`` says), ``fetch_ahead`` (default ``FETCH_AHEAD``) batches in
-    parallel ahead of the consumer."""
+    parallel ahead of the consumer; 0: each batch's frames are fetched when it is asked for, in the
+    consumer's thread (Ray Data's iterator reads its rows ahead even at ``prefetch_batches=0``)."""
+    if fetch_ahead == 0:
+        collate = FetchFrames(cache_root, media)
+        rows = source.iter_batches(
+            batch_size=batch_size, batch_format="numpy", drop_last=False, prefetch_batches=0
+        )
+        return (collate(batch) for batch in rows)
     return iter(
         source.iter_torch_batches(
             batch_size=batch_size,
@@ -300,11 +307,14 @@ def stream_batches(
     num_batches: int | None = None,
     batches_drawn: int = 0,
     media: MediaSource = FROM_CACHE,
+    fetch_ahead: int | None = None,
 ) -> Iterator[list[TrainItem]]:
     """``TrainItem`` batches over ``epochs`` passes (or exactly ``num_batches`` batches, which wins when both
     are given; endless if neither), beginning at batch ``batches_drawn`` (a resumed run's data position)
     of the ``BatchLayout``. An endless stream reads ``ENDLESS_CHUNK_EPOCHS`` epochs' worth of whole batches
-    per Ray dataset. ``media``: where the frames come from (``data.media_source`` and the cache's spec).
+    per Ray dataset. ``media``: where the frames come from (``data.media_source`` and the cache's spec);
+    ``fetch_ahead``: batches fetched ahead of the consumer (default ``FETCH_AHEAD``; 0: each batch is fetched
+    when it is asked for, in the consumer's thread).
     """
     layout = BatchLayout(rows, batch_size, seed, shuffle, None if num_batches is not None else epochs)
     if batches_drawn < 0:
@@ -315,7 +325,7 @@ def stream_batches(
     while end is None or k < end:
         count = chunk if end is None else end - k
         yield from item_batches(
-            rows_dataset(layout.batch_rows(k, count)), cache_root, batch_size, media=media
+            rows_dataset(layout.batch_rows(k, count)), cache_root, batch_size, fetch_ahead, media
         )
         k += count
 
