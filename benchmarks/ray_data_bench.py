@@ -17,11 +17,16 @@ all); each ratio is the median over ``--rounds`` rounds of that round's ``direct
   ``collate_fn`` in this process, ``FETCH_AHEAD`` batches in parallel), one full pass; each pass builds its
   Ray datasets as a run does, so what a stream costs to start is inside the time;
 * ``stream_ahead1``: the same with one batch fetched ahead (no parallel fetching);
+* ``stream_run`` against ``direct_run``: ``--run-epochs`` passes (default ``ENDLESS_CHUNK_EPOCHS``, 8) from one
+  stream, as a training run reads them (``training_run`` builds one Ray dataset for all its steps, an endless
+  stream one per ``ENDLESS_CHUNK_EPOCHS`` epochs), against ``get_many`` over the same passes: the stream's start
+  is paid once per 8 passes instead of every pass;
 * ``actor`` (the previous reader, kept here only for this comparison; ``--no-actor`` skips it): a one-actor
   ``ActorPoolStrategy`` whose ``map_batches`` UDF reads the frames and hands them on as bytes through the
   object store; each pass starts its actor. Timed in the first two rounds only (it takes ~100x longer).
 
-A ratio is bytes per second of the mode over bytes per second of ``direct``; goal for ``stream``: >= 0.8.
+A ratio is bytes per second of the mode over bytes per second of ``direct`` (``direct_run`` for ``stream_run``);
+goal for ``stream`` and ``stream_run``: >= 0.8.
 """
 
 from __future__ import annotations
@@ -102,18 +107,19 @@ def actor_pass(rows: list[dict], root: str, batch_size: int) -> int:
     return total
 
 
-def direct_pass(cache: MediaCache, rows: list[dict], batch_size: int) -> int:
+def direct_pass(cache: MediaCache, rows: list[dict], batch_size: int, epochs: int = 1) -> int:
     total = 0
-    for i in range(0, len(rows), batch_size):
-        digests = [m["digest"] for r in rows[i : i + batch_size] for m in r["media"]]
-        total += sum(c.frames.nbytes for c in cache.get_many(digests))
+    for _ in range(epochs):
+        for i in range(0, len(rows), batch_size):
+            digests = [m["digest"] for r in rows[i : i + batch_size] for m in r["media"]]
+            total += sum(c.frames.nbytes for c in cache.get_many(digests))
     return total
 
 
-def stream_pass(rows: list[dict], root: str, batch_size: int, ahead: int) -> int:
+def stream_pass(rows: list[dict], root: str, batch_size: int, ahead: int, epochs: int = 1) -> int:
     saved, data.FETCH_AHEAD = data.FETCH_AHEAD, ahead
     try:
-        batches = data.stream_batches(rows, root, batch_size, shuffle=False, epochs=1)
+        batches = data.stream_batches(rows, root, batch_size, shuffle=False, epochs=epochs)
         return sum(m.frames.nbytes for batch in batches for item in batch for m in item.media)
     finally:
         data.FETCH_AHEAD = saved
@@ -139,13 +145,13 @@ class PeakOwnRSS:
         self.above = max(self.peak, self.proc.memory_info().rss) - self.start
 
 
-def measure(modes: dict, rounds: int, expected: int, report: Report, few: tuple[str, ...] = ()) -> dict:
-    """Each mode once untimed, then ``rounds`` rounds in rotating order (the modes in ``few``, slow ones, only
-    in the first two); per mode the times, the peak RSS growth of this process and the load average before
-    each timed pass, by round."""
-    for name, fn in modes.items():
-        if fn() != expected:
-            raise RuntimeError(f"{name}: a pass delivered a different number of bytes than {expected}")
+def measure(modes: dict, rounds: int, report: Report, few: tuple[str, ...] = ()) -> dict:
+    """Each mode (name -> (pass, bytes it must deliver)) once untimed, then ``rounds`` rounds in rotating order
+    (the modes in ``few``, slow ones, only in the first two); per mode the times, the peak RSS growth of this
+    process and the load average before each timed pass, by round."""
+    for name, (fn, want) in modes.items():
+        if fn() != want:
+            raise RuntimeError(f"{name}: a pass delivered a different number of bytes than {want}")
     out = {name: {"s": {}, "rss_above": [], "load_1m": []} for name in modes}
     names = list(modes)
     for r in range(rounds):
@@ -155,11 +161,11 @@ def measure(modes: dict, rounds: int, expected: int, report: Report, few: tuple[
             out[name]["load_1m"].append(loadavg()[0])
             with PeakOwnRSS() as rss:
                 start = time.perf_counter()
-                got = modes[name]()
+                got = modes[name][0]()
                 out[name]["s"][r] = time.perf_counter() - start
             out[name]["rss_above"].append(rss.above)
-            if got != expected:
-                report.note(f"{name} round {r}: {got} bytes, expected {expected}")
+            if got != modes[name][1]:
+                report.note(f"{name} round {r}: {got} bytes, expected {modes[name][1]}")
     return out
 
 
@@ -178,11 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=11, help="timed rounds (the actor reader: 2)")
     parser.add_argument("--no-actor", action="store_true", help="skip the previous one-actor reader")
+    parser.add_argument(
+        "--run-epochs", type=int, default=data.ENDLESS_CHUNK_EPOCHS, help="passes per stream in stream_run"
+    )
     parser.add_argument("--out", type=Path, help="write every number to this JSON file")
     parser.add_argument("--check", action="store_true", help="exit 1 when the goal is missed")
     args = parser.parse_args(argv)
     if args.quick:
-        args.clips, args.repeats, args.rounds = 3, 2, 1
+        args.clips, args.repeats, args.rounds, args.run_epochs = 3, 2, 1, 2
     start = time.perf_counter()
     print(
         f"ReelRL Ray Data benchmark ({'quick' if args.quick else 'full'}); {os.cpu_count()} CPUs; load avg {loadavg()}"
@@ -195,29 +204,31 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(digests)} cache entries, {len(rows)} samples = {mb(expected)} per pass, batch {b}, "
         f"FETCH_AHEAD {data.FETCH_AHEAD}; inputs ready in {time.perf_counter() - start:.0f} s; load avg {loadavg()}"
     )
+    e = args.run_epochs
     modes = {
-        "direct": lambda: direct_pass(cache, rows, b),
-        "stream": lambda: stream_pass(rows, root, b, data.FETCH_AHEAD),
-        "stream_ahead1": lambda: stream_pass(rows, root, b, 1),
+        "direct": (lambda: direct_pass(cache, rows, b), expected),
+        "stream": (lambda: stream_pass(rows, root, b, data.FETCH_AHEAD), expected),
+        "stream_ahead1": (lambda: stream_pass(rows, root, b, 1), expected),
+        "direct_run": (lambda: direct_pass(cache, rows, b, e), e * expected),
+        "stream_run": (lambda: stream_pass(rows, root, b, data.FETCH_AHEAD, e), e * expected),
     }
     if not args.no_actor:
-        modes["actor"] = lambda: actor_pass(rows, root, b)
+        modes["actor"] = (lambda: actor_pass(rows, root, b), expected)
     report = Report()
-    times = measure(modes, args.rounds, expected, report, few=("actor",))
-    direct = times["direct"]["s"]
-    t_direct = statistics.median(direct.values())
-    for name in list(modes)[1:]:
-        mine = times[name]["s"]
-        t = statistics.median(mine.values())
+    times = measure(modes, args.rounds, report, few=("actor",))
+    for name in [m for m in modes if not m.startswith("direct")]:
+        base = "direct_run" if name == "stream_run" else "direct"
+        direct, mine, size = times[base]["s"], times[name]["s"], modes[name][1]
+        t, t_direct = statistics.median(mine.values()), statistics.median(direct.values())
         detail = (
-            f"{name} {expected / t / 1e9:.2f} GB/s ({t:.3f} s) vs get_many {expected / t_direct / 1e9:.2f} GB/s "
-            f"({t_direct:.3f} s), medians of {len(mine)} and {len(direct)} passes, ratio the median of the "
-            f"rounds' own; peak RSS of this process above its start {mb(max(times[name]['rss_above']))} vs "
-            f"{mb(max(times['direct']['rss_above']))}; load avg 1m {min(times[name]['load_1m']):.2f}-"
-            f"{max(times[name]['load_1m']):.2f}"
+            f"{name} {size / t / 1e9:.2f} GB/s ({t:.3f} s) vs get_many {size / t_direct / 1e9:.2f} GB/s "
+            f"({t_direct:.3f} s), {mb(size)} a pass, medians of {len(mine)} and {len(direct)} passes, ratio the "
+            f"median of the rounds' own; peak RSS of this process above its start "
+            f"{mb(max(times[name]['rss_above']))} vs {mb(max(times[base]['rss_above']))}; load avg 1m "
+            f"{min(times[name]['load_1m']):.2f}-{max(times[name]['load_1m']):.2f}"
         )
-        target, op = (GOAL, ">=") if name == "stream" else (None, "info")
-        raw = {"bytes": expected, "direct_s": direct, **times[name]}
+        target, op = (GOAL, ">=") if name in ("stream", "stream_run") else (None, "info")
+        raw = {"bytes": size, "direct_s": direct, **times[name]}
         report.add(Result(f"{name}_vs_get_many", paired_ratio(direct, mine), target, op, detail, raw))
     print(f"\nload avg at end {loadavg()}; total {time.perf_counter() - start:.0f} s\n")
     print(report.table())

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from cache_store import write_video
 
@@ -83,3 +84,31 @@ def test_quick_run_prints_every_ratio(tmp_path):
         assert printed[name] == ("PASS" if expected else "FAIL"), (name, printed[name], result)
     assert data["results"]["peak_rss_3n_vs_n"]["raw"]["peak_rss"]["3N"] > 0
     assert not any("build failure" in note for note in data["notes"]), data["notes"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_ray_data_bench_quick_prints_both_stream_ratios(tmp_path):
+    """``benchmarks/ray_data_bench.py --quick``: one stream per pass and a run's stream (several passes from one
+    Ray dataset), each against ``get_many`` of the same bytes, with the goal's verdict; no timing asserted."""
+    out = tmp_path / "results.json"
+    cmd = [
+        sys.executable,
+        "benchmarks/ray_data_bench.py",
+        "--quick",
+        "--no-actor",
+        "--workdir",
+        str(tmp_path),
+    ]
+    done = subprocess.run(
+        [*cmd, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=550, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for name in ("stream", "stream_run"):
+        assert re.search(
+            rf"^{name}_vs_get_many: \d+\.\d\d× \(target ≥ 0\.8×\) (PASS|FAIL) \| ", done.stdout, re.MULTILINE
+        ), name
+    results = json.loads(out.read_text())["results"]
+    assert set(results) == {"stream_vs_get_many", "stream_ahead1_vs_get_many", "stream_run_vs_get_many"}
+    one, run = results["stream_vs_get_many"]["raw"], results["stream_run_vs_get_many"]["raw"]
+    assert run["bytes"] == 2 * one["bytes"] > 0  # --quick: two passes per run stream
