@@ -23,7 +23,9 @@ def no_ray(monkeypatch):
     monkeypatch.setattr(
         data,
         "item_batches",
-        lambda rows, root, b, media=None: iter([rows[i : i + b] for i in range(0, len(rows), b)]),
+        lambda rows, root, b, fetch_ahead=None, media=None: iter(
+            [rows[i : i + b] for i in range(0, len(rows), b)]
+        ),
     )
 
 

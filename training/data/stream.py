@@ -325,7 +325,11 @@ def stream_batches(
     while end is None or k < end:
         count = chunk if end is None else end - k
         yield from item_batches(
-            rows_dataset(layout.batch_rows(k, count)), cache_root, batch_size, fetch_ahead, media
+            rows_dataset(layout.batch_rows(k, count)),
+            cache_root,
+            batch_size,
+            fetch_ahead=fetch_ahead,
+            media=media,
         )
         k += count
 
