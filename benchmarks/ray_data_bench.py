@@ -117,12 +117,8 @@ def direct_pass(cache: MediaCache, rows: list[dict], batch_size: int, epochs: in
 
 
 def stream_pass(rows: list[dict], root: str, batch_size: int, ahead: int, epochs: int = 1) -> int:
-    saved, data.FETCH_AHEAD = data.FETCH_AHEAD, ahead
-    try:
-        batches = data.stream_batches(rows, root, batch_size, shuffle=False, epochs=epochs)
-        return sum(m.frames.nbytes for batch in batches for item in batch for m in item.media)
-    finally:
-        data.FETCH_AHEAD = saved
+    batches = data.stream_batches(rows, root, batch_size, shuffle=False, epochs=epochs, fetch_ahead=ahead)
+    return sum(m.frames.nbytes for batch in batches for item in batch for m in item.media)
 
 
 class PeakOwnRSS:
